@@ -1,0 +1,456 @@
+/* godi's hand-written BPF side (compiled by BCC together with the generated
+ * probes.bpf.c, which includes this header after defining the GODI_* sizes).
+ *
+ * A probe hit runs in three steps:
+ *   1. the probe's generated entry function assembles the captured variables
+ *      into the event's root area (registers and stack slots, as DWARF says) and
+ *      calls godi_start(), which fills the header and walks the frame pointers;
+ *   2. godi_walk (a tail-called program, re-entered up to GODI_WALK_ROUNDS times)
+ *      follows pointers, strings and slices breadth-first, driven by the capture
+ *      type table godi_types that capture fills from layout.json;
+ *   3. godi_submit() copies the event to the ring buffer and counts it.
+ * The per-CPU scratch area holds the event being built, the work queue and the
+ * set of (address, type) pairs already copied, so each pointee is copied once.
+ */
+#ifndef GODI_H
+#define GODI_H
+
+#include <uapi/linux/ptrace.h>
+
+#include "godi_event.h"
+
+#ifndef GODI_MAX_EVENT
+#define GODI_MAX_EVENT 32768 /* bytes of one event; a power of two */
+#endif
+#ifndef GODI_MAX_ITEMS
+#define GODI_MAX_ITEMS 256 /* work queue entries per event; a power of two */
+#endif
+#ifndef GODI_SEEN_SLOTS
+#define GODI_SEEN_SLOTS 256 /* dedup table entries; a power of two */
+#endif
+#ifndef GODI_MAX_SLOTS
+#define GODI_MAX_SLOTS 32 /* references followed per capture type element */
+#endif
+#ifndef GODI_MAX_TYPES
+#define GODI_MAX_TYPES 1024
+#endif
+#ifndef GODI_MAX_PROBES
+#define GODI_MAX_PROBES 64
+#endif
+#ifndef GODI_MAX_STACK
+#define GODI_MAX_STACK 32
+#endif
+#ifndef GODI_RINGBUF_PAGES
+#define GODI_RINGBUF_PAGES 1024
+#endif
+#ifndef GODI_NCPUS
+#define GODI_NCPUS 64
+#endif
+#define GODI_STEPS_PER_ROUND 40
+#define GODI_WALK_ROUNDS 30
+#define GODI_BUF_MASK (GODI_MAX_EVENT - 1)
+#define GODI_WAKEUP_EVERY 64
+
+#define GODI_PROG_WALK 0
+
+struct godi_slot {
+	__u32 offset;
+	__u16 kind; /* GODI_SLOT_* */
+	__u16 _pad;
+	__u32 target; /* capture type index */
+	__u32 _pad2;
+};
+
+struct godi_type {
+	__u32 size; /* bytes of one element */
+	__u32 n_slots;
+	struct godi_slot slots[GODI_MAX_SLOTS];
+};
+
+struct godi_config {
+	__u32 target_tgid; /* 0: every process mapping the binary */
+	__u32 goid_offset; /* offset of goid in runtime.g; 0: unknown */
+};
+
+struct godi_counter {
+	__u64 hits;
+	__u64 emitted;
+	__u64 dropped;   /* ring buffer full, or scratch busy */
+	__u64 truncated; /* emitted without some referenced data (budget) */
+};
+
+struct godi_item {
+	__u64 addr;
+	__u32 type;
+	__u32 count;
+	__u32 depth;
+	__u32 _pad;
+};
+
+struct godi_seen {
+	__u64 addr;
+	__u32 type;
+	__u32 generation;
+};
+
+struct godi_scratch {
+	__u64 busy; /* 64-bit: BPF has no 32-bit atomic exchange on older CPUs */
+	__u32 len; /* bytes of buf in use */
+	__u32 generation;
+	__u32 probe;
+	__u32 max_depth;
+	__u32 max_len;
+	__u32 max_coll;
+	__u32 q_head;
+	__u32 q_tail;
+	__u32 scanning; /* 1 while the slots of the current block are being followed */
+	__u32 cur_data; /* offset in buf of the current block's first element */
+	__u32 cur_type;
+	__u32 cur_count;
+	__u32 cur_elem;
+	__u32 cur_slot;
+	__u32 cur_depth;
+	struct godi_item queue[GODI_MAX_ITEMS];
+	struct godi_seen seen[GODI_SEEN_SLOTS];
+	/* Twice the event size, so that a masked offset plus a masked length always
+	 * stays inside the array: the verifier can then check every access. */
+	__u8 buf[2 * GODI_MAX_EVENT];
+};
+
+BPF_RINGBUF_OUTPUT(godi_events, GODI_RINGBUF_PAGES);
+BPF_ARRAY(godi_types, struct godi_type, GODI_MAX_TYPES);
+BPF_ARRAY(godi_config, struct godi_config, 1);
+BPF_PERCPU_ARRAY(godi_counters, struct godi_counter, GODI_MAX_PROBES);
+BPF_ARRAY(godi_scratch, struct godi_scratch, GODI_NCPUS);
+BPF_PROG_ARRAY(godi_progs, 4);
+
+static __always_inline struct godi_event *godi_header(struct godi_scratch *s)
+{
+	return (struct godi_event *)s->buf;
+}
+
+static __always_inline struct godi_counter *godi_counter_of(__u32 probe)
+{
+	return godi_counters.lookup(&probe);
+}
+
+/* Begin an event for `probe`: filter by process, claim this CPU's scratch area.
+ * Returns NULL (and counts a drop where due) when the hit must be ignored. */
+static __always_inline struct godi_scratch *godi_begin(__u32 probe)
+{
+	__u32 zero = 0;
+	struct godi_config *cfg = godi_config.lookup(&zero);
+	if (!cfg)
+		return NULL;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (cfg->target_tgid && (pid_tgid >> 32) != cfg->target_tgid)
+		return NULL;
+	struct godi_counter *c = godi_counter_of(probe);
+	if (c)
+		c->hits++;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct godi_scratch *s = godi_scratch.lookup(&cpu);
+	if (!s)
+		return NULL;
+	/* A uprobe handler can be preempted by another on the same CPU: never let
+	 * two events share the scratch area. */
+	if (__sync_lock_test_and_set(&s->busy, 1)) {
+		if (c)
+			c->dropped++;
+		return NULL;
+	}
+	s->generation++;
+	s->probe = probe;
+	s->q_head = 0;
+	s->q_tail = 0;
+	s->scanning = 0;
+	struct godi_event *e = godi_header(s);
+	e->probe = probe;
+	e->flags = 0;
+	e->fail_mask = 0;
+	e->stack_len = 0;
+	return s;
+}
+
+static __always_inline void godi_release(struct godi_scratch *s)
+{
+	/* A plain store: the BPF backend has no release-store instruction. */
+	*(volatile __u64 *)&s->busy = 0;
+}
+
+/* Copy `size` bytes of a register value into the root at constant `off`. */
+#define GODI_ROOT_REG(s, off, value, size)                                      \
+	do {                                                                    \
+		__u64 __v = (value);                                            \
+		__builtin_memcpy(&(s)->buf[sizeof(struct godi_event) + (off)], \
+				 &__v, (size));                                 \
+	} while (0)
+
+/* Copy `size` bytes of user memory at `addr` into the root at constant `off`;
+ * on failure zero them and set fail bit `bit`. */
+#define GODI_ROOT_MEM(s, off, addr, size, bit)                                  \
+	do {                                                                    \
+		void *__dst = &(s)->buf[sizeof(struct godi_event) + (off)];     \
+		if (bpf_probe_read_user(__dst, (size), (void *)(addr))) {       \
+			__builtin_memset(__dst, 0, (size));                     \
+			godi_header(s)->fail_mask |= (1ULL << (bit));           \
+		}                                                               \
+	} while (0)
+
+/* Zero `size` bytes of the root at constant `off` (a piece that is unavailable). */
+#define GODI_ROOT_ZERO(s, off, size) \
+	__builtin_memset(&(s)->buf[sizeof(struct godi_event) + (off)], 0, (size))
+
+/* Frame-pointer walk: pc[0] is the probe PC, pc[1] the return address (at
+ * CFA-8), then the callers' return addresses along the RBP chain. */
+static __always_inline __u32 godi_stack(struct pt_regs *ctx, struct godi_scratch *s,
+					__u32 at, __u64 cfa, int pushed_bp)
+{
+	__u64 pcs_bp[2];
+	__u64 *out = (__u64 *)&s->buf[at & GODI_BUF_MASK];
+	__u64 bp = ctx->bp;
+	__u32 n = 0;
+	out[0] = ctx->ip;
+	n = 1;
+	__u64 ret = 0;
+	if (bpf_probe_read_user(&ret, 8, (void *)(cfa - 8)))
+		return n;
+	out[1] = ret;
+	n = 2;
+	if (pushed_bp && bpf_probe_read_user(&bp, 8, (void *)(cfa - 16)))
+		return n;
+#pragma unroll
+	for (int i = 2; i < GODI_MAX_STACK; i++) {
+		if (!bp)
+			return n;
+		if (bpf_probe_read_user(pcs_bp, 16, (void *)bp))
+			return n;
+		if (!pcs_bp[1])
+			return n;
+		out[i] = pcs_bp[1];
+		n = i + 1;
+		bp = pcs_bp[0];
+	}
+	godi_header(s)->flags |= GODI_EVENT_FLAG_STACK_TRUNCATED;
+	return n;
+}
+
+/* Fill the header, walk the stack, set up the walk of the root, and hand over
+ * to godi_walk. Called by each probe's entry function after the root is built. */
+static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *s,
+				      __u32 root_type, __u32 root_size, __u64 cfa,
+				      int pushed_bp, __u32 max_depth, __u32 max_len,
+				      __u32 max_coll)
+{
+	struct godi_event *e = godi_header(s);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->ktime_ns = bpf_ktime_get_ns();
+	e->tgid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->root_len = root_size;
+	e->goid = 0;
+	__u32 zero = 0;
+	struct godi_config *cfg = godi_config.lookup(&zero);
+	if (cfg && cfg->goid_offset && ctx->r14) {
+		__u64 goid = 0;
+		if (!bpf_probe_read_user(&goid, 8, (void *)(ctx->r14 + cfg->goid_offset)))
+			e->goid = goid;
+	}
+	__u32 at = sizeof(struct godi_event) + ((root_size + 7) & ~7U);
+	__u32 n = godi_stack(ctx, s, at, cfa, pushed_bp);
+	e->stack_len = n;
+	s->len = at + n * 8;
+	s->max_depth = max_depth;
+	s->max_len = max_len;
+	s->max_coll = max_coll;
+	s->cur_data = sizeof(struct godi_event);
+	s->cur_type = root_type;
+	s->cur_count = 1;
+	s->cur_elem = 0;
+	s->cur_slot = 0;
+	s->cur_depth = 0;
+	s->scanning = 1;
+	godi_progs.call(ctx, GODI_PROG_WALK);
+	/* The tail call failed (not loaded): drop the event rather than emit half. */
+	struct godi_counter *c = godi_counter_of(s->probe);
+	if (c)
+		c->dropped++;
+	godi_release(s);
+	return 0;
+}
+
+static __always_inline void godi_enqueue(struct godi_scratch *s, __u64 addr, __u32 type,
+					 __u32 count, __u32 depth)
+{
+	if (!addr || !count)
+		return;
+	if (s->q_tail - s->q_head >= GODI_MAX_ITEMS) {
+		godi_header(s)->flags |= GODI_EVENT_FLAG_TRUNCATED;
+		return;
+	}
+	struct godi_item *it = &s->queue[s->q_tail & (GODI_MAX_ITEMS - 1)];
+	it->addr = addr;
+	it->type = type;
+	it->count = count;
+	it->depth = depth;
+	s->q_tail++;
+}
+
+/* Claim the dedup entry for (addr, type); returns 1 if it was already copied. */
+static __always_inline int godi_seen_before(struct godi_scratch *s, __u64 addr, __u32 type)
+{
+	__u64 h = (addr >> 3) ^ ((__u64)type * 0x9e3779b97f4a7c15ULL);
+	h ^= h >> 29;
+	struct godi_seen *e = &s->seen[h & (GODI_SEEN_SLOTS - 1)];
+	if (e->generation == s->generation && e->addr == addr && e->type == type)
+		return 1;
+	e->generation = s->generation;
+	e->addr = addr;
+	e->type = type;
+	return 0;
+}
+
+/* Copy the next queued block into the event. */
+static __always_inline void godi_copy_next(struct godi_scratch *s)
+{
+	struct godi_item *it = &s->queue[s->q_head & (GODI_MAX_ITEMS - 1)];
+	s->q_head++;
+	__u64 addr = it->addr;
+	__u32 type = it->type;
+	__u32 count = it->count;
+	__u32 depth = it->depth;
+	if (godi_seen_before(s, addr, type))
+		return;
+	struct godi_type *t = godi_types.lookup(&type);
+	if (!t || !t->size)
+		return;
+	__u32 size = t->size;
+	__u32 off = s->len;
+	if (off + sizeof(struct godi_block) + 8 > GODI_MAX_EVENT) {
+		godi_header(s)->flags |= GODI_EVENT_FLAG_TRUNCATED;
+		return;
+	}
+	__u32 room = GODI_MAX_EVENT - off - sizeof(struct godi_block) - 8;
+	__u32 flags = 0;
+	__u64 want = (__u64)count * size;
+	if (want > room) {
+		count = room / size;
+		want = (__u64)count * size;
+		flags |= GODI_BLOCK_FLAG_SHORT;
+		godi_header(s)->flags |= GODI_EVENT_FLAG_TRUNCATED;
+		if (!count)
+			return;
+	}
+	__u32 len = (__u32)want & GODI_BUF_MASK;
+	__u32 data = (off + sizeof(struct godi_block)) & GODI_BUF_MASK;
+	if (bpf_probe_read_user(&s->buf[data], len, (void *)addr)) {
+		flags |= GODI_BLOCK_FLAG_READ_FAILED;
+		count = 0;
+		len = 0;
+	}
+	struct godi_block *b = (struct godi_block *)&s->buf[off & GODI_BUF_MASK];
+	b->addr = addr;
+	b->type = type;
+	b->count = count;
+	b->len = len;
+	b->flags = flags;
+	s->len = off + sizeof(struct godi_block) + ((len + 7) & ~7U);
+	if (count && t->n_slots) {
+		s->scanning = 1;
+		s->cur_data = data;
+		s->cur_type = type;
+		s->cur_count = count;
+		s->cur_elem = 0;
+		s->cur_slot = 0;
+		s->cur_depth = depth;
+	}
+}
+
+/* Follow one reference of the block being scanned. */
+static __always_inline void godi_follow_slot(struct godi_scratch *s)
+{
+	__u32 type = s->cur_type;
+	struct godi_type *t = godi_types.lookup(&type);
+	if (!t || s->cur_slot >= t->n_slots || s->cur_slot >= GODI_MAX_SLOTS) {
+		s->scanning = 0;
+		return;
+	}
+	struct godi_slot *slot = &t->slots[s->cur_slot & (GODI_MAX_SLOTS - 1)];
+	__u32 at = (s->cur_data + s->cur_elem * t->size + slot->offset) & GODI_BUF_MASK;
+	__u64 words[2];
+	__builtin_memcpy(words, &s->buf[at], 16);
+	switch (slot->kind) {
+	case GODI_SLOT_POINTER:
+		if (s->cur_depth + 1 <= s->max_depth)
+			godi_enqueue(s, words[0], slot->target, 1, s->cur_depth + 1);
+		break;
+	case GODI_SLOT_STRING: {
+		__u64 n = words[1] < s->max_len ? words[1] : s->max_len;
+		godi_enqueue(s, words[0], slot->target, (__u32)n, s->cur_depth);
+		break;
+	}
+	case GODI_SLOT_SLICE: {
+		__u64 n = words[1] < s->max_coll ? words[1] : s->max_coll;
+		godi_enqueue(s, words[0], slot->target, (__u32)n, s->cur_depth);
+		break;
+	}
+	}
+	s->cur_slot++;
+	if (s->cur_slot >= t->n_slots) {
+		s->cur_slot = 0;
+		s->cur_elem++;
+		if (s->cur_elem >= s->cur_count)
+			s->scanning = 0;
+	}
+}
+
+static __always_inline void godi_submit(struct pt_regs *ctx, struct godi_scratch *s)
+{
+	struct godi_event *e = godi_header(s);
+	if (s->scanning || s->q_head != s->q_tail)
+		e->flags |= GODI_EVENT_FLAG_TRUNCATED;
+	__u32 len = s->len;
+	if (len > GODI_MAX_EVENT - 1)
+		len = GODI_MAX_EVENT - 1;
+	e->data_len = len - sizeof(struct godi_event);
+	struct godi_counter *c = godi_counter_of(s->probe);
+	/* Wake the reader only every GODI_WAKEUP_EVERY events of this CPU: a wakeup
+	 * per event costs more than the capture itself, and the reader also polls on
+	 * a short timer. (BCC 0.26 cannot pass the ring to bpf_ringbuf_query.) */
+	__u64 flags = (s->generation % GODI_WAKEUP_EVERY) ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+	int err = godi_events.ringbuf_output(&s->buf[0], len & GODI_BUF_MASK, flags);
+	if (err) {
+		if (c)
+			c->dropped++;
+	} else if (c) {
+		c->emitted++;
+		if (e->flags & GODI_EVENT_FLAG_TRUNCATED)
+			c->truncated++;
+	}
+	godi_release(s);
+}
+
+/* The walker: a bounded number of steps per round, re-entered by tail call.
+ * BCC only loads programs defined in the main file, so the generated file
+ * defines godi_walk() as a call to this. */
+static __always_inline int godi_walk_round(struct pt_regs *ctx)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct godi_scratch *s = godi_scratch.lookup(&cpu);
+	if (!s)
+		return 0;
+	for (int i = 0; i < GODI_STEPS_PER_ROUND; i++) {
+		if (s->scanning)
+			godi_follow_slot(s);
+		else if (s->q_head != s->q_tail)
+			godi_copy_next(s);
+		else
+			break;
+	}
+	if (s->scanning || s->q_head != s->q_tail)
+		godi_progs.call(ctx, GODI_PROG_WALK); /* fails after 33 rounds: submit */
+	godi_submit(ctx, s);
+	return 0;
+}
+
+#endif /* GODI_H */

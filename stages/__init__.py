@@ -1,0 +1,3 @@
+"""godi: Go dynamic instrumentation, from DWARF to Datadog snapshots."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,118 @@
+"""Reading and writing the pipeline's artifact files.
+
+Thin I/O helpers around the data modules: every stage loads its inputs and writes
+its outputs through here, so format checks and provenance live in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import msgspec
+
+from . import __version__
+from ._base import ArtifactHeader
+from .errors import ArtifactError
+from .ir import IR_FORMAT, IR_FORMAT_VERSION, Program, decode_program, encode_program
+from .layout import LAYOUT_FORMAT, LAYOUT_FORMAT_VERSION, Layout, decode_layout, encode_layout
+
+C_FILE = "probes.bpf.c"
+LAYOUT_FILE = "layout.json"
+
+
+def header(fmt: str, version: int, inputs: dict[str, str]) -> ArtifactHeader:
+    """A provenance header for an artifact written by this godi."""
+    return ArtifactHeader(
+        format=fmt, format_version=version, tool_version=__version__, inputs=inputs
+    )
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read(path: str | os.PathLike[str], what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise ArtifactError(str(path), f"cannot read {what}: {e.strerror}") from e
+
+
+def _check_header(path: str, got: ArtifactHeader, fmt: str, version: int) -> None:
+    if got.format != fmt:
+        raise ArtifactError(path, f"is a {got.format!r} artifact, expected {fmt!r}")
+    if got.format_version != version:
+        raise ArtifactError(
+            path,
+            f"{fmt} format version {got.format_version}, this godi reads {version}: "
+            "regenerate it",
+        )
+
+
+def load_program(path: str | os.PathLike[str]) -> Program:
+    """Read and check ``ir.json``."""
+    data = _read(path, "IR")
+    try:
+        program = decode_program(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise ArtifactError(str(path), f"not a godi IR file: {e}") from e
+    _check_header(str(path), program.header, IR_FORMAT, IR_FORMAT_VERSION)
+    return program
+
+
+def dump_program(program: Program, path: str | os.PathLike[str]) -> None:
+    """Write ``ir.json``."""
+    write_atomic(path, encode_program(program))
+
+
+def program_hash(directory: str | os.PathLike[str]) -> str:
+    """The hash identifying a generated program: its C source and its layout."""
+    d = Path(directory)
+    h = hashlib.sha256()
+    for name in (C_FILE, LAYOUT_FILE):
+        data = _read(d / name, name)
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def load_layout(directory: str | os.PathLike[str]) -> Layout:
+    """Read and check ``DIR/layout.json``."""
+    path = Path(directory) / LAYOUT_FILE
+    data = _read(path, "layout")
+    try:
+        layout = decode_layout(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise ArtifactError(str(path), f"not a godi layout file: {e}") from e
+    _check_header(str(path), layout.header, LAYOUT_FORMAT, LAYOUT_FORMAT_VERSION)
+    return layout
+
+
+def load_c_source(directory: str | os.PathLike[str]) -> str:
+    """Read ``DIR/probes.bpf.c``."""
+    return _read(Path(directory) / C_FILE, "generated C").decode()
+
+
+def dump_generated(directory: str | os.PathLike[str], c_source: str, layout: Layout) -> None:
+    """Write ``DIR/probes.bpf.c`` and ``DIR/layout.json``."""
+    d = Path(directory)
+    write_atomic(d / C_FILE, c_source.encode())
+    write_atomic(d / LAYOUT_FILE, encode_layout(layout))

@@ -1,0 +1,135 @@
+"""Stage 2, codegen: IR + probe definitions -> BPF C source and its layout.
+
+``generate_c(program, probeset, ...)`` decides, for each probe, which functions it
+targets, where the uprobe goes, and how each captured variable is read there; it
+returns the C text (``probes.bpf.c``) and the ``Layout`` that capture and decode
+read. Per-probe problems become ``ProbeIssue``s; only "no probe usable" raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..artifacts import header
+from ..errors import NoUsableProbeError
+from ..ir import Function, Program, ProbeIssue, TypeIndex, Variable
+from ..layout import (
+    LAYOUT_FORMAT,
+    LAYOUT_FORMAT_VERSION,
+    CaptureRole,
+    Layout,
+    ProbeLayout,
+)
+from ..probefile import ProbeSet
+from ..spec import Probe
+from .captypes import CaptureTypes
+from .render import render_file, render_probe
+from .resolve import method_candidates, resolve
+from .roots import build_root
+
+__all__ = ["Generated", "generate_c"]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What codegen produces: the C source and its layout."""
+
+    c_source: str
+    layout: Layout
+
+
+def _entry_variables(fn: Function) -> list[tuple[Variable, CaptureRole]]:
+    return [(v, "argument") for v in fn.variables if v.role == "param"]
+
+
+def _check_probe(probe: Probe) -> ProbeIssue | None:
+    if probe.type != "LOG_PROBE":
+        return ProbeIssue(
+            probe_id=probe.id,
+            kind="unsupported_probe_type",
+            message=f"{probe.type} is not supported by godi; only LOG_PROBE is instrumented",
+        )
+    if probe.where.source_file or probe.where.lines:
+        return ProbeIssue(
+            probe_id=probe.id,
+            kind="unsupported_location",
+            message="line probes (where.sourceFile/lines) are not supported yet",
+        )
+    if not probe.where.method_name:
+        return ProbeIssue(
+            probe_id=probe.id, kind="invalid_probe", message="where.methodName is required"
+        )
+    return None
+
+
+def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generated:
+    """Generate the BPF program for ``probeset`` against ``program``.
+
+    Raises NoUsableProbeError when no probe can be installed; the message lists
+    each probe's reason.
+    """
+    types = TypeIndex(program.types)
+    captypes = CaptureTypes(types)
+    issues = list(probeset.issues)
+    layouts: list[ProbeLayout] = []
+    sources: list[str] = []
+    for probe in probeset.probes:
+        problem = _check_probe(probe)
+        if problem:
+            issues.append(problem)
+            continue
+        functions = resolve(program, probe)
+        if not functions:
+            issues.append(
+                ProbeIssue(
+                    probe_id=probe.id,
+                    kind="function_not_found",
+                    message=f"no function {' or '.join(method_candidates(probe))} in the binary",
+                )
+            )
+            continue
+        for fn in functions:
+            index = len(layouts)
+            root = build_root(fn, fn.entry_pc, _entry_variables(fn), types)
+            root_type = captypes.add_root(
+                root.size,
+                [(v.type, v.root_offset) for v in root.variables if v.root_offset is not None],
+            )
+            layout = ProbeLayout(
+                index=index,
+                probe_id=probe.id,
+                probe_version=probe.version,
+                kind="entry",
+                function=fn.name,
+                file=fn.file,
+                line=fn.line,
+                pc=fn.entry_pc,
+                root_type=root_type,
+                root_size=root.size,
+                limits=probe.limits,
+                capture_snapshot=probe.capture_snapshot,
+                variables=root.variables,
+                bpf_function=f"godi_probe_{index}",
+            )
+            layouts.append(layout)
+            sources.append(
+                render_probe(layout, root.statements, fn.entry_cfa_offset, fn.frame_pointer)
+            )
+    if not layouts:
+        detail = "; ".join(f"{i.probe_id}: {i.message}" for i in issues) or "no probes given"
+        raise NoUsableProbeError(f"no probe can be installed: {detail}")
+    table = captypes.table()
+    layout = Layout(
+        header=header(
+            LAYOUT_FORMAT,
+            LAYOUT_FORMAT_VERSION,
+            {"ir": ir_hash, "probes": probeset.sha256, "binary": program.binary.build_id},
+        ),
+        binary_build_id=program.binary.build_id,
+        goid_offset=program.binary.goid_offset,
+        probes=layouts,
+        types=table,
+        issues=issues,
+    )
+    c_source = render_file(program.binary.build_id, sources, len(layouts), len(table))
+    return Generated(c_source=c_source, layout=layout)

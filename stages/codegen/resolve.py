@@ -1,0 +1,46 @@
+"""Which functions of the IR a probe's ``where`` names."""
+
+from __future__ import annotations
+
+from ..ir import Function, Program
+from ..spec import Probe
+
+
+def method_candidates(probe: Probe) -> list[str]:
+    """The Go function names ``where`` may mean, most specific first."""
+    where = probe.where
+    method = where.method_name or ""
+    if not where.type_name:
+        return [method]
+    type_name = where.type_name
+    pointer = type_name.startswith("*")
+    type_name = type_name.lstrip("*")
+    pkg, _, bare = type_name.rpartition(".")
+    prefix = f"{pkg}." if pkg else ""
+    names = [f"{prefix}(*{bare}).{method}", f"{prefix}{bare}.{method}"]
+    return names if pointer else [names[1], names[0]]
+
+
+def wanted_function_names(probes: list[Probe]) -> list[str]:
+    """Every exact function name the probes may need (for a scoped irgen)."""
+    out: set[str] = set()
+    for p in probes:
+        if p.where.method_name:
+            out.update(method_candidates(p))
+    return sorted(out)
+
+
+def resolve(program: Program, probe: Probe) -> list[Function]:
+    """The functions ``probe`` targets: one, or every shape of a generic ``F[...]``."""
+    by_name = {f.name: f for f in program.functions}
+    for name in method_candidates(probe):
+        if name.endswith("[...]"):
+            stem = name[: -len("...]")]
+            found = sorted(
+                (f for f in program.functions if f.name.startswith(stem)), key=lambda f: f.name
+            )
+            if found:
+                return found
+        elif name in by_name:
+            return [by_name[name]]
+    return []

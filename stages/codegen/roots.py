@@ -1,0 +1,145 @@
+"""Assembling a probe's captured variables into the event's root area.
+
+For each variable, the DWARF location in force at the probe PC says which
+registers and stack slots hold its bytes. This module decides the root offset of
+each variable and the statement that fills each piece; bytes that eBPF cannot
+read (vector registers, optimised-out pieces) are zeroed and marked unavailable
+so the decoder never shows them as values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import (
+    AddressPiece,
+    CfaPiece,
+    Function,
+    MissingPiece,
+    RegisterPiece,
+    TypeIndex,
+    Variable,
+)
+from ..layout import CaptureRole, PieceLayout, VariableLayout
+
+# DWARF x86-64 register numbers -> struct pt_regs members.
+PT_REGS = {
+    0: "ax",
+    1: "dx",
+    2: "cx",
+    3: "bx",
+    4: "si",
+    5: "di",
+    6: "bp",
+    7: "sp",
+    8: "r8",
+    9: "r9",
+    10: "r10",
+    11: "r11",
+    12: "r12",
+    13: "r13",
+    14: "r14",
+    15: "r15",
+}
+MAX_ROOT = 4096
+MAX_FAIL_BITS = 64
+
+
+@dataclass
+class Root:
+    """The root area of one probe: variables, their fill statements, total size."""
+
+    variables: list[VariableLayout]
+    statements: list[str]
+    size: int
+
+
+def _register_reason(reg: int) -> str:
+    if 17 <= reg <= 32:
+        return f"held in register xmm{reg - 17}: eBPF cannot read vector registers"
+    return f"held in DWARF register {reg}, which eBPF cannot read"
+
+
+def build_root(
+    fn: Function, pc: int, variables: list[tuple[Variable, CaptureRole]], types: TypeIndex
+) -> Root:
+    """Place ``variables`` (as located at ``pc``) in a root area."""
+    out: list[VariableLayout] = []
+    stmts: list[str] = []
+    offset = 0
+    fail_bit = 0
+    for var, role in variables:
+        size = types[var.type].size
+        loc = next((r for r in var.locations if r.low_pc <= pc < r.high_pc), None)
+        if loc is None:
+            reason = var.unavailable or "no location at the probe address"
+            out.append(
+                VariableLayout(
+                    name=var.name, type=var.type, role=role, root_offset=None, size=size,
+                    reason=reason,
+                )
+            )
+            continue
+        if offset + size > MAX_ROOT:
+            out.append(
+                VariableLayout(
+                    name=var.name, type=var.type, role=role, root_offset=None, size=size,
+                    reason=f"does not fit the {MAX_ROOT}-byte capture root",
+                )
+            )
+            continue
+        pieces: list[PieceLayout] = []
+        at = 0
+        for piece in loc.pieces:
+            psize = piece.size if piece.size is not None else size - at
+            if psize <= 0 or at + psize > size:
+                break
+            dst = offset + at
+            if isinstance(piece, RegisterPiece) and piece.register in PT_REGS and psize <= 8:
+                stmts.append(
+                    f"GODI_ROOT_REG(s, {dst}, ctx->{PT_REGS[piece.register]}, {psize});"
+                    f" /* {var.name} */"
+                )
+                pieces.append(PieceLayout(offset=at, size=psize, source="register"))
+            elif isinstance(piece, CfaPiece | AddressPiece) and fail_bit < MAX_FAIL_BITS:
+                if isinstance(piece, CfaPiece):
+                    addr = f"cfa + ({piece.offset})"
+                    source = "stack"
+                else:
+                    addr = f"0x{piece.address:x}ULL"
+                    source = "memory"
+                stmts.append(
+                    f"GODI_ROOT_MEM(s, {dst}, {addr}, {psize}, {fail_bit}); /* {var.name} */"
+                )
+                pieces.append(
+                    PieceLayout(offset=at, size=psize, source=source, fail_bit=fail_bit)  # type: ignore[arg-type]
+                )
+                fail_bit += 1
+            else:
+                if isinstance(piece, RegisterPiece):
+                    reason = _register_reason(piece.register)
+                elif isinstance(piece, MissingPiece):
+                    reason = "optimised out"
+                else:
+                    reason = "too many memory pieces in one probe"
+                stmts.append(f"GODI_ROOT_ZERO(s, {dst}, {psize}); /* {var.name}: {reason} */")
+                pieces.append(
+                    PieceLayout(offset=at, size=psize, source="unavailable", reason=reason)
+                )
+            at += psize
+        if at < size:
+            stmts.append(f"GODI_ROOT_ZERO(s, {offset + at}, {size - at});")
+            pieces.append(
+                PieceLayout(
+                    offset=at, size=size - at, source="unavailable",
+                    reason="not described by the location",
+                )
+            )
+        out.append(
+            VariableLayout(
+                name=var.name, type=var.type, role=role, root_offset=offset, size=size,
+                pieces=pieces,
+            )
+        )
+        offset += (size + 7) & ~7
+    return Root(variables=out, statements=stmts, size=offset)

@@ -1,0 +1,89 @@
+"""The default one-line message of a snapshot: ``main.greet(name="gopher", times=2)``.
+
+Built from the rendered argument values and their IR types: scalars bare, strings
+quoted, nil as ``nil``, structs ``{X: 3, Y: -4}`` (at most ``MAX_FIELDS`` fields),
+collections ``[1, 2, 3, ...]`` (at most ``MAX_ITEMS`` items), pointers ``&{...}``,
+values not captured ``<reason>``. Nesting deeper than ``MAX_LEVEL`` is elided.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..ir import (
+    ArrayType,
+    BaseType,
+    PointerType,
+    SliceType,
+    StringType,
+    StructType,
+    UnsafePointerType,
+)
+from ..snapshot import CapturedValue
+from .values import NESTED_POINTEES, ValueRenderer
+
+MAX_FIELDS = 5
+MAX_ITEMS = 3
+MAX_LEVEL = 2
+
+# Reasons that cut a value short but leave a partial value to show.
+_PARTIAL = frozenset({"length", "collectionSize", "fieldCount"})
+
+
+_quote = json.JSONEncoder(ensure_ascii=False).encode
+
+
+class MessageFormatter:
+    """Summarises captured values; needs the renderer for the IR types."""
+
+    def __init__(self, renderer: ValueRenderer) -> None:
+        self._r = renderer
+
+    def message(self, function: str, arguments: list[tuple[str, int, CapturedValue]]) -> str:
+        """``function(name=summary, ...)`` from ``(name, type id, value)`` triples."""
+        args = ", ".join(f"{name}={self.summary(tid, v)}" for name, tid, v in arguments)
+        return f"{function}({args})"
+
+    def summary(self, type_id: int, v: CapturedValue, level: int = 0) -> str:
+        """A short rendering of ``v``, a value of IR type ``type_id``."""
+        if v.isNull:
+            return "nil"
+        reason = v.notCapturedReason
+        if reason is not None and reason not in _PARTIAL:
+            return f"<{reason}>"
+        t = self._r.resolve(type_id)
+        kind = type(t)
+        if kind is BaseType:
+            return v.value or ""
+        if kind is StringType:
+            return _quote(v.value or "") + ("..." if v.truncated else "")
+        if isinstance(t, StructType):
+            if level >= MAX_LEVEL:
+                return "{...}"
+            fields = v.fields or {}
+            # Rendered fields are the first declared ones, in order.
+            parts = [
+                f"{k}: {self.summary(f.type, fv, level + 1)}"
+                for f, (k, fv) in zip(t.fields[:MAX_FIELDS], fields.items(), strict=False)
+            ]
+            if len(fields) > MAX_FIELDS or reason == "fieldCount":
+                parts.append("...")
+            return "{" + ", ".join(parts) + "}"
+        if isinstance(t, (ArrayType, SliceType)):
+            if level >= MAX_LEVEL:
+                return "[...]"
+            elements = v.elements or []
+            parts = [self.summary(t.elem, e, level + 1) for e in elements[:MAX_ITEMS]]
+            if len(elements) > MAX_ITEMS or v.truncated:
+                parts.append("...")
+            return "[" + ", ".join(parts) + "]"
+        if isinstance(t, PointerType):
+            if t.elem is None:
+                return v.address or "?"
+            if isinstance(self._r.resolve(t.elem), NESTED_POINTEES):
+                inner = (v.fields or {}).get("*")
+                return "&" + (self.summary(t.elem, inner, level) if inner else "?")
+            return "&" + self.summary(t.elem, v, level)
+        if isinstance(t, UnsafePointerType):
+            return v.address or "?"
+        return v.value or "?"

@@ -1,0 +1,193 @@
+"""The raw dump (``events.dump``): what capture writes and decode reads.
+
+Data and framing only. A dump is
+
+    magic  b"GODIDUMP"                8 bytes
+    u32    format version
+    u32    header length N
+    N      header, JSON (``DumpHeader``)
+    records, each: u32 kind, u32 length L, L bytes of payload
+
+Record kinds: ``EVENT`` (one raw ``struct godi_event`` from the ring buffer),
+``COUNTERS`` (JSON ``Counters``, written when capture stops) and ``NOTICE`` (JSON
+``Notice``: something the user should know, e.g. a probe that failed to attach).
+A dump cut off mid-record still reads up to its last whole record; the reader then
+reports the cut instead of failing.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import msgspec
+
+from ._base import Struct
+from .errors import DecodeError
+
+MAGIC = b"GODIDUMP"
+DUMP_FORMAT_VERSION = 1
+
+RECORD_EVENT = 1
+RECORD_COUNTERS = 2
+RECORD_NOTICE = 3
+
+_PREFIX = struct.Struct("<8sII")
+_RECORD = struct.Struct("<II")
+MAX_RECORD = 1 << 24
+
+
+class DumpHeader(Struct, kw_only=True):
+    """Provenance of a capture.
+
+    ``program_hash`` is the hash of the generated C and layout the capture ran;
+    ``clock_offset_ns`` is CLOCK_REALTIME - CLOCK_MONOTONIC when capture started, to
+    turn BPF timestamps into wall-clock time.
+    """
+
+    tool_version: str
+    build_id: str
+    program_hash: str
+    clock_offset_ns: int
+    pid: int
+    command: list[str]
+    mode: str
+
+
+class ProbeCounters(Struct, kw_only=True):
+    """Per-probe counts kept by the BPF program."""
+
+    hits: int = 0
+    emitted: int = 0
+    dropped: int = 0
+    truncated: int = 0
+
+
+class Counters(Struct, kw_only=True):
+    """Counts at the end of a capture, keyed by probe index (as a string)."""
+
+    probes: dict[str, ProbeCounters]
+    lost_records: int = 0
+    stop_reason: str = ""
+
+
+class Notice(Struct, kw_only=True):
+    """A message for the user recorded in the dump (a probe that failed to attach...)."""
+
+    probe_id: str | None
+    kind: str
+    message: str
+
+
+_json = msgspec.json.Encoder(order="deterministic")
+
+
+class DumpWriter:
+    """Appends framed records to an open binary file."""
+
+    def __init__(self, out: BinaryIO, header: DumpHeader) -> None:
+        self._out = out
+        payload = _json.encode(header)
+        out.write(_PREFIX.pack(MAGIC, DUMP_FORMAT_VERSION, len(payload)))
+        out.write(payload)
+
+    def event(self, payload: bytes) -> None:
+        """Append one raw event."""
+        self._out.write(_RECORD.pack(RECORD_EVENT, len(payload)))
+        self._out.write(payload)
+
+    def counters(self, counters: Counters) -> None:
+        """Append the final counters."""
+        self._record(RECORD_COUNTERS, _json.encode(counters))
+
+    def notice(self, notice: Notice) -> None:
+        """Append a notice."""
+        self._record(RECORD_NOTICE, _json.encode(notice))
+
+    def _record(self, kind: int, payload: bytes) -> None:
+        self._out.write(_RECORD.pack(kind, len(payload)))
+        self._out.write(payload)
+
+    def flush(self) -> None:
+        """Flush the underlying file."""
+        self._out.flush()
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record read back: its kind, payload and byte offset in the dump."""
+
+    kind: int
+    payload: bytes
+    offset: int
+
+
+def read_header(inp: BinaryIO, name: str = "dump") -> DumpHeader:
+    """Read and check the dump prefix and header; raise DecodeError if it is not one."""
+    prefix = inp.read(_PREFIX.size)
+    if len(prefix) < _PREFIX.size:
+        raise DecodeError(f"{name}: too short to be a godi dump ({len(prefix)} bytes)")
+    magic, version, hlen = _PREFIX.unpack(prefix)
+    if magic != MAGIC:
+        raise DecodeError(f"{name}: not a godi dump (bad magic {magic!r})")
+    if version != DUMP_FORMAT_VERSION:
+        raise DecodeError(
+            f"{name}: dump format version {version}, this godi reads {DUMP_FORMAT_VERSION}"
+        )
+    if hlen > MAX_RECORD:
+        raise DecodeError(f"{name}: implausible header length {hlen}")
+    raw = inp.read(hlen)
+    if len(raw) < hlen:
+        raise DecodeError(f"{name}: header cut off ({len(raw)} of {hlen} bytes)")
+    try:
+        return msgspec.json.decode(raw, type=DumpHeader)
+    except msgspec.ValidationError as e:
+        raise DecodeError(f"{name}: bad dump header: {e}") from e
+    except msgspec.DecodeError as e:
+        raise DecodeError(f"{name}: dump header is not JSON: {e}") from e
+
+
+class RecordReader:
+    """Iterates the records after the header; stops cleanly at a cut-off record.
+
+    After iteration, ``truncated_at`` is the offset of an incomplete trailing record
+    (None when the dump ended on a record boundary).
+    """
+
+    def __init__(self, inp: BinaryIO, start: int) -> None:
+        self._inp = inp
+        self._offset = start
+        self.truncated_at: int | None = None
+
+    def __iter__(self) -> Iterator[Record]:
+        inp = self._inp
+        while True:
+            head = inp.read(_RECORD.size)
+            if not head:
+                return
+            if len(head) < _RECORD.size:
+                self.truncated_at = self._offset
+                return
+            kind, length = _RECORD.unpack(head)
+            if length > MAX_RECORD:
+                raise DecodeError(
+                    f"record at byte {self._offset}: implausible length {length}"
+                )
+            payload = inp.read(length)
+            if len(payload) < length:
+                self.truncated_at = self._offset
+                return
+            yield Record(kind, payload, self._offset)
+            self._offset += _RECORD.size + length
+
+
+def decode_counters(payload: bytes) -> Counters:
+    """Parse a COUNTERS record."""
+    return msgspec.json.decode(payload, type=Counters)
+
+
+def decode_notice(payload: bytes) -> Notice:
+    """Parse a NOTICE record."""
+    return msgspec.json.decode(payload, type=Notice)

@@ -1,0 +1,69 @@
+"""One exception hierarchy for godi; the CLI maps it to exit codes in one place."""
+
+from __future__ import annotations
+
+
+class GodiError(Exception):
+    """Base of every error godi raises on purpose.
+
+    ``user_error`` errors are caused by the input (exit status 2); the others are
+    failures of the environment or of godi itself (exit status 1).
+    """
+
+    user_error = False
+
+
+class BinaryError(GodiError):
+    """The target is not a usable Go ELF binary (not ELF, truncated, no Go DWARF)."""
+
+    user_error = True
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class ProbeFileError(GodiError):
+    """The probe file cannot be read or no probe in it is valid."""
+
+    user_error = True
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class NoUsableProbeError(GodiError):
+    """Every probe was rejected; the message lists each probe's reason."""
+
+    user_error = True
+
+
+class CodegenError(GodiError):
+    """Generating the BPF program failed for a reason other than a single probe."""
+
+
+class ArtifactError(GodiError):
+    """An input artifact is malformed, of another format version, or from other inputs."""
+
+    user_error = True
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class CaptureError(GodiError):
+    """Loading or attaching the BPF program, or running the target, failed."""
+
+
+class TargetError(CaptureError):
+    """The target process cannot be started or attached to (no such PID, bad command)."""
+
+    user_error = True
+
+
+class DecodeError(GodiError):
+    """A dump cannot be decoded (bad magic, header mismatch, corrupt record)."""
+
+    user_error = True

@@ -1,0 +1,324 @@
+"""The IR: what irgen learns from a Go binary, and all later stages rely on.
+
+Data only. Types and functions are keyed by their DWARF offset (``id``), so the IR
+of one binary is deterministic and two stages agree on identities without a
+registry. Typedefs are kept as their own nodes (Go names every struct twice: the
+struct DIE and a typedef to it); ``Program.resolve`` looks through them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from ._base import ArtifactHeader, Struct
+
+IR_FORMAT = "godi.ir"
+IR_FORMAT_VERSION = 1
+
+# --------------------------------------------------------------------------- types
+
+GoBaseKind = Literal[
+    "bool",
+    "int",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "uintptr",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+]
+
+
+class TypeBase(Struct, tag_field="kind", kw_only=True):
+    """Common to every type: DWARF offset, Go name as DWARF spells it, byte size.
+
+    ``runtime_type`` is the address of the runtime type descriptor
+    (``DW_AT_go_runtime_type``), 0 when the binary has none for this type.
+    """
+
+    id: int
+    name: str
+    size: int
+    align: int = 1
+    runtime_type: int = 0
+
+
+class BaseType(TypeBase, tag="base", kw_only=True):
+    """bool, the integers, uintptr, floats and complex numbers."""
+
+    go_kind: GoBaseKind
+
+
+class StringType(TypeBase, tag="string", kw_only=True):
+    """A Go string header: data pointer at 0, byte length at 8."""
+
+
+class PointerType(TypeBase, tag="pointer", kw_only=True):
+    """``*T``; ``elem`` is None for a pointer whose target type DWARF omits."""
+
+    elem: int | None
+
+
+class UnsafePointerType(TypeBase, tag="unsafe_pointer", kw_only=True):
+    """``unsafe.Pointer``: an address with no type to follow."""
+
+
+class Field(Struct, kw_only=True):
+    """A struct member: name, byte offset, type, whether it is embedded."""
+
+    name: str
+    offset: int
+    type: int
+    embedded: bool = False
+
+
+class StructType(TypeBase, tag="struct", kw_only=True):
+    """A struct, fields in declaration order."""
+
+    fields: list[Field]
+
+
+class ArrayType(TypeBase, tag="array", kw_only=True):
+    """``[count]elem``."""
+
+    elem: int
+    count: int
+
+
+class SliceType(TypeBase, tag="slice", kw_only=True):
+    """A slice header: data pointer at 0, length at 8, capacity at 16."""
+
+    elem: int
+
+
+class MapType(TypeBase, tag="map", kw_only=True):
+    """``map[key]value``: a pointer to the runtime map header ``header``.
+
+    ``header`` is the DWARF type of the runtime's header struct for this map
+    (``hash<K,V>`` before Go 1.24, ``map<K,V>`` with swiss tables), None when the
+    binary does not describe it.
+    """
+
+    key: int
+    value: int
+    header: int | None = None
+
+
+class ChanType(TypeBase, tag="chan", kw_only=True):
+    """``chan elem``: a pointer to the runtime ``hchan``."""
+
+    elem: int
+    header: int | None = None
+
+
+class FuncType(TypeBase, tag="func", kw_only=True):
+    """A func value: a pointer to a closure whose first word is the code address."""
+
+
+class InterfaceType(TypeBase, tag="interface", kw_only=True):
+    """An interface: (type or itab word, data word). ``empty`` for ``interface {}``."""
+
+    empty: bool
+
+
+class TypedefType(TypeBase, tag="typedef", kw_only=True):
+    """A named type that DWARF describes as a typedef of ``target``."""
+
+    target: int
+
+
+class UnsupportedType(TypeBase, tag="unsupported", kw_only=True):
+    """A type irgen could not describe; ``reason`` says why."""
+
+    reason: str
+
+
+Type = (
+    BaseType
+    | StringType
+    | PointerType
+    | UnsafePointerType
+    | StructType
+    | ArrayType
+    | SliceType
+    | MapType
+    | ChanType
+    | FuncType
+    | InterfaceType
+    | TypedefType
+    | UnsupportedType
+)
+
+# ----------------------------------------------------------------------- locations
+
+
+class PieceBase(Struct, tag_field="kind", kw_only=True):
+    """One piece of a variable's value. ``size`` None means the whole variable."""
+
+    size: int | None = None
+
+
+class RegisterPiece(PieceBase, tag="register", kw_only=True):
+    """The piece is held in DWARF register ``register`` (0 = rax, 17.. = xmm0..)."""
+
+    register: int
+
+
+class CfaPiece(PieceBase, tag="cfa", kw_only=True):
+    """The piece is in memory at CFA + ``offset`` (``DW_OP_call_frame_cfa``/fbreg)."""
+
+    offset: int
+
+
+class AddressPiece(PieceBase, tag="address", kw_only=True):
+    """The piece is in memory at a fixed address (a global)."""
+
+    address: int
+
+
+class MissingPiece(PieceBase, tag="missing", kw_only=True):
+    """The piece exists but DWARF says it is optimised out here."""
+
+
+Piece = RegisterPiece | CfaPiece | AddressPiece | MissingPiece
+
+
+class LocationRange(Struct, kw_only=True):
+    """Where a variable lives while ``low_pc <= pc < high_pc``."""
+
+    low_pc: int
+    high_pc: int
+    pieces: list[Piece]
+
+
+VariableRole = Literal["param", "result", "local"]
+
+
+class Variable(Struct, kw_only=True):
+    """A parameter, result or local of a function.
+
+    ``locations`` is empty and ``unavailable`` says why when DWARF gives no usable
+    location (optimised out, unsupported expression). Locals in lexical blocks carry
+    the block's PC ``scope`` ranges.
+    """
+
+    name: str
+    type: int
+    role: VariableRole
+    decl_line: int = 0
+    locations: list[LocationRange] = []
+    unavailable: str | None = None
+    scope: list[tuple[int, int]] = []
+
+
+class ReturnSite(Struct, kw_only=True):
+    """A return instruction: its PC and the CFA offset from RSP there."""
+
+    pc: int
+    cfa_offset: int
+
+
+class Function(Struct, kw_only=True):
+    """A subprogram with the PCs a probe can use.
+
+    ``entry_pc`` is the first PC after the stack-growth check and the frame set-up;
+    at it, CFA = RSP + ``entry_cfa_offset``. ``frame_pointer`` tells whether the
+    function pushed RBP by ``entry_pc`` (then [RBP] is the caller's RBP).
+    """
+
+    name: str
+    low_pc: int
+    high_pc: int
+    file: str
+    line: int
+    entry_pc: int
+    entry_cfa_offset: int
+    frame_pointer: bool
+    variables: list[Variable]
+    return_sites: list[ReturnSite] = []
+    dwarf_offset: int = 0
+
+
+class BinaryInfo(Struct, kw_only=True):
+    """Facts about the binary as a whole."""
+
+    build_id: str
+    go_version: str
+    arch: str
+    dwarf_version: int
+    goid_offset: int
+
+
+class ProbeIssue(Struct, kw_only=True):
+    """A per-probe problem found by a stage: a probe that cannot be installed as asked.
+
+    ``kind`` is a stable machine-readable word (``function_not_found``,
+    ``function_inlined``, ``invalid_probe``, ``unsupported_probe_type``...).
+    """
+
+    probe_id: str
+    kind: str
+    message: str
+
+
+class Program(Struct, kw_only=True):
+    """The serialised IR of one binary (``ir.json``)."""
+
+    header: ArtifactHeader
+    binary: BinaryInfo
+    functions: list[Function]
+    types: list[Type]
+    issues: list[ProbeIssue] = []
+
+    def function(self, name: str) -> Function | None:
+        """The function called ``name``, or None."""
+        for fn in self.functions:
+            if fn.name == name:
+                return fn
+        return None
+
+
+class TypeIndex:
+    """Fast lookup of a Program's types by id, looking through typedefs."""
+
+    def __init__(self, types: list[Type]) -> None:
+        self._by_id: dict[int, Type] = {t.id: t for t in types}
+
+    def __getitem__(self, type_id: int) -> Type:
+        return self._by_id[type_id]
+
+    def __contains__(self, type_id: object) -> bool:
+        return type_id in self._by_id
+
+    def resolve(self, type_id: int) -> Type:
+        """The type ``type_id`` names, with typedefs followed to their target."""
+        t = self._by_id[type_id]
+        seen = 0
+        while isinstance(t, TypedefType) and seen < 64:
+            t = self._by_id[t.target]
+            seen += 1
+        return t
+
+
+_encoder = msgspec.json.Encoder(order="deterministic")
+_decoder = msgspec.json.Decoder(Program)
+
+
+def encode_program(program: Program) -> bytes:
+    """Serialise ``program`` to deterministic JSON."""
+    return _encoder.encode(program)
+
+
+def decode_program(data: bytes) -> Program:
+    """Parse ``ir.json`` bytes; raises ``msgspec.ValidationError`` on a bad shape."""
+    return _decoder.decode(data)

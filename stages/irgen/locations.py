@@ -1,0 +1,334 @@
+"""DWARF location expressions and lists -> ``LocationRange`` pieces.
+
+Only the operations Go emits for variables are understood: registers, the frame
+base (``DW_OP_call_frame_cfa``, ``DW_OP_fbreg`` over it), fixed addresses and
+``DW_OP_piece`` composites. Anything else is reported as unsupported, never
+guessed: a range whose expression cannot be read is left out, and a variable with
+no readable range gets ``unavailable`` with the first reason met.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from elftools.common.exceptions import DWARFError
+from elftools.dwarf.dwarf_expr import DW_OP_opcode2name
+
+from ..ir import AddressPiece, CfaPiece, LocationRange, MissingPiece, Piece, RegisterPiece
+from .dwarf import DwarfReader, Entry, ExprLoc, LocListRef
+
+DW_OP_addr = 0x03
+DW_OP_plus_uconst = 0x23
+DW_OP_reg0 = 0x50
+DW_OP_reg31 = 0x6F
+DW_OP_regx = 0x90
+DW_OP_fbreg = 0x91
+DW_OP_piece = 0x93
+DW_OP_call_frame_cfa = 0x9C
+
+NO_LOCATION_RESULT = "no location (results are read at return sites from the ABI)"
+NO_LOCATION = "no location (optimised out)"
+
+
+class UnsupportedLocation(Exception):
+    """A location expression irgen does not understand; the message says why."""
+
+
+def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+    """A ULEB128 at ``pos``: (value, next position). IndexError when truncated."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _sleb(expr: bytes, pos: int) -> tuple[int, int]:
+    start = pos
+    value, pos = _uleb(expr, pos)
+    bits = 7 * (pos - start)
+    if value & (1 << (bits - 1)):
+        value -= 1 << bits
+    return value, pos
+
+
+def _op_name(op: int) -> str:
+    return DW_OP_opcode2name.get(op, f"DW_OP_0x{op:02x}")
+
+
+# A decoded operation: (opcode, operand); the operand is 0 when there is none.
+_Op = tuple[int, int]
+
+
+def _decode_ops(expr: bytes) -> list[_Op]:
+    try:
+        return _decode_ops_unchecked(expr)
+    except IndexError as e:
+        raise UnsupportedLocation("truncated DWARF location expression") from e
+
+
+def _decode_ops_unchecked(expr: bytes) -> list[_Op]:
+    ops: list[_Op] = []
+    pos = 0
+    while pos < len(expr):
+        op = expr[pos]
+        pos += 1
+        arg = 0
+        if op == DW_OP_addr:
+            if pos + 8 > len(expr):
+                raise IndexError("DW_OP_addr")
+            arg = int.from_bytes(expr[pos : pos + 8], "little")
+            pos += 8
+        elif op in (DW_OP_plus_uconst, DW_OP_regx, DW_OP_piece):
+            arg, pos = _uleb(expr, pos)
+        elif op == DW_OP_fbreg:
+            arg, pos = _sleb(expr, pos)
+        elif op == DW_OP_call_frame_cfa or DW_OP_reg0 <= op <= DW_OP_reg31:
+            pass
+        else:
+            raise UnsupportedLocation(f"unsupported DWARF location operation {_op_name(op)}")
+        ops.append((op, arg))
+    return ops
+
+
+def _piece(ops: list[_Op], size: int | None, frame_base_cfa: bool) -> Piece:
+    """One piece from the operations that describe it."""
+    if not ops:
+        return MissingPiece(size=size)
+    (op, arg), rest = ops[0], ops[1:]
+    if DW_OP_reg0 <= op <= DW_OP_reg31 or op == DW_OP_regx:
+        if rest:
+            raise UnsupportedLocation("register location followed by more operations")
+        return RegisterPiece(size=size, register=op - DW_OP_reg0 if op != DW_OP_regx else arg)
+    offset = 0
+    for extra_op, extra_arg in rest:
+        if extra_op != DW_OP_plus_uconst:
+            names = ", ".join(_op_name(o) for o, _ in ops)
+            raise UnsupportedLocation(f"unsupported DWARF location expression: {names}")
+        offset += extra_arg
+    if op == DW_OP_call_frame_cfa:
+        return CfaPiece(size=size, offset=offset)
+    if op == DW_OP_fbreg:
+        if not frame_base_cfa:
+            raise UnsupportedLocation("DW_OP_fbreg with a frame base other than the CFA")
+        return CfaPiece(size=size, offset=arg + offset)
+    if op == DW_OP_addr:
+        return AddressPiece(size=size, address=arg + offset)
+    raise UnsupportedLocation(f"unsupported DWARF location expression: {_op_name(op)}")
+
+
+def decode_expression(expr: bytes, frame_base_cfa: bool) -> list[Piece]:
+    """The pieces a location expression describes; [] for an empty expression.
+
+    ``frame_base_cfa`` tells whether the function's frame base is the CFA, which
+    ``DW_OP_fbreg`` offsets are relative to. Raises ``UnsupportedLocation``.
+    """
+    pieces: list[Piece] = []
+    current: list[_Op] = []
+    for op, arg in _decode_ops(expr):
+        if op == DW_OP_piece:
+            pieces.append(_piece(current, arg, frame_base_cfa))
+            current = []
+        else:
+            current.append((op, arg))
+    if current:
+        if pieces:
+            raise UnsupportedLocation("location operations after the last DW_OP_piece")
+        pieces.append(_piece(current, None, frame_base_cfa))
+    return pieces
+
+
+def frame_base_is_cfa(reader: DwarfReader, subprogram: Entry) -> bool:
+    """Whether a subprogram's ``DW_AT_frame_base`` is ``DW_OP_call_frame_cfa``."""
+    loc = reader.location(subprogram, "DW_AT_frame_base")
+    return isinstance(loc, ExprLoc) and loc.expr == bytes([DW_OP_call_frame_cfa])
+
+
+def variable_locations(
+    reader: DwarfReader,
+    variable: Entry,
+    function_range: tuple[int, int],
+    frame_base_cfa: bool,
+    result: bool,
+) -> tuple[list[LocationRange], str | None]:
+    """The location ranges of a variable, and why there are none when empty.
+
+    A single expression covers ``function_range``; a location list's ranges are
+    made absolute against the unit's base address and its base address entries.
+    """
+    empty_reason = NO_LOCATION_RESULT if result else NO_LOCATION
+    loc = reader.location(variable)
+    if loc is None:
+        if "DW_AT_const_value" in variable.attrs:
+            return [], "constant value (DW_AT_const_value) not supported"
+        if "DW_AT_location" in variable.attrs:
+            return [], "unsupported DW_AT_location form " + variable.attrs["DW_AT_location"].form
+        return [], empty_reason
+    if isinstance(loc, ExprLoc):
+        if not loc.expr:
+            return [], empty_reason
+        try:
+            pieces = decode_expression(loc.expr, frame_base_cfa)
+        except UnsupportedLocation as e:
+            return [], str(e)
+        low, high = function_range
+        return [LocationRange(low_pc=low, high_pc=high, pieces=pieces)], None
+    return _from_list(reader, variable, loc, frame_base_cfa, empty_reason)
+
+
+def _from_list(
+    reader: DwarfReader, variable: Entry, ref: LocListRef, frame_base_cfa: bool, empty_reason: str
+) -> tuple[list[LocationRange], str | None]:
+    base = variable.unit.low_pc
+    ranges: list[LocationRange] = []
+    reason: str | None = None
+    for item in raw_location_list(reader, variable, ref):
+        if isinstance(item, LocBase):
+            base = item.address
+            continue
+        assert isinstance(item, LocRange)
+        low, high = item.begin, item.end
+        if low < 0:  # DW_LLE_default_location: no PC range to attach it to
+            reason = reason or "unsupported default location list entry"
+            continue
+        if not item.absolute:
+            low, high = low + base, high + base
+        if high <= low or not item.expr:
+            continue
+        try:
+            pieces = decode_expression(item.expr, frame_base_cfa)
+        except UnsupportedLocation as e:
+            reason = reason or str(e)
+            continue
+        ranges.append(LocationRange(low_pc=low, high_pc=high, pieces=pieces))
+    if ranges:
+        return ranges, None
+    return [], reason or empty_reason
+
+
+# ------------------------------------------------------------- location lists
+
+
+class LocBase(NamedTuple):
+    """A base address selection entry of a location list."""
+
+    address: int
+
+
+class LocRange(NamedTuple):
+    """A location list entry: ``absolute``, or relative to the current base."""
+
+    begin: int
+    end: int
+    expr: bytes
+    absolute: bool
+
+
+_ADDRESS_SIZE = 8
+
+
+# DW_LLE_* codes of DWARF 5 .debug_loclists.
+_LLE_END = 0
+_LLE_BASE_ADDRESSX = 1
+_LLE_STARTX_ENDX = 2
+_LLE_STARTX_LENGTH = 3
+_LLE_OFFSET_PAIR = 4
+_LLE_DEFAULT = 5
+_LLE_BASE_ADDRESS = 6
+_LLE_START_END = 7
+_LLE_START_LENGTH = 8
+
+
+def _addr(data: bytes, pos: int) -> tuple[int, int]:
+    return int.from_bytes(data[pos : pos + _ADDRESS_SIZE], "little"), pos + _ADDRESS_SIZE
+
+
+def parse_loclist_v4(data: bytes, pos: int) -> list[LocBase | LocRange]:
+    """A DWARF 2-4 .debug_loc list: address pairs, base selections, (0, 0) ends it."""
+    out: list[LocBase | LocRange] = []
+    max_address = (1 << (8 * _ADDRESS_SIZE)) - 1
+    try:
+        while True:
+            begin, pos = _addr(data, pos)
+            end, pos = _addr(data, pos)
+            if begin == 0 and end == 0:
+                return out
+            if begin == max_address:
+                out.append(LocBase(end))
+                continue
+            length = int.from_bytes(data[pos : pos + 2], "little")
+            pos += 2
+            out.append(LocRange(begin, end, data[pos : pos + length], False))
+            pos += length
+    except IndexError as e:
+        raise DWARFError("location list runs past the end of .debug_loc") from e
+
+
+def parse_loclist_v5(
+    data: bytes, pos: int, address: Callable[[int], int]
+) -> list[LocBase | LocRange]:
+    """A DWARF 5 .debug_loclists list, indexed addresses resolved by ``address``."""
+    out: list[LocBase | LocRange] = []
+    try:
+        while True:
+            kind = data[pos]
+            pos += 1
+            if kind == _LLE_END:
+                return out
+            if kind == _LLE_BASE_ADDRESSX:
+                index, pos = _uleb(data, pos)
+                out.append(LocBase(address(index)))
+                continue
+            if kind == _LLE_BASE_ADDRESS:
+                base, pos = _addr(data, pos)
+                out.append(LocBase(base))
+                continue
+            absolute = True
+            if kind == _LLE_STARTX_ENDX:
+                a, pos = _uleb(data, pos)
+                b, pos = _uleb(data, pos)
+                begin, end = address(a), address(b)
+            elif kind == _LLE_STARTX_LENGTH:
+                a, pos = _uleb(data, pos)
+                length, pos = _uleb(data, pos)
+                begin = address(a)
+                end = begin + length
+            elif kind == _LLE_OFFSET_PAIR:
+                begin, pos = _uleb(data, pos)
+                end, pos = _uleb(data, pos)
+                absolute = False
+            elif kind == _LLE_DEFAULT:
+                begin = end = -1
+            elif kind == _LLE_START_END:
+                begin, pos = _addr(data, pos)
+                end, pos = _addr(data, pos)
+            elif kind == _LLE_START_LENGTH:
+                begin, pos = _addr(data, pos)
+                length, pos = _uleb(data, pos)
+                end = begin + length
+            else:
+                raise DWARFError(f"unknown location list entry kind {kind:#x}")
+            size, pos = _uleb(data, pos)
+            out.append(LocRange(begin, end, data[pos : pos + size], absolute))
+            pos += size
+    except IndexError as e:
+        raise DWARFError("location list runs past the end of .debug_loclists") from e
+
+
+def raw_location_list(
+    reader: DwarfReader, entry: Entry, ref: LocListRef
+) -> list[LocBase | LocRange]:
+    """The entries of the location list ``ref`` points at, for ``entry``.
+
+    Parsed here rather than by pyelftools, whose generic parser dominated the
+    time of a whole-binary run.
+    """
+    unit = entry.unit
+    data = reader.loclist_data(unit)
+    if unit.version >= 5:
+        return parse_loclist_v5(data, ref.offset, lambda i: reader.indexed_address(unit, i))
+    return parse_loclist_v4(data, ref.offset)

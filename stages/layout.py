@@ -1,0 +1,165 @@
+"""The layout: what codegen tells capture and decode about the generated program.
+
+Data only. ``layout.json`` sits next to ``probes.bpf.c`` and describes
+
+- each installed probe: where it is attached, which variables it captures and how
+  each variable's bytes are assembled into the event's *root* area;
+- the capture type table the BPF walker follows (``BpfType``), indexed by position;
+- the probes that could not be installed, with the reason (``ProbeIssue``).
+
+The binary record format of one event is defined once in ``bpf/godi_event.h``; the
+constants below mirror it and a test checks they agree.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from ._base import ArtifactHeader, Struct
+from .ir import ProbeIssue
+from .spec import Capture
+
+LAYOUT_FORMAT = "godi.layout"
+LAYOUT_FORMAT_VERSION = 1
+
+# --- mirrors bpf/godi_event.h --------------------------------------------------
+EVENT_HEADER_SIZE = 48
+"""struct godi_event: probe u32, data_len u32, ktime_ns u64, goid u64, tgid u32,
+tid u32, root_len u32, stack_len u16, flags u16, fail_mask u64."""
+EVENT_HEADER_FORMAT = "<IIQQIIIHHQ"
+BLOCK_HEADER_SIZE = 24
+"""struct godi_block: addr u64, type u32, count u32, len u32, flags u32."""
+BLOCK_HEADER_FORMAT = "<QIIII"
+
+EVENT_FLAG_TRUNCATED = 1
+"""The event ran out of buffer or queue budget: some referenced data is missing."""
+EVENT_FLAG_STACK_TRUNCATED = 2
+"""The frame-pointer walk stopped at its bound before reaching the outermost frame."""
+
+BLOCK_FLAG_READ_FAILED = 1
+"""Reading the block's memory failed; ``len`` is 0."""
+BLOCK_FLAG_SHORT = 2
+"""Fewer elements than wanted were copied (budget); ``count`` is what was copied."""
+
+SLOT_POINTER = 1
+SLOT_STRING = 2
+SLOT_SLICE = 3
+
+BYTES_TYPE = 0
+"""Index of the capture type for raw bytes (string contents); always present."""
+
+# ----------------------------------------------------------------------------------
+
+
+class BpfSlot(Struct, kw_only=True):
+    """A reference inside one element of a capture type that the walker follows.
+
+    ``kind`` is one of the ``SLOT_*`` constants; ``target`` the capture type index of
+    what it points at (pointee, string bytes, slice element).
+    """
+
+    offset: int
+    kind: int
+    target: int
+
+
+class BpfType(Struct, kw_only=True):
+    """One entry of the capture type table the BPF walker is driven by.
+
+    ``ir_type`` is the IR type id this entry stands for (None for raw bytes and for
+    a probe's synthetic root). ``slots`` lists the references in one element, in
+    offset order; ``slots_truncated`` says the element had more than the walker's
+    per-type limit, so some references are not followed.
+    """
+
+    index: int
+    ir_type: int | None
+    size: int
+    slots: list[BpfSlot] = []
+    slots_truncated: bool = False
+
+
+PieceSource = Literal["register", "stack", "memory", "unavailable"]
+
+
+class PieceLayout(Struct, kw_only=True):
+    """Bytes ``[offset, offset+size)`` of a variable and where BPF read them from.
+
+    ``source`` ``unavailable`` means the root holds zeros there; ``reason`` says why
+    (optimised out, vector register not readable from eBPF...).
+    """
+
+    offset: int
+    size: int
+    source: PieceSource
+    reason: str | None = None
+    fail_bit: int | None = None
+    """For memory pieces: the bit of ``godi_event.fail_mask`` set when the read failed."""
+
+
+CaptureRole = Literal["argument", "local", "return"]
+
+
+class VariableLayout(Struct, kw_only=True):
+    """A captured variable: its place in the event's root area, and its pieces.
+
+    ``root_offset`` is None when the variable has no location at the probe PC;
+    ``reason`` then says why and the decoder reports it ``unavailable``.
+    """
+
+    name: str
+    type: int
+    role: CaptureRole
+    root_offset: int | None
+    size: int
+    pieces: list[PieceLayout] = []
+    reason: str | None = None
+
+
+ProbeKind = Literal["entry"]
+
+
+class ProbeLayout(Struct, kw_only=True):
+    """An installed probe: one uprobe and what its events contain."""
+
+    index: int
+    probe_id: str
+    probe_version: int
+    kind: ProbeKind
+    function: str
+    file: str
+    line: int
+    pc: int
+    root_type: int
+    root_size: int
+    limits: Capture
+    capture_snapshot: bool
+    variables: list[VariableLayout]
+    bpf_function: str
+
+
+class Layout(Struct, kw_only=True):
+    """``layout.json``: everything capture and decode need about the program."""
+
+    header: ArtifactHeader
+    binary_build_id: str
+    goid_offset: int
+    probes: list[ProbeLayout]
+    types: list[BpfType]
+    issues: list[ProbeIssue] = []
+
+
+_encoder = msgspec.json.Encoder(order="deterministic")
+_decoder = msgspec.json.Decoder(Layout)
+
+
+def encode_layout(layout: Layout) -> bytes:
+    """Serialise ``layout`` to deterministic JSON."""
+    return _encoder.encode(layout)
+
+
+def decode_layout(data: bytes) -> Layout:
+    """Parse ``layout.json`` bytes; raises ``msgspec.ValidationError`` on a bad shape."""
+    return _decoder.decode(data)

@@ -1,0 +1,100 @@
+"""Probe definitions: the JSON shape Datadog's Remote Configuration delivers.
+
+Data only. Field names follow the product (camelCase on the wire). See
+``../shared/reference/probe-spec.md``; ``schemas/probes.schema.json`` is generated
+from these Structs and is what a probe file is validated against.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+
+class SpecStruct(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, rename="camel"
+):
+    """Base of the probe-file Structs: strict, immutable, camelCase on the wire."""
+
+
+class Where(SpecStruct, kw_only=True):
+    """Where the probe goes: a function (``methodName``, maybe with ``typeName``) or
+    a source line (``sourceFile`` + ``lines``)."""
+
+    method_name: str | None = None
+    type_name: str | None = None
+    source_file: str | None = None
+    lines: list[str] | None = None
+    signature: str | None = None
+
+
+class Capture(SpecStruct, kw_only=True):
+    """Capture limits; the defaults are Datadog's documented ones."""
+
+    max_reference_depth: int = 3
+    max_collection_size: int = 100
+    max_length: int = 255
+    max_field_count: int = 20
+
+
+DEFAULT_CAPTURE = Capture()
+
+
+class Sampling(SpecStruct, kw_only=True):
+    """Per-probe rate limit."""
+
+    snapshots_per_second: float | None = None
+
+
+class Expression(SpecStruct, kw_only=True):
+    """An expression: ``dsl`` is its source text, ``json`` its AST."""
+
+    dsl: str = ""
+    json: Any = None
+
+
+class Segment(SpecStruct, kw_only=True):
+    """A template segment: a literal ``str`` or an expression (``dsl`` + ``json``)."""
+
+    text: str | None = msgspec.field(default=None, name="str")
+    dsl: str | None = None
+    json: Any = None
+
+
+class CaptureExpression(SpecStruct, kw_only=True):
+    """A named expression captured with its own limits."""
+
+    name: str
+    expr: Expression
+    capture: Capture | None = None
+
+
+ProbeType = Literal["LOG_PROBE", "METRIC_PROBE", "SPAN_PROBE", "SPAN_DECORATION_PROBE"]
+
+
+class Probe(SpecStruct, kw_only=True):
+    """One probe definition."""
+
+    id: str
+    where: Where
+    version: int = 0
+    type: ProbeType = "LOG_PROBE"
+    language: str = "go"
+    capture_snapshot: bool = False
+    capture: Capture | None = None
+    sampling: Sampling | None = None
+    evaluate_at: Literal["ENTRY", "EXIT", "DEFAULT"] | None = None
+    when: Expression | None = None
+    template: str | None = None
+    segments: list[Segment] | None = None
+    capture_expressions: list[CaptureExpression] | None = None
+    tags: list[str] | None = None
+
+    @property
+    def limits(self) -> Capture:
+        """The capture limits in force, defaults filled in."""
+        return self.capture or DEFAULT_CAPTURE
+
+
+ProbeFile = list[Probe]
