@@ -9,7 +9,7 @@ class Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """Immutable, strict, keyword-only: the shape of every godi data type."""
 
 
-class ArtifactHeader(Struct):
+class ArtifactHeader(Struct, frozen=True, kw_only=True):
     """Provenance of an artifact: who wrote it, in which format, from which inputs.
 
     ``inputs`` maps an input's role (``binary``, ``ir``, ``probes``...) to a content

@@ -62,8 +62,7 @@ def _check_header(path: str, got: ArtifactHeader, fmt: str, version: int) -> Non
     if got.format_version != version:
         raise ArtifactError(
             path,
-            f"{fmt} format version {got.format_version}, this godi reads {version}: "
-            "regenerate it",
+            f"{fmt} format version {got.format_version}, this godi reads {version}: regenerate it",
         )
 
 

@@ -39,7 +39,7 @@ _RECORD = struct.Struct("<II")
 MAX_RECORD = 1 << 24
 
 
-class DumpHeader(Struct, kw_only=True):
+class DumpHeader(Struct, frozen=True, kw_only=True):
     """Provenance of a capture.
 
     ``program_hash`` is the hash of the generated C and layout the capture ran;
@@ -56,7 +56,7 @@ class DumpHeader(Struct, kw_only=True):
     mode: str
 
 
-class ProbeCounters(Struct, kw_only=True):
+class ProbeCounters(Struct, frozen=True, kw_only=True):
     """Per-probe counts kept by the BPF program."""
 
     hits: int = 0
@@ -65,7 +65,7 @@ class ProbeCounters(Struct, kw_only=True):
     truncated: int = 0
 
 
-class Counters(Struct, kw_only=True):
+class Counters(Struct, frozen=True, kw_only=True):
     """Counts at the end of a capture, keyed by probe index (as a string)."""
 
     probes: dict[str, ProbeCounters]
@@ -73,7 +73,7 @@ class Counters(Struct, kw_only=True):
     stop_reason: str = ""
 
 
-class Notice(Struct, kw_only=True):
+class Notice(Struct, frozen=True, kw_only=True):
     """A message for the user recorded in the dump (a probe that failed to attach...)."""
 
     probe_id: str | None
@@ -172,9 +172,7 @@ class RecordReader:
                 return
             kind, length = _RECORD.unpack(head)
             if length > MAX_RECORD:
-                raise DecodeError(
-                    f"record at byte {self._offset}: implausible length {length}"
-                )
+                raise DecodeError(f"record at byte {self._offset}: implausible length {length}")
             payload = inp.read(length)
             if len(payload) < length:
                 self.truncated_at = self._offset

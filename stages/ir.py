@@ -39,7 +39,7 @@ GoBaseKind = Literal[
 ]
 
 
-class TypeBase(Struct, tag_field="kind", kw_only=True):
+class TypeBase(Struct, tag_field="kind", frozen=True, kw_only=True):
     """Common to every type: DWARF offset, Go name as DWARF spells it, byte size.
 
     ``runtime_type`` is the address of the runtime type descriptor
@@ -53,27 +53,27 @@ class TypeBase(Struct, tag_field="kind", kw_only=True):
     runtime_type: int = 0
 
 
-class BaseType(TypeBase, tag="base", kw_only=True):
+class BaseType(TypeBase, tag="base", frozen=True, kw_only=True):
     """bool, the integers, uintptr, floats and complex numbers."""
 
     go_kind: GoBaseKind
 
 
-class StringType(TypeBase, tag="string", kw_only=True):
+class StringType(TypeBase, tag="string", frozen=True, kw_only=True):
     """A Go string header: data pointer at 0, byte length at 8."""
 
 
-class PointerType(TypeBase, tag="pointer", kw_only=True):
+class PointerType(TypeBase, tag="pointer", frozen=True, kw_only=True):
     """``*T``; ``elem`` is None for a pointer whose target type DWARF omits."""
 
     elem: int | None
 
 
-class UnsafePointerType(TypeBase, tag="unsafe_pointer", kw_only=True):
+class UnsafePointerType(TypeBase, tag="unsafe_pointer", frozen=True, kw_only=True):
     """``unsafe.Pointer``: an address with no type to follow."""
 
 
-class Field(Struct, kw_only=True):
+class Field(Struct, frozen=True, kw_only=True):
     """A struct member: name, byte offset, type, whether it is embedded."""
 
     name: str
@@ -82,26 +82,26 @@ class Field(Struct, kw_only=True):
     embedded: bool = False
 
 
-class StructType(TypeBase, tag="struct", kw_only=True):
+class StructType(TypeBase, tag="struct", frozen=True, kw_only=True):
     """A struct, fields in declaration order."""
 
     fields: list[Field]
 
 
-class ArrayType(TypeBase, tag="array", kw_only=True):
+class ArrayType(TypeBase, tag="array", frozen=True, kw_only=True):
     """``[count]elem``."""
 
     elem: int
     count: int
 
 
-class SliceType(TypeBase, tag="slice", kw_only=True):
+class SliceType(TypeBase, tag="slice", frozen=True, kw_only=True):
     """A slice header: data pointer at 0, length at 8, capacity at 16."""
 
     elem: int
 
 
-class MapType(TypeBase, tag="map", kw_only=True):
+class MapType(TypeBase, tag="map", frozen=True, kw_only=True):
     """``map[key]value``: a pointer to the runtime map header ``header``.
 
     ``header`` is the DWARF type of the runtime's header struct for this map
@@ -114,30 +114,30 @@ class MapType(TypeBase, tag="map", kw_only=True):
     header: int | None = None
 
 
-class ChanType(TypeBase, tag="chan", kw_only=True):
+class ChanType(TypeBase, tag="chan", frozen=True, kw_only=True):
     """``chan elem``: a pointer to the runtime ``hchan``."""
 
     elem: int
     header: int | None = None
 
 
-class FuncType(TypeBase, tag="func", kw_only=True):
+class FuncType(TypeBase, tag="func", frozen=True, kw_only=True):
     """A func value: a pointer to a closure whose first word is the code address."""
 
 
-class InterfaceType(TypeBase, tag="interface", kw_only=True):
+class InterfaceType(TypeBase, tag="interface", frozen=True, kw_only=True):
     """An interface: (type or itab word, data word). ``empty`` for ``interface {}``."""
 
     empty: bool
 
 
-class TypedefType(TypeBase, tag="typedef", kw_only=True):
+class TypedefType(TypeBase, tag="typedef", frozen=True, kw_only=True):
     """A named type that DWARF describes as a typedef of ``target``."""
 
     target: int
 
 
-class UnsupportedType(TypeBase, tag="unsupported", kw_only=True):
+class UnsupportedType(TypeBase, tag="unsupported", frozen=True, kw_only=True):
     """A type irgen could not describe; ``reason`` says why."""
 
     reason: str
@@ -162,38 +162,38 @@ Type = (
 # ----------------------------------------------------------------------- locations
 
 
-class PieceBase(Struct, tag_field="kind", kw_only=True):
+class PieceBase(Struct, tag_field="kind", frozen=True, kw_only=True):
     """One piece of a variable's value. ``size`` None means the whole variable."""
 
     size: int | None = None
 
 
-class RegisterPiece(PieceBase, tag="register", kw_only=True):
+class RegisterPiece(PieceBase, tag="register", frozen=True, kw_only=True):
     """The piece is held in DWARF register ``register`` (0 = rax, 17.. = xmm0..)."""
 
     register: int
 
 
-class CfaPiece(PieceBase, tag="cfa", kw_only=True):
+class CfaPiece(PieceBase, tag="cfa", frozen=True, kw_only=True):
     """The piece is in memory at CFA + ``offset`` (``DW_OP_call_frame_cfa``/fbreg)."""
 
     offset: int
 
 
-class AddressPiece(PieceBase, tag="address", kw_only=True):
+class AddressPiece(PieceBase, tag="address", frozen=True, kw_only=True):
     """The piece is in memory at a fixed address (a global)."""
 
     address: int
 
 
-class MissingPiece(PieceBase, tag="missing", kw_only=True):
+class MissingPiece(PieceBase, tag="missing", frozen=True, kw_only=True):
     """The piece exists but DWARF says it is optimised out here."""
 
 
 Piece = RegisterPiece | CfaPiece | AddressPiece | MissingPiece
 
 
-class LocationRange(Struct, kw_only=True):
+class LocationRange(Struct, frozen=True, kw_only=True):
     """Where a variable lives while ``low_pc <= pc < high_pc``."""
 
     low_pc: int
@@ -204,7 +204,7 @@ class LocationRange(Struct, kw_only=True):
 VariableRole = Literal["param", "result", "local"]
 
 
-class Variable(Struct, kw_only=True):
+class Variable(Struct, frozen=True, kw_only=True):
     """A parameter, result or local of a function.
 
     ``locations`` is empty and ``unavailable`` says why when DWARF gives no usable
@@ -221,14 +221,14 @@ class Variable(Struct, kw_only=True):
     scope: list[tuple[int, int]] = []
 
 
-class ReturnSite(Struct, kw_only=True):
+class ReturnSite(Struct, frozen=True, kw_only=True):
     """A return instruction: its PC and the CFA offset from RSP there."""
 
     pc: int
     cfa_offset: int
 
 
-class Function(Struct, kw_only=True):
+class Function(Struct, frozen=True, kw_only=True):
     """A subprogram with the PCs a probe can use.
 
     ``entry_pc`` is the first PC after the stack-growth check and the frame set-up;
@@ -249,7 +249,7 @@ class Function(Struct, kw_only=True):
     dwarf_offset: int = 0
 
 
-class BinaryInfo(Struct, kw_only=True):
+class BinaryInfo(Struct, frozen=True, kw_only=True):
     """Facts about the binary as a whole."""
 
     build_id: str
@@ -259,7 +259,7 @@ class BinaryInfo(Struct, kw_only=True):
     goid_offset: int
 
 
-class ProbeIssue(Struct, kw_only=True):
+class ProbeIssue(Struct, frozen=True, kw_only=True):
     """A per-probe problem found by a stage: a probe that cannot be installed as asked.
 
     ``kind`` is a stable machine-readable word (``function_not_found``,
@@ -271,7 +271,7 @@ class ProbeIssue(Struct, kw_only=True):
     message: str
 
 
-class Program(Struct, kw_only=True):
+class Program(Struct, frozen=True, kw_only=True):
     """The serialised IR of one binary (``ir.json``)."""
 
     header: ArtifactHeader

@@ -53,7 +53,7 @@ BYTES_TYPE = 0
 # ----------------------------------------------------------------------------------
 
 
-class BpfSlot(Struct, kw_only=True):
+class BpfSlot(Struct, frozen=True, kw_only=True):
     """A reference inside one element of a capture type that the walker follows.
 
     ``kind`` is one of the ``SLOT_*`` constants; ``target`` the capture type index of
@@ -65,7 +65,7 @@ class BpfSlot(Struct, kw_only=True):
     target: int
 
 
-class BpfType(Struct, kw_only=True):
+class BpfType(Struct, frozen=True, kw_only=True):
     """One entry of the capture type table the BPF walker is driven by.
 
     ``ir_type`` is the IR type id this entry stands for (None for raw bytes and for
@@ -84,7 +84,7 @@ class BpfType(Struct, kw_only=True):
 PieceSource = Literal["register", "stack", "memory", "unavailable"]
 
 
-class PieceLayout(Struct, kw_only=True):
+class PieceLayout(Struct, frozen=True, kw_only=True):
     """Bytes ``[offset, offset+size)`` of a variable and where BPF read them from.
 
     ``source`` ``unavailable`` means the root holds zeros there; ``reason`` says why
@@ -102,7 +102,7 @@ class PieceLayout(Struct, kw_only=True):
 CaptureRole = Literal["argument", "local", "return"]
 
 
-class VariableLayout(Struct, kw_only=True):
+class VariableLayout(Struct, frozen=True, kw_only=True):
     """A captured variable: its place in the event's root area, and its pieces.
 
     ``root_offset`` is None when the variable has no location at the probe PC;
@@ -121,7 +121,7 @@ class VariableLayout(Struct, kw_only=True):
 ProbeKind = Literal["entry"]
 
 
-class ProbeLayout(Struct, kw_only=True):
+class ProbeLayout(Struct, frozen=True, kw_only=True):
     """An installed probe: one uprobe and what its events contain."""
 
     index: int
@@ -140,7 +140,7 @@ class ProbeLayout(Struct, kw_only=True):
     bpf_function: str
 
 
-class Layout(Struct, kw_only=True):
+class Layout(Struct, frozen=True, kw_only=True):
     """``layout.json``: everything capture and decode need about the program."""
 
     header: ArtifactHeader

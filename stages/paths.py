@@ -12,3 +12,12 @@ def bpf_dir() -> Path:
         if (candidate / "godi.h").is_file():
             return candidate
     raise FileNotFoundError("godi's bpf/ headers are not installed next to the package")
+
+
+def schemas_dir() -> Path:
+    """The project's ``schemas/`` folder."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "schemas", here / "schemas"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "schemas"

@@ -8,6 +8,7 @@ unreadable, not an array, or has no valid probe at all is an error.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -99,7 +100,5 @@ def load_probes(path: str | os.PathLike[str]) -> ProbeSet:
     except Exception as e:  # yaml.YAMLError and friends
         raise ProbeFileError(str(p), f"not valid YAML: {e}") from e
     probeset = parse_probes(raw, str(p))
-    import hashlib
-
     probeset.sha256 = hashlib.sha256(data).hexdigest()
     return probeset

@@ -27,11 +27,13 @@ NotCapturedReason = Literal[
 ]
 
 
-class Out(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class Out(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
+):
     """Base of the output Structs: unset members are left out of the JSON."""
 
 
-class CapturedValue(Out, kw_only=True):
+class CapturedValue(Out, frozen=True, kw_only=True):
     """One captured value; which members are set depends on the Go kind.
 
     See the rendering table of snapshot-format.md: scalars set ``value``; structs
@@ -54,14 +56,14 @@ class CapturedValue(Out, kw_only=True):
     cap: DecimalString | None = None
 
 
-class CapturedScope(Out, kw_only=True):
+class CapturedScope(Out, frozen=True, kw_only=True):
     """Arguments and locals captured at one point (entry, return, a line)."""
 
     arguments: dict[str, CapturedValue] | None = None
     locals: dict[str, CapturedValue] | None = None
 
 
-class Captures(Out, kw_only=True):
+class Captures(Out, frozen=True, kw_only=True):
     """The captures of a snapshot."""
 
     entry: CapturedScope | None = None
@@ -70,7 +72,7 @@ class Captures(Out, kw_only=True):
     lines: dict[str, CapturedScope] | None = None
 
 
-class StackFrame(Out, kw_only=True):
+class StackFrame(Out, frozen=True, kw_only=True):
     """A symbolicated frame."""
 
     function: str
@@ -78,14 +80,14 @@ class StackFrame(Out, kw_only=True):
     lineNumber: int
 
 
-class EvaluationError(Out, kw_only=True):
+class EvaluationError(Out, frozen=True, kw_only=True):
     """Something that could not be evaluated or captured."""
 
     expr: str
     message: str
 
 
-class ProbeLocation(Out, kw_only=True):
+class ProbeLocation(Out, frozen=True, kw_only=True):
     """Where the probe is."""
 
     method: str | None = None
@@ -93,7 +95,7 @@ class ProbeLocation(Out, kw_only=True):
     lines: list[str] | None = None
 
 
-class ProbeRef(Out, kw_only=True):
+class ProbeRef(Out, frozen=True, kw_only=True):
     """The probe that produced the snapshot."""
 
     id: str
@@ -101,7 +103,7 @@ class ProbeRef(Out, kw_only=True):
     location: ProbeLocation
 
 
-class SnapshotBody(Out, kw_only=True):
+class SnapshotBody(Out, frozen=True, kw_only=True):
     """``debugger.snapshot``."""
 
     id: str
@@ -113,14 +115,14 @@ class SnapshotBody(Out, kw_only=True):
     evaluationErrors: list[EvaluationError] | None = None
 
 
-class Debugger(Out, kw_only=True):
+class Debugger(Out, frozen=True, kw_only=True):
     """``debugger``."""
 
     type: Literal["snapshot"]
     snapshot: SnapshotBody
 
 
-class Logger(Out, kw_only=True):
+class Logger(Out, frozen=True, kw_only=True):
     """``logger``: where the hit came from; ``thread_id`` is the goroutine id."""
 
     name: str
@@ -130,7 +132,7 @@ class Logger(Out, kw_only=True):
     thread_name: str
 
 
-class Snapshot(Out, kw_only=True):
+class Snapshot(Out, frozen=True, kw_only=True):
     """One snapshot: the envelope Datadog's intake accepts."""
 
     service: Annotated[str, msgspec.Meta(min_length=1)]

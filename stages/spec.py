@@ -18,7 +18,7 @@ class SpecStruct(
     """Base of the probe-file Structs: strict, immutable, camelCase on the wire."""
 
 
-class Where(SpecStruct, kw_only=True):
+class Where(SpecStruct, frozen=True, kw_only=True):
     """Where the probe goes: a function (``methodName``, maybe with ``typeName``) or
     a source line (``sourceFile`` + ``lines``)."""
 
@@ -29,7 +29,7 @@ class Where(SpecStruct, kw_only=True):
     signature: str | None = None
 
 
-class Capture(SpecStruct, kw_only=True):
+class Capture(SpecStruct, frozen=True, kw_only=True):
     """Capture limits; the defaults are Datadog's documented ones."""
 
     max_reference_depth: int = 3
@@ -41,20 +41,20 @@ class Capture(SpecStruct, kw_only=True):
 DEFAULT_CAPTURE = Capture()
 
 
-class Sampling(SpecStruct, kw_only=True):
+class Sampling(SpecStruct, frozen=True, kw_only=True):
     """Per-probe rate limit."""
 
     snapshots_per_second: float | None = None
 
 
-class Expression(SpecStruct, kw_only=True):
+class Expression(SpecStruct, frozen=True, kw_only=True):
     """An expression: ``dsl`` is its source text, ``json`` its AST."""
 
     dsl: str = ""
     json: Any = None
 
 
-class Segment(SpecStruct, kw_only=True):
+class Segment(SpecStruct, frozen=True, kw_only=True):
     """A template segment: a literal ``str`` or an expression (``dsl`` + ``json``)."""
 
     text: str | None = msgspec.field(default=None, name="str")
@@ -62,7 +62,7 @@ class Segment(SpecStruct, kw_only=True):
     json: Any = None
 
 
-class CaptureExpression(SpecStruct, kw_only=True):
+class CaptureExpression(SpecStruct, frozen=True, kw_only=True):
     """A named expression captured with its own limits."""
 
     name: str
@@ -73,7 +73,7 @@ class CaptureExpression(SpecStruct, kw_only=True):
 ProbeType = Literal["LOG_PROBE", "METRIC_PROBE", "SPAN_PROBE", "SPAN_DECORATION_PROBE"]
 
 
-class Probe(SpecStruct, kw_only=True):
+class Probe(SpecStruct, frozen=True, kw_only=True):
     """One probe definition."""
 
     id: str

@@ -168,11 +168,10 @@ def capture(
         )
     finally:
         loaded.close()
-        if target is not None and target.launched is not None:
-            if target.launched.poll() is None:
-                # Still stopped (setup failed) or still running (duration): it is ours.
-                os.kill(target.pid, signal.SIGCONT)
-                stop(target)
+        if target is not None and target.launched is not None and target.alive():
+            # Still stopped (setup failed) or still running (duration): it is ours.
+            os.kill(target.pid, signal.SIGCONT)
+            stop(target)
 
 
 def _run(

@@ -82,8 +82,11 @@ def attach_pid(pid: int) -> Target:
         raise TargetError(f"not allowed to inspect PID {pid} (run as root)") from e
     binary = binary.removesuffix(" (deleted)")
     # The mapped file: works even if the path was replaced since the start.
-    return Target(pid=pid, binary=f"/proc/{pid}/exe" if not os.path.exists(binary) else binary,
-                  command=command)
+    return Target(
+        pid=pid,
+        binary=f"/proc/{pid}/exe" if not os.path.exists(binary) else binary,
+        command=command,
+    )
 
 
 def stop(target: Target, timeout: float = 5.0) -> None:

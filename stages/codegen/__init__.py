@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..artifacts import header
 from ..errors import NoUsableProbeError
-from ..ir import Function, Program, ProbeIssue, TypeIndex, Variable
+from ..ir import Function, ProbeIssue, Program, TypeIndex, Variable
 from ..layout import (
     LAYOUT_FORMAT,
     LAYOUT_FORMAT_VERSION,
@@ -95,7 +95,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                 root.size,
                 [(v.type, v.root_offset) for v in root.variables if v.root_offset is not None],
             )
-            layout = ProbeLayout(
+            probe_layout = ProbeLayout(
                 index=index,
                 probe_id=probe.id,
                 probe_version=probe.version,
@@ -111,9 +111,9 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                 variables=root.variables,
                 bpf_function=f"godi_probe_{index}",
             )
-            layouts.append(layout)
+            layouts.append(probe_layout)
             sources.append(
-                render_probe(layout, root.statements, fn.entry_cfa_offset, fn.frame_pointer)
+                render_probe(probe_layout, root.statements, fn.entry_cfa_offset, fn.frame_pointer)
             )
     if not layouts:
         detail = "; ".join(f"{i.probe_id}: {i.message}" for i in issues) or "no probes given"

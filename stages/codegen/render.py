@@ -7,9 +7,8 @@ statements that place each variable's pieces. Templates are strict
 
 from __future__ import annotations
 
-from string import Template
-
 import re
+from string import Template
 
 from .. import __version__
 from ..layout import ProbeLayout
@@ -51,8 +50,9 @@ $statements
 )
 
 
-def render_probe(probe: ProbeLayout, statements: list[str], cfa_offset: int,
-                 pushed_bp: bool) -> str:
+def render_probe(
+    probe: ProbeLayout, statements: list[str], cfa_offset: int, pushed_bp: bool
+) -> str:
     """The entry function of one probe."""
     body = "\n".join(f"\t{s}" for s in statements) or "\t/* nothing to capture */"
     return PROBE.substitute(

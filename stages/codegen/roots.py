@@ -20,7 +20,8 @@ from ..ir import (
     TypeIndex,
     Variable,
 )
-from ..layout import CaptureRole, PieceLayout, VariableLayout
+from ..layout import CaptureRole, PieceLayout, PieceSource, VariableLayout
+from .leaves import abi_leaves, place_pieces
 
 # DWARF x86-64 register numbers -> struct pt_regs members.
 PT_REGS = {
@@ -60,6 +61,12 @@ def _register_reason(reg: int) -> str:
     return f"held in DWARF register {reg}, which eBPF cannot read"
 
 
+def _uncovered(leaves: list[tuple[int, int]], pieces: list[PieceLayout]) -> list[tuple[int, int]]:
+    """Leaves that no piece covers."""
+    covered = [(p.offset, p.offset + p.size) for p in pieces]
+    return [(at, n) for at, n in leaves if not any(lo <= at and at + n <= hi for lo, hi in covered)]
+
+
 def build_root(
     fn: Function, pc: int, variables: list[tuple[Variable, CaptureRole]], types: TypeIndex
 ) -> Root:
@@ -75,7 +82,11 @@ def build_root(
             reason = var.unavailable or "no location at the probe address"
             out.append(
                 VariableLayout(
-                    name=var.name, type=var.type, role=role, root_offset=None, size=size,
+                    name=var.name,
+                    type=var.type,
+                    role=role,
+                    root_offset=None,
+                    size=size,
                     reason=reason,
                 )
             )
@@ -83,17 +94,21 @@ def build_root(
         if offset + size > MAX_ROOT:
             out.append(
                 VariableLayout(
-                    name=var.name, type=var.type, role=role, root_offset=None, size=size,
+                    name=var.name,
+                    type=var.type,
+                    role=role,
+                    root_offset=None,
+                    size=size,
                     reason=f"does not fit the {MAX_ROOT}-byte capture root",
                 )
             )
             continue
         pieces: list[PieceLayout] = []
-        at = 0
-        for piece in loc.pieces:
-            psize = piece.size if piece.size is not None else size - at
+        leaves = abi_leaves(var.type, types)
+        places = place_pieces([p.size for p in loc.pieces], leaves, size)
+        for piece, (at, psize) in zip(loc.pieces, places, strict=True):
             if psize <= 0 or at + psize > size:
-                break
+                continue
             dst = offset + at
             if isinstance(piece, RegisterPiece) and piece.register in PT_REGS and psize <= 8:
                 stmts.append(
@@ -104,16 +119,14 @@ def build_root(
             elif isinstance(piece, CfaPiece | AddressPiece) and fail_bit < MAX_FAIL_BITS:
                 if isinstance(piece, CfaPiece):
                     addr = f"cfa + ({piece.offset})"
-                    source = "stack"
+                    source: PieceSource = "stack"
                 else:
                     addr = f"0x{piece.address:x}ULL"
                     source = "memory"
                 stmts.append(
                     f"GODI_ROOT_MEM(s, {dst}, {addr}, {psize}, {fail_bit}); /* {var.name} */"
                 )
-                pieces.append(
-                    PieceLayout(offset=at, size=psize, source=source, fail_bit=fail_bit)  # type: ignore[arg-type]
-                )
+                pieces.append(PieceLayout(offset=at, size=psize, source=source, fail_bit=fail_bit))
                 fail_bit += 1
             else:
                 if isinstance(piece, RegisterPiece):
@@ -126,18 +139,24 @@ def build_root(
                 pieces.append(
                     PieceLayout(offset=at, size=psize, source="unavailable", reason=reason)
                 )
-            at += psize
-        if at < size:
-            stmts.append(f"GODI_ROOT_ZERO(s, {offset + at}, {size - at});")
+        for gap_at, gap_size in _uncovered(leaves, pieces):
+            stmts.append(f"GODI_ROOT_ZERO(s, {offset + gap_at}, {gap_size}); /* {var.name} */")
             pieces.append(
                 PieceLayout(
-                    offset=at, size=size - at, source="unavailable",
-                    reason="not described by the location",
+                    offset=gap_at,
+                    size=gap_size,
+                    source="unavailable",
+                    reason="not described by the DWARF location",
                 )
             )
+        pieces.sort(key=lambda p: p.offset)
         out.append(
             VariableLayout(
-                name=var.name, type=var.type, role=role, root_offset=offset, size=size,
+                name=var.name,
+                type=var.type,
+                role=role,
+                root_offset=offset,
+                size=size,
                 pieces=pieces,
             )
         )

@@ -7,7 +7,6 @@ another architecture fails with one clear line instead of a parser traceback.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +17,8 @@ from typing import BinaryIO
 from elftools.common.exceptions import ELFError
 from elftools.construct.core import ConstructError
 from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import NoteSection
 
+from ..buildid import build_id_of
 from ..errors import BinaryError
 
 _ELF_MAGIC = b"\x7fELF"
@@ -38,7 +37,6 @@ _MACHINE_NAMES = {
     258: "loong64",
 }
 _BUILDINFO_MAGIC = b"\xff Go buildinf:"
-_GNU_BUILD_ID = "NT_GNU_BUILD_ID"
 # Sections only the Go linker writes: a binary with neither is not a Go program.
 _GO_SECTIONS = (".go.buildinfo", ".gopclntab", ".note.go.buildid")
 
@@ -78,26 +76,8 @@ class ElfImage:
         return b""
 
     def build_id(self) -> str:
-        """The GNU build id as hex, else the Go build id, else a hash of the file."""
-        go_id = ""
-        for section in self.elffile.iter_sections():
-            if not isinstance(section, NoteSection):
-                continue
-            for note in section.iter_notes():
-                if note["n_type"] == _GNU_BUILD_ID and note["n_name"] == "GNU":
-                    return str(note["n_desc"])
-                if note["n_name"] == "Go" and section.name == ".note.go.buildid":
-                    desc = note["n_desc"]
-                    go_id = (
-                        desc.decode("ascii", "replace") if isinstance(desc, bytes) else str(desc)
-                    )
-        if go_id:
-            return go_id
-        digest = hashlib.sha256()
-        self.stream.seek(0)
-        for chunk in iter(lambda: self.stream.read(1 << 20), b""):
-            digest.update(chunk)
-        return "sha256:" + digest.hexdigest()
+        """The binary's identity (see ``stages.buildid``)."""
+        return build_id_of(self.elffile, self.stream)
 
     def go_version(self) -> str | None:
         """The Go version recorded in ``.go.buildinfo`` ("go1.23.9"), None if absent."""

@@ -1,0 +1,513 @@
+"""The ``godi`` command: one thin subcommand per stage.
+
+Each subcommand parses its options, calls the stage's entry point and writes the
+result; errors of the ``GodiError`` hierarchy are turned into a one-line message
+and an exit status here, and nowhere else (2: bad input, 1: other failures).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from . import __version__
+from .errors import GodiError
+from .ir import ProbeIssue
+
+log = logging.getLogger("godi")
+
+
+class GodiGroup(click.Group):
+    """Translates godi errors into exit statuses, once for every subcommand."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GodiError as e:
+            if ctx.obj and ctx.obj.get("verbose"):
+                raise
+            click.echo(f"godi: error: {e}", err=True)
+            ctx.exit(2 if e.user_error else 1)
+
+
+@click.group(
+    cls=GodiGroup,
+    epilog="""\b
+Examples:
+  godi irgen ./server -o ir.json
+  godi codegen --ir ir.json --probes probes.json -o prog/
+  godi capture --program prog/ -o events.dump -- ./server --port 8080
+  godi decode --ir ir.json --program prog/ events.dump -o snapshots.json
+  godi run --probes probes.json -o out/ -- ./server --port 8080
+""",
+)
+@click.version_option(__version__, prog_name="godi")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress and show tracebacks.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Go dynamic instrumentation: capture values from an unmodified Go program
+    with eBPF uprobes and turn them into Datadog snapshots.
+
+    Stages: irgen (binary -> IR), codegen (IR + probes -> BPF C + layout),
+    capture (program -> raw dump), decode (dump -> snapshots). Every stage reads
+    and writes files, so each can be rerun and inspected on its own.
+    """
+    ctx.obj = {"verbose": verbose}
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="godi: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _report_issues(issues: Iterable[ProbeIssue]) -> None:
+    for issue in issues:
+        click.echo(f"godi: probe {issue.probe_id}: {issue.kind}: {issue.message}", err=True)
+
+
+def _sha256_file(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------------- irgen
+
+
+def _irgen(binary: str, out: str, probes: str | None, functions: tuple[str, ...]) -> None:
+    from .artifacts import dump_program
+    from .codegen.resolve import wanted_function_names
+    from .irgen import generate_ir
+    from .probefile import load_probes
+
+    wanted: list[str] | None = None
+    if probes:
+        wanted = wanted_function_names(load_probes(probes).probes)
+    if functions:
+        wanted = sorted({*(wanted or []), *functions})
+    program = generate_ir(binary, wanted)
+    dump_program(program, out)
+    log.info("%s: %d functions, %d types", out, len(program.functions), len(program.types))
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  godi irgen ./server -o ir.json
+  godi irgen ./server --probes probes.json -o ir.json   # only what the probes need
+  godi irgen ./server -f main.main -f 'main.(*Cart).Checkout' -o ir.json
+"""
+)
+@click.argument("binary", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the IR (JSON).",
+)
+@click.option(
+    "--probes",
+    type=click.Path(dir_okay=False),
+    help="Only describe the functions these probes target.",
+)
+@click.option(
+    "-f", "--function", "functions", multiple=True, help="Only describe this function (repeatable)."
+)
+def irgen(binary: str, out: str, probes: str | None, functions: tuple[str, ...]) -> None:
+    """Read a Go binary's DWARF and write its IR: functions, variables and their
+    locations, types, probe points."""
+    _irgen(binary, out, probes, functions)
+
+
+# ----------------------------------------------------------------------- codegen
+
+
+def _codegen(ir_path: str, probes_path: str, out_dir: str) -> None:
+    from .artifacts import dump_generated, load_program
+    from .codegen import generate_c
+    from .probefile import load_probes
+
+    probeset = load_probes(probes_path)
+    program = load_program(ir_path)
+    generated = generate_c(program, probeset, ir_hash=_sha256_file(ir_path))
+    dump_generated(out_dir, generated.c_source, generated.layout)
+    _report_issues(generated.layout.issues)
+    log.info("%s: %d uprobes", out_dir, len(generated.layout.probes))
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  godi codegen --ir ir.json --probes probes.json -o prog/
+  less prog/probes.bpf.c prog/layout.json
+"""
+)
+@click.option(
+    "--ir",
+    "ir_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="IR written by `godi irgen`.",
+)
+@click.option(
+    "--probes",
+    "probes_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Probe definitions (JSON or YAML array, Datadog format).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for probes.bpf.c and layout.json.",
+)
+def codegen(ir_path: str, probes_path: str, out_dir: str) -> None:
+    """Generate the BPF program (C for BCC) and its event layout for a set of probes.
+
+    Probes that cannot be installed are reported one by one; the others are
+    generated. Fails only when no probe can be installed."""
+    _codegen(ir_path, probes_path, out_dir)
+
+
+# ----------------------------------------------------------------------- capture
+
+
+def _capture(
+    program_dir: str,
+    out: str,
+    command: list[str],
+    pid: int | None,
+    binary: str | None,
+    duration: float | None,
+    max_events: int | None,
+) -> int | None:
+    from .capture import capture
+
+    result = capture(
+        program_dir,
+        out,
+        command=command or None,
+        pid=pid,
+        binary=binary,
+        duration=duration,
+        max_events=max_events,
+    )
+    for probe_id, message in result.attach_failures:
+        click.echo(f"godi: probe {probe_id}: not attached: {message}", err=True)
+    dropped = sum(c.dropped for c in result.counters.values())
+    truncated = sum(c.truncated for c in result.counters.values())
+    click.echo(
+        f"godi: captured {result.events} events ({result.stop_reason}); "
+        f"{dropped} dropped, {truncated} truncated",
+        err=True,
+    )
+    return result.exit_status
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    epilog="""\b
+Examples:
+  godi capture --program prog/ -o events.dump -- ./server --port 8080
+  godi capture --program prog/ -o events.dump --pid 4242 --duration 30
+  godi capture --program prog/ -o events.dump --binary ./server --max-events 1000
+  godi capture --program prog/ --dry-run --binary ./server
+""",
+)
+@click.option(
+    "--program",
+    "program_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Directory written by `godi codegen`.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False),
+    help="Where to write the raw event dump.",
+)
+@click.option("--pid", type=int, help="Attach to this running process.")
+@click.option(
+    "--binary",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Attach to every process running this binary.",
+)
+@click.option("--duration", type=float, help="Stop after this many seconds.")
+@click.option("--max-events", type=int, help="Stop after this many events.")
+@click.option("--dry-run", is_flag=True, help="Print what would be attached, load nothing.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def capture(
+    program_dir: str,
+    out: str | None,
+    pid: int | None,
+    binary: str | None,
+    duration: float | None,
+    max_events: int | None,
+    dry_run: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Attach the generated probes to a process and write the raw events.
+
+    With `-- CMD ARGS...` godi starts CMD with the probes attached before its
+    first instruction, and stops when it exits (the exit status is passed on).
+    Needs root. Stops on target exit, --duration, --max-events or Ctrl-C, and
+    always leaves a complete dump."""
+    from .errors import TargetError
+
+    targets = sum(1 for t in (command, pid, binary) if t)
+    if dry_run:
+        from .capture import describe_attachments
+
+        where = binary or (command[0] if command else (f"/proc/{pid}/exe" if pid else None))
+        for line in describe_attachments(program_dir, where):
+            click.echo(line)
+        return
+    if targets != 1 and not (binary and not command and pid is None):
+        raise TargetError("give exactly one target: -- CMD ARGS..., --pid PID or --binary PATH")
+    if not out:
+        raise click.UsageError("--output is required (except with --dry-run)")
+    status = _capture(program_dir, out, list(command), pid, binary, duration, max_events)
+    if status:
+        sys.exit(status if status > 0 else 128 - status)
+
+
+# ------------------------------------------------------------------------ decode
+
+
+def _decode(
+    ir_path: str,
+    program_dir: str,
+    dump_path: str,
+    out: str,
+    service: str | None,
+    tags: str | None,
+    jsonl: bool,
+    validate: bool,
+) -> int:
+    from .artifacts import load_layout, load_program, program_hash, write_atomic
+    from .decode import decode
+    from .schemas import snapshot_validator
+
+    program = load_program(ir_path)
+    layout = load_layout(program_dir)
+    validator = snapshot_validator() if validate else None
+    encoder = msgspec.json.Encoder()
+    count = 0
+    with open(dump_path, "rb") as dump:
+        run = decode(
+            dump,
+            program,
+            layout,
+            program_hash=program_hash(program_dir),
+            ir_hash=_sha256_file(ir_path),
+            service=service or os.environ.get("DD_SERVICE") or "",
+            tags=tags if tags is not None else os.environ.get("DD_TAGS", ""),
+            name=dump_path,
+        )
+        parts: list[bytes] = []
+        for snap in run:
+            raw = encoder.encode(snap)
+            if validator is not None:
+                errors = list(validator.iter_errors(msgspec.json.decode(raw)))
+                if errors:
+                    from .errors import DecodeError
+
+                    raise DecodeError(f"snapshot {count} violates the schema: {errors[0].message}")
+            parts.append(raw)
+            count += 1
+    if jsonl:
+        data = b"".join(p + b"\n" for p in parts)
+    else:
+        data = msgspec.json.format(b"[" + b",".join(parts) + b"]", indent=2) + b"\n"
+    write_atomic(out, data)
+    _report_issues(run.issues)
+    for notice in run.notices:
+        click.echo(f"godi: probe {notice.probe_id}: {notice.kind}: {notice.message}", err=True)
+    if run.truncated_at is not None:
+        click.echo(
+            f"godi: {dump_path} is cut off at byte {run.truncated_at}; "
+            "decoded every whole record before it",
+            err=True,
+        )
+    if run.counters is not None:
+        for index, c in sorted(run.counters.probes.items(), key=lambda kv: int(kv[0])):
+            p = layout.probes[int(index)]
+            if c.dropped or c.truncated:
+                click.echo(
+                    f"godi: probe {p.probe_id} ({p.function}): {c.hits} hits, "
+                    f"{c.emitted} emitted, {c.dropped} dropped, "
+                    f"{c.truncated} truncated",
+                    err=True,
+                )
+    click.echo(f"godi: {count} snapshots -> {out}", err=True)
+    return count
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  godi decode --ir ir.json --program prog/ events.dump -o snapshots.json
+  godi decode --ir ir.json --program prog/ events.dump -o - --jsonl --service shop
+"""
+)
+@click.option(
+    "--ir",
+    "ir_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="IR the program was generated from.",
+)
+@click.option(
+    "--program",
+    "program_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Directory written by `godi codegen` and used by the capture.",
+)
+@click.argument("dump_path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the snapshots (JSON array, or JSON lines with --jsonl).",
+)
+@click.option("--service", help="Service name (default: $DD_SERVICE, else the program's name).")
+@click.option("--tags", default=None, help="ddtags, e.g. env:prod,version:1.2 (default: $DD_TAGS).")
+@click.option("--jsonl", is_flag=True, help="One snapshot per line instead of a JSON array.")
+@click.option("--no-validate", is_flag=True, help="Skip checking each snapshot against the schema.")
+def decode(
+    ir_path: str,
+    program_dir: str,
+    dump_path: str,
+    out: str,
+    service: str | None,
+    tags: str | None,
+    jsonl: bool,
+    no_validate: bool,
+) -> None:
+    """Turn a raw event dump into Datadog snapshots (validated against
+    schemas/snapshot.schema.json)."""
+    if service is None and not os.environ.get("DD_SERVICE"):
+        service = _service_from_dump(dump_path)
+    _decode(ir_path, program_dir, dump_path, out, service, tags, jsonl, not no_validate)
+
+
+def _service_from_dump(dump_path: str) -> str:
+    from .dump import read_header
+
+    with open(dump_path, "rb") as f:
+        header = read_header(f, dump_path)
+    return Path(header.command[0]).name if header.command else "go-service"
+
+
+# --------------------------------------------------------------------------- run
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    epilog="""\b
+Examples:
+  godi run --probes probes.json -o out/ -- ./server --port 8080
+  godi run --probes probes.json -o out/ --service shop --tags env:dev -- ./shop
+""",
+)
+@click.option(
+    "--probes",
+    "probes_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Probe definitions (JSON or YAML array).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for every intermediate file and snapshots.json.",
+)
+@click.option("--service", help="Service name (default: $DD_SERVICE, else the program's name).")
+@click.option("--tags", default=None, help="ddtags (default: $DD_TAGS).")
+@click.option("--duration", type=float, help="Stop capturing after this many seconds.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(
+    probes_path: str,
+    out_dir: str,
+    service: str | None,
+    tags: str | None,
+    duration: float | None,
+    command: tuple[str, ...],
+) -> None:
+    """All four stages in one go for a one-off capture of CMD.
+
+    Leaves ir.json, prog/probes.bpf.c, prog/layout.json, events.dump and
+    snapshots.json in the output directory, so any stage can be rerun alone."""
+    from .capture.target import resolve_executable
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    binary = resolve_executable(list(command))
+    ir_path, prog, dump, snaps = (
+        out / "ir.json",
+        out / "prog",
+        out / "events.dump",
+        out / "snapshots.json",
+    )
+    _irgen(binary, str(ir_path), probes_path, ())
+    _codegen(str(ir_path), probes_path, str(prog))
+    status = _capture(str(prog), str(dump), list(command), None, None, duration, None)
+    svc = service or os.environ.get("DD_SERVICE") or Path(binary).name
+    _decode(str(ir_path), str(prog), str(dump), str(snaps), svc, tags, False, True)
+    if status:
+        sys.exit(status if status > 0 else 128 - status)
+
+
+# ----------------------------------------------------------------------- schemas
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  godi schemas           # rewrite schemas/*.schema.json from the Structs
+  godi schemas --check   # fail if they drifted (CI)
+"""
+)
+@click.option("--check", is_flag=True, help="Fail if the files differ from the Structs.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Schema directory (default: the project's schemas/).",
+)
+def schemas(check: bool, directory: str | None) -> None:
+    """Generate the JSON schemas of godi's formats from their msgspec Structs."""
+    from . import schemas as mod
+    from .errors import ArtifactError
+
+    d = Path(directory) if directory else None
+    if check:
+        bad = mod.drifted(d)
+        if bad:
+            raise ArtifactError(
+                str(d or mod.schemas_dir()), f"out of date: {', '.join(bad)}; run `godi schemas`"
+            )
+        click.echo("schemas up to date")
+        return
+    for path in mod.write_all(d):
+        click.echo(f"wrote {path}")

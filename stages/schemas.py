@@ -1,0 +1,72 @@
+"""JSON schemas of godi's formats, generated from the msgspec Structs.
+
+``schemas/*.schema.json`` are written by ``godi schemas`` and checked by
+``godi schemas --check`` (CI runs it): the Structs are the single definition.
+The Snakemake config schema (``schemas/config.schema.yaml``) is hand-written.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .dump import Counters, DumpHeader
+from .ir import Program
+from .layout import Layout
+from .paths import schemas_dir
+from .snapshot import Snapshot
+from .spec import ProbeFile
+
+SCHEMAS: dict[str, Any] = {
+    "ir.schema.json": Program,
+    "layout.schema.json": Layout,
+    "probes.schema.json": ProbeFile,
+    "snapshot.schema.json": Snapshot,
+    "snapshots.schema.json": list[Snapshot],
+    "dump-header.schema.json": DumpHeader,
+    "dump-counters.schema.json": Counters,
+}
+
+
+def render(name: str) -> bytes:
+    """The schema file ``name`` as it should be on disk."""
+    schema = msgspec.json.schema(SCHEMAS[name])
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    return (json.dumps(schema, indent=2, sort_keys=True) + "\n").encode()
+
+
+def write_all(directory: Path | None = None) -> list[Path]:
+    """(Re)write every generated schema; returns the paths written."""
+    d = directory or schemas_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in sorted(SCHEMAS):
+        path = d / name
+        path.write_bytes(render(name))
+        out.append(path)
+    return out
+
+
+def drifted(directory: Path | None = None) -> list[str]:
+    """Names of schema files missing or different from what the Structs generate."""
+    d = directory or schemas_dir()
+    bad = []
+    for name in sorted(SCHEMAS):
+        path = d / name
+        if not path.is_file() or path.read_bytes() != render(name):
+            bad.append(name)
+    return bad
+
+
+@functools.cache
+def snapshot_validator() -> Any:
+    """A jsonschema validator for one snapshot."""
+    import jsonschema
+
+    schema = json.loads(render("snapshot.schema.json"))
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
