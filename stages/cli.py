@@ -498,6 +498,7 @@ Examples:
 def schemas(check: bool, directory: str | None) -> None:
     """Generate the JSON schemas of godi's formats from their msgspec Structs."""
     from . import schemas as mod
+    from .paths import schemas_dir
     from .errors import ArtifactError
 
     d = Path(directory) if directory else None
