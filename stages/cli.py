@@ -498,15 +498,15 @@ Examples:
 def schemas(check: bool, directory: str | None) -> None:
     """Generate the JSON schemas of godi's formats from their msgspec Structs."""
     from . import schemas as mod
-    from .paths import schemas_dir
     from .errors import ArtifactError
+    from .paths import schemas_dir
 
     d = Path(directory) if directory else None
     if check:
         bad = mod.drifted(d)
         if bad:
             raise ArtifactError(
-                str(d or mod.schemas_dir()), f"out of date: {', '.join(bad)}; run `godi schemas`"
+                str(d or schemas_dir()), f"out of date: {', '.join(bad)}; run `godi schemas`"
             )
         click.echo("schemas up to date")
         return
