@@ -1,0 +1,5 @@
+"""``python -m stages``: the same as the ``godi`` command."""
+
+from .cli import main
+
+main()
