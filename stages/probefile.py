@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from jsonschema.exceptions import best_match
 
 from .errors import ProbeFileError
 from .ir import ProbeIssue
@@ -40,6 +41,15 @@ def _validator() -> Any:
     return cls(schema)
 
 
+def _message(error: Any) -> str:
+    """The error's message; for "one of these types" a readable list of the types."""
+    ctx = error.context or []
+    if error.validator == "anyOf" and ctx and all(c.validator == "type" for c in ctx):
+        types = " or ".join(repr(c.validator_value) for c in ctx)
+        return f"{error.instance!r} is not of type {types}"
+    return str(error.message)
+
+
 def _path(error: Any, index: int) -> str:
     parts = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
     return f"$[{index}]{parts}"
@@ -60,14 +70,13 @@ def parse_probes(raw: Any, name: str = "probes") -> ProbeSet:
     for i, item in enumerate(raw):
         pid = item.get("id") if isinstance(item, dict) else None
         label = pid if isinstance(pid, str) else f"#{i}"
-        errors = sorted(validator.iter_errors(item), key=lambda e: list(e.absolute_path))
-        if errors:
-            err = errors[0]
+        err = best_match(validator.iter_errors(item))
+        if err is not None:
             issues.append(
                 ProbeIssue(
                     probe_id=label,
                     kind="invalid_probe",
-                    message=f"{_path(err, i)}: {err.message}",
+                    message=f"{_path(err, i)}: {_message(err)}",
                 )
             )
             continue

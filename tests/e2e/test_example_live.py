@@ -34,8 +34,19 @@ def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     binary = build_go(EXAMPLE, version)
     out = tmp_path_factory.mktemp(f"example-{version}")
     plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
-    run = godi("run", "--probes", str(PROBES), "-o", str(out), "--service", "example",
-               "--tags", "env:test", "--", str(binary))
+    run = godi(
+        "run",
+        "--probes",
+        str(PROBES),
+        "-o",
+        str(out),
+        "--service",
+        "example",
+        "--tags",
+        "env:test",
+        "--",
+        str(binary),
+    )
     snapshots = json.loads((out / "snapshots.json").read_text()) if run.returncode == 0 else []
     return version, plain, run, snapshots
 
@@ -76,8 +87,11 @@ def test_envelope(captured: Any) -> None:
     assert s["ddsource"] == "dd_debugger"
     assert s["ddtags"] == "env:test"
     assert s["logger"] == {
-        "name": "main", "method": "greet", "version": 1,
-        "thread_id": s["logger"]["thread_id"], "thread_name": "",
+        "name": "main",
+        "method": "greet",
+        "version": 1,
+        "thread_id": s["logger"]["thread_id"],
+        "thread_name": "",
     }
     assert s["logger"]["thread_id"] >= 1  # the main goroutine
     body = s["debugger"]["snapshot"]
@@ -117,8 +131,7 @@ def test_strings_and_register_split_structs(captured: Any) -> None:
         "times": val("int", "2"),
     }
     assert args_of(probes["move"][0]) == {
-        "p": {"type": "main.Point",
-              "fields": {"X": val("int32", "3"), "Y": val("int32", "-4")}},
+        "p": {"type": "main.Point", "fields": {"X": val("int32", "3"), "Y": val("int32", "-4")}},
         "dx": val("int32", "10"),
     }
     m = args_of(probes["weigh"][0])["m"]
@@ -137,8 +150,9 @@ def test_stack_passed_struct_with_array_and_pointer(captured: Any) -> None:
     assert s["fields"]["Name"] == val("string", "square")
     corners = s["fields"]["Corners"]
     assert corners["type"] == "[4]main.Point" and corners["size"] == "4"
-    assert [(c["fields"]["X"]["value"], c["fields"]["Y"]["value"]) for c in corners["elements"]] \
-        == [("0", "0"), ("0", "2"), ("2", "2"), ("2", "0")]
+    assert [
+        (c["fields"]["X"]["value"], c["fields"]["Y"]["value"]) for c in corners["elements"]
+    ] == [("0", "0"), ("0", "2"), ("2", "2"), ("2", "0")]
     origin = s["fields"]["Origin"]
     assert origin["type"] == "*main.Point"
     assert origin["address"].startswith("0x")
@@ -148,8 +162,11 @@ def test_stack_passed_struct_with_array_and_pointer(captured: Any) -> None:
 def test_array_argument(captured: Any) -> None:
     *_, snapshots = captured
     xs = args_of(by_probe(snapshots)["sum"][0])["xs"]
-    assert xs == {"type": "[3]int", "size": "3",
-                  "elements": [val("int", "10"), val("int", "20"), val("int", "30")]}
+    assert xs == {
+        "type": "[3]int",
+        "size": "3",
+        "elements": [val("int", "10"), val("int", "20"), val("int", "30")],
+    }
 
 
 def test_pointer_chain_stops_at_max_reference_depth(captured: Any) -> None:

@@ -1,0 +1,250 @@
+"""codegen on hand-built IR: root placement, capture types, probe resolution."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from stages.artifacts import header
+from stages.codegen import generate_c
+from stages.codegen.captypes import MAX_SLOTS
+from stages.codegen.resolve import method_candidates, resolve
+from stages.errors import NoUsableProbeError
+from stages.ir import (
+    BaseType,
+    BinaryInfo,
+    CfaPiece,
+    Field,
+    Function,
+    LocationRange,
+    PointerType,
+    Program,
+    RegisterPiece,
+    SliceType,
+    StringType,
+    StructType,
+    TypedefType,
+    Variable,
+)
+from stages.layout import BYTES_TYPE, SLOT_POINTER, SLOT_SLICE, SLOT_STRING
+from stages.paths import bpf_dir
+from stages.probefile import parse_probes
+from stages.spec import Probe, Where
+
+U16 = BaseType(id=1, name="uint16", size=2, go_kind="uint16")
+BOOL = BaseType(id=2, name="bool", size=1, go_kind="bool")
+F32 = BaseType(id=3, name="float32", size=4, go_kind="float32")
+STR = StringType(id=4, name="string", size=16)
+F64 = BaseType(id=5, name="float64", size=8, go_kind="float64")
+INT = BaseType(id=6, name="int", size=8, go_kind="int")
+MIXED = StructType(
+    id=10,
+    name="main.Mixed",
+    size=40,
+    fields=[
+        Field(name="ID", offset=0, type=1),
+        Field(name="Ok", offset=2, type=2),
+        Field(name="Weight", offset=4, type=3),
+        Field(name="Label", offset=8, type=4),
+        Field(name="Scale", offset=24, type=5),
+        Field(name="N", offset=32, type=6),
+    ],
+)
+MIXED_T = TypedefType(id=11, name="main.Mixed", size=40, target=10)
+NODE = StructType(
+    id=20,
+    name="main.Node",
+    size=24,
+    fields=[
+        Field(name="Name", offset=0, type=4),
+        Field(name="Next", offset=16, type=22),
+    ],
+)
+NODE_T = TypedefType(id=21, name="main.Node", size=24, target=20)
+NODE_P = PointerType(id=22, name="*main.Node", size=8, elem=21)
+INTS = SliceType(id=30, name="[]int", size=24, elem=6)
+TYPES = [U16, BOOL, F32, STR, F64, INT, MIXED, MIXED_T, NODE, NODE_T, NODE_P, INTS]
+
+
+def reg(r: int, size: int | None = None) -> RegisterPiece:
+    return RegisterPiece(register=r, size=size)
+
+
+def fn(name: str, variables: list[Variable]) -> Function:
+    return Function(
+        name=name,
+        low_pc=0x1000,
+        high_pc=0x1100,
+        file="main.go",
+        line=7,
+        entry_pc=0x1010,
+        entry_cfa_offset=0x28,
+        frame_pointer=True,
+        variables=variables,
+    )
+
+
+def everywhere(*pieces: RegisterPiece | CfaPiece) -> list[LocationRange]:
+    return [LocationRange(low_pc=0x1000, high_pc=0x1100, pieces=list(pieces))]
+
+
+PROGRAM = Program(
+    header=header("godi.ir", 1, {"binary": "b1"}),
+    binary=BinaryInfo(
+        build_id="b1", go_version="go1.27.3", arch="amd64", dwarf_version=5, goid_offset=152
+    ),
+    functions=[
+        # Go's register pieces leave out padding: 2+1+4 bytes, then string, float, int.
+        fn(
+            "main.weigh",
+            [
+                Variable(
+                    name="m",
+                    type=11,
+                    role="param",
+                    locations=everywhere(
+                        reg(0, 2),
+                        reg(3, 1),
+                        reg(17, 4),
+                        reg(2, 8),
+                        reg(5, 8),
+                        reg(18, 8),
+                        reg(4, 8),
+                    ),
+                )
+            ],
+        ),
+        fn(
+            "main.walk",
+            [
+                Variable(name="n", type=22, role="param", locations=everywhere(reg(0))),
+                Variable(
+                    name="xs",
+                    type=30,
+                    role="param",
+                    locations=everywhere(CfaPiece(offset=0, size=24)),
+                ),
+                Variable(name="gone", type=6, role="param", unavailable="optimised away"),
+                Variable(name="r", type=6, role="result"),
+            ],
+        ),
+        fn(
+            "main.(*Cart).Checkout",
+            [Variable(name="c", type=22, role="param", locations=everywhere(reg(0)))],
+        ),
+        fn("main.Max[go.shape.int]", []),
+        fn("main.Max[go.shape.string]", []),
+    ],
+    types=TYPES,
+)
+
+
+def probes(*defs: dict[str, object]) -> object:
+    return parse_probes(list(defs))
+
+
+def generate(*defs: dict[str, object]):  # type: ignore[no-untyped-def]
+    return generate_c(PROGRAM, probes(*defs), ir_hash="h")  # type: ignore[arg-type]
+
+
+def test_register_pieces_land_on_their_fields_despite_padding() -> None:
+    g = generate({"id": "w", "where": {"methodName": "main.weigh"}})
+    (probe,) = g.layout.probes
+    (m,) = probe.variables
+    placed = [(p.offset, p.size, p.source) for p in m.pieces]
+    assert placed == [
+        (0, 2, "register"),
+        (2, 1, "register"),
+        (4, 4, "unavailable"),
+        (8, 8, "register"),
+        (16, 8, "register"),
+        (24, 8, "unavailable"),
+        (32, 8, "register"),
+    ]
+    assert "xmm0" in (m.pieces[2].reason or "")
+    c = g.c_source
+    assert "GODI_ROOT_REG(s, 0, ctx->ax, 2); /* m */" in c
+    assert "GODI_ROOT_REG(s, 2, ctx->bx, 1); /* m */" in c
+    assert "GODI_ROOT_ZERO(s, 4, 4);" in c
+    assert "GODI_ROOT_REG(s, 8, ctx->cx, 8); /* m */" in c
+    assert "GODI_ROOT_REG(s, 32, ctx->si, 8); /* m */" in c
+    assert "__u64 cfa = ctx->sp + 40;" in c
+
+
+def test_stack_pieces_unavailable_variables_and_results() -> None:
+    g = generate({"id": "w", "where": {"methodName": "main.walk"}})
+    (probe,) = g.layout.probes
+    names = [v.name for v in probe.variables]
+    assert names == ["n", "xs", "gone"]  # results are not captured at entry
+    n, xs, gone = probe.variables
+    assert (n.root_offset, xs.root_offset, gone.root_offset) == (0, 8, None)
+    assert gone.reason == "optimised away"
+    assert xs.pieces[0].source == "stack" and xs.pieces[0].fail_bit == 0
+    assert "GODI_ROOT_MEM(s, 8, cfa + (0), 24, 0); /* xs */" in g.c_source
+    assert probe.root_size == 32
+
+
+def test_capture_types_follow_pointers_strings_and_slices_recursively() -> None:
+    g = generate({"id": "w", "where": {"methodName": "main.walk"}})
+    table = {t.index: t for t in g.layout.types}
+    assert table[BYTES_TYPE].size == 1 and table[BYTES_TYPE].ir_type is None
+    root = table[g.layout.probes[0].root_type]
+    assert [(s.offset, s.kind) for s in root.slots] == [(0, SLOT_POINTER), (8, SLOT_SLICE)]
+    node = table[root.slots[0].target]
+    assert node.ir_type == 20 and node.size == 24
+    assert [(s.offset, s.kind) for s in node.slots] == [(0, SLOT_STRING), (16, SLOT_POINTER)]
+    assert node.slots[0].target == BYTES_TYPE
+    assert node.slots[1].target == node.index  # *Node inside Node: the same entry
+    ints = table[root.slots[1].target]
+    assert ints.ir_type == 6 and ints.slots == []
+
+
+def test_method_names_from_type_and_generic_shapes() -> None:
+    by_type = Probe(id="c", where=Where(type_name="main.Cart", method_name="Checkout"))
+    assert method_candidates(by_type) == ["main.Cart.Checkout", "main.(*Cart).Checkout"]
+    assert [f.name for f in resolve(PROGRAM, by_type)] == ["main.(*Cart).Checkout"]
+    generic = Probe(id="m", where=Where(method_name="main.Max[...]"))
+    assert [f.name for f in resolve(PROGRAM, generic)] == [
+        "main.Max[go.shape.int]",
+        "main.Max[go.shape.string]",
+    ]
+    g = generate({"id": "m", "where": {"methodName": "main.Max[...]"}})
+    assert [p.function for p in g.layout.probes] == [
+        "main.Max[go.shape.int]",
+        "main.Max[go.shape.string]",
+    ]
+    assert [p.bpf_function for p in g.layout.probes] == ["godi_probe_0", "godi_probe_1"]
+
+
+def test_per_probe_issues_and_no_usable_probe() -> None:
+    g = generate(
+        {"id": "ok", "where": {"methodName": "main.walk"}},
+        {"id": "missing", "where": {"methodName": "main.nope"}},
+        {"id": "span", "type": "SPAN_PROBE", "where": {"methodName": "main.walk"}},
+        {"id": "line", "where": {"sourceFile": "main.go", "lines": ["3"]}},
+    )
+    kinds = {i.probe_id: i.kind for i in g.layout.issues}
+    assert kinds == {
+        "missing": "function_not_found",
+        "span": "unsupported_probe_type",
+        "line": "unsupported_location",
+    }
+    with pytest.raises(NoUsableProbeError, match="main.nope"):
+        generate({"id": "missing", "where": {"methodName": "main.nope"}})
+
+
+def test_output_is_deterministic_and_self_contained() -> None:
+    a = generate({"id": "w", "where": {"methodName": "main.walk"}})
+    b = generate({"id": "w", "where": {"methodName": "main.walk"}})
+    assert a.c_source == b.c_source and a.layout == b.layout
+    assert '#include "godi.h"' not in a.c_source  # pasted in: BCC rewrites only the main file
+    assert "/* ---- begin bpf/godi.h ---- */" in a.c_source
+    assert "int godi_walk(struct pt_regs *ctx)" in a.c_source
+    assert "int godi_probe_0(struct pt_regs *ctx)" in a.c_source
+
+
+def test_slot_limit_matches_the_bpf_header() -> None:
+    text = (bpf_dir() / "godi.h").read_text()
+    m = re.search(r"#define GODI_MAX_SLOTS (\d+)", text)
+    assert m and int(m.group(1)) == MAX_SLOTS
