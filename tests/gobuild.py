@@ -5,6 +5,10 @@
 path. Builds are cached under ``<repo>/artifacts/test-bins/`` by a hash of the
 sources, the Go version and the flags, so a second test session reuses them. A
 missing toolchain skips the calling test (``pytest.skip``) with the reason.
+
+``go_versions()`` is the list the tests parametrise over: ``$GODI_GO_VERSIONS`` when
+set, else ``scripts/go-versions.txt``; ``scripts/go-versions-all.txt`` lists one patch
+of every supported minor version.
 """
 
 from __future__ import annotations
@@ -23,9 +27,18 @@ CACHE_DIR = REPO / "artifacts" / "test-bins"
 GO_VERSIONS_FILE = REPO / "scripts" / "go-versions.txt"
 
 
+GO_VERSIONS_ENV = "GODI_GO_VERSIONS"
+
+
 def go_versions() -> list[str]:
-    """The pinned Go versions (``scripts/go-versions.txt``, space-separated)."""
-    return GO_VERSIONS_FILE.read_text().split()
+    """The Go versions the tests build with, oldest first.
+
+    ``$GODI_GO_VERSIONS`` (space-separated, e.g. ``"$(cat scripts/go-versions-all.txt)"``)
+    when set and not blank, else the pinned ``scripts/go-versions.txt``.
+    """
+    chosen = os.environ.get(GO_VERSIONS_ENV, "").split()
+    versions = chosen or GO_VERSIONS_FILE.read_text().split()
+    return sorted(set(versions), key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit()))
 
 
 def go_tool(go_version: str) -> Path:

@@ -230,7 +230,7 @@ def test_per_probe_issues_and_no_usable_probe() -> None:
         "span": "unsupported_probe_type",
         "line": "unsupported_location",
     }
-    with pytest.raises(NoUsableProbeError, match="main.nope"):
+    with pytest.raises(NoUsableProbeError, match=r"main\.nope"):
         generate({"id": "missing", "where": {"methodName": "main.nope"}})
 
 

@@ -7,7 +7,6 @@ import json
 import platform
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import jsonschema
