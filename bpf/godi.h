@@ -70,6 +70,8 @@ struct godi_type {
 struct godi_config {
 	__u32 target_tgid; /* 0: every process mapping the binary */
 	__u32 goid_offset; /* offset of goid in runtime.g; 0: unknown */
+	__u32 stack_hi_offset; /* offset of stack.hi in runtime.g */
+	__u32 _pad;
 };
 
 struct godi_counter {
@@ -251,10 +253,15 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 	e->goid = 0;
 	__u32 zero = 0;
 	struct godi_config *cfg = godi_config.lookup(&zero);
+	e->cfa = cfa;
+	e->stack_hi = 0;
 	if (cfg && cfg->goid_offset && ctx->r14) {
 		__u64 goid = 0;
 		if (!bpf_probe_read_user(&goid, 8, (void *)(ctx->r14 + cfg->goid_offset)))
 			e->goid = goid;
+		__u64 hi = 0;
+		if (!bpf_probe_read_user(&hi, 8, (void *)(ctx->r14 + cfg->stack_hi_offset)))
+			e->stack_hi = hi;
 	}
 	__u32 at = sizeof(struct godi_event) + ((root_size + 7) & ~7U);
 	__u32 n = godi_stack(ctx, s, at, cfa, pushed_bp);

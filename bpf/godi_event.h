@@ -40,6 +40,8 @@ struct godi_event {
 	__u16 stack_len; /* number of program counters */
 	__u16 flags;     /* GODI_EVENT_FLAG_* */
 	__u64 fail_mask; /* bit i: reading root piece i from memory failed */
+	__u64 cfa;       /* canonical frame address of the probed frame */
+	__u64 stack_hi;  /* top of the goroutine's stack: stack_hi - cfa survives stack moves */
 };
 
 struct godi_block {

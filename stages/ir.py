@@ -257,6 +257,8 @@ class BinaryInfo(Struct, frozen=True, kw_only=True):
     arch: str
     dwarf_version: int
     goid_offset: int
+    stack_hi_offset: int = 8
+    """Offset of ``stack.hi`` in ``runtime.g``: the top of the goroutine's stack."""
 
 
 class ProbeIssue(Struct, frozen=True, kw_only=True):

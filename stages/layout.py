@@ -25,10 +25,10 @@ LAYOUT_FORMAT = "godi.layout"
 LAYOUT_FORMAT_VERSION = 1
 
 # --- mirrors bpf/godi_event.h --------------------------------------------------
-EVENT_HEADER_SIZE = 48
+EVENT_HEADER_SIZE = 64
 """struct godi_event: probe u32, data_len u32, ktime_ns u64, goid u64, tgid u32,
-tid u32, root_len u32, stack_len u16, flags u16, fail_mask u64."""
-EVENT_HEADER_FORMAT = "<IIQQIIIHHQ"
+tid u32, root_len u32, stack_len u16, flags u16, fail_mask u64, cfa u64, stack_hi u64."""
+EVENT_HEADER_FORMAT = "<IIQQIIIHHQQQ"
 BLOCK_HEADER_SIZE = 24
 """struct godi_block: addr u64, type u32, count u32, len u32, flags u32."""
 BLOCK_HEADER_FORMAT = "<QIIII"
@@ -118,7 +118,7 @@ class VariableLayout(Struct, frozen=True, kw_only=True):
     reason: str | None = None
 
 
-ProbeKind = Literal["entry"]
+ProbeKind = Literal["entry", "return"]
 
 
 class ProbeLayout(Struct, frozen=True, kw_only=True):
@@ -146,6 +146,7 @@ class Layout(Struct, frozen=True, kw_only=True):
     header: ArtifactHeader
     binary_build_id: str
     goid_offset: int
+    stack_hi_offset: int
     probes: list[ProbeLayout]
     types: list[BpfType]
     issues: list[ProbeIssue] = []

@@ -23,6 +23,7 @@ int main(void) {
     F(godi_event, probe); F(godi_event, data_len); F(godi_event, ktime_ns);
     F(godi_event, goid); F(godi_event, tgid); F(godi_event, tid); F(godi_event, root_len);
     F(godi_event, stack_len); F(godi_event, flags); F(godi_event, fail_mask);
+    F(godi_event, cfa); F(godi_event, stack_hi);
     F(godi_block, addr); F(godi_block, type); F(godi_block, count); F(godi_block, len);
     F(godi_block, flags);
     printf("flags %d %d %d %d %d %d %d\n", GODI_EVENT_FLAG_TRUNCATED,

@@ -86,6 +86,7 @@ class Loaded:
         leaf = table.Leaf()
         leaf.target_tgid = target_tgid
         leaf.goid_offset = self.layout.goid_offset
+        leaf.stack_hi_offset = self.layout.stack_hi_offset
         table[ct.c_int(0)] = leaf
 
     def attach(self, binary: str, pid: int) -> list[tuple[int, str]]:

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from ..artifacts import header
 from ..errors import NoUsableProbeError
-from ..ir import Function, ProbeIssue, Program, TypeIndex, Variable
+from ..ir import Function, LocationRange, ProbeIssue, Program, TypeIndex, Variable
 from ..layout import (
     LAYOUT_FORMAT,
     LAYOUT_FORMAT_VERSION,
     CaptureRole,
     Layout,
+    ProbeKind,
     ProbeLayout,
 )
 from ..probefile import ProbeSet
 from ..spec import Probe
+from .abi import result_pieces
 from .captypes import CaptureTypes
 from .render import render_file, render_probe
 from .resolve import method_candidates, resolve
@@ -38,8 +42,41 @@ class Generated:
     layout: Layout
 
 
-def _entry_variables(fn: Function) -> list[tuple[Variable, CaptureRole]]:
-    return [(v, "argument") for v in fn.variables if v.role == "param"]
+ProbePoint = tuple[ProbeKind, int, int, bool, list[tuple[Variable, CaptureRole]]]
+"""(kind, pc, CFA offset from RSP there, whether RBP was pushed, captured variables)."""
+
+
+def _probe_points(fn: Function, types: TypeIndex) -> list[ProbePoint]:
+    """The entry of ``fn`` (arguments) and each of its returns (results, by the ABI)."""
+    params = [v for v in fn.variables if v.role == "param"]
+    points: list[ProbePoint] = [
+        (
+            "entry",
+            fn.entry_pc,
+            fn.entry_cfa_offset,
+            fn.frame_pointer,
+            [(v, "argument") for v in params],
+        )
+    ]
+    results = [v for v in fn.variables if v.role == "result"]
+    pieces = result_pieces([v.type for v in params], [v.type for v in results], types)
+    for site in fn.return_sites:
+        role: CaptureRole = "return"
+        located = [
+            (
+                msgspec.structs.replace(
+                    v,
+                    # Go names unnamed results ~r0, ~r1...; Datadog shows r0, r1.
+                    name=v.name.lstrip("~"),
+                    locations=[LocationRange(low_pc=site.pc, high_pc=site.pc + 1, pieces=p)],
+                    unavailable=None,
+                ),
+                role,
+            )
+            for v, p in zip(results, pieces, strict=True)
+        ]
+        points.append(("return", site.pc, site.cfa_offset, False, located))
+    return points
 
 
 def _check_probe(probe: Probe) -> ProbeIssue | None:
@@ -89,32 +126,31 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
             )
             continue
         for fn in functions:
-            index = len(layouts)
-            root = build_root(fn, fn.entry_pc, _entry_variables(fn), types)
-            root_type = captypes.add_root(
-                root.size,
-                [(v.type, v.root_offset) for v in root.variables if v.root_offset is not None],
-            )
-            probe_layout = ProbeLayout(
-                index=index,
-                probe_id=probe.id,
-                probe_version=probe.version,
-                kind="entry",
-                function=fn.name,
-                file=fn.file,
-                line=fn.line,
-                pc=fn.entry_pc,
-                root_type=root_type,
-                root_size=root.size,
-                limits=probe.limits,
-                capture_snapshot=probe.capture_snapshot,
-                variables=root.variables,
-                bpf_function=f"godi_probe_{index}",
-            )
-            layouts.append(probe_layout)
-            sources.append(
-                render_probe(probe_layout, root.statements, fn.entry_cfa_offset, fn.frame_pointer)
-            )
+            for kind, pc, cfa_offset, pushed_bp, variables in _probe_points(fn, types):
+                index = len(layouts)
+                root = build_root(fn, pc, variables, types)
+                root_type = captypes.add_root(
+                    root.size,
+                    [(v.type, v.root_offset) for v in root.variables if v.root_offset is not None],
+                )
+                probe_layout = ProbeLayout(
+                    index=index,
+                    probe_id=probe.id,
+                    probe_version=probe.version,
+                    kind=kind,
+                    function=fn.name,
+                    file=fn.file,
+                    line=fn.line,
+                    pc=pc,
+                    root_type=root_type,
+                    root_size=root.size,
+                    limits=probe.limits,
+                    capture_snapshot=probe.capture_snapshot,
+                    variables=root.variables,
+                    bpf_function=f"godi_probe_{index}",
+                )
+                layouts.append(probe_layout)
+                sources.append(render_probe(probe_layout, root.statements, cfa_offset, pushed_bp))
     if not layouts:
         detail = "; ".join(f"{i.probe_id}: {i.message}" for i in issues) or "no probes given"
         raise NoUsableProbeError(f"no probe can be installed: {detail}")
@@ -127,6 +163,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         ),
         binary_build_id=program.binary.build_id,
         goid_offset=program.binary.goid_offset,
+        stack_hi_offset=program.binary.stack_hi_offset,
         probes=layouts,
         types=table,
         issues=issues,

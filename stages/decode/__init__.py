@@ -83,6 +83,31 @@ class _ProbePlan:
     results: tuple[_VariablePlan, ...]
 
 
+@dataclass(slots=True)
+class _Hit:
+    """One event, rendered: waiting for its return (an entry) or completing one."""
+
+    plan: _ProbePlan
+    event: RawEvent
+    offset: int
+    arguments: dict[str, CapturedValue]
+    locals: dict[str, CapturedValue]
+    results: dict[str, CapturedValue]
+    errors: list[EvaluationError]
+
+    @property
+    def probe(self) -> ProbeLayout:
+        return self.plan.probe
+
+    def call_key(self) -> tuple[str, str, int, int]:
+        """Identifies the call across its entry and return: probe, function, goroutine,
+        and the frame's distance from the top of the goroutine stack (unlike the
+        CFA itself, that distance survives the runtime moving the stack)."""
+        e = self.event
+        depth = e.stack_hi - e.cfa if e.stack_hi else e.cfa
+        return (self.probe.probe_id, self.probe.function, e.goid, depth)
+
+
 def _plan_variable(renderer: ValueRenderer, var: VariableLayout) -> _VariablePlan:
     holes: list[tuple[int, int]] = []
     fail_holes: list[tuple[int, tuple[int, int]]] = []
@@ -159,6 +184,7 @@ class DecodeRun(Iterator[Snapshot]):
         self._message = MessageFormatter(self._renderer)
         self._envelope = Envelope(self.header, layout.probes, service, tags)
         self._plans = {p.index: _plan_probe(self._renderer, p) for p in layout.probes}
+        self._returning = {p.function for p in layout.probes if p.kind == "return"}
         self._type_sizes = [t.size for t in sorted(layout.types, key=lambda t: t.index)]
         self._reader = RecordReader(dump, counting.position)
         self._records = self._run()
@@ -175,14 +201,23 @@ class DecodeRun(Iterator[Snapshot]):
         return next(self._records)
 
     def _run(self) -> Iterator[Snapshot]:
+        pending: dict[tuple[str, str, int, int], _Hit] = {}
         for record in self._reader:
             if record.kind == RECORD_EVENT:
                 try:
-                    snapshot = self._event(record.payload, record.offset)
+                    hit = self._hit(record.payload, record.offset)
                 except DecodeError as e:
                     raise DecodeError(f"{self._name}: {e}") from None
                 self.events += 1
-                yield snapshot
+                key = hit.call_key()
+                if hit.probe.kind == "entry":
+                    if hit.probe.function in self._returning:
+                        # Wait for the return; a recursive call has another key.
+                        pending[key] = hit
+                    else:
+                        yield self._snapshot(hit, None)
+                else:
+                    yield self._snapshot(pending.pop(key, None), hit)
             elif record.kind == RECORD_COUNTERS:
                 self.counters = self._json(decode_counters, record.payload, record.offset)
             elif record.kind == RECORD_NOTICE:
@@ -197,6 +232,10 @@ class DecodeRun(Iterator[Snapshot]):
                     record.offset,
                 )
                 self.unknown_records += 1
+        # Calls whose return was not seen: still running when capture stopped, or
+        # left by a panic (which unwinds without executing a return instruction).
+        for hit in sorted(pending.values(), key=lambda h: h.offset):
+            yield self._snapshot(hit, None, lost_return=True)
         if self._reader.truncated_at is not None:
             log.warning(
                 "%s: cut off in the record at byte %d; decoded everything before it",
@@ -210,7 +249,7 @@ class DecodeRun(Iterator[Snapshot]):
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             raise DecodeError(f"{self._name}: bad record at byte {offset}: {e}") from e
 
-    def _event(self, payload: bytes, offset: int) -> Snapshot:
+    def _hit(self, payload: bytes, offset: int) -> _Hit:
         event = parse_event(payload, offset, self._type_sizes)
         plan = self._plans.get(event.probe)
         if plan is None:
@@ -236,24 +275,66 @@ class DecodeRun(Iterator[Snapshot]):
             return out
 
         arguments = render(plan.arguments)
-        captures = None
-        if probe.capture_snapshot:
-            captures = entry_captures(arguments, render(plan.locals), render(plan.results))
+        locals_ = render(plan.locals)
+        results = render(plan.results)
         if truncated and not errors:
             errors.append(EvaluationError(expr="<capture>", message=TRUNCATED_MESSAGE))
+        self.by_probe[probe.probe_id] = self.by_probe.get(probe.probe_id, 0) + 1
+        return _Hit(plan, event, offset, arguments, locals_, results, errors)
+
+    def _snapshot(
+        self, entry: _Hit | None, ret: _Hit | None, *, lost_return: bool = False
+    ) -> Snapshot:
+        """One snapshot from an entry hit, its return hit, or both."""
+        first = entry or ret
+        assert first is not None
+        probe = first.probe
+        errors = [*(entry.errors if entry else ()), *(ret.errors if ret else ())]
+        if entry is None:
+            errors.append(
+                EvaluationError(
+                    expr="@entry",
+                    message="entry not captured: the call began before capture started, "
+                    "or its entry event was dropped",
+                )
+            )
+        if lost_return:
+            errors.append(
+                EvaluationError(
+                    expr="@return",
+                    message="return not captured: the call had not returned when capture "
+                    "stopped, or it ended in a panic",
+                )
+            )
+        captures = None
+        if probe.capture_snapshot:
+            captures = entry_captures(
+                entry.arguments if entry else {},
+                entry.locals if entry else {},
+                ret.results if ret else None,
+                with_entry=entry is not None,
+            )
+        arguments = entry.arguments if entry else {}
         message = self._message.message(
             probe.function,
-            [(vp.var.name, vp.var.type, arguments[vp.var.name]) for vp in plan.arguments],
+            [(vp.var.name, vp.var.type, arguments[vp.var.name]) for vp in first.plan.arguments]
+            if entry
+            else [],
         )
-        self.by_probe[probe.probe_id] = self.by_probe.get(probe.probe_id, 0) + 1
+        if ret is not None:
+            message += self._message.results(
+                [(vp.var.name, vp.var.type, ret.results[vp.var.name]) for vp in ret.plan.results]
+            )
+        duration = ret.event.ktime_ns - entry.event.ktime_ns if entry and ret else None
         return self._envelope.snapshot(
-            probe=event.probe,
-            offset=offset,
-            ktime_ns=event.ktime_ns,
-            goid=event.goid,
+            probe=first.event.probe,
+            offset=first.offset,
+            ktime_ns=first.event.ktime_ns,
+            goid=first.event.goid,
             message=message,
             captures=captures,
             errors=errors,
+            duration=duration,
         )
 
     def _variable(self, vp: _VariablePlan, event: RawEvent, ctx: RenderContext) -> CapturedValue:

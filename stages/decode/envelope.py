@@ -93,6 +93,7 @@ class Envelope:
         message: str,
         captures: Captures | None,
         errors: list[EvaluationError],
+        duration: int | None = None,
     ) -> Snapshot:
         """The snapshot of one hit of probe index ``probe``."""
         p = self._probes[probe]
@@ -103,6 +104,7 @@ class Envelope:
             ddtags=self._tags,
             message=message,
             timestamp=ts,
+            duration=duration,
             logger=Logger(
                 name=p.logger_name,
                 method=p.logger_method,
@@ -127,19 +129,23 @@ class Envelope:
 def entry_captures(
     arguments: dict[str, CapturedValue],
     locals_: dict[str, CapturedValue],
-    results: dict[str, CapturedValue],
+    results: dict[str, CapturedValue] | None,
+    *,
+    with_entry: bool = True,
 ) -> Captures:
-    """``captures`` of an entry probe: arguments and locals under ``entry``.
-
-    Results (none at entry today) go under ``return.locals["@return"]``: the value
-    itself for one result, an object keyed by result name for several.
+    """``captures`` of a call: arguments and locals under ``entry``, results under
+    ``return.locals["@return"]``: the value itself for one result, an object keyed
+    by result name for several. ``results`` None: the return was not captured.
     """
     ret: CapturedScope | None = None
-    if len(results) == 1:
-        ret = CapturedScope(locals={"@return": next(iter(results.values()))})
-    elif results:
-        ret = CapturedScope(locals={"@return": CapturedValue(type="", fields=results)})
+    if results is not None:
+        if len(results) == 1:
+            ret = CapturedScope(locals={"@return": next(iter(results.values()))})
+        elif results:
+            ret = CapturedScope(locals={"@return": CapturedValue(type="", fields=results)})
+        else:
+            ret = CapturedScope(locals={})
     return Captures(
-        entry=CapturedScope(arguments=arguments, locals=locals_ or None),
+        entry=CapturedScope(arguments=arguments, locals=locals_ or None) if with_entry else None,
         return_=ret,
     )

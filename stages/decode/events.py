@@ -71,6 +71,8 @@ class RawEvent:
     tid: int
     flags: int
     fail_mask: int
+    cfa: int
+    stack_hi: int
     root: memoryview
     stack: tuple[int, ...]
     blocks: dict[tuple[int, int], Block]
@@ -96,9 +98,20 @@ def parse_event(payload: bytes, offset: int, type_sizes: list[int]) -> RawEvent:
     total = len(payload)
     if total < EVENT_HEADER_SIZE:
         raise corrupt(f"{total} bytes, shorter than the {EVENT_HEADER_SIZE}-byte header")
-    (probe, data_len, ktime_ns, goid, tgid, tid, root_len, stack_len, flags, fail_mask) = (
-        _EVENT.unpack_from(payload, 0)
-    )
+    (
+        probe,
+        data_len,
+        ktime_ns,
+        goid,
+        tgid,
+        tid,
+        root_len,
+        stack_len,
+        flags,
+        fail_mask,
+        cfa,
+        stack_hi,
+    ) = _EVENT.unpack_from(payload, 0)
     if data_len != total - EVENT_HEADER_SIZE:
         raise corrupt(
             f"header says {data_len} data bytes, the record holds {total - EVENT_HEADER_SIZE}"
@@ -157,6 +170,8 @@ def parse_event(payload: bytes, offset: int, type_sizes: list[int]) -> RawEvent:
         tid=tid,
         flags=flags,
         fail_mask=fail_mask,
+        cfa=cfa,
+        stack_hi=stack_hi,
         root=root,
         stack=stack,
         blocks=blocks,

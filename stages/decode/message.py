@@ -44,6 +44,16 @@ class MessageFormatter:
         args = ", ".join(f"{name}={self.summary(tid, v)}" for name, tid, v in arguments)
         return f"{function}({args})"
 
+    def results(self, results: list[tuple[str, int, CapturedValue]]) -> str:
+        """`` -> value`` for one result, `` -> (name=value, ...)`` for several."""
+        if not results:
+            return ""
+        if len(results) == 1:
+            _, tid, v = results[0]
+            return f" -> {self.summary(tid, v)}"
+        parts = ", ".join(f"{name}={self.summary(tid, v)}" for name, tid, v in results)
+        return f" -> ({parts})"
+
     def summary(self, type_id: int, v: CapturedValue, level: int = 0) -> str:
         """A short rendering of ``v``, a value of IR type ``type_id``."""
         if v.isNull:

@@ -301,6 +301,7 @@ def make_world(
         ),
         binary_build_id=layout_build_id or program.binary.build_id,
         goid_offset=152,
+        stack_hi_offset=8,
         probes=[
             ProbeLayout(
                 index=0,
@@ -371,6 +372,8 @@ def pack_event(
     fail_mask: int = 0,
     stack: Sequence[int] = (0x401010, 0x402000),
     elem_sizes: dict[int, int] | None = None,
+    cfa: int = 0xC000100F00,
+    stack_hi: int = 0xC000101000,
 ) -> bytes:
     """One ``struct godi_event`` record with its root, stack and blocks."""
     body = bytearray(pad8(root))
@@ -394,6 +397,8 @@ def pack_event(
         len(stack),
         flags,
         fail_mask,
+        cfa,
+        stack_hi,
     )
     return head + bytes(body)
 

@@ -67,7 +67,7 @@ def _with_data_len(ev: bytes, n: int) -> bytes:
 @pytest.mark.parametrize(
     ("event", "why"),
     [
-        (b"\0" * 20, "shorter than the 48-byte header"),
+        (b"\0" * 20, "shorter than the 64-byte header"),
         (_with_data_len(pack_event(b"x"), 3), "header says 3 data bytes"),
         (_patch(pack_event(b"", stack=()), 36, "<H", 0xFFFF), "65535 pcs\\) overrun"),
         (_patch(pack_event(b"abc", stack=()), 32, "<I", 9), "root \\(9 bytes\\)"),
@@ -87,7 +87,7 @@ def test_corrupt(event: bytes, why: str) -> None:
 def test_block_header_cut_off() -> None:
     ev = pack_event(b"", stack=()) + b"\0" * 8
     ev = _with_data_len(ev, 8)
-    with pytest.raises(DecodeError, match="block header at event byte 48 cut off"):
+    with pytest.raises(DecodeError, match="block header at event byte 64 cut off"):
         parse_event(ev, 0, SIZES)
 
 
