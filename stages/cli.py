@@ -194,6 +194,9 @@ def _capture(
 ) -> int | None:
     from .capture import capture
 
+    def ready(n: int) -> None:
+        click.echo(f"godi: {n} uprobes attached, capturing", err=True)
+
     result = capture(
         program_dir,
         out,
@@ -202,6 +205,7 @@ def _capture(
         binary=binary,
         duration=duration,
         max_events=max_events,
+        on_ready=ready,
     )
     for probe_id, message in result.attach_failures:
         click.echo(f"godi: probe {probe_id}: not attached: {message}", err=True)

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,9 +93,11 @@ def capture(
     binary: str | None = None,
     duration: float | None = None,
     max_events: int | None = None,
+    on_ready: Callable[[int], None] | None = None,
 ) -> CaptureResult:
     """Capture events from a launched ``command``, a running ``pid``, or every
-    process running ``binary``; write them to ``out_path``.
+    process running ``binary``; write them to ``out_path``. ``on_ready`` is called
+    with the number of attached uprobes once they are in place.
 
     Raises TargetError when the target cannot be started or found, CaptureError
     when the program cannot be loaded or no probe attaches.
@@ -153,6 +155,8 @@ def capture(
                 count[0] += 1
 
             loaded.on_event(on_event)
+            if on_ready is not None:
+                on_ready(len(loaded.attached))
             reason = _run(loaded, target, duration, max_events, count)
             loaded.drain()
             counters = loaded.counters()

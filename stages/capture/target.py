@@ -29,12 +29,13 @@ class Target:
         if self.launched is not None:
             return self.launched.poll() is None
         try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                stat = f.read()
+        except FileNotFoundError:
             return False
-        except PermissionError:
-            return True
-        return True
+        # A zombie has exited; only its parent has not reaped it yet.
+        state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+        return state not in (b"Z", b"X")
 
     def exit_status(self) -> int | None:
         """The launched process's exit status (negative: killed by that signal)."""

@@ -212,7 +212,12 @@ class DecodeRun(Iterator[Snapshot]):
                 key = hit.call_key()
                 if hit.probe.kind == "entry":
                     if hit.probe.function in self._returning:
-                        # Wait for the return; a recursive call has another key.
+                        # Wait for the return; a recursive call has another key. A call
+                        # already pending at the same place never returned (a panic
+                        # unwound it): report it now.
+                        stale = pending.pop(key, None)
+                        if stale is not None:
+                            yield self._snapshot(stale, None, lost_return=True)
                         pending[key] = hit
                     else:
                         yield self._snapshot(hit, None)

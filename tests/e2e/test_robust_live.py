@@ -1,0 +1,351 @@
+"""Instrumentation must never harm the target: recursion that moves the stack,
+panics, 100 goroutines, cyclic and deep graphs, huge values, nil everywhere, and
+targets that exit, are killed or vanish. Real uprobes on real Go programs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from gobuild import REPO, build_go, go_versions
+
+from stages.dump import RECORD_EVENT, RecordReader, read_header
+from stages.layout import EVENT_HEADER_FORMAT
+
+ROBUST = REPO / "tests" / "progs" / "robust"
+PROBES = ROBUST / "probes.json"
+SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
+
+pytestmark = pytest.mark.live
+
+
+def godi(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stages", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def by_probe(snapshots: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in snapshots:
+        out[s["debugger"]["snapshot"]["probe"]["id"]].append(s)
+    return out
+
+
+def args_of(s: dict[str, Any]) -> dict[str, Any]:
+    return s["debugger"]["snapshot"]["captures"]["entry"]["arguments"]
+
+
+def ret_of(s: dict[str, Any]) -> Any:
+    return s["debugger"]["snapshot"]["captures"]["return"]["locals"]["@return"]
+
+
+@pytest.fixture(scope="module", params=go_versions())
+def robust(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    version = str(request.param)
+    binary = build_go(ROBUST, version)
+    out = tmp_path_factory.mktemp(f"robust-{version}")
+    plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "run",
+            "--probes",
+            str(PROBES),
+            "-o",
+            str(out),
+            "--",
+            str(binary),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    snapshots = json.loads((out / "snapshots.json").read_text())
+    return binary, out, plain, run, by_probe(snapshots), snapshots
+
+
+def test_output_and_status_unchanged(robust: Any) -> None:
+    _, _, plain, run, _, snapshots = robust
+    assert plain.returncode == 0
+    assert run.stdout == plain.stdout
+    for s in snapshots:
+        jsonschema.validate(s, SCHEMA)
+
+
+def test_every_goroutine_captured_once_with_its_id(robust: Any) -> None:
+    _, _, _, run, probes, _ = robust
+    goids = {int(w): int(g) for w, g in re.findall(r"worker (\d+) goid (\d+)", run.stderr)}
+    assert len(goids) == 100
+    work = probes["work"]
+    assert len(work) == 100
+    seen = {}
+    for s in work:
+        a = args_of(s)
+        worker, goid = int(a["worker"]["value"]), int(a["goid"]["value"])
+        assert goid == goids[worker]
+        assert s["logger"]["thread_id"] == goid  # read from runtime.g in BPF
+        assert ret_of(s)["value"] == str(worker * 1000 + goid)
+        seen[worker] = goid
+    assert len(set(seen.values())) == 100
+    assert re.search(r"captured \d+ events \(target exited with status 0\); 0 dropped", run.stderr)
+
+
+def test_recursion_across_stack_growth_pairs_each_call(robust: Any) -> None:
+    *_, probes, _ = robust
+    calls = probes["recurse"]
+    assert len(calls) == 201
+    depths = set()
+    for s in calls:
+        depth = int(args_of(s)["depth"]["value"])
+        assert int(ret_of(s)["value"]) == 200 + depth
+        assert s["duration"] > 0
+        depths.add(depth)
+        pad = args_of(s)["pad"]
+        assert pad["size"] == "64" and len(pad["elements"]) == 2  # maxCollectionSize 2
+        assert pad["notCapturedReason"] == "collectionSize" and pad["truncated"] is True
+    assert depths == set(range(201))
+
+
+def test_panics_report_the_entry_with_the_reason(robust: Any) -> None:
+    *_, probes, _ = robust
+    calls = sorted(probes["mayPanic"], key=lambda s: int(args_of(s)["n"]["value"]))
+    assert [args_of(s)["n"]["value"] for s in calls] == ["0", "1", "2", "3"]
+    for s in calls:
+        n = int(args_of(s)["n"]["value"])
+        body = s["debugger"]["snapshot"]
+        if n % 2:
+            assert "return" not in body["captures"] and "duration" not in s
+            assert body["evaluationErrors"][0]["expr"] == "@return"
+            assert "panic" in body["evaluationErrors"][0]["message"]
+        else:
+            assert ret_of(s)["value"] == str(n * 10)
+
+
+def test_cycles_depth_huge_values_and_nils(robust: Any) -> None:
+    *_, probes, _ = robust
+    r = args_of(probes["ring"][0])["r"]
+    ids = []
+    while "fields" in r:
+        ids.append(r["fields"]["ID"]["value"])
+        r = r["fields"]["Next"]
+    assert ids == ["1", "3", "2"] and r["notCapturedReason"] == "circular reference"
+
+    d = args_of(probes["deep"][0])["d"]
+    levels = []
+    while "fields" in d:
+        levels.append(d["fields"]["Level"]["value"])
+        d = d["fields"]["Child"]
+    assert levels == ["1", "2", "3"] and d["notCapturedReason"] == "depth"
+
+    big = args_of(probes["big"][0])
+    assert big["s"]["size"] == "100000" and len(big["s"]["value"]) == 255
+    assert big["s"]["truncated"] is True
+    assert big["xs"]["size"] == "10000" and len(big["xs"]["elements"]) == 100
+    assert big["xs"]["elements"][99] == {"type": "int", "value": "99"}
+
+    n = args_of(probes["nils"][0])
+    assert n["p"] == {"type": "*main.Holder", "isNull": True}
+    assert n["s"] == {"type": "[]int", "isNull": True}
+    assert n["h"]["fields"]["P"] == {"type": "*int", "isNull": True}
+    assert n["h"]["fields"]["S"] == {"type": "[]string", "isNull": True}
+    assert ret_of(probes["nils"][0]) == {"type": "bool", "value": "true"}
+
+
+def _start_loop(binary: Path, n: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([str(binary), "loop", str(n)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("pid ")
+    return proc
+
+
+def test_attach_to_a_running_pid_leaves_it_running(robust: Any, tmp_path: Path) -> None:
+    binary, out, *_ = robust
+    proc = _start_loop(binary, 0)
+    try:
+        dump = tmp_path / "events.dump"
+        cap = godi(
+            "capture",
+            "--program",
+            str(out / "prog"),
+            "-o",
+            str(dump),
+            "--pid",
+            str(proc.pid),
+            "--duration",
+            "1",
+        )
+        assert cap.returncode == 0, cap.stderr
+        assert proc.poll() is None  # still running, unharmed
+        dec = godi(
+            "decode",
+            "--ir",
+            str(out / "ir.json"),
+            "--program",
+            str(out / "prog"),
+            str(dump),
+            "-o",
+            str(tmp_path / "s.json"),
+            "--service",
+            "robust",
+        )
+        assert dec.returncode == 0, dec.stderr
+        ticks = [
+            s
+            for s in json.loads((tmp_path / "s.json").read_text())
+            if s["debugger"]["snapshot"]["probe"]["id"] == "tick"
+        ]
+        assert len(ticks) >= 20
+        values = [int(args_of(s)["n"]["value"]) for s in ticks]
+        assert values == list(range(values[0], values[0] + len(values)))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_target_killed_during_capture_leaves_a_complete_dump(robust: Any, tmp_path: Path) -> None:
+    binary, out, *_ = robust
+    dump = tmp_path / "events.dump"
+    cap = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "capture",
+            "--program",
+            str(out / "prog"),
+            "-o",
+            str(dump),
+            "--",
+            str(binary),
+            "loop",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert cap.stdout is not None
+    line = cap.stdout.readline()
+    target = int(line.split()[1])
+    time.sleep(0.5)
+    os.kill(target, signal.SIGKILL)
+    _, err = cap.communicate(timeout=60)
+    assert cap.returncode == 128 + signal.SIGKILL, err
+    assert "target exited with status -9" in err
+    dec = godi(
+        "decode",
+        "--ir",
+        str(out / "ir.json"),
+        "--program",
+        str(out / "prog"),
+        str(dump),
+        "-o",
+        str(tmp_path / "s.json"),
+        "--service",
+        "robust",
+    )
+    assert dec.returncode == 0, dec.stderr
+    assert len(json.loads((tmp_path / "s.json").read_text())) >= 10
+
+
+def test_attach_to_a_pid_that_is_gone(robust: Any, tmp_path: Path) -> None:
+    binary, out, *_ = robust
+    proc = subprocess.Popen([str(binary), "loop", "1"], stdout=subprocess.DEVNULL)
+    proc.wait()
+    cap = godi(
+        "capture",
+        "--program",
+        str(out / "prog"),
+        "-o",
+        str(tmp_path / "e.dump"),
+        "--pid",
+        str(proc.pid),
+    )
+    assert cap.returncode == 2
+    assert f"no process with PID {proc.pid}" in cap.stderr
+
+
+def test_target_that_exits_while_attached(robust: Any, tmp_path: Path) -> None:
+    binary, out, *_ = robust
+    proc = _start_loop(binary, 800)  # exits on its own after ~8 s
+    cap = godi(
+        "capture",
+        "--program",
+        str(out / "prog"),
+        "-o",
+        str(tmp_path / "e.dump"),
+        "--pid",
+        str(proc.pid),
+        "--duration",
+        "20",
+    )
+    proc.wait()
+    assert cap.returncode == 0, cap.stderr
+    assert "target exited" in cap.stderr
+
+
+def test_binary_wide_capture_sees_every_process(robust: Any, tmp_path: Path) -> None:
+    binary, out, *_ = robust
+    dump = tmp_path / "e.dump"
+    cap = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "capture",
+            "--program",
+            str(out / "prog"),
+            "-o",
+            str(dump),
+            "--binary",
+            str(binary),
+            "--duration",
+            "3",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert cap.stderr is not None
+    assert "uprobes attached" in cap.stderr.readline()
+    procs = [_start_loop(binary, 20) for _ in range(2)]
+    for p in procs:
+        p.wait()
+    _, err = cap.communicate(timeout=60)
+    assert cap.returncode == 0, err
+    dec = godi(
+        "decode",
+        "--ir",
+        str(out / "ir.json"),
+        "--program",
+        str(out / "prog"),
+        str(dump),
+        "-o",
+        str(tmp_path / "s.json"),
+        "--service",
+        "robust",
+    )
+    assert dec.returncode == 0, dec.stderr
+    assert len(json.loads((tmp_path / "s.json").read_text())) >= 40
+    with open(dump, "rb") as f:
+        read_header(f)
+        tgids = {
+            struct.unpack_from(EVENT_HEADER_FORMAT, r.payload)[4]
+            for r in RecordReader(f, f.tell())
+            if r.kind == RECORD_EVENT
+        }
+    assert tgids == {p.pid for p in procs}
