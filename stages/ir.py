@@ -101,24 +101,137 @@ class SliceType(TypeBase, tag="slice", frozen=True, kw_only=True):
     elem: int
 
 
+class MapLayoutBase(Struct, tag_field="kind", frozen=True, kw_only=True):
+    """The runtime's data structures behind one map type, as a walker needs them.
+
+    Every offset and size is read from the binary's DWARF (the linker's synthesised
+    ``hash<K,V>``/``map<K,V>`` types), never assumed. Type ids name the IR types of
+    the runtime structs. ``*_indirect`` is true when the runtime stores a pointer
+    to the key or value (Go does that for keys or values over 128 bytes); then the
+    slot size is a pointer's.
+    """
+
+
+class BucketMapLayout(MapLayoutBase, tag="buckets", frozen=True, kw_only=True):
+    """Go <= 1.23 hash maps (``runtime/map.go``).
+
+    The header (``hash<K,V>``) holds ``count``, ``B`` (log2 of the bucket count),
+    ``buckets`` and, while growing, ``oldbuckets`` (2^(B-1) buckets whose entries
+    are not all evacuated). A bucket (``bucket<K,V>``) holds ``bucket_slots`` top
+    hash bytes, then as many keys, then as many values, then the ``overflow``
+    bucket pointer. A slot is full when its top hash is >= ``min_top_hash``;
+    ``empty_rest`` means no full slot follows in the bucket or its overflows.
+    While growing, the old buckets are half as many as the new ones, or as many
+    when ``flags & same_size_grow``; their evacuated slots are no longer full.
+    """
+
+    header: int
+    header_size: int
+    count_offset: int
+    flags_offset: int
+    log2_buckets_offset: int
+    buckets_offset: int
+    old_buckets_offset: int
+    bucket: int
+    bucket_size: int
+    bucket_slots: int
+    tophash_offset: int
+    keys_offset: int
+    key_size: int
+    key_indirect: bool
+    values_offset: int
+    value_size: int
+    value_indirect: bool
+    overflow_offset: int
+    min_top_hash: int
+    empty_rest: int
+    same_size_grow: int
+
+
+class SwissMapLayout(MapLayoutBase, tag="swiss", frozen=True, kw_only=True):
+    """Go >= 1.24 swiss tables (``internal/runtime/maps``).
+
+    The header (``map<K,V>``) holds ``used`` (the count), ``dirPtr`` and ``dirLen``.
+    With ``dirLen == 0``, ``dirPtr`` points at one group (a small map); otherwise at
+    ``dirLen`` table pointers, where consecutive entries may repeat a table (a
+    table's ``index`` is the first directory entry holding it). A table
+    (``table<K,V>``) references ``lengthMask + 1`` consecutive groups through
+    ``groups.data``. A group is a control word of ``group_slots`` bytes followed
+    by as many slots, each a key then an element; a slot is full when the high
+    bit (``ctrl_empty``) of its control byte is clear.
+    """
+
+    header: int
+    header_size: int
+    used_offset: int
+    dir_ptr_offset: int
+    dir_len_offset: int
+    table: int
+    table_size: int
+    table_used_offset: int
+    table_index_offset: int
+    groups_data_offset: int
+    groups_length_mask_offset: int
+    group: int
+    group_size: int
+    ctrl_offset: int
+    group_slots: int
+    slots_offset: int
+    slot_size: int
+    key_offset: int
+    key_size: int
+    key_indirect: bool
+    elem_offset: int
+    elem_size: int
+    elem_indirect: bool
+    ctrl_empty: int
+    ctrl_deleted: int
+
+
+MapLayout = BucketMapLayout | SwissMapLayout
+
+
+class ChanLayout(Struct, frozen=True, kw_only=True):
+    """The runtime's ``hchan`` behind a channel type (``runtime/chan.go``).
+
+    ``qcount`` elements are buffered in a ring of ``dataqsiz`` slots at ``buf``;
+    the oldest is at index ``recvx``. ``closed`` is a uint32, non-zero once closed.
+    """
+
+    header: int
+    header_size: int
+    qcount_offset: int
+    dataqsiz_offset: int
+    buf_offset: int
+    elemsize_offset: int
+    closed_offset: int
+    sendx_offset: int
+    recvx_offset: int
+
+
 class MapType(TypeBase, tag="map", frozen=True, kw_only=True):
     """``map[key]value``: a pointer to the runtime map header ``header``.
 
     ``header`` is the DWARF type of the runtime's header struct for this map
     (``hash<K,V>`` before Go 1.24, ``map<K,V>`` with swiss tables), None when the
-    binary does not describe it.
+    binary does not describe it. ``layout`` is what iterating it takes; None and
+    ``layout_unavailable`` says why when the DWARF lacks a part of it.
     """
 
     key: int
     value: int
     header: int | None = None
+    layout: MapLayout | None = None
+    layout_unavailable: str | None = None
 
 
 class ChanType(TypeBase, tag="chan", frozen=True, kw_only=True):
-    """``chan elem``: a pointer to the runtime ``hchan``."""
+    """``chan elem``: a pointer to the runtime ``hchan`` (``header``, ``layout``)."""
 
     elem: int
     header: int | None = None
+    layout: ChanLayout | None = None
+    layout_unavailable: str | None = None
 
 
 class FuncType(TypeBase, tag="func", frozen=True, kw_only=True):
@@ -132,9 +245,17 @@ class InterfaceType(TypeBase, tag="interface", frozen=True, kw_only=True):
 
 
 class TypedefType(TypeBase, tag="typedef", frozen=True, kw_only=True):
-    """A named type that DWARF describes as a typedef of ``target``."""
+    """A named type that DWARF describes as a typedef of ``target``.
+
+    In a generic shape function, the type of a variable whose type depends on a
+    type parameter is a typedef named ``.param<N>`` with ``dict_index``
+    (``DW_AT_go_dict_index``): the entry of the function's dictionary (see
+    ``DictionaryParam``) that holds the runtime type descriptor of the variable's
+    concrete type. ``target`` is then the shape type (``go.shape.int``).
+    """
 
     target: int
+    dict_index: int | None = None
 
 
 class UnsupportedType(TypeBase, tag="unsupported", frozen=True, kw_only=True):
@@ -228,6 +349,25 @@ class ReturnSite(Struct, frozen=True, kw_only=True):
     cfa_offset: int
 
 
+class DictionaryParam(Struct, frozen=True, kw_only=True):
+    """The hidden dictionary argument of a generic shape function.
+
+    One shape function (``pkg.F[go.shape.int]``) serves every type argument of
+    the same GC shape; its caller passes a pointer to the instantiation's
+    dictionary, an array of words whose entry ``TypedefType.dict_index`` is the
+    runtime type descriptor of a variable's concrete type (then named through
+    ``Program.runtime_types``). It is the first argument after the receiver
+    (``shapeSig`` in ``cmd/compile/internal/noder/reader.go``); ``entry_pieces``
+    say where the register ABI puts it, valid at ``Function.entry_pc``.
+    ``variable`` names the DWARF parameter describing it when the compiler writes
+    one (``.dict``, Go >= 1.27); that one's location is the argument's spill slot,
+    which holds it only once the function has spilled it.
+    """
+
+    entry_pieces: list[Piece]
+    variable: str | None = None
+
+
 class Function(Struct, frozen=True, kw_only=True):
     """A subprogram with the PCs a probe can use.
 
@@ -247,6 +387,7 @@ class Function(Struct, frozen=True, kw_only=True):
     variables: list[Variable]
     return_sites: list[ReturnSite] = []
     dwarf_offset: int = 0
+    dictionary: DictionaryParam | None = None
 
 
 class BinaryInfo(Struct, frozen=True, kw_only=True):

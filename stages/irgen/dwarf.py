@@ -425,12 +425,12 @@ class DwarfReader:
 
     # ------------------------------------------------------------ type search
 
-    def find_named(self, name: str, tag: str) -> Entry | None:
+    def find_named(self, name: str, tag: str, walk: bool = True) -> Entry | None:
         """A top-level entry with this tag and ``DW_AT_name``, found without a walk.
 
         Go writes names inline (``DW_FORM_string``), so the name's bytes are searched
         for in .debug_info and the entry is parsed at the few offsets it can start
-        at; a full walk of the units is the fallback.
+        at; a full walk of the units is the fallback, unless ``walk`` is False.
         """
         data = self._section_bytes(self.info.debug_info_sec)
         needle = name.encode() + b"\0"
@@ -441,6 +441,8 @@ class DwarfReader:
                 if found is not None:
                     return found
             pos = data.find(needle, pos + 1)
+        if not walk:
+            return None
         log.debug("%s: %s not found by name search, walking the units", self.path, name)
         for unit in self.units():
             for entry in self.top_entries(unit):
@@ -461,3 +463,21 @@ class DwarfReader:
         if die.tag != tag or attr is None or attr.offset != name_pos or _text(attr.value) != name:
             return None
         return self.entry_at(offset)
+
+
+def member_offset(member: Entry) -> int | None:
+    """``DW_AT_data_member_location`` as a constant (or ``DW_OP_plus_uconst N``)."""
+    attr = member.attrs.get("DW_AT_data_member_location")
+    if attr is None:
+        return 0
+    if isinstance(attr.value, bytes):
+        expr = attr.value
+        if expr[:1] == b"\x23":
+            value = shift = 0
+            for byte in expr[1:]:
+                value |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    return value
+        return None
+    return int(attr.value) if not isinstance(attr.value, str) else None

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from ..ir import Function, ReturnSite, Variable, VariableRole
 from .dwarf import DwarfReader, Entry
 from .elf import ElfImage
+from .generics import dictionary_param
 from .locations import frame_base_is_cfa, variable_locations
 from .prologue import PROLOGUE_WINDOW, RETURN_ADDRESS_SIZE, analyse_prologue, find_returns
 from .types import TypeTable
@@ -78,6 +79,7 @@ def build_function(
         variables=variables,
         return_sites=returns,
         dwarf_offset=entry.offset,
+        dictionary=dictionary_param(name, variables, types.get),
     )
 
 

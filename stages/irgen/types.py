@@ -2,8 +2,9 @@
 
 ``TypeTable.require(offset)`` records that a type is needed and returns its id (the
 DIE offset); ``TypeTable.build()`` then converts every required type and everything
-they reference (elements, fields, typedef targets, map and channel headers), so the
-IR holds exactly the types reachable from the kept functions.
+they reference (elements, fields, typedef targets, map and channel headers and
+the runtime structs of their layouts, see ``runtime_layouts``), so the IR holds
+exactly the types reachable from the kept functions.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from ..ir import (
     UnsafePointerType,
     UnsupportedType,
 )
-from .dwarf import DwarfReader, Entry
+from .dwarf import DwarfReader, Entry, member_offset
+from .runtime_layouts import LayoutUnavailable, RuntimeLayouts
 
 POINTER_SIZE = 8
 _MAX_CHAIN = 64
+_NO_HEADER = "the DWARF describes no runtime header type for it"
 
 # reflect.Kind numbering, as in DW_AT_go_kind.
 KIND_BOOL = 1
@@ -105,6 +108,7 @@ class TypeTable:
         self._queued: set[int] = set()
         self._sizes: dict[int, int] = {}
         self._aligns: dict[int, int] = {}
+        self._layouts = RuntimeLayouts(reader, self)
 
     def require(self, offset: int) -> int:
         """Mark the type at ``offset`` as needed; returns its IR id."""
@@ -112,6 +116,14 @@ class TypeTable:
             self._queued.add(offset)
             self._pending.append(offset)
         return offset
+
+    def get(self, offset: int) -> Type:
+        """The IR type at ``offset``, converted now if need be (and so required)."""
+        t = self._types.get(offset)
+        if t is None:
+            self.require(offset)
+            t = self._types[offset] = self._convert(self._reader.entry_at(offset))
+        return t
 
     def build(self) -> list[Type]:
         """Convert every required type and its references; sorted by id."""
@@ -218,12 +230,35 @@ class TypeTable:
                 key = entry.ref("go_key")
                 if key is None or elem is None:
                     return UnsupportedType(**common, reason="map without go_key/go_elem")
+                map_layout, why = None, _NO_HEADER
+                if header is not None:
+                    try:
+                        map_layout, why = self._layouts.map_layout(header, key, elem), None
+                    except LayoutUnavailable as e:
+                        why = str(e)
                 return MapType(
-                    **common, key=self.require(key), value=self.require(elem), header=header_id
+                    **common,
+                    key=self.require(key),
+                    value=self.require(elem),
+                    header=header_id,
+                    layout=map_layout,
+                    layout_unavailable=why,
                 )
             if elem is None:
                 return UnsupportedType(**common, reason="chan without go_elem")
-            return ChanType(**common, elem=self.require(elem), header=header_id)
+            chan_layout, why = None, _NO_HEADER
+            if header is not None:
+                try:
+                    chan_layout, why = self._layouts.chan_layout(header), None
+                except LayoutUnavailable as e:
+                    why = str(e)
+            return ChanType(
+                **common,
+                elem=self.require(elem),
+                header=header_id,
+                layout=chan_layout,
+                layout_unavailable=why,
+            )
         if kind == KIND_INTERFACE:
             name = entry.name or ""
             target_name = self._reader.entry_at(target).name if target is not None else None
@@ -233,7 +268,9 @@ class TypeTable:
             return FuncType(**common)
         if target is None:
             return UnsupportedType(**common, reason="typedef without a target type")
-        return TypedefType(**common, target=self.require(target))
+        return TypedefType(
+            **common, target=self.require(target), dict_index=entry.integer("go_dict_index")
+        )
 
     def _pointee(self, offset: int | None) -> int | None:
         """What the pointer type at ``offset`` points at (the runtime header)."""
@@ -303,21 +340,3 @@ class TypeTable:
                     align = max(align, self.align_of(self._reader.entry_at(target)))
             return align
         return 1
-
-
-def member_offset(member: Entry) -> int | None:
-    """``DW_AT_data_member_location`` as a constant (or ``DW_OP_plus_uconst N``)."""
-    attr = member.attrs.get("DW_AT_data_member_location")
-    if attr is None:
-        return 0
-    if isinstance(attr.value, bytes):
-        expr = attr.value
-        if expr[:1] == b"\x23":
-            value = shift = 0
-            for byte in expr[1:]:
-                value |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    return value
-        return None
-    return int(attr.value) if not isinstance(attr.value, str) else None

@@ -348,4 +348,5 @@ def test_binary_wide_capture_sees_every_process(robust: Any, tmp_path: Path) -> 
             for r in RecordReader(f, f.tell())
             if r.kind == RECORD_EVENT
         }
-    assert tgids == {p.pid for p in procs}
+    # Other processes running the same binary (another test run) may show up too.
+    assert {p.pid for p in procs} <= tgids

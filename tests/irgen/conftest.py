@@ -1,4 +1,8 @@
-"""Fixtures for the irgen tests: the example program built by every pinned Go."""
+"""Fixtures for the irgen tests: the test programs built by every chosen Go version.
+
+The versions come from ``$GODI_GO_VERSIONS`` or ``scripts/go-versions.txt`` (see
+``tests/gobuild.py``).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from stages.ir import Program  # noqa: E402
 from stages.irgen import generate_ir  # noqa: E402
 
 EXAMPLE = REPO / "tests" / "progs" / "example"
+TYPES = REPO / "tests" / "progs" / "types"
 PROBED = (
     "main.scalars",
     "main.greet",
@@ -57,3 +62,49 @@ def example_ir(example_binary: Path) -> Program:
 def whole_ir(example_binary: Path) -> Program:
     """The IR of every function of the example binary."""
     return generate_ir(str(example_binary))
+
+
+# The types program's functions a test probes: one per kind, methods, closures and
+# generic shape instantiations.
+TYPES_PROBED = (
+    "main.integers",
+    "main.floats",
+    "main.text",
+    "main.pointers",
+    "main.structs",
+    "main.arrays",
+    "main.slices",
+    "main.maps",
+    "main.channels",
+    "main.funcs",
+    "main.interfaces",
+    "main.named",
+    "main.inlining",
+    "main.makeAdder",
+    "main.makeAdder.func1",
+    "main.Celsius.String",
+    "main.Counter.Value",
+    "main.(*Counter).Add",
+    "main.Largest[go.shape.int]",
+    "main.Largest[go.shape.string]",
+    "main.MakePair[go.shape.string,go.shape.int]",
+    "main.MakePair[go.shape.float64,go.shape.string]",
+)
+
+
+@pytest.fixture(scope="session")
+def types_probed() -> tuple[str, ...]:
+    """The types program's probed functions."""
+    return TYPES_PROBED
+
+
+@pytest.fixture(scope="session")
+def types_binary(go_version: str) -> Path:
+    """The types program built by ``go_version``."""
+    return build_go(TYPES, go_version)
+
+
+@pytest.fixture(scope="session")
+def types_ir(types_binary: Path) -> Program:
+    """The IR of the types program's probed functions."""
+    return generate_ir(str(types_binary), TYPES_PROBED)

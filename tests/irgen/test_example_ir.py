@@ -11,7 +11,9 @@ from elftools.elf.elffile import ELFFile
 
 from stages.ir import (
     ArrayType,
+    BucketMapLayout,
     CfaPiece,
+    ChanType,
     Function,
     InterfaceType,
     MapType,
@@ -22,6 +24,7 @@ from stages.ir import (
     SliceType,
     StringType,
     StructType,
+    SwissMapLayout,
     Type,
     TypedefType,
     TypeIndex,
@@ -90,7 +93,14 @@ def referenced(t: Type) -> list[int]:
     if isinstance(t, TypedefType):
         return [t.target]
     if isinstance(t, MapType):
-        return [t.key, t.value] + ([t.header] if t.header is not None else [])
+        refs = [t.key, t.value] + ([t.header] if t.header is not None else [])
+        if isinstance(t.layout, BucketMapLayout):
+            refs += [t.layout.header, t.layout.bucket]
+        elif isinstance(t.layout, SwissMapLayout):
+            refs += [t.layout.header, t.layout.table, t.layout.group]
+        return refs
+    if isinstance(t, ChanType):
+        return [t.elem] + ([t.layout.header] if t.layout is not None else [])
     return []
 
 
@@ -315,6 +325,11 @@ def test_whole_binary_kinds(whole_ir: Program) -> None:
     for m in maps:
         assert m.size == 8
         assert m.header is not None and isinstance(types[m.header], StructType)
+        assert m.layout is not None, f"{m.name}: {m.layout_unavailable}"
+    chans = [t for t in whole_ir.types if isinstance(t, ChanType)]
+    assert chans
+    for c in chans:
+        assert c.layout is not None and c.layout.header == c.header, c.layout_unavailable
     assert not [t for t in whole_ir.types if isinstance(t, UnsupportedType)]
 
 
