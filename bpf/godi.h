@@ -37,6 +37,9 @@
 #ifndef GODI_MAX_PROBES
 #define GODI_MAX_PROBES 64
 #endif
+#ifndef GODI_MAX_ROOT
+#define GODI_MAX_ROOT 4096 /* bytes of captured variables per hit; a power of two */
+#endif
 #ifndef GODI_MAX_STACK
 #define GODI_MAX_STACK 32
 #endif
@@ -237,24 +240,34 @@ static __always_inline __u32 godi_stack(struct pt_regs *ctx, struct godi_scratch
 	return n;
 }
 
+/* What a probe's generated code tells godi_start about the hit. */
+struct godi_hit {
+	__u64 cfa;
+	__u32 root_type;
+	__u32 root_size;
+	__u32 pushed_bp; /* RBP was pushed by the probed function: caller's RBP at CFA-16 */
+	__u32 max_depth;
+	__u32 max_len;
+	__u32 max_coll;
+};
+
 /* Fill the header, walk the stack, set up the walk of the root, and hand over
- * to godi_walk. Called by each probe's entry function after the root is built. */
+ * to godi_walk. Called once the probe's generated code has built the root. */
 static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *s,
-				      __u32 root_type, __u32 root_size, __u64 cfa,
-				      int pushed_bp, __u32 max_depth, __u32 max_len,
-				      __u32 max_coll)
+				      struct godi_hit *h)
 {
 	struct godi_event *e = godi_header(s);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 root_size = h->root_size;
 	e->ktime_ns = bpf_ktime_get_ns();
 	e->tgid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->root_len = root_size;
 	e->goid = 0;
+	e->cfa = h->cfa;
+	e->stack_hi = 0;
 	__u32 zero = 0;
 	struct godi_config *cfg = godi_config.lookup(&zero);
-	e->cfa = cfa;
-	e->stack_hi = 0;
 	if (cfg && cfg->goid_offset && ctx->r14) {
 		__u64 goid = 0;
 		if (!bpf_probe_read_user(&goid, 8, (void *)(ctx->r14 + cfg->goid_offset)))
@@ -263,15 +276,15 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 		if (!bpf_probe_read_user(&hi, 8, (void *)(ctx->r14 + cfg->stack_hi_offset)))
 			e->stack_hi = hi;
 	}
-	__u32 at = sizeof(struct godi_event) + ((root_size + 7) & ~7U);
-	__u32 n = godi_stack(ctx, s, at, cfa, pushed_bp);
+	__u32 at = (sizeof(struct godi_event) + ((root_size + 7) & ~7U)) & (GODI_MAX_ROOT * 2 - 1);
+	__u32 n = godi_stack(ctx, s, at, h->cfa, h->pushed_bp);
 	e->stack_len = n;
 	s->len = at + n * 8;
-	s->max_depth = max_depth;
-	s->max_len = max_len;
-	s->max_coll = max_coll;
+	s->max_depth = h->max_depth;
+	s->max_len = h->max_len;
+	s->max_coll = h->max_coll;
 	s->cur_data = sizeof(struct godi_event);
-	s->cur_type = root_type;
+	s->cur_type = h->root_type;
 	s->cur_count = 1;
 	s->cur_elem = 0;
 	s->cur_slot = 0;

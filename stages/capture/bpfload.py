@@ -1,17 +1,27 @@
-"""The only module that talks to BCC: compile, fill tables, attach, read, detach."""
+"""The only module that talks to BCC: compile, fill tables, attach, read, detach.
+
+The generated program has one dispatcher (``godi_dispatch``) attached to every
+probe address through a single uprobe_multi link, the attach cookie naming the
+probe. When the verifier rejects the dispatcher, each probe is loaded alone to
+find the culprits (their verifier message is kept), and the program is rebuilt
+without them. Kernels without uprobe_multi get one BCC uprobe per probe.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes as ct
 import logging
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..dump import ProbeCounters
 from ..errors import CaptureError
 from ..layout import Layout
 from ..paths import bpf_dir
+from .links import BPF_TRACE_UPROBE_MULTI, attach_uprobe_multi, file_offsets
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +40,38 @@ def _bcc() -> Any:
 
 
 def _ensure_tracefs() -> None:
-    # BCC falls back to tracefs for uprobes and needs it to detach cleanly.
-    if os.path.exists("/sys/kernel/tracing/uprobe_events"):
-        return
-    if os.path.exists("/sys/kernel/debug/tracing/uprobe_events"):
-        return
-    if os.path.isdir("/sys/kernel/tracing"):
-        rc = os.system("mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null")
-        if rc == 0:
+    # BCC's per-probe uprobes fall back to tracefs and need it to detach cleanly.
+    for path in ("/sys/kernel/tracing/uprobe_events", "/sys/kernel/debug/tracing/uprobe_events"):
+        if os.path.exists(path):
             return
-    raise CaptureError("tracefs is not mounted at /sys/kernel/tracing and cannot be mounted")
+    if os.path.isdir("/sys/kernel/tracing"):
+        os.system("mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null")
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[list[str]]:
+    """Collect what C code (libbcc printing verifier logs) writes to fd 2."""
+    out: list[str] = []
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            yield out
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out.append(tmp.read().decode(errors="replace"))
+
+
+def verifier_reason(log_text: str, error: str) -> str:
+    """A one-line reason from a verifier log: its last meaningful line."""
+    lines = [
+        ln.strip()
+        for ln in log_text.splitlines()
+        if ln.strip() and not ln.startswith(("processed ", "HINT", ";")) and ":" not in ln[:5]
+    ]
+    return lines[-1] if lines else error
 
 
 class Loaded:
@@ -49,26 +81,81 @@ class Loaded:
         if os.geteuid() != 0:
             raise CaptureError("capture needs root (CAP_BPF and CAP_PERFMON)")
         _ensure_tracefs()
-        bcc = _bcc()
-        self._bcc = bcc
+        self._bcc = _bcc()
         self.layout = layout
+        self._source = c_source
+        self.rejected: dict[int, str] = {}
+        self.attached: list[int] = []
+        self._link_fd: int | None = None
+        self.multi = True
+        self.bpf = self._compile(())
+        try:
+            self._dispatch = self._load("godi_dispatch", BPF_TRACE_UPROBE_MULTI)
+        except _LoadError as e:
+            if "Invalid argument" in str(e) and "processed" not in e.log:
+                # The kernel does not know the uprobe_multi attach type.
+                log.info("no uprobe_multi links: attaching one uprobe per probe")
+                self.multi = False
+                self.bpf = self._compile((), separate=True)
+            else:
+                self._find_rejected()
+        self._setup_tables()
+
+    # -- building ---------------------------------------------------------------
+
+    def _compile(self, skip: tuple[int, ...], separate: bool = False) -> Any:
         cflags = [
             f"-I{bpf_dir()}",
             f"-DGODI_NCPUS={os.cpu_count() or 1}",
             f"-DGODI_RINGBUF_PAGES={RINGBUF_PAGES}",
             "-Wno-unused-function",
+            *(f"-DGODI_SKIP_{i}" for i in skip),
         ]
+        if separate:
+            cflags.append("-DGODI_SEPARATE_PROBES")
         try:
-            self.bpf = bcc.BPF(text=c_source, cflags=cflags)
+            return self._bcc.BPF(text=self._source, cflags=cflags)
         except Exception as e:
             raise CaptureError(f"BCC could not compile the generated program: {e}") from e
-        self._fill_types()
-        self.set_target(0)
-        walk = self.bpf.load_func("godi_walk", bcc.BPF.KPROBE)
-        self.bpf["godi_progs"][ct.c_int(0)] = ct.c_int(walk.fd)
-        self.attached: list[int] = []
 
-    def _fill_types(self) -> None:
+    def _load(self, name: str, attach_type: int = -1) -> Any:
+        with _captured_stderr() as text:
+            try:
+                return self.bpf.load_func(name, self._bcc.BPF.KPROBE, attach_type=attach_type)
+            except Exception as e:
+                error = str(e)
+        raise _LoadError(error, "".join(text))
+
+    def _find_rejected(self) -> None:
+        """Load each probe alone to learn which the verifier rejects, and why; then
+        rebuild the dispatcher without them."""
+        self.bpf.cleanup()
+        self.bpf = self._compile((), separate=True)
+        for p in self.layout.probes:
+            try:
+                self._load(f"{p.bpf_function}_prog")
+            except _LoadError as e:
+                self.rejected[p.index] = (
+                    f"rejected by the BPF verifier: {verifier_reason(e.log, str(e))}"
+                )
+        if len(self.rejected) == len(self.layout.probes):
+            raise CaptureError(
+                "the BPF verifier rejected every probe: "
+                + "; ".join(sorted(set(self.rejected.values())))
+            )
+        self.bpf.cleanup()
+        self.bpf = self._compile(tuple(sorted(self.rejected)))
+        try:
+            self._dispatch = self._load("godi_dispatch", BPF_TRACE_UPROBE_MULTI)
+        except _LoadError as e:
+            raise CaptureError(
+                f"the BPF verifier rejected the probe dispatcher: {verifier_reason(e.log, str(e))}"
+            ) from e
+
+    def _setup_tables(self) -> None:
+        # A tail call target must have the attach type of the program calling it.
+        walk = self._load("godi_walk", BPF_TRACE_UPROBE_MULTI if self.multi else -1)
+        self.bpf["godi_progs"][ct.c_int(0)] = ct.c_int(walk.fd)
         table = self.bpf["godi_types"]
         for t in self.layout.types:
             leaf = table.Leaf()
@@ -79,6 +166,7 @@ class Loaded:
                 leaf.slots[j].kind = slot.kind
                 leaf.slots[j].target = slot.target
             table[ct.c_int(t.index)] = leaf
+        self.set_target(0)
 
     def set_target(self, target_tgid: int) -> None:
         """Only events of process ``target_tgid`` (0: any process) are captured."""
@@ -89,18 +177,38 @@ class Loaded:
         leaf.stack_hi_offset = self.layout.stack_hi_offset
         table[ct.c_int(0)] = leaf
 
+    # -- attaching --------------------------------------------------------------
+
     def attach(self, binary: str, pid: int) -> list[tuple[int, str]]:
-        """Attach every probe's uprobe; returns (probe index, error) for failures."""
-        failures: list[tuple[int, str]] = []
-        for p in self.layout.probes:
+        """Attach every probe; returns (probe index, reason) for those not attached."""
+        failures = sorted(self.rejected.items())
+        wanted = [p for p in self.layout.probes if p.index not in self.rejected]
+        if not wanted:
+            return failures
+        if self.multi:
+            offsets = file_offsets(binary, [p.pc for p in wanted])
+            try:
+                self._link_fd = attach_uprobe_multi(
+                    self._dispatch.fd, binary, offsets, [p.index for p in wanted], pid
+                )
+            except OSError as e:
+                raise CaptureError(f"attaching the uprobes to {binary} failed: {e}") from e
+            self.attached = [p.index for p in wanted]
+            return failures
+        for p in wanted:
             try:
                 self.bpf.attach_uprobe(
-                    name=binary, addr=p.pc, fn_name=p.bpf_function, pid=pid if pid > 0 else -1
+                    name=binary,
+                    addr=p.pc,
+                    fn_name=f"{p.bpf_function}_prog",
+                    pid=pid if pid > 0 else -1,
                 )
                 self.attached.append(p.index)
             except Exception as e:
                 failures.append((p.index, str(e)))
         return failures
+
+    # -- reading ----------------------------------------------------------------
 
     def on_event(self, callback: Callable[[bytes], None]) -> None:
         """Call ``callback`` with each raw event's bytes while polling."""
@@ -134,9 +242,26 @@ class Loaded:
             )
         return out
 
+    # -- detaching --------------------------------------------------------------
+
+    def detach(self) -> None:
+        """Remove every uprobe (the program stays loaded: counters remain readable)."""
+        if self._link_fd is not None:
+            os.close(self._link_fd)
+            self._link_fd = None
+        for name in list(self.bpf.uprobe_fds):
+            self.bpf.detach_uprobe_event(name)
+
     def close(self) -> None:
         """Detach every probe and free the program."""
         try:
+            self.detach()
             self.bpf.cleanup()
         except Exception as e:  # detaching must not hide the capture's result
             log.warning("detaching probes: %s", e)
+
+
+class _LoadError(Exception):
+    def __init__(self, message: str, log_text: str) -> None:
+        super().__init__(message)
+        self.log = log_text

@@ -168,5 +168,5 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         types=table,
         issues=issues,
     )
-    c_source = render_file(program.binary.build_id, sources, len(layouts), len(table))
+    c_source = render_file(program.binary.build_id, layouts, sources, len(table))
     return Generated(c_source=c_source, layout=layout)

@@ -30,21 +30,73 @@ int godi_walk(struct pt_regs *ctx)
 {
 	return godi_walk_round(ctx);
 }
-$probes"""
+
+/* Each probe's code: where its variables are at its address. */
+$probes
+/* The one program attached to every probe address (one uprobe_multi link); the
+ * attach cookie is the probe index. Probes the verifier rejects are compiled out
+ * with -DGODI_SKIP_<index>. */
+int godi_dispatch(struct pt_regs *ctx)
+{
+	__u32 probe = bpf_get_attach_cookie(ctx);
+	struct godi_hit h = {};
+	struct godi_scratch *s;
+	switch (probe) {
+$cases
+	default:
+		return 0;
+	}
+	if (!s)
+		return 0;
+	return godi_start(ctx, s, &h);
+}
+
+#ifdef GODI_SEPARATE_PROBES
+/* One program per probe, for kernels without uprobe_multi links and to find out
+ * which probe the verifier rejects. */
+$separate
+#endif
+"""
 )
 
 PROBE = Template(
     """
 /* probe $probe_id v$probe_version: $function $kind at 0x$pc ($file:$line) */
-int $bpf_function(struct pt_regs *ctx)
+static __always_inline struct godi_scratch *$bpf_function(struct pt_regs *ctx, struct godi_hit *h)
 {
 	struct godi_scratch *s = godi_begin($index);
 	if (!s)
-		return 0;
+		return NULL;
 	__u64 cfa = ctx->sp + $cfa_offset;
 $statements
-	return godi_start(ctx, s, $root_type, $root_size, cfa, $pushed_bp, $max_depth, $max_len,
-			  $max_coll);
+	h->cfa = cfa;
+	h->root_type = $root_type;
+	h->root_size = $root_size;
+	h->pushed_bp = $pushed_bp;
+	h->max_depth = $max_depth;
+	h->max_len = $max_len;
+	h->max_coll = $max_coll;
+	return s;
+}
+"""
+)
+
+CASE = Template(
+    """#ifndef GODI_SKIP_$index
+	case $index:
+		s = $bpf_function(ctx, &h);
+		break;
+#endif"""
+)
+
+SEPARATE = Template(
+    """int ${bpf_function}_prog(struct pt_regs *ctx)
+{
+	struct godi_hit h = {};
+	struct godi_scratch *s = $bpf_function(ctx, &h);
+	if (!s)
+		return 0;
+	return godi_start(ctx, s, &h);
 }
 """
 )
@@ -53,7 +105,7 @@ $statements
 def render_probe(
     probe: ProbeLayout, statements: list[str], cfa_offset: int, pushed_bp: bool
 ) -> str:
-    """The entry function of one probe."""
+    """The code of one probe: fill the root, say where the rest is."""
     body = "\n".join(f"\t{s}" for s in statements) or "\t/* nothing to capture */"
     return PROBE.substitute(
         probe_id=probe.probe_id.replace("*/", "* /"),
@@ -96,13 +148,17 @@ def inline_headers(name: str, seen: set[str] | None = None) -> str:
     return f"/* ---- begin bpf/{name} ---- */\n{body}/* ---- end bpf/{name} ---- */\n"
 
 
-def render_file(build_id: str, probes: list[str], n_probes: int, n_types: int) -> str:
+def render_file(build_id: str, probes: list[ProbeLayout], sources: list[str], n_types: int) -> str:
     """The whole generated C file."""
     return FILE.substitute(
         runtime=inline_headers("godi.h"),
         version=__version__,
         build_id=build_id,
-        max_probes=max(n_probes, 1),
+        max_probes=max(len(probes), 1),
         max_types=max(n_types, 1),
-        probes="".join(probes),
+        probes="".join(sources),
+        cases="\n".join(
+            CASE.substitute(index=p.index, bpf_function=p.bpf_function) for p in probes
+        ),
+        separate="\n".join(SEPARATE.substitute(bpf_function=p.bpf_function) for p in probes),
     )

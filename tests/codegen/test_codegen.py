@@ -241,7 +241,9 @@ def test_output_is_deterministic_and_self_contained() -> None:
     assert '#include "godi.h"' not in a.c_source  # pasted in: BCC rewrites only the main file
     assert "/* ---- begin bpf/godi.h ---- */" in a.c_source
     assert "int godi_walk(struct pt_regs *ctx)" in a.c_source
-    assert "int godi_probe_0(struct pt_regs *ctx)" in a.c_source
+    assert "int godi_dispatch(struct pt_regs *ctx)" in a.c_source
+    assert "case 0:\n\t\ts = godi_probe_0(ctx, &h);" in a.c_source
+    assert "int godi_probe_0_prog(struct pt_regs *ctx)" in a.c_source  # -DGODI_SEPARATE_PROBES
 
 
 def test_slot_limit_matches_the_bpf_header() -> None:
