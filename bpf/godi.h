@@ -240,12 +240,16 @@ static __always_inline __u32 godi_stack(struct pt_regs *ctx, struct godi_scratch
 	return n;
 }
 
+static __always_inline void godi_submit(struct pt_regs *ctx, struct godi_scratch *s);
+
 /* What a probe's generated code tells godi_start about the hit. */
 struct godi_hit {
 	__u64 cfa;
 	__u32 root_type;
 	__u32 root_size;
 	__u32 pushed_bp; /* RBP was pushed by the probed function: caller's RBP at CFA-16 */
+	__u32 want_stack; /* walk the frame pointers (snapshots at entry only) */
+	__u32 root_refs;  /* references in the root: 0 means nothing to walk */
 	__u32 max_depth;
 	__u32 max_len;
 	__u32 max_coll;
@@ -277,7 +281,7 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 			e->stack_hi = hi;
 	}
 	__u32 at = (sizeof(struct godi_event) + ((root_size + 7) & ~7U)) & (GODI_MAX_ROOT * 2 - 1);
-	__u32 n = godi_stack(ctx, s, at, h->cfa, h->pushed_bp);
+	__u32 n = h->want_stack ? godi_stack(ctx, s, at, h->cfa, h->pushed_bp) : 0;
 	e->stack_len = n;
 	s->len = at + n * 8;
 	s->max_depth = h->max_depth;
@@ -290,6 +294,12 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 	s->cur_slot = 0;
 	s->cur_depth = 0;
 	s->scanning = 1;
+	if (!h->root_refs) {
+		/* Scalars only: no need for the walker's tail call. */
+		s->scanning = 0;
+		godi_submit(ctx, s);
+		return 0;
+	}
 	godi_progs.call(ctx, GODI_PROG_WALK);
 	/* The tail call failed (not loaded): drop the event rather than emit half. */
 	struct godi_counter *c = godi_counter_of(s->probe);

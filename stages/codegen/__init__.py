@@ -150,7 +150,10 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                     bpf_function=f"godi_probe_{index}",
                 )
                 layouts.append(probe_layout)
-                sources.append(render_probe(probe_layout, root.statements, cfa_offset, pushed_bp))
+                refs = len(captypes.slots_of_index(root_type))
+                sources.append(
+                    render_probe(probe_layout, root.statements, cfa_offset, pushed_bp, refs)
+                )
     if not layouts:
         detail = "; ".join(f"{i.probe_id}: {i.message}" for i in issues) or "no probes given"
         raise NoUsableProbeError(f"no probe can be installed: {detail}")

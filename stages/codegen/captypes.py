@@ -96,6 +96,12 @@ class CaptureTypes:
         ]
         return resolved, truncated
 
+    def slots_of_index(self, index: int) -> list[BpfSlot]:
+        """The references of capture type ``index``."""
+        entry = self._entries[index]
+        assert entry is not None
+        return entry.slots
+
     def table(self) -> list[BpfType]:
         """The finished table, in index order."""
         assert all(e is not None for e in self._entries)

@@ -41,6 +41,10 @@ int godi_dispatch(struct pt_regs *ctx)
 	__u32 probe = bpf_get_attach_cookie(ctx);
 	struct godi_hit h = {};
 	struct godi_scratch *s;
+	/* The probes read registers from a copy: the verifier refuses reads through a
+	 * context pointer the compiler offset by a per-case amount. */
+	struct pt_regs regs;
+	__builtin_memcpy(&regs, ctx, sizeof(regs));
 	switch (probe) {
 $cases
 	default:
@@ -62,17 +66,20 @@ $separate
 PROBE = Template(
     """
 /* probe $probe_id v$probe_version: $function $kind at 0x$pc ($file:$line) */
-static __always_inline struct godi_scratch *$bpf_function(struct pt_regs *ctx, struct godi_hit *h)
+static __always_inline struct godi_scratch *$bpf_function(struct pt_regs *regs,
+								struct godi_hit *h)
 {
 	struct godi_scratch *s = godi_begin($index);
 	if (!s)
 		return NULL;
-	__u64 cfa = ctx->sp + $cfa_offset;
+	__u64 cfa = regs->sp + $cfa_offset;
 $statements
 	h->cfa = cfa;
 	h->root_type = $root_type;
 	h->root_size = $root_size;
 	h->pushed_bp = $pushed_bp;
+	h->want_stack = $want_stack;
+	h->root_refs = $root_refs;
 	h->max_depth = $max_depth;
 	h->max_len = $max_len;
 	h->max_coll = $max_coll;
@@ -84,7 +91,7 @@ $statements
 CASE = Template(
     """#ifndef GODI_SKIP_$index
 	case $index:
-		s = $bpf_function(ctx, &h);
+		s = $bpf_function(&regs, &h);
 		break;
 #endif"""
 )
@@ -103,7 +110,7 @@ SEPARATE = Template(
 
 
 def render_probe(
-    probe: ProbeLayout, statements: list[str], cfa_offset: int, pushed_bp: bool
+    probe: ProbeLayout, statements: list[str], cfa_offset: int, pushed_bp: bool, root_refs: int
 ) -> str:
     """The code of one probe: fill the root, say where the rest is."""
     body = "\n".join(f"\t{s}" for s in statements) or "\t/* nothing to capture */"
@@ -122,6 +129,8 @@ def render_probe(
         root_type=probe.root_type,
         root_size=probe.root_size,
         pushed_bp=int(pushed_bp),
+        root_refs=root_refs,
+        want_stack=int(probe.capture_snapshot and probe.kind == "entry"),
         max_depth=probe.limits.max_reference_depth,
         max_len=probe.limits.max_length,
         max_coll=probe.limits.max_collection_size,

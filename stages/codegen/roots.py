@@ -112,7 +112,7 @@ def build_root(
             dst = offset + at
             if isinstance(piece, RegisterPiece) and piece.register in PT_REGS and psize <= 8:
                 stmts.append(
-                    f"GODI_ROOT_REG(s, {dst}, ctx->{PT_REGS[piece.register]}, {psize});"
+                    f"GODI_ROOT_REG(s, {dst}, regs->{PT_REGS[piece.register]}, {psize});"
                     f" /* {var.name} */"
                 )
                 pieces.append(PieceLayout(offset=at, size=psize, source="register"))

@@ -164,12 +164,12 @@ def test_register_pieces_land_on_their_fields_despite_padding() -> None:
     ]
     assert "xmm0" in (m.pieces[2].reason or "")
     c = g.c_source
-    assert "GODI_ROOT_REG(s, 0, ctx->ax, 2); /* m */" in c
-    assert "GODI_ROOT_REG(s, 2, ctx->bx, 1); /* m */" in c
+    assert "GODI_ROOT_REG(s, 0, regs->ax, 2); /* m */" in c
+    assert "GODI_ROOT_REG(s, 2, regs->bx, 1); /* m */" in c
     assert "GODI_ROOT_ZERO(s, 4, 4);" in c
-    assert "GODI_ROOT_REG(s, 8, ctx->cx, 8); /* m */" in c
-    assert "GODI_ROOT_REG(s, 32, ctx->si, 8); /* m */" in c
-    assert "__u64 cfa = ctx->sp + 40;" in c
+    assert "GODI_ROOT_REG(s, 8, regs->cx, 8); /* m */" in c
+    assert "GODI_ROOT_REG(s, 32, regs->si, 8); /* m */" in c
+    assert "__u64 cfa = regs->sp + 40;" in c
 
 
 def test_stack_pieces_unavailable_variables_and_results() -> None:
@@ -242,7 +242,7 @@ def test_output_is_deterministic_and_self_contained() -> None:
     assert "/* ---- begin bpf/godi.h ---- */" in a.c_source
     assert "int godi_walk(struct pt_regs *ctx)" in a.c_source
     assert "int godi_dispatch(struct pt_regs *ctx)" in a.c_source
-    assert "case 0:\n\t\ts = godi_probe_0(ctx, &h);" in a.c_source
+    assert "case 0:\n\t\ts = godi_probe_0(&regs, &h);" in a.c_source
     assert "int godi_probe_0_prog(struct pt_regs *ctx)" in a.c_source  # -DGODI_SEPARATE_PROBES
 
 
