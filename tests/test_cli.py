@@ -100,7 +100,10 @@ def test_one_bad_probe_does_not_stop_the_others(example_ir: Path, tmp_path: Path
     assert "probe nope: function_not_found" in result.stderr
     assert "probe metric: unsupported_probe_type" in result.stderr
     layout = json.loads((tmp_path / "prog" / "layout.json").read_text())
-    assert [p["probe_id"] for p in layout["probes"]] == ["good"]
+    assert {(p["probe_id"], p["kind"]) for p in layout["probes"]} == {
+        ("good", "entry"),
+        ("good", "return"),
+    }
 
 
 def test_no_usable_probe_is_an_error(example_ir: Path, tmp_path: Path) -> None:

@@ -151,8 +151,10 @@ def capture(
             count = [0]
 
             def on_event(raw: bytes) -> None:
-                writer.event(raw)
-                count[0] += 1
+                # Events already in the ring when --max-events is reached are not kept.
+                if max_events is None or count[0] < max_events:
+                    writer.event(raw)
+                    count[0] += 1
 
             loaded.on_event(on_event)
             if on_ready is not None:
@@ -160,7 +162,8 @@ def capture(
             reason = _run(loaded, target, duration, max_events, count)
             loaded.drain()
             counters = loaded.counters()
-            status = target.exit_status() if target else None
+            # Only a target that ended on its own passes its status on.
+            status = target.exit_status() if target and reason.startswith("target") else None
             writer.counters(Counters(probes=counters, stop_reason=reason))
             writer.flush()
         return CaptureResult(

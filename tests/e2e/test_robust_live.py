@@ -350,3 +350,37 @@ def test_binary_wide_capture_sees_every_process(robust: Any, tmp_path: Path) -> 
         }
     # Other processes running the same binary (another test run) may show up too.
     assert {p.pid for p in procs} <= tgids
+
+
+def test_max_events_keeps_exactly_that_many(robust: Any, tmp_path: Path) -> None:
+    binary, out, *_ = robust
+    dump = tmp_path / "e.dump"
+    cap = godi(
+        "capture",
+        "--program",
+        str(out / "prog"),
+        "-o",
+        str(dump),
+        "--max-events",
+        "5",
+        "--",
+        str(binary),
+        "loop",
+        "0",
+    )
+    assert cap.returncode == 0, cap.stderr
+    assert "captured 5 events (max-events)" in cap.stderr
+    with open(dump, "rb") as f:
+        read_header(f)
+        kinds = [r.kind for r in RecordReader(f, f.tell())]
+    assert kinds.count(RECORD_EVENT) == 5
+
+
+def test_dry_run_lists_uprobes_without_loading(robust: Any) -> None:
+    binary, out, *_ = robust
+    dry = godi("capture", "--program", str(out / "prog"), "--dry-run", "--binary", str(binary))
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert any("main.recurse (entry)" in ln and "probe recurse" in ln for ln in lines)
+    assert any("main.recurse (return)" in ln for ln in lines)
+    assert all(ln.startswith(("uprobe ", "skipped probe ")) for ln in lines)
