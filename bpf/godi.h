@@ -80,9 +80,26 @@ struct godi_config {
 struct godi_counter {
 	__u64 hits;
 	__u64 emitted;
-	__u64 dropped;   /* ring buffer full, or scratch busy */
-	__u64 truncated; /* emitted without some referenced data (budget) */
+	__u64 dropped;     /* ring buffer full, or scratch busy */
+	__u64 truncated;   /* emitted without some referenced data (budget) */
+	__u64 sampled_out; /* not captured: over the probe's rate limit */
 };
+
+struct godi_rate {
+	__u64 interval_ns; /* 1e9 / rate; 0: unlimited */
+	__u64 burst_ns;    /* how far ahead of time hits may run: one second's worth */
+	__u64 tat;         /* theoretical arrival time of the next allowed hit */
+};
+
+struct godi_call_key {
+	__u64 goid;
+	__u64 depth; /* stack.hi - CFA */
+	__u32 rate_slot;
+	__u32 _pad;
+};
+
+#define GODI_KIND_ENTRY 0
+#define GODI_KIND_RETURN 1
 
 struct godi_item {
 	__u64 addr;
@@ -128,6 +145,10 @@ BPF_ARRAY(godi_config, struct godi_config, 1);
 BPF_PERCPU_ARRAY(godi_counters, struct godi_counter, GODI_MAX_PROBES);
 BPF_ARRAY(godi_scratch, struct godi_scratch, GODI_NCPUS);
 BPF_PROG_ARRAY(godi_progs, 4);
+BPF_ARRAY(godi_rates, struct godi_rate, GODI_MAX_PROBES);
+/* Calls whose entry was captured, waiting for their return; LRU so that calls
+ * that never return (panics) cannot fill it. */
+BPF_TABLE("lru_hash", struct godi_call_key, __u8, godi_calls, 65536);
 
 static __always_inline struct godi_event *godi_header(struct godi_scratch *s)
 {
@@ -141,7 +162,26 @@ static __always_inline struct godi_counter *godi_counter_of(__u32 probe)
 
 /* Begin an event for `probe`: filter by process, claim this CPU's scratch area.
  * Returns NULL (and counts a drop where due) when the hit must be ignored. */
-static __always_inline struct godi_scratch *godi_begin(__u32 probe)
+/* Rate limit of one Datadog probe (GCRA): a hit at `now` is allowed when
+ * now >= tat - burst_ns; then tat = max(tat, now) + interval_ns. interval_ns 0:
+ * no limit. A lost race on tat counts as not allowed: never more than the rate. */
+static __always_inline int godi_allow(__u32 slot, __u64 now)
+{
+	struct godi_rate *r = godi_rates.lookup(&slot);
+	if (!r || !r->interval_ns)
+		return 1;
+	__u64 tat = r->tat;
+	if (tat > r->burst_ns && now < tat - r->burst_ns)
+		return 0;
+	__u64 next = (tat > now ? tat : now) + r->interval_ns;
+	return __sync_val_compare_and_swap(&r->tat, tat, next) == tat;
+}
+
+/* Begin an event for `probe`: filter by process, sample (entries) or follow the
+ * entry's decision (returns), then claim this CPU's scratch area. Returns NULL
+ * (counting why) when the hit is not captured. */
+static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, __u32 rate_slot,
+						      __u32 has_return, __u64 cfa, __u64 g)
 {
 	__u32 zero = 0;
 	struct godi_config *cfg = godi_config.lookup(&zero);
@@ -153,6 +193,30 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe)
 	struct godi_counter *c = godi_counter_of(probe);
 	if (c)
 		c->hits++;
+	__u64 goid = 0, stack_hi = 0;
+	if (g && cfg->goid_offset) {
+		bpf_probe_read_user(&goid, 8, (void *)(g + cfg->goid_offset));
+		bpf_probe_read_user(&stack_hi, 8, (void *)(g + cfg->stack_hi_offset));
+	}
+	/* A call is known by its goroutine and its frame's distance from the top of
+	 * the goroutine stack, which stays the same when the runtime moves the stack. */
+	struct godi_call_key key = {goid, stack_hi - cfa, rate_slot, 0};
+	if (kind == GODI_KIND_RETURN) {
+		/* Only returns of calls whose entry was captured. */
+		if (!godi_calls.lookup(&key))
+			return NULL;
+		godi_calls.delete(&key);
+	} else {
+		if (!godi_allow(rate_slot, bpf_ktime_get_ns())) {
+			if (c)
+				c->sampled_out++;
+			return NULL;
+		}
+		if (has_return) {
+			__u8 one = 1;
+			godi_calls.update(&key, &one);
+		}
+	}
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct godi_scratch *s = godi_scratch.lookup(&cpu);
 	if (!s)
@@ -174,6 +238,9 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe)
 	e->flags = 0;
 	e->fail_mask = 0;
 	e->stack_len = 0;
+	e->goid = goid;
+	e->stack_hi = stack_hi;
+	e->cfa = cfa;
 	return s;
 }
 
@@ -267,19 +334,6 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 	e->tgid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->root_len = root_size;
-	e->goid = 0;
-	e->cfa = h->cfa;
-	e->stack_hi = 0;
-	__u32 zero = 0;
-	struct godi_config *cfg = godi_config.lookup(&zero);
-	if (cfg && cfg->goid_offset && ctx->r14) {
-		__u64 goid = 0;
-		if (!bpf_probe_read_user(&goid, 8, (void *)(ctx->r14 + cfg->goid_offset)))
-			e->goid = goid;
-		__u64 hi = 0;
-		if (!bpf_probe_read_user(&hi, 8, (void *)(ctx->r14 + cfg->stack_hi_offset)))
-			e->stack_hi = hi;
-	}
 	__u32 at = (sizeof(struct godi_event) + ((root_size + 7) & ~7U)) & (GODI_MAX_ROOT * 2 - 1);
 	__u32 n = h->want_stack ? godi_stack(ctx, s, at, h->cfa, h->pushed_bp) : 0;
 	e->stack_len = n;

@@ -36,6 +36,8 @@ from stages.irgen import generate_ir  # noqa: E402
 from stages.probefile import parse_probes  # noqa: E402
 
 BENCH_SRC = REPO / "tests" / "progs" / "bench"
+UNLIMITED: dict[str, object] = {"sampling": {"snapshotsPerSecond": 0}}
+"""Every hit captured: the benchmark measures capture, not the rate limiter."""
 
 
 def build(go_version: str, out: Path) -> Path:
@@ -112,10 +114,11 @@ def main() -> None:
         work = Path(tmp)
         binary = build(args.go, work / "bench")
         scalars_prog = prepare(binary, [{"id": "s", "where": {"methodName": "main.scalars"},
-                                         "captureSnapshot": True}], work / "s")
+                                         "captureSnapshot": True, **UNLIMITED}], work / "s")
         graph_prog = prepare(binary, [{"id": "g", "where": {"methodName": "main.graph"},
                                        "captureSnapshot": True,
-                                       "capture": {"maxReferenceDepth": 3}}], work / "g")
+                                       "capture": {"maxReferenceDepth": 3}, **UNLIMITED}],
+                              work / "g")
         pcs = {name: [q["pc"] for q in json.loads((p / "layout.json").read_text())["probes"]]
                for name, p in (("scalars", scalars_prog), ("graph", graph_prog))}
 
@@ -149,7 +152,7 @@ def main() -> None:
         # Compile + load time, attach and detach, for 20 and 100 probes.
         for n in (20, 100):
             probes = [{"id": f"f{i}", "where": {"methodName": f"main.f{i}"},
-                       "captureSnapshot": True} for i in range(n)]
+                       "captureSnapshot": True, **UNLIMITED} for i in range(n)]
             prog = prepare(binary, probes, work / f"many{n}")
             layout = json.loads((prog / "layout.json").read_text())
             from stages.artifacts import load_c_source, load_layout

@@ -63,6 +63,7 @@ class ProbeCounters(Struct, frozen=True, kw_only=True):
     emitted: int = 0
     dropped: int = 0
     truncated: int = 0
+    sampled_out: int = 0
 
 
 class Counters(Struct, frozen=True, kw_only=True):

@@ -138,6 +138,19 @@ class ProbeLayout(Struct, frozen=True, kw_only=True):
     capture_snapshot: bool
     variables: list[VariableLayout]
     bpf_function: str
+    rate_slot: int = 0
+    """Index of the rate limit this probe's entries share (one per Datadog probe)."""
+    has_return: bool = False
+    """Entries of this probe wait for a return probe: BPF remembers sampled calls."""
+
+
+class RateLimit(Struct, frozen=True, kw_only=True):
+    """The rate limit of one Datadog probe, enforced in BPF before anything is copied."""
+
+    slot: int
+    probe_id: str
+    per_second: float | None
+    """None: no limit."""
 
 
 class Layout(Struct, frozen=True, kw_only=True):
@@ -150,6 +163,7 @@ class Layout(Struct, frozen=True, kw_only=True):
     probes: list[ProbeLayout]
     types: list[BpfType]
     issues: list[ProbeIssue] = []
+    rates: list[RateLimit] = []
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")

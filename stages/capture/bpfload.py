@@ -166,6 +166,14 @@ class Loaded:
                 leaf.slots[j].kind = slot.kind
                 leaf.slots[j].target = slot.target
             table[ct.c_int(t.index)] = leaf
+        rates = self.bpf["godi_rates"]
+        for r in self.layout.rates:
+            leaf = rates.Leaf()
+            if r.per_second:
+                leaf.interval_ns = max(1, int(1e9 / r.per_second))
+                # Up to one second's worth of hits may come at once.
+                leaf.burst_ns = max(0, 1_000_000_000 - leaf.interval_ns)
+            rates[ct.c_int(r.slot)] = leaf
         self.set_target(0)
 
     def set_target(self, target_tgid: int) -> None:
@@ -239,6 +247,7 @@ class Loaded:
                 emitted=sum(c.emitted for c in per_cpu),
                 dropped=sum(c.dropped for c in per_cpu),
                 truncated=sum(c.truncated for c in per_cpu),
+                sampled_out=sum(c.sampled_out for c in per_cpu),
             )
         return out
 

@@ -22,6 +22,7 @@ from ..layout import (
     Layout,
     ProbeKind,
     ProbeLayout,
+    RateLimit,
 )
 from ..probefile import ProbeSet
 from ..spec import Probe
@@ -79,6 +80,20 @@ def _probe_points(fn: Function, types: TypeIndex) -> list[ProbePoint]:
     return points
 
 
+SNAPSHOTS_PER_SECOND = 1.0
+"""Datadog's default rate for snapshot probes."""
+LOGS_PER_SECOND = 5000.0
+"""Datadog's default rate for log probes (no snapshot)."""
+
+
+def _rate(probe: Probe) -> float | None:
+    """Hits per second this probe may capture."""
+    if probe.sampling and probe.sampling.snapshots_per_second is not None:
+        rate = probe.sampling.snapshots_per_second
+        return rate if rate > 0 else None
+    return SNAPSHOTS_PER_SECOND if probe.capture_snapshot else LOGS_PER_SECOND
+
+
 def _check_probe(probe: Probe) -> ProbeIssue | None:
     if probe.type != "LOG_PROBE":
         return ProbeIssue(
@@ -109,6 +124,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
     captypes = CaptureTypes(types)
     issues = list(probeset.issues)
     layouts: list[ProbeLayout] = []
+    rates: list[RateLimit] = []
     sources: list[str] = []
     for probe in probeset.probes:
         problem = _check_probe(probe)
@@ -125,8 +141,12 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                 )
             )
             continue
+        slot = len(rates)
+        rates.append(RateLimit(slot=slot, probe_id=probe.id, per_second=_rate(probe)))
         for fn in functions:
-            for kind, pc, cfa_offset, pushed_bp, variables in _probe_points(fn, types):
+            points = _probe_points(fn, types)
+            has_return = any(kind == "return" for kind, *_ in points)
+            for kind, pc, cfa_offset, pushed_bp, variables in points:
                 index = len(layouts)
                 root = build_root(fn, pc, variables, types)
                 root_type = captypes.add_root(
@@ -148,6 +168,8 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                     capture_snapshot=probe.capture_snapshot,
                     variables=root.variables,
                     bpf_function=f"godi_probe_{index}",
+                    rate_slot=slot,
+                    has_return=has_return,
                 )
                 layouts.append(probe_layout)
                 refs = len(captypes.slots_of_index(root_type))
@@ -170,6 +192,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         probes=layouts,
         types=table,
         issues=issues,
+        rates=rates,
     )
     c_source = render_file(program.binary.build_id, layouts, sources, len(table))
     return Generated(c_source=c_source, layout=layout)

@@ -69,10 +69,11 @@ PROBE = Template(
 static __always_inline struct godi_scratch *$bpf_function(struct pt_regs *regs,
 								struct godi_hit *h)
 {
-	struct godi_scratch *s = godi_begin($index);
+	__u64 cfa = regs->sp + $cfa_offset;
+	struct godi_scratch *s = godi_begin($index, GODI_KIND_$KIND, $rate_slot, $has_return, cfa,
+					    regs->r14);
 	if (!s)
 		return NULL;
-	__u64 cfa = regs->sp + $cfa_offset;
 $statements
 	h->cfa = cfa;
 	h->root_type = $root_type;
@@ -119,6 +120,9 @@ def render_probe(
         probe_version=probe.probe_version,
         function=probe.function.replace("*/", "* /"),
         kind=probe.kind,
+        KIND=probe.kind.upper(),
+        rate_slot=probe.rate_slot,
+        has_return=int(probe.has_return),
         pc=f"{probe.pc:x}",
         file=probe.file.replace("*/", "* /"),
         line=probe.line,

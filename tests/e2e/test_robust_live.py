@@ -314,8 +314,6 @@ def test_binary_wide_capture_sees_every_process(robust: Any, tmp_path: Path) -> 
             str(dump),
             "--binary",
             str(binary),
-            "--duration",
-            "3",
         ],
         stderr=subprocess.PIPE,
         text=True,
@@ -325,8 +323,11 @@ def test_binary_wide_capture_sees_every_process(robust: Any, tmp_path: Path) -> 
     procs = [_start_loop(binary, 20) for _ in range(2)]
     for p in procs:
         p.wait()
+    time.sleep(0.3)
+    cap.send_signal(signal.SIGINT)  # stops the capture, which still writes a whole dump
     _, err = cap.communicate(timeout=60)
     assert cap.returncode == 0, err
+    assert "(interrupted)" in err
     dec = godi(
         "decode",
         "--ir",
@@ -384,3 +385,48 @@ def test_dry_run_lists_uprobes_without_loading(robust: Any) -> None:
     assert any("main.recurse (entry)" in ln and "probe recurse" in ln for ln in lines)
     assert any("main.recurse (return)" in ln for ln in lines)
     assert all(ln.startswith(("uprobe ", "skipped probe ")) for ln in lines)
+
+
+def test_rate_limits_apply_before_capture(robust: Any, tmp_path: Path) -> None:
+    binary, *_ = robust
+    probes = tmp_path / "probes.json"
+    probes.write_text(
+        json.dumps(
+            [
+                # Snapshot probe: Datadog's default of one per second.
+                {"id": "snap", "where": {"methodName": "main.tick"}, "captureSnapshot": True},
+                # Log probe on the same function: 5000 per second by default, so all pass.
+                {"id": "log", "where": {"methodName": "main.tick"}},
+            ]
+        )
+    )
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "run",
+            "--probes",
+            str(probes),
+            "-o",
+            str(out),
+            "--",
+            str(binary),
+            "loop",
+            "150",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    snaps = by_probe(json.loads((out / "snapshots.json").read_text()))
+    assert 1 <= len(snaps["snap"]) <= 3  # 1.5 s at 1/s
+    assert len(snaps["log"]) == 150
+    for s in snaps["snap"] + snaps["log"]:
+        # Returns follow their entry's sampling decision: every snapshot is whole.
+        assert "evaluationErrors" not in s["debugger"]["snapshot"], s
+    assert all("captures" not in s["debugger"]["snapshot"] for s in snaps["log"])
+    m = re.search(r"(\d+) over the rate limit", run.stderr)
+    assert m and int(m.group(1)) >= 147
