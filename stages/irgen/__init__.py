@@ -8,16 +8,33 @@ function's prologue and returns (``prologue``).
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 
 from .. import artifacts
 from ..errors import BinaryError
-from ..ir import IR_FORMAT, IR_FORMAT_VERSION, BinaryInfo, Function, Program
-from .dwarf import DwarfReader, Unit, wrap_dwarf_errors
+from ..ir import (
+    IR_FORMAT,
+    IR_FORMAT_VERSION,
+    BinaryInfo,
+    Function,
+    InlinedFunction,
+    InlinedInstance,
+    Program,
+    RuntimeType,
+    SymbolTable,
+    Type,
+)
+from .dwarf import DwarfReader, Entry, Unit, member_offset, wrap_dwarf_errors
 from .elf import ElfImage, open_elf
 from .functions import build_function, is_concrete, subprogram_name
-from .types import TypeTable, member_offset
+from .inlining import find_instances, inlined_function, instances_in
+from .pclntab import build_symbols
+from .runtime_types import described_types, descriptor_range
+from .types import TypeTable
+
+log = logging.getLogger(__name__)
 
 __all__ = ["generate_ir", "package_candidates"]
 
@@ -29,19 +46,24 @@ def generate_ir(path: str, functions: Collection[str] | None = None) -> Program:
     """The IR of the Go binary at ``path``.
 
     With ``functions`` (exact Go names such as ``main.(*Cart).Checkout``), only those
-    functions and the types they reference are included; names not found are
-    absent, for the caller to report. Without it, every concrete subprogram is.
+    functions (their out-of-line code and their inlined copies) and the types they
+    reference are included; names not found are absent, for the caller to report.
+    Without it, every concrete subprogram and inlined copy is.
     Raises ``BinaryError`` when the file is not a usable amd64 Go ELF binary.
     """
     with open_elf(path) as image, wrap_dwarf_errors(path):
         reader = DwarfReader(image)
         go_unit = reader.check_go_producer()
-        types = TypeTable(reader)
+        types = TypeTable(reader, descriptor_range(image))
         wanted = None if functions is None else frozenset(functions)
-        found = sorted(
-            _collect(reader, image, types, wanted), key=lambda f: (f.low_pc, f.name, f.dwarf_offset)
-        )
-        goid_offset = _goid_offset(reader)
+        collected = _collect(reader, image, types, wanted)
+        found = sorted(collected.functions, key=lambda f: (f.low_pc, f.name, f.dwarf_offset))
+        inlined = collected.inlined_functions(reader, image)
+        if wanted is None:
+            for offset in described_types(reader):
+                types.require(offset)
+        all_types = types.build()
+        goid_offset, stack_hi_offset = _goroutine_offsets(reader)
         build_id = image.build_id()
         binary = BinaryInfo(
             build_id=build_id,
@@ -49,12 +71,16 @@ def generate_ir(path: str, functions: Collection[str] | None = None) -> Program:
             arch=ARCH,
             dwarf_version=go_unit.version,
             goid_offset=goid_offset,
+            stack_hi_offset=stack_hi_offset,
         )
         return Program(
             header=artifacts.header(IR_FORMAT, IR_FORMAT_VERSION, {"binary": build_id}),
             binary=binary,
             functions=found,
-            types=types.build(),
+            types=all_types,
+            runtime_types=_runtime_types(all_types),
+            inlined=inlined,
+            symbols=_symbols(image),
         )
 
 
@@ -73,58 +99,118 @@ def package_candidates(name: str) -> set[str]:
     return candidates
 
 
+class _Collected:
+    """What the walk over the wanted subprograms found."""
+
+    def __init__(self) -> None:
+        self.functions: list[Function] = []
+        # abstract origin offset -> its inlined copies
+        self.inlined: dict[int, list[InlinedInstance]] = {}
+
+    def add_instances(self, found: dict[int, list[InlinedInstance]]) -> None:
+        for origin, instances in found.items():
+            self.inlined.setdefault(origin, []).extend(instances)
+
+    def inlined_functions(self, reader: DwarfReader, image: ElfImage) -> list[InlinedFunction]:
+        out = [
+            inlined_function(reader, reader.entry_at(origin), instances, image)
+            for origin, instances in self.inlined.items()
+            if instances
+        ]
+        return sorted(out, key=lambda f: (f.name, f.origin))
+
+
 def _collect(
     reader: DwarfReader, image: ElfImage, types: TypeTable, wanted: frozenset[str] | None
-) -> Iterator[Function]:
-    packages: set[str] | None = None
-    if wanted is not None:
-        packages = set().union(*(package_candidates(n) for n in wanted)) if wanted else set()
-    seen: set[str] = set()
-    searched: set[int] = set()
-    for unit in reader.units():
-        if packages is not None and unit.name not in packages:
-            continue
-        searched.add(unit.offset)
-        yield from _unit_functions(reader, image, types, unit, wanted, seen)
+) -> _Collected:
+    collected = _Collected()
     if wanted is None:
-        return
-    # Generic code is compiled into the package that instantiates it, so a
-    # missing instantiation may live in any unit.
-    if any("[" in name for name in wanted - seen):
         for unit in reader.units():
-            if unit.offset not in searched:
-                yield from _unit_functions(reader, image, types, unit, wanted, seen)
+            _unit_functions(reader, image, types, unit, collected)
+        return collected
+    # Go writes subprogram names inline, so each wanted function is found by
+    # searching .debug_info for its name: the cost does not grow with the binary.
+    # An out-of-line copy of an inlinable function has no name of its own; it
+    # refers to its named abstract origin, and is found by that reference, as
+    # are the function's inlined copies.
+    done: set[int] = set()
+    for name in sorted(wanted):
+        for entry in reader.find_all_named(name, "DW_TAG_subprogram"):
+            candidates = [entry]
+            if not is_concrete(entry) and "DW_AT_inline" in entry.attrs:
+                candidates = list(reader.find_referring(entry.offset, "DW_TAG_subprogram"))
+                if entry.offset not in collected.inlined:
+                    collected.inlined[entry.offset] = find_instances(reader, image, types, entry)
+            for candidate in candidates:
+                if candidate.offset in done or not is_concrete(candidate):
+                    continue
+                done.add(candidate.offset)
+                function = build_function(reader, image, types, candidate, name)
+                if function is not None:
+                    collected.functions.append(function)
+    return collected
 
 
 def _unit_functions(
-    reader: DwarfReader,
-    image: ElfImage,
-    types: TypeTable,
-    unit: Unit,
-    wanted: frozenset[str] | None,
-    seen: set[str],
-) -> Iterator[Function]:
+    reader: DwarfReader, image: ElfImage, types: TypeTable, unit: Unit, collected: _Collected
+) -> None:
     for entry in reader.top_entries(unit):
         if entry.tag != "DW_TAG_subprogram" or not is_concrete(entry):
             continue
         name = subprogram_name(reader, entry)
-        if name is None or (wanted is not None and name not in wanted):
+        if name is None:
             continue
-        function = build_function(reader, image, types, entry, name)
+        inlined: list[Entry] = []
+        function = build_function(reader, image, types, entry, name, inlined)
         if function is not None:
-            seen.add(name)
-            yield function
+            collected.functions.append(function)
+            collected.add_instances(instances_in(reader, types, inlined, name))
 
 
-def _goid_offset(reader: DwarfReader) -> int:
+def _goroutine_offsets(reader: DwarfReader) -> tuple[int, int]:
+    """Offsets in ``runtime.g`` of ``goid`` and of ``stack.hi`` (the top of the
+    goroutine's stack, which identifies a frame across stack moves)."""
     g = reader.find_named("runtime.g", "DW_TAG_structure_type")
+    goid = stack_hi = None
     if g is not None:
         for member in reader.children(g):
-            if member.tag == "DW_TAG_member" and member.name == "goid":
-                offset = member_offset(member)
-                if offset is not None:
-                    return offset
-    raise BinaryError(reader.path, "no runtime.g.goid in the DWARF: cannot identify goroutines")
+            if member.tag != "DW_TAG_member":
+                continue
+            offset = member_offset(member)
+            if member.name == "goid":
+                goid = offset
+            elif member.name == "stack" and offset is not None:
+                target = member.ref("DW_AT_type")
+                stack = reader.entry_at(target) if target is not None else None
+                while stack is not None and stack.tag == "DW_TAG_typedef":
+                    inner = stack.ref("DW_AT_type")
+                    stack = reader.entry_at(inner) if inner is not None else None
+                for field in reader.children(stack) if stack is not None else ():
+                    hi = member_offset(field)
+                    if field.name == "hi" and hi is not None:
+                        stack_hi = offset + hi
+    if goid is None:
+        raise BinaryError(reader.path, "no runtime.g.goid in the DWARF: cannot identify goroutines")
+    if stack_hi is None:
+        raise BinaryError(reader.path, "no runtime.g.stack.hi in the DWARF")
+    return goid, stack_hi
+
+
+def _symbols(image: ElfImage) -> SymbolTable | None:
+    """Symbolication data for stack PCs; None (stacks left out) if unreadable."""
+    try:
+        return build_symbols(image)
+    except BinaryError as e:
+        log.warning("no stack symbolication: %s", e)
+        return None
+
+
+def _runtime_types(types: list[Type]) -> list[RuntimeType]:
+    by_address: dict[int, int] = {}
+    for t in types:
+        if t.runtime_type and t.runtime_type not in by_address:
+            by_address[t.runtime_type] = t.id
+    return [RuntimeType(address=a, type=by_address[a]) for a in sorted(by_address)]
 
 
 def _producer_version(producer: str) -> str:

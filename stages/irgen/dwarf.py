@@ -1,11 +1,13 @@
-"""The one adapter over pyelftools' DWARF reader.
+"""The DWARF adapter: every DWARF access of irgen goes through ``DwarfReader``.
 
 Everything else in irgen sees DWARF through the small objects defined here:
 ``Unit`` (a compile unit), ``Entry`` (a DIE with its attributes already decoded,
 references made absolute), ``ExprLoc``/``LocListRef`` (how a location is given)
 and the raw bytes of the sections irgen decodes itself (location lists, line
-programs). Entries are parsed lazily and cached by offset; nothing walks a whole
-compile unit unless asked to.
+programs, range lists). pyelftools provides the ELF sections (decompressed); the
+entries themselves are decoded by ``dies``, lazily: nothing walks a compile unit
+unless asked to, a subtree nobody looks at is skipped by sizes alone, and only
+entries reached by offset (types, abstract origins) are cached.
 """
 
 from __future__ import annotations
@@ -18,51 +20,58 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import NamedTuple
 
 from elftools.common.exceptions import DWARFError, ELFError
 from elftools.construct.core import ConstructError
-from elftools.dwarf.compileunit import CompileUnit
-from elftools.dwarf.die import DIE
-from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DWARFInfo
-from elftools.dwarf.ranges import BaseAddressEntry as RangeBaseEntry
-from elftools.dwarf.ranges import RangeEntry, RangeLists, RangeListsPair
 
 from ..errors import BinaryError
+from .dies import (
+    F_LINE_STRP,
+    Abbrev,
+    AttrValue,
+    DwarfFormatError,
+    LocListRef,
+    Sections,
+    UnitHeader,
+    decode_entry,
+    parse_abbrevs,
+    parse_unit_header,
+    skip_children,
+    uleb,
+)
 from .elf import ElfImage
-from .lines import LineProgram, address_files
+from .frames import CfaRow, FrameTable
+from .lines import LineHeader, LineRow, line_rows, parse_line_header, sequence_start
+
+__all__ = [
+    "DWARF_ERRORS",
+    "DwarfReader",
+    "Entry",
+    "ExprLoc",
+    "LocListRef",
+    "Unit",
+    "member_offset",
+    "wrap_dwarf_errors",
+]
 
 log = logging.getLogger(__name__)
 
-# Go's DWARF extensions (src/cmd/internal/dwarf/dwarf.go), under the names irgen uses.
-GO_ATTRIBUTES = {
-    0x2900: "go_kind",
-    0x2901: "go_key",
-    0x2902: "go_elem",
-    0x2903: "go_embedded_field",
-    0x2904: "go_runtime_type",
-    0x2905: "go_package_name",
-    0x2906: "go_dict_index",
-}
-_GO_REFERENCE_ATTRIBUTES = frozenset({"go_key", "go_elem"})
-_CU_RELATIVE_REFS = frozenset(
-    {"DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8", "DW_FORM_ref_udata"}
-)
-_BLOCK_FORMS = frozenset(
-    {"DW_FORM_block1", "DW_FORM_block2", "DW_FORM_block4", "DW_FORM_block", "DW_FORM_exprloc"}
-)
-_LIST_FORMS = frozenset({"DW_FORM_sec_offset", "DW_FORM_loclistx"})
 _GO_PRODUCER = "Go cmd/compile"
 _ADDRESS_SIZE = 8
+_ABSTRACT_ORIGIN = 0x31
+_NAME = 0x03
 
-AttrValue = int | str | bytes | bool
-
-
-class Attr(NamedTuple):
-    """A decoded attribute: references are absolute .debug_info offsets, blocks bytes."""
-
-    form: str
-    value: AttrValue
+Value = AttrValue | LocListRef
+# Indexed forms resolved to placeholders: for reading a unit's bases first.
+_UNRESOLVED = Sections(
+    string=lambda offset: "",
+    line_string=lambda offset: "",
+    address=lambda header, index: 0,
+    string_index=lambda header, index: "",
+    list_index=lambda header, index, locations: 0,
+)
 
 
 @dataclass(eq=False)
@@ -74,48 +83,71 @@ class Unit:
     producer: str
     version: int
     low_pc: int
-    cu: CompileUnit = field(repr=False)
+    header: UnitHeader = field(repr=False)
+    stmt_list: int | None = None
     files: list[str] | None = field(default=None, repr=False)
     # DWARF 5 numbers the line table's files from 0, earlier versions from 1.
     first_file: int = 1
 
+    @property
+    def die_offset(self) -> int:
+        """The offset of the unit's top entry."""
+        return self.header.die_offset
 
-@dataclass(eq=False)
+    @property
+    def end(self) -> int:
+        """The offset just past the unit."""
+        return self.header.end
+
+
 class Entry:
-    """A debugging information entry with its attributes decoded."""
+    """A debugging information entry with its attributes decoded.
 
-    offset: int
-    tag: str
-    attrs: dict[str, Attr]
-    unit: Unit
-    has_children: bool
-    die: DIE = field(repr=False)
+    ``children_offset`` is where its first child starts (when ``has_children``).
+    """
+
+    __slots__ = ("attrs", "children_offset", "has_children", "offset", "tag", "unit")
+
+    def __init__(
+        self,
+        offset: int,
+        tag: str,
+        attrs: dict[str, Value],
+        unit: Unit,
+        has_children: bool,
+        children_offset: int,
+    ) -> None:
+        self.offset = offset
+        self.tag = tag
+        self.attrs = attrs
+        self.unit = unit
+        self.has_children = has_children
+        self.children_offset = children_offset
+
+    def __repr__(self) -> str:
+        return f"Entry({self.offset:#x}, {self.tag}, {self.name!r})"
 
     @property
     def name(self) -> str | None:
         """``DW_AT_name``, None when absent."""
-        attr = self.attrs.get("DW_AT_name")
-        return attr.value if attr is not None and isinstance(attr.value, str) else None
+        value = self.attrs.get("DW_AT_name")
+        return value if isinstance(value, str) else None
 
     def integer(self, name: str) -> int | None:
         """An integer-valued attribute, None when absent or not an integer."""
-        attr = self.attrs.get(name)
-        if attr is None or isinstance(attr.value, str | bytes):
-            return None
-        return int(attr.value)
+        value = self.attrs.get(name)
+        if isinstance(value, int):
+            return int(value)
+        return None
 
     def flag(self, name: str) -> bool:
         """A flag attribute; absent means False."""
-        attr = self.attrs.get(name)
-        return bool(attr.value) if attr is not None else False
+        return bool(self.attrs.get(name, False))
 
     def ref(self, name: str) -> int | None:
         """The absolute offset of the entry a reference attribute points at."""
-        attr = self.attrs.get(name)
-        if attr is None or attr.form not in _CU_RELATIVE_REFS | {"DW_FORM_ref_addr"}:
-            return None
-        assert isinstance(attr.value, int)
-        return attr.value
+        value = self.attrs.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class ExprLoc(NamedTuple):
@@ -124,28 +156,23 @@ class ExprLoc(NamedTuple):
     expr: bytes
 
 
-class LocListRef(NamedTuple):
-    """A location given as an offset into .debug_loc/.debug_loclists."""
-
-    offset: int
-
-
-DWARF_ERRORS = (ELFError, DWARFError, ConstructError, zlib.error, struct.error)
+DWARF_ERRORS = (
+    ELFError,
+    DWARFError,
+    ConstructError,
+    DwarfFormatError,
+    zlib.error,
+    struct.error,
+)
 
 
 @contextmanager
 def wrap_dwarf_errors(path: str) -> Iterator[None]:
-    """Turn a pyelftools failure while reading DWARF into a ``BinaryError``."""
+    """Turn a failure while reading DWARF into a ``BinaryError``."""
     try:
         yield
     except DWARF_ERRORS as e:
         raise BinaryError(path, f"corrupt DWARF: {type(e).__name__}: {e}") from e
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
 
 
 class DwarfReader:
@@ -156,43 +183,158 @@ class DwarfReader:
 
     def __init__(self, image: ElfImage) -> None:
         self.path = image.path
+        self._elf = image.elffile
         if not image.has_section(".debug_info"):
             if image.is_go():
                 raise BinaryError(
                     self.path, "no DWARF debug info: built with -ldflags=-w or stripped?"
                 )
             raise BinaryError(self.path, "not a Go binary (no Go sections and no DWARF debug info)")
-        with wrap_dwarf_errors(self.path):
-            self.info: DWARFInfo = image.elffile.get_dwarf_info(relocate_dwarf_sections=False)
-        self._entries: dict[int, Entry] = {}
         self._raw: dict[str, bytes] = {}
-        self._line_rows: dict[int, list[tuple[int, int]]] = {}
+        with wrap_dwarf_errors(self.path):
+            self.info = self.section(".debug_info")
+            self._abbrev_data = self.section(".debug_abbrev")
+        self._abbrev_tables: dict[tuple[int, int, int], dict[int, Abbrev]] = {}
+        self._headers: list[UnitHeader] | None = None
+        self._header_offsets: list[int] = []
         self._units: dict[int, Unit] = {}
-        self._range_lists: RangeLists | RangeListsPair | None = None
+        self._entries: dict[int, Entry] = {}
+        self._ends: dict[int, int] = {}
+        self._line_headers: dict[int, LineHeader | None] = {}
+        self._line_rows: dict[int, list[LineRow]] = {}
+        self._frames: FrameTable | None = None
+        self._addresses: memoryview | None = None
+        self._sections = Sections(
+            string=self._string,
+            line_string=self._line_string,
+            address=self._indexed_address,
+            string_index=self._indexed_string,
+            list_index=self._list_index,
+        )
+
+    # -------------------------------------------------------------- sections
+
+    def section(self, name: str) -> bytes:
+        """The bytes of section ``name``, decompressed; raises ``DwarfFormatError``
+        when the binary has no such section."""
+        data = self._raw.get(name)
+        if data is None:
+            section = self._elf.get_section_by_name(name)
+            if section is None:
+                raise DwarfFormatError(f"the DWARF refers to a missing section {name}")
+            data = self._raw[name] = bytes(section.data())
+        return data
+
+    def has_section(self, name: str) -> bool:
+        """Whether the binary has section ``name``."""
+        return name in self._raw or self._elf.get_section_by_name(name) is not None
+
+    def _c_string(self, section: str, offset: int) -> str:
+        data = self.section(section)
+        end = data.index(b"\0", offset)
+        return data[offset:end].decode("utf-8", "replace")
+
+    def _string(self, offset: int) -> str:
+        return self._c_string(".debug_str", offset)
+
+    def _line_string(self, offset: int) -> str:
+        return self._c_string(".debug_line_str", offset)
+
+    def _indexed_address(self, header: UnitHeader, index: int) -> int:
+        if self._addresses is None:
+            data = self.section(".debug_addr")
+            self._addresses = memoryview(data[: len(data) // 8 * 8]).cast("Q")
+        if header.address_size == 8 and header.addr_base % 8 == 0:
+            i = header.addr_base // 8 + index
+            if i >= len(self._addresses):
+                raise DwarfFormatError(f".debug_addr index {index} out of range")
+            return int(self._addresses[i])
+        data = self.section(".debug_addr")
+        pos = header.addr_base + index * header.address_size
+        if pos + header.address_size > len(data):
+            raise DwarfFormatError(f".debug_addr index {index} out of range")
+        return int.from_bytes(data[pos : pos + header.address_size], "little")
+
+    def _indexed_string(self, header: UnitHeader, index: int) -> str:
+        data = self.section(".debug_str_offsets")
+        pos = header.str_offsets_base + index * header.offset_size
+        return self._string(int.from_bytes(data[pos : pos + header.offset_size], "little"))
+
+    def _list_index(self, header: UnitHeader, index: int, locations: bool) -> int:
+        base = header.loclists_base if locations else header.rnglists_base
+        data = self.section(".debug_loclists" if locations else ".debug_rnglists")
+        pos = base + index * header.offset_size
+        return base + int.from_bytes(data[pos : pos + header.offset_size], "little")
 
     # ----------------------------------------------------------------- units
 
-    def units(self) -> Iterator[Unit]:
-        """Every compile unit, in section order (parses only each unit's top DIE)."""
-        for cu in self.info.iter_CUs():
-            yield self._unit(cu)
+    def _abbrevs(self, offset: int, offset_size: int, address_size: int) -> dict[int, Abbrev]:
+        key = (offset, offset_size, address_size)
+        table = self._abbrev_tables.get(key)
+        if table is None:
+            try:
+                table = parse_abbrevs(self._abbrev_data, offset, offset_size, address_size)
+            except IndexError as e:
+                raise DwarfFormatError(f"truncated abbreviation table at {offset:#x}") from e
+            self._abbrev_tables[key] = table
+        return table
 
-    def _unit(self, cu: CompileUnit) -> Unit:
-        unit = self._units.get(cu.cu_offset)
+    def _unit_headers(self) -> list[UnitHeader]:
+        if self._headers is None:
+            headers = []
+            offset = 0
+            while offset < len(self.info):
+                try:
+                    header = parse_unit_header(self.info, offset, self._abbrevs)
+                except IndexError as e:
+                    raise DwarfFormatError(f"truncated unit header at {offset:#x}") from e
+                headers.append(header)
+                offset = header.end
+            self._headers = headers
+            self._header_offsets = [h.offset for h in headers]
+        return self._headers
+
+    def units(self) -> Iterator[Unit]:
+        """Every compile unit, in section order (decodes only each unit's top entry)."""
+        for header in self._unit_headers():
+            yield self._unit(header)
+
+    def _unit(self, header: UnitHeader) -> Unit:
+        unit = self._units.get(header.offset)
         if unit is None:
-            top = cu.get_top_DIE()
-            attrs = top.attributes
-            low = attrs.get("DW_AT_low_pc")
+            # A first pass finds the bases indexed forms need, without resolving any.
+            _, attrs, _ = self._decode_raw(header.die_offset, header, _UNRESOLVED)
+            for name, attr in (
+                ("DW_AT_addr_base", "addr_base"),
+                ("DW_AT_str_offsets_base", "str_offsets_base"),
+                ("DW_AT_loclists_base", "loclists_base"),
+                ("DW_AT_rnglists_base", "rnglists_base"),
+            ):
+                value = attrs.get(name)
+                if isinstance(value, int):
+                    setattr(header, attr, value)
+            _, attrs, _ = self._decode_raw(header.die_offset, header)
+            unit_name, producer = attrs.get("DW_AT_name"), attrs.get("DW_AT_producer")
+            low, stmt_list = attrs.get("DW_AT_low_pc"), attrs.get("DW_AT_stmt_list")
             unit = Unit(
-                offset=cu.cu_offset,
-                name=_text(attrs["DW_AT_name"].value) if "DW_AT_name" in attrs else "",
-                producer=_text(attrs["DW_AT_producer"].value) if "DW_AT_producer" in attrs else "",
-                version=int(cu["version"]),
-                low_pc=int(low.value) if low is not None else 0,
-                cu=cu,
+                offset=header.offset,
+                name=unit_name if isinstance(unit_name, str) else "",
+                producer=producer if isinstance(producer, str) else "",
+                version=header.version,
+                low_pc=low if isinstance(low, int) else 0,
+                header=header,
+                stmt_list=stmt_list if isinstance(stmt_list, int) else None,
             )
-            self._units[cu.cu_offset] = unit
+            self._units[header.offset] = unit
         return unit
+
+    def unit_at(self, offset: int) -> Unit:
+        """The unit holding .debug_info ``offset``; raises ``DwarfFormatError``."""
+        headers = self._unit_headers()
+        i = bisect.bisect_right(self._header_offsets, offset) - 1
+        if i < 0 or not headers[i].die_offset <= offset < headers[i].end:
+            raise DwarfFormatError(f"no unit holds .debug_info offset {offset:#x}")
+        return self._unit(headers[i])
 
     def check_go_producer(self) -> Unit:
         """The first compile unit produced by the Go compiler.
@@ -209,112 +351,169 @@ class DwarfReader:
 
     # --------------------------------------------------------------- entries
 
-    def _entry(self, die: DIE) -> Entry:
-        entry = self._entries.get(die.offset)
-        if entry is not None:
-            return entry
-        unit = self._unit(die.cu)  # type: ignore[arg-type]
-        attrs: dict[str, Attr] = {}
-        for key, attr in die.attributes.items():
-            name = GO_ATTRIBUTES.get(key, key) if isinstance(key, int) else key
-            if not isinstance(name, str):
-                continue
-            form, value = attr.form, attr.value
-            if form in _CU_RELATIVE_REFS:
-                value = die.cu.cu_offset + attr.raw_value
-            elif form == "DW_FORM_ref_addr":
-                value = attr.raw_value
-            elif name in _GO_REFERENCE_ATTRIBUTES and form in ("DW_FORM_data4", "DW_FORM_data8"):
-                # Go writes go_key/go_elem as ref_addr; tolerate a plain offset too.
-                form = "DW_FORM_ref_addr"
-            elif form in _BLOCK_FORMS:
-                value = bytes(value)
-            elif isinstance(value, bytes) and form not in _BLOCK_FORMS:
-                value = value.decode("utf-8", "replace")
-            attrs[name] = Attr(form, value)
-        entry = Entry(
-            offset=die.offset,
-            tag=str(die.tag),
-            attrs=attrs,
-            unit=unit,
-            has_children=bool(die.has_children),
-            die=die,
-        )
-        self._entries[die.offset] = entry
-        return entry
+    def _decode_raw(
+        self, offset: int, header: UnitHeader, sections: Sections | None = None
+    ) -> tuple[Abbrev | None, dict[str, Value], int]:
+        try:
+            return decode_entry(self.info, offset, header, sections or self._sections)  # type: ignore[return-value]
+        except (IndexError, ValueError) as e:
+            raise DwarfFormatError(f"truncated entry at .debug_info offset {offset:#x}") from e
 
-    def entry_at(self, offset: int) -> Entry:
-        """The entry at absolute .debug_info ``offset`` (any unit)."""
+    def _decode(self, offset: int, unit: Unit) -> Entry | None:
         entry = self._entries.get(offset)
         if entry is not None:
             return entry
-        return self._entry(self.info.get_DIE_from_refaddr(offset))
+        abbrev, attrs, end = self._decode_raw(offset, unit.header)
+        if abbrev is None:
+            return None
+        return Entry(offset, abbrev.tag, attrs, unit, abbrev.has_children, end)
+
+    def entry_at(self, offset: int) -> Entry:
+        """The entry at absolute .debug_info ``offset`` (any unit); cached."""
+        entry = self._entries.get(offset)
+        if entry is None:
+            decoded = self._decode(offset, self.unit_at(offset))
+            if decoded is None:
+                raise DwarfFormatError(f"null entry at .debug_info offset {offset:#x}")
+            entry = self._entries[offset] = decoded
+        return entry
+
+    def top_entry(self, unit: Unit) -> Entry:
+        """A unit's top (compile unit) entry."""
+        return self.entry_at(unit.die_offset)
 
     def children(self, entry: Entry) -> Iterator[Entry]:
         """The children of ``entry``, in order, without the null terminator."""
-        for die in entry.die.iter_children():
-            yield self._entry(die)
+        if not entry.has_children:
+            return
+        unit = entry.unit
+        pos = entry.children_offset
+        while True:
+            child = self._decode(pos, unit)
+            if child is None:
+                self._ends[entry.offset] = self._after_null(pos, unit)
+                return
+            yield child
+            pos = self._sibling(child)
+
+    def _after_null(self, pos: int, unit: Unit) -> int:
+        _, _, end = self._decode_raw(pos, unit.header)
+        return end
+
+    def _sibling(self, entry: Entry) -> int:
+        """The offset just past ``entry`` and its children."""
+        if not entry.has_children:
+            return entry.children_offset
+        end = self._ends.get(entry.offset)
+        if end is None:
+            sibling = entry.attrs.get("DW_AT_sibling")
+            if isinstance(sibling, int) and sibling > entry.offset:
+                end = sibling
+            else:
+                try:
+                    end = skip_children(self.info, entry.children_offset, entry.unit.header)
+                except (IndexError, ValueError) as e:
+                    raise DwarfFormatError(f"truncated entry in unit {entry.unit.name}") from e
+            self._ends[entry.offset] = end
+        return end
 
     def top_entries(self, unit: Unit) -> Iterator[Entry]:
-        """The children of a unit's top DIE."""
-        yield from self.children(self._entry(unit.cu.get_top_DIE()))
+        """The children of a unit's top entry."""
+        yield from self.children(self.top_entry(unit))
 
     # ------------------------------------------------------------ addresses
 
-    def pc_range(self, entry: Entry) -> tuple[int, int] | None:
+    @staticmethod
+    def pc_range(entry: Entry) -> tuple[int, int] | None:
         """``[DW_AT_low_pc, DW_AT_high_pc)`` of an entry, None without low_pc."""
-        low = entry.integer("DW_AT_low_pc")
-        if low is None:
+        low = entry.attrs.get("DW_AT_low_pc")
+        if not isinstance(low, int):
             return None
-        high_attr = entry.attrs.get("DW_AT_high_pc")
-        if high_attr is None or not isinstance(high_attr.value, int):
-            return low, low
-        if high_attr.form == "DW_FORM_addr" or high_attr.form.startswith("DW_FORM_addrx"):
-            return low, high_attr.value
-        return low, low + high_attr.value
+        high = entry.attrs.get("DW_AT_high_pc")
+        return (low, high) if isinstance(high, int) else (low, low)
 
     def ranges(self, entry: Entry) -> list[tuple[int, int]]:
         """The PC ranges of an entry: low/high pc, or its DW_AT_ranges list."""
-        single = self.pc_range(entry)
-        if single is not None:
-            return [single] if single[1] > single[0] else []
-        offset = entry.integer("DW_AT_ranges")
-        if offset is None:
-            return []
-        if self._range_lists is None:
-            self._range_lists = self.info.range_lists()
-        range_lists = self._range_lists
-        if range_lists is None:
-            return []
-        cu = entry.unit.cu
-        base = entry.unit.low_pc
-        out: list[tuple[int, int]] = []
-        for item in range_lists.get_range_list_at_offset(offset, cu=cu):
-            if isinstance(item, RangeBaseEntry):
-                base = item.base_address
-            elif isinstance(item, RangeEntry):
-                lo, hi = item.begin_offset, item.end_offset
-                if not item.is_absolute:
-                    lo, hi = lo + base, hi + base
-                if hi > lo:
-                    out.append((lo, hi))
-        return out
+        offset = entry.attrs.get("DW_AT_ranges")
+        if not isinstance(offset, int):
+            single = self.pc_range(entry)
+            return [single] if single is not None and single[1] > single[0] else []
+        unit = entry.unit
+        try:
+            if unit.version >= 5:
+                return self._rnglist(unit, offset)
+            return self._debug_ranges(unit, offset)
+        except IndexError as e:
+            raise DwarfFormatError(f"range list at {offset:#x} runs past its section") from e
+
+    def _debug_ranges(self, unit: Unit, pos: int) -> list[tuple[int, int]]:
+        data = self.section(".debug_ranges")
+        base, out = unit.low_pc, list[tuple[int, int]]()
+        max_address = (1 << (8 * _ADDRESS_SIZE)) - 1
+        while True:
+            if pos + 16 > len(data):
+                raise IndexError(pos)
+            begin, end = struct.unpack_from("<QQ", data, pos)
+            pos += 16
+            if begin == 0 and end == 0:
+                return out
+            if begin == max_address:
+                base = end
+            elif end > begin:
+                out.append((begin + base, end + base))
+
+    def _rnglist(self, unit: Unit, pos: int) -> list[tuple[int, int]]:
+        data = self.section(".debug_rnglists")
+        header = unit.header
+        base, out = unit.low_pc, list[tuple[int, int]]()
+        while True:
+            kind = data[pos]
+            pos += 1
+            if kind == 0:  # DW_RLE_end_of_list
+                return out
+            if kind == 1:  # base_addressx
+                index, pos = uleb(data, pos)
+                base = self._indexed_address(header, index)
+                continue
+            if kind == 5:  # base_address
+                base = int.from_bytes(data[pos : pos + 8], "little")
+                pos += 8
+                continue
+            if kind == 2:  # startx_endx
+                a, pos = uleb(data, pos)
+                b, pos = uleb(data, pos)
+                begin, end = self._indexed_address(header, a), self._indexed_address(header, b)
+            elif kind == 3:  # startx_length
+                a, pos = uleb(data, pos)
+                length, pos = uleb(data, pos)
+                begin = self._indexed_address(header, a)
+                end = begin + length
+            elif kind == 4:  # offset_pair
+                begin, pos = uleb(data, pos)
+                end, pos = uleb(data, pos)
+                begin, end = begin + base, end + base
+            elif kind == 6:  # start_end
+                begin, end = struct.unpack_from("<QQ", data, pos)
+                pos += 16
+            elif kind == 7:  # start_length
+                begin = int.from_bytes(data[pos : pos + 8], "little")
+                length, pos = uleb(data, pos + 8)
+                end = begin + length
+            else:
+                raise DwarfFormatError(f"unknown range list entry kind {kind:#x}")
+            if end > begin:
+                out.append((begin, end))
 
     # ------------------------------------------------------------ locations
 
     @staticmethod
     def location(entry: Entry, name: str = "DW_AT_location") -> ExprLoc | LocListRef | None:
         """How an attribute gives a location: one expression or a list offset."""
-        attr = entry.attrs.get(name)
-        if attr is None:
-            return None
-        if isinstance(attr.value, bytes):
-            return ExprLoc(attr.value)
-        if isinstance(attr.value, int) and (
-            attr.form in _LIST_FORMS
-            or (entry.unit.version < 4 and attr.form in ("DW_FORM_data4", "DW_FORM_data8"))
-        ):
-            return LocListRef(attr.value)
+        value = entry.attrs.get(name)
+        if isinstance(value, bytes):
+            return ExprLoc(value)
+        if isinstance(value, LocListRef):
+            return value
         return None
 
     def loclist_data(self, unit: Unit) -> bytes:
@@ -322,33 +521,86 @@ class DwarfReader:
 
         ``.debug_loclists`` for DWARF 5 units, ``.debug_loc`` before.
         """
-        if unit.version >= 5:
-            return self._section_bytes(self.info.debug_loclists_sec)
-        return self._section_bytes(self.info.debug_loc_sec)
-
-    def _section_bytes(self, section: DebugSectionDescriptor | None) -> bytes:
-        if section is None:
-            raise DWARFError("a DWARF section the debug info refers to is missing")
-        data = self._raw.get(section.name)
-        if data is None:
-            stream = section.stream
-            stream.seek(0)
-            data = self._raw[section.name] = stream.read()
-        return data
+        return self.section(".debug_loclists" if unit.version >= 5 else ".debug_loc")
 
     def indexed_address(self, unit: Unit, index: int) -> int:
         """Entry ``index`` of a unit's slice of .debug_addr (``DW_FORM_addrx``)."""
-        top = unit.cu.get_top_DIE().attributes.get("DW_AT_addr_base")
-        if top is None:
-            raise DWARFError(f"unit {unit.name!r} uses .debug_addr without DW_AT_addr_base")
-        base = int(top.value)
-        data = self._section_bytes(self.info.debug_addr_sec)
-        pos = base + index * _ADDRESS_SIZE
-        if pos + _ADDRESS_SIZE > len(data):
-            raise DWARFError(f".debug_addr index {index} out of range")
-        return int.from_bytes(data[pos : pos + _ADDRESS_SIZE], "little")
+        return self._indexed_address(unit.header, index)
 
-    # ----------------------------------------------------------------- files
+    def _frame_table(self) -> FrameTable | None:
+        if self._frames is None and self.has_section(".debug_frame"):
+            self._frames = FrameTable(self.section(".debug_frame"))
+        return self._frames
+
+    def frame_rows(self, low_pc: int) -> list[CfaRow] | None:
+        """The .debug_frame CFA rows of the function at ``low_pc``, None if none."""
+        table = self._frame_table()
+        return table.rows(low_pc) if table is not None else None
+
+    def cfa_at(self, pc: int) -> CfaRow | None:
+        """The CFA rule in force at ``pc`` (any function), None if unknown."""
+        table = self._frame_table()
+        return table.cfa_at(pc) if table is not None else None
+
+    # ----------------------------------------------------------------- lines
+
+    def line_header(self, unit: Unit) -> LineHeader | None:
+        """The header of a unit's line program, None when it has none."""
+        if unit.offset not in self._line_headers:
+            header = None
+            if unit.stmt_list is not None:
+
+                def strings(form: int, offset: int) -> str:
+                    return (
+                        self._line_string(offset) if form == F_LINE_STRP else self._string(offset)
+                    )
+
+                header = parse_line_header(self.section(".debug_line"), unit.stmt_list, strings)
+            self._line_headers[unit.offset] = header
+        return self._line_headers[unit.offset]
+
+    def line_rows(self, unit: Unit) -> list[LineRow]:
+        """Every row of a unit's line table, sorted by address (stable).
+
+        Decodes the unit's line program once, then caches it.
+        """
+        rows = self._line_rows.get(unit.offset)
+        if rows is None:
+            rows = []
+            header = self.line_header(unit)
+            if header is not None:
+                try:
+                    rows = line_rows(header.program)
+                except IndexError as e:
+                    raise DwarfFormatError("line program runs past the end of .debug_line") from e
+            rows.sort(key=itemgetter(0))
+            self._line_rows[unit.offset] = rows
+        return rows
+
+    def function_rows(self, unit: Unit, low_pc: int, high_pc: int | None = None) -> list[LineRow]:
+        """The line-table rows of the function at ``[low_pc, high_pc)``, by address.
+
+        Found directly when the function is its own sequence (as Go writes it),
+        else cut out of the unit's whole table (only the rows at ``low_pc`` when
+        ``high_pc`` is None).
+        """
+        header = self.line_header(unit)
+        if header is None:
+            return []
+        if unit.offset not in self._line_rows:
+            start = sequence_start(header.program, low_pc)
+            if start is not None:
+                try:
+                    rows = line_rows(header.program, start, one_sequence=True)
+                except IndexError as e:
+                    raise DwarfFormatError("line program runs past the end of .debug_line") from e
+                rows.sort(key=itemgetter(0))
+                return rows
+        rows = self.line_rows(unit)
+        end = low_pc + 1 if high_pc is None else high_pc
+        first = bisect.bisect_left(rows, low_pc, key=itemgetter(0))
+        last = bisect.bisect_left(rows, end, key=itemgetter(0))
+        return rows[first:last]
 
     def file_name(self, unit: Unit, index: int) -> str:
         """The path of file ``index`` of a unit's line table, as recorded ("" if none)."""
@@ -363,55 +615,21 @@ class DwarfReader:
         For concrete copies of inlinable functions, whose abstract origin Go writes
         without ``DW_AT_decl_file``.
         """
-        rows = self.line_rows(unit)
-        i = bisect.bisect_right(rows, pc, key=lambda row: row[0])
+        rows = self.function_rows(unit, pc)
+        if not rows or rows[0][0] != pc:
+            rows = self.line_rows(unit)
+        i = bisect.bisect_right(rows, pc, key=itemgetter(0))
         return self.file_name(unit, rows[i - 1][1]) if i else ""
 
-    def line_rows(self, unit: Unit) -> list[tuple[int, int]]:
-        """(address, file index) of every row of a unit's line table, by address.
-
-        Decodes the unit's line program once, then caches it.
-        """
-        rows = self._line_rows.get(unit.offset)
-        if rows is None:
-            rows = []
-            program = self.info.line_program_for_CU(unit.cu)
-            if program is not None:
-                header = program.header
-                rows = self._address_files(
-                    LineProgram(
-                        data=self._section_bytes(self.info.debug_line_sec),
-                        start=program.program_start_offset,
-                        end=program.program_end_offset,
-                        minimum_instruction_length=int(header["minimum_instruction_length"]),
-                        line_range=int(header["line_range"]),
-                        opcode_base=int(header["opcode_base"]),
-                        standard_opcode_lengths=tuple(header["standard_opcode_lengths"]),
-                    )
-                )
-            rows.sort(key=lambda row: row[0])
-            self._line_rows[unit.offset] = rows
-        return rows
-
-    @staticmethod
-    def _address_files(program: LineProgram) -> list[tuple[int, int]]:
-        try:
-            return address_files(program)
-        except IndexError as e:
-            raise DWARFError("line program runs past the end of .debug_line") from e
-
     def _file_names(self, unit: Unit) -> list[str]:
-        program = self.info.line_program_for_CU(unit.cu)
-        if program is None:
+        header = self.line_header(unit)
+        if header is None:
             return []
-        header = program.header
-        v5 = int(header["version"]) >= 5
-        dirs = [_text(d) for d in header.get("include_directory", [])]
+        v5 = header.version >= 5
+        dirs = header.directories
         unit.first_file = 0 if v5 else 1
         names = []
-        for entry in header["file_entry"]:
-            name = _text(entry.name)
-            dir_index = int(entry.dir_index)
+        for name, dir_index in header.files:
             # Directory 0 is the compilation directory: leave such paths relative.
             directory = ""
             if v5 and 0 < dir_index < len(dirs):
@@ -423,24 +641,18 @@ class DwarfReader:
             names.append(name)
         return names
 
-    # ------------------------------------------------------------ type search
+    # ---------------------------------------------------------------- search
 
     def find_named(self, name: str, tag: str, walk: bool = True) -> Entry | None:
         """A top-level entry with this tag and ``DW_AT_name``, found without a walk.
 
-        Go writes names inline (``DW_FORM_string``), so the name's bytes are searched
-        for in .debug_info and the entry is parsed at the few offsets it can start
-        at; a full walk of the units is the fallback, unless ``walk`` is False.
+        Go writes names inline (``DW_FORM_string``, first attribute), so the name's
+        bytes are searched for in .debug_info and an entry is decoded where one can
+        start just before them; a full walk of the units is the fallback, unless
+        ``walk`` is False.
         """
-        data = self._section_bytes(self.info.debug_info_sec)
-        needle = name.encode() + b"\0"
-        pos = data.find(needle)
-        while pos > 0:
-            for back in (1, 2, 3):
-                found = self._entry_named_at(pos - back, pos, name, tag)
-                if found is not None:
-                    return found
-            pos = data.find(needle, pos + 1)
+        for entry in self.find_all_named(name, tag):
+            return entry
         if not walk:
             return None
         log.debug("%s: %s not found by name search, walking the units", self.path, name)
@@ -450,34 +662,65 @@ class DwarfReader:
                     return entry
         return None
 
-    def _entry_named_at(self, offset: int, name_pos: int, name: str, tag: str) -> Entry | None:
-        try:
-            cu = self.info.get_CU_containing(offset)
-            if offset < cu.cu_die_offset:
+    def find_all_named(self, name: str, tag: str | None = None) -> Iterator[Entry]:
+        """Every entry (any depth) whose inline ``DW_AT_name`` is ``name``, in
+        section order, restricted to ``tag`` if given."""
+        data = self.info
+        needle = name.encode() + b"\0"
+        pos = data.find(needle)
+        while pos > 0:
+            entry = self._entry_starting_before(pos, _NAME)
+            if entry is not None and (tag is None or entry.tag == tag) and entry.name == name:
+                yield entry
+            pos = data.find(needle, pos + 1)
+
+    def find_referring(self, target: int, tag: str) -> Iterator[Entry]:
+        """Entries with this tag whose first attribute, ``DW_AT_abstract_origin``,
+        refers to ``target``: the concrete copies of an abstract entry."""
+        data = self.info
+        for needle in {target.to_bytes(4, "little"), target.to_bytes(8, "little")}:
+            pos = data.find(needle)
+            while pos > 0:
+                entry = self._entry_starting_before(pos, _ABSTRACT_ORIGIN)
+                if (
+                    entry is not None
+                    and entry.tag == tag
+                    and entry.attrs.get("DW_AT_abstract_origin") == target
+                ):
+                    yield entry
+                pos = data.find(needle, pos + 1)
+
+    def _entry_starting_before(self, pos: int, first_attribute: int) -> Entry | None:
+        """The entry whose first attribute, ``first_attribute``, starts at ``pos``."""
+        for back in (1, 2):
+            start = pos - back
+            try:
+                unit = self.unit_at(start)
+                code, after = uleb(self.info, start)
+            except (DwarfFormatError, IndexError):
+                continue
+            abbrev = unit.header.abbrevs.get(code)
+            if after != pos or abbrev is None or not abbrev.specs:
+                continue
+            if abbrev.specs[0][0] != first_attribute:
+                continue
+            try:
+                return self.entry_at(start)
+            except DwarfFormatError:
                 return None
-            # Parsed outside the unit's cache: a wrong guess must not pollute it.
-            die = DIE(cu, cu.get_top_DIE().stream, offset)
-        except Exception:  # a speculative parse at a guessed offset
-            return None
-        attr = die.attributes.get("DW_AT_name")
-        if die.tag != tag or attr is None or attr.offset != name_pos or _text(attr.value) != name:
-            return None
-        return self.entry_at(offset)
+        return None
 
 
 def member_offset(member: Entry) -> int | None:
     """``DW_AT_data_member_location`` as a constant (or ``DW_OP_plus_uconst N``)."""
-    attr = member.attrs.get("DW_AT_data_member_location")
-    if attr is None:
+    value = member.attrs.get("DW_AT_data_member_location")
+    if value is None:
         return 0
-    if isinstance(attr.value, bytes):
-        expr = attr.value
-        if expr[:1] == b"\x23":
-            value = shift = 0
-            for byte in expr[1:]:
-                value |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    return value
+    if isinstance(value, bytes):
+        if value[:1] == b"\x23":
+            try:
+                return uleb(value, 1)[0]
+            except IndexError:
+                return None
         return None
-    return int(attr.value) if not isinstance(attr.value, str) else None
+    return int(value) if isinstance(value, int) else None

@@ -7,6 +7,7 @@ another architecture fails with one clear line instead of a parser traceback.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ _MACHINE_NAMES = {
     258: "loong64",
 }
 _BUILDINFO_MAGIC = b"\xff Go buildinf:"
+_SYMBOL_SIZE = 24  # Elf64_Sym
+_STT_FUNC = 2
 # Sections only the Go linker writes: a binary with neither is not a Go program.
 _GO_SECTIONS = (".go.buildinfo", ".gopclntab", ".note.go.buildid")
 
@@ -54,6 +57,7 @@ class ElfImage:
     stream: BinaryIO
     size: int
     _sections: list[tuple[int, int, int]] = field(default_factory=list)
+    _functions: tuple[list[int], list[int], tuple[bytes, list[int]]] | None = None
 
     def has_section(self, name: str) -> bool:
         """Whether the file has a section called ``name``."""
@@ -74,6 +78,71 @@ class ElfImage:
                 self.stream.seek(offset + address - start)
                 return self.stream.read(min(size, end - address))
         return b""
+
+    def symbol(self, name: str) -> int | None:
+        """The value (address) of the symbol ``name`` in .symtab, None if absent.
+
+        Found by searching .strtab for the name and .symtab for entries naming
+        that string, rather than by decoding every symbol.
+        """
+        symtab = self.elffile.get_section_by_name(".symtab")
+        if symtab is None or symtab["sh_entsize"] != _SYMBOL_SIZE:
+            return None
+        strtab = self.elffile.get_section(symtab["sh_link"])
+        strings = strtab.data()
+        at = strings.find(b"\0" + name.encode() + b"\0")
+        if at < 0:
+            return None
+        needle = (at + 1).to_bytes(4, "little")
+        data = symtab.data()
+        pos = data.find(needle)
+        while pos >= 0:
+            if pos % _SYMBOL_SIZE == 0:
+                (value,) = struct.unpack_from("<Q", data, pos + 8)
+                return int(value)
+            pos = data.find(needle, pos + 1)
+        return None
+
+    def function_at(self, pc: int) -> tuple[int, str, int] | None:
+        """(start, name, end) of the function symbol whose code holds ``pc``."""
+        if self._functions is None:
+            self._functions = self._function_symbols()
+        starts, ends, names = self._functions
+        i = bisect.bisect_right(starts, pc) - 1
+        if i < 0 or pc >= ends[i]:
+            return None
+        strings, offset = names
+        return starts[i], _c_string(strings, offset[i]), ends[i]
+
+    def function_symbols(self) -> Iterator[tuple[int, str, int]]:
+        """(start, name, end) of every function symbol with a size, by address."""
+        if self._functions is None:
+            self._functions = self._function_symbols()
+        starts, ends, (strings, offsets) = self._functions
+        for start, end, offset in zip(starts, ends, offsets, strict=True):
+            yield start, _c_string(strings, offset), end
+
+    def _function_symbols(self) -> tuple[list[int], list[int], tuple[bytes, list[int]]]:
+        """(starts, ends, (string table, name offsets)) of the function symbols, by address."""
+        symtab = self.elffile.get_section_by_name(".symtab")
+        if symtab is None or symtab["sh_entsize"] != _SYMBOL_SIZE:
+            return [], [], (b"", [])
+        strings = self.elffile.get_section(symtab["sh_link"]).data()
+        functions = sorted(
+            (value, value + size, name)
+            for name, info, _, _, value, size in struct.iter_unpack("<IBBHQQ", symtab.data())
+            if info & 0xF == _STT_FUNC and size
+        )
+        return (
+            [f[0] for f in functions],
+            [f[1] for f in functions],
+            (strings, [f[2] for f in functions]),
+        )
+
+    def section_address(self, name: str) -> int | None:
+        """The address section ``name`` is loaded at, None if absent."""
+        section = self.elffile.get_section_by_name(name)
+        return int(section["sh_addr"]) if section is not None else None
 
     def build_id(self) -> str:
         """The binary's identity (see ``stages.buildid``)."""
@@ -109,6 +178,11 @@ class ElfImage:
         # A toolchain built with experiments appends " X:name": keep the version.
         words = version.decode("ascii", "replace").split()
         return words[0] if words and words[0].startswith("go") else None
+
+
+def _c_string(data: bytes, offset: int) -> str:
+    end = data.find(b"\0", offset)
+    return data[offset : end if end >= 0 else len(data)].decode("utf-8", "replace")
 
 
 def _uvarint(data: bytes, pos: int) -> tuple[int | None, int]:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from ..ir import Function, ReturnSite, Variable, VariableRole
-from .dwarf import DwarfReader, Entry
+import msgspec
+
+from ..ir import Function, LineRow, LocationRange, ReturnSite, Variable, VariableRole
+from .dwarf import DwarfReader, Entry, Unit
 from .elf import ElfImage
 from .generics import dictionary_param
 from .locations import frame_base_is_cfa, variable_locations
-from .prologue import PROLOGUE_WINDOW, RETURN_ADDRESS_SIZE, analyse_prologue, find_returns
+from .prologue import (
+    PROLOGUE_WINDOW,
+    RETURN_ADDRESS_SIZE,
+    analyse_prologue,
+    find_returns,
+    returns_from_frame,
+)
 from .types import TypeTable
 
 log = logging.getLogger(__name__)
@@ -41,9 +49,18 @@ def is_concrete(entry: Entry) -> bool:
 
 
 def build_function(
-    reader: DwarfReader, image: ElfImage, types: TypeTable, entry: Entry, name: str
+    reader: DwarfReader,
+    image: ElfImage,
+    types: TypeTable,
+    entry: Entry,
+    name: str,
+    inlined: list[Entry] | None = None,
 ) -> Function | None:
-    """The IR function for a concrete subprogram entry; None without PCs."""
+    """The IR function for a concrete subprogram entry; None without PCs.
+
+    With ``inlined``, the ``DW_TAG_inlined_subroutine`` entries directly in the
+    function (not in other inlined copies) are appended to it.
+    """
     pcs = reader.pc_range(entry)
     if pcs is None or pcs[1] <= pcs[0]:
         return None
@@ -51,22 +68,38 @@ def build_function(
     decl = origin(reader, entry)
     holder = entry if "DW_AT_decl_file" in entry.attrs else decl
     decl_file = holder.integer("DW_AT_decl_file")
+    line_files, lines = line_table(reader, entry.unit, low, high)
     if decl_file is not None:
         file = reader.file_name(holder.unit, decl_file)
     else:
         # Go's abstract origins have no DW_AT_decl_file: the line table knows.
-        file = reader.file_at(entry.unit, low)
+        file = line_files[lines[0].file] if lines and lines[0].pc == low else ""
+        file = file or reader.file_at(entry.unit, low)
     line = entry.integer("DW_AT_decl_line") or decl.integer("DW_AT_decl_line") or 0
 
     code = image.read(low, high - low)
     prologue = analyse_prologue(code[:PROLOGUE_WINDOW], low)
-    returns = [ReturnSite(pc=pc, cfa_offset=RETURN_ADDRESS_SIZE) for pc in find_returns(code, low)]
-    cfa_base = frame_base_is_cfa(reader, entry)
-    variables = [
-        variable
-        for child, scope in _variable_entries(reader, entry, [])
-        if (variable := _variable(reader, types, child, scope, (low, high), cfa_base)) is not None
-    ]
+    rows = reader.frame_rows(low)
+    return_pcs = returns_from_frame(code, low, rows) if rows else None
+    if return_pcs is None:
+        return_pcs = find_returns(code, low)
+    returns = [ReturnSite(pc=pc, cfa_offset=RETURN_ADDRESS_SIZE) for pc in return_pcs]
+    variables = variables_of(
+        reader, types, entry, (low, high), frame_base_is_cfa(reader, entry), inlined
+    )
+    dictionary = dictionary_param(name, variables, types.get)
+    if dictionary is not None and dictionary.variable is not None:
+        # DWARF puts .dict in its spill slot, which the function may never write:
+        # the argument register holds it from the first instruction to the entry.
+        entry_range = LocationRange(
+            low_pc=low, high_pc=prologue.entry_pc + 1, pieces=dictionary.entry_pieces
+        )
+        variables = [
+            msgspec.structs.replace(v, locations=[entry_range], unavailable=None)
+            if v.name == dictionary.variable and v.role == "param"
+            else v
+            for v in variables
+        ]
     return Function(
         name=name,
         low_pc=low,
@@ -79,23 +112,70 @@ def build_function(
         variables=variables,
         return_sites=returns,
         dwarf_offset=entry.offset,
-        dictionary=dictionary_param(name, variables, types.get),
+        dictionary=dictionary,
+        line_files=line_files,
+        lines=lines,
     )
 
 
-def _variable_entries(
-    reader: DwarfReader, parent: Entry, scope: list[tuple[int, int]]
-) -> Iterator[tuple[Entry, list[tuple[int, int]]]]:
-    """Parameters and variables in declaration order, with their block's ranges.
+def line_table(
+    reader: DwarfReader, unit: Unit, low: int, high: int
+) -> tuple[list[str], list[LineRow]]:
+    """The line-table rows of the code at ``[low, high)`` and the files they name.
 
-    Inlined calls (``DW_TAG_inlined_subroutine``) are not descended into: their
-    variables belong to the inlined function.
+    Files are numbered in order of first use. Rows are kept as the line program
+    gives them, several rows for one PC included (the last is the one in force).
     """
+    files: dict[int, int] = {}
+    names: list[str] = []
+    out: list[LineRow] = []
+    for pc, file, line, is_stmt in reader.function_rows(unit, low, high):
+        if not low <= pc < high:
+            continue
+        index = files.get(file)
+        if index is None:
+            index = files[file] = len(names)
+            names.append(reader.file_name(unit, file))
+        out.append(LineRow(pc, index, line, is_stmt))
+    return names, out
+
+
+def variables_of(
+    reader: DwarfReader,
+    types: TypeTable,
+    parent: Entry,
+    code_range: tuple[int, int],
+    cfa_base: bool,
+    inlined: list[Entry] | None = None,
+) -> list[Variable]:
+    """The parameters, results and locals of a subprogram or inlined copy.
+
+    ``code_range`` is what a single location expression covers. Inlined calls
+    within are not descended into (their variables are the inlined function's);
+    with ``inlined`` their entries are appended to it.
+    """
+    return [
+        variable
+        for child, scope in _variable_entries(reader, parent, [], inlined)
+        if (variable := _variable(reader, types, child, scope, code_range, cfa_base)) is not None
+    ]
+
+
+def _variable_entries(
+    reader: DwarfReader,
+    parent: Entry,
+    scope: list[tuple[int, int]],
+    inlined: list[Entry] | None,
+) -> Iterator[tuple[Entry, list[tuple[int, int]]]]:
+    """Parameters and variables in declaration order, with their block's ranges."""
     for child in reader.children(parent):
-        if child.tag in _VARIABLE_TAGS:
+        tag = child.tag
+        if tag in _VARIABLE_TAGS:
             yield child, scope
-        elif child.tag == "DW_TAG_lexical_block":
-            yield from _variable_entries(reader, child, reader.ranges(child))
+        elif tag == "DW_TAG_lexical_block":
+            yield from _variable_entries(reader, child, reader.ranges(child), inlined)
+        elif tag == "DW_TAG_inlined_subroutine" and inlined is not None:
+            inlined.append(child)
 
 
 def _variable(

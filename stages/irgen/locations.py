@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from elftools.common.exceptions import DWARFError
 from elftools.dwarf.dwarf_expr import DW_OP_opcode2name
 
 from ..ir import AddressPiece, CfaPiece, LocationRange, MissingPiece, Piece, RegisterPiece
+from .dies import DwarfFormatError
 from .dwarf import DwarfReader, Entry, ExprLoc, LocListRef
 
 DW_OP_addr = 0x03
@@ -121,12 +121,34 @@ def _piece(ops: list[_Op], size: int | None, frame_base_cfa: bool) -> Piece:
     raise UnsupportedLocation(f"unsupported DWARF location expression: {_op_name(op)}")
 
 
+# Decoded expressions, shared: a binary repeats the same few hundred expressions
+# (a register, a frame offset, a register pair) across all its variables. The
+# pieces are immutable Structs; callers must not mutate the returned lists.
+_DECODED: dict[tuple[bytes, bool], list[Piece] | UnsupportedLocation] = {}
+_DECODED_LIMIT = 1 << 16
+
+
 def decode_expression(expr: bytes, frame_base_cfa: bool) -> list[Piece]:
     """The pieces a location expression describes; [] for an empty expression.
 
     ``frame_base_cfa`` tells whether the function's frame base is the CFA, which
     ``DW_OP_fbreg`` offsets are relative to. Raises ``UnsupportedLocation``.
     """
+    key = (expr, frame_base_cfa)
+    cached = _DECODED.get(key)
+    if cached is None:
+        try:
+            cached = _decode_expression(expr, frame_base_cfa)
+        except UnsupportedLocation as e:
+            cached = e
+        if len(_DECODED) < _DECODED_LIMIT:
+            _DECODED[key] = cached
+    if isinstance(cached, UnsupportedLocation):
+        raise UnsupportedLocation(str(cached))
+    return cached
+
+
+def _decode_expression(expr: bytes, frame_base_cfa: bool) -> list[Piece]:
     pieces: list[Piece] = []
     current: list[_Op] = []
     for op, arg in _decode_ops(expr):
@@ -166,7 +188,8 @@ def variable_locations(
         if "DW_AT_const_value" in variable.attrs:
             return [], "constant value (DW_AT_const_value) not supported"
         if "DW_AT_location" in variable.attrs:
-            return [], "unsupported DW_AT_location form " + variable.attrs["DW_AT_location"].form
+            value = variable.attrs["DW_AT_location"]
+            return [], f"unsupported DW_AT_location value {type(value).__name__}"
         return [], empty_reason
     if isinstance(loc, ExprLoc):
         if not loc.expr:
@@ -265,7 +288,7 @@ def parse_loclist_v4(data: bytes, pos: int) -> list[LocBase | LocRange]:
             out.append(LocRange(begin, end, data[pos : pos + length], False))
             pos += length
     except IndexError as e:
-        raise DWARFError("location list runs past the end of .debug_loc") from e
+        raise DwarfFormatError("location list runs past the end of .debug_loc") from e
 
 
 def parse_loclist_v5(
@@ -311,12 +334,12 @@ def parse_loclist_v5(
                 length, pos = _uleb(data, pos)
                 end = begin + length
             else:
-                raise DWARFError(f"unknown location list entry kind {kind:#x}")
+                raise DwarfFormatError(f"unknown location list entry kind {kind:#x}")
             size, pos = _uleb(data, pos)
             out.append(LocRange(begin, end, data[pos : pos + size], absolute))
             pos += size
     except IndexError as e:
-        raise DWARFError("location list runs past the end of .debug_loclists") from e
+        raise DwarfFormatError("location list runs past the end of .debug_loclists") from e
 
 
 def raw_location_list(

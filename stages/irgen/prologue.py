@@ -11,6 +11,7 @@ earlier entry PC with the CFA offset that is true there.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
@@ -133,6 +134,37 @@ def _rsp_growth(insn: _Insn) -> int | None:
     if mnemonic == "add" and value < 0:
         return -value
     return None
+
+
+_RSP = 7
+
+
+def returns_from_frame(
+    code: bytes, low_pc: int, rows: Sequence[tuple[int, int, int]]
+) -> list[int] | None:
+    """The PCs of every ``ret``, from a function's CFA rows (pc, register, offset).
+
+    In a function with a frame, every epilogue ends by making the CFA RSP+8 again,
+    and a ``ret`` can only be in such a row's range (which also holds the
+    stack-growth call path); only those ranges are disassembled. None for a
+    function without a frame, whose CFA never moves: ``find_returns`` must sweep it.
+    """
+    if all(register == _RSP and offset == RETURN_ADDRESS_SIZE for _, register, offset in rows):
+        return None
+    # A row repeating its predecessor's rule can start inside an instruction (the
+    # compiler splits rows at its own boundaries): only rule changes are trusted.
+    changes: list[tuple[int, int, int]] = []
+    for row in rows:
+        if not changes or row[1:] != changes[-1][1:]:
+            changes.append(row)
+    returns: list[int] = []
+    for k, (pc, register, offset) in enumerate(changes):
+        start = pc - low_pc
+        if start <= 0 or register != _RSP or offset != RETURN_ADDRESS_SIZE:
+            continue
+        end = changes[k + 1][0] - low_pc if k + 1 < len(changes) else len(code)
+        returns.extend(find_returns(code[start:end], pc))
+    return returns
 
 
 def find_returns(code: bytes, low_pc: int) -> list[int]:

@@ -14,11 +14,13 @@ from typing import TypedDict
 from ..ir import (
     ArrayType,
     BaseType,
+    ChanLayout,
     ChanType,
     Field,
     FuncType,
     GoBaseKind,
     InterfaceType,
+    MapLayout,
     MapType,
     PointerType,
     SliceType,
@@ -31,6 +33,7 @@ from ..ir import (
 )
 from .dwarf import DwarfReader, Entry, member_offset
 from .runtime_layouts import LayoutUnavailable, RuntimeLayouts
+from .runtime_types import DescriptorRange
 
 POINTER_SIZE = 8
 _MAX_CHAIN = 64
@@ -101,8 +104,9 @@ class _Common(TypedDict):
 class TypeTable:
     """The IR types of one program, converted lazily and cached by DIE offset."""
 
-    def __init__(self, reader: DwarfReader) -> None:
+    def __init__(self, reader: DwarfReader, descriptors: DescriptorRange | None = None) -> None:
         self._reader = reader
+        self._descriptors = descriptors
         self._types: dict[int, Type] = {}
         self._pending: list[int] = []
         self._queued: set[int] = set()
@@ -141,8 +145,11 @@ class TypeTable:
             "name": entry.name or "",
             "size": self.size_of(entry),
             "align": self.align_of(entry),
-            "runtime_type": entry.integer("go_runtime_type") or 0,
+            "runtime_type": 0,
         }
+        descriptor = entry.integer("go_runtime_type")
+        if descriptor and self._descriptors is not None:
+            common["runtime_type"] = self._descriptors.address(descriptor)
         kind = entry.integer("go_kind")
         tag = entry.tag
         if tag == "DW_TAG_base_type":
@@ -230,7 +237,8 @@ class TypeTable:
                 key = entry.ref("go_key")
                 if key is None or elem is None:
                     return UnsupportedType(**common, reason="map without go_key/go_elem")
-                map_layout, why = None, _NO_HEADER
+                map_layout: MapLayout | None = None
+                why: str | None = _NO_HEADER
                 if header is not None:
                     try:
                         map_layout, why = self._layouts.map_layout(header, key, elem), None
@@ -246,7 +254,8 @@ class TypeTable:
                 )
             if elem is None:
                 return UnsupportedType(**common, reason="chan without go_elem")
-            chan_layout, why = None, _NO_HEADER
+            chan_layout: ChanLayout | None = None
+            why = _NO_HEADER
             if header is not None:
                 try:
                     chan_layout, why = self._layouts.chan_layout(header), None

@@ -108,3 +108,42 @@ def types_binary(go_version: str) -> Path:
 def types_ir(types_binary: Path) -> Program:
     """The IR of the types program's probed functions."""
     return generate_ir(str(types_binary), TYPES_PROBED)
+
+
+@pytest.fixture(scope="session")
+def types_whole_ir(types_binary: Path) -> Program:
+    """The IR of every function of the types program."""
+    return generate_ir(str(types_binary))
+
+
+class Image:
+    """A test's view of a binary's loaded bytes and symbols (through pyelftools)."""
+
+    def __init__(self, path: Path) -> None:
+        from elftools.elf.elffile import ELFFile
+
+        data = path.read_bytes()
+        with path.open("rb") as f:
+            elf = ELFFile(f)
+            self.sections = [
+                (s["sh_addr"], s["sh_size"], s["sh_offset"])
+                for s in elf.iter_sections()
+                if s["sh_addr"] and s["sh_type"] != "SHT_NOBITS"
+            ]
+            symtab = elf.get_section_by_name(".symtab")
+            self.symbols = {s.name: s["st_value"] for s in symtab.iter_symbols()}  # type: ignore[union-attr]
+        self.data = data
+
+    def read(self, address: int, size: int) -> bytes:
+        for start, length, offset in self.sections:
+            if start <= address < start + length:
+                return self.data[offset + address - start : offset + address - start + size]
+        raise AssertionError(f"{address:#x} is in no loaded section")
+
+    def word(self, address: int) -> int:
+        return int.from_bytes(self.read(address, 8), "little")
+
+
+@pytest.fixture(scope="session")
+def types_image(types_binary: Path) -> Image:
+    return Image(types_binary)

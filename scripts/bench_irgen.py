@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Benchmark irgen on two large Go binaries against the floors of the same machine.
+
+Builds ``cmd/compile`` and ``cmd/go`` with a pinned toolchain (offline, from the
+toolchain's own sources, once; reused from ``artifacts/bench/``), then measures,
+each in a fresh subprocess (wall time, and peak RSS from ``wait4``):
+
+- ``readelf --debug-dump=info BIN > /dev/null`` and a bare pyelftools walk over
+  every DIE of every unit: the floors;
+- the scoped IR of 10 functions in 10 different packages of the binary, and the
+  full IR, each generated and serialised as ``godi irgen`` would, cache off;
+- the same two again through the build-id keyed cache, warm.
+
+Prints one table per binary with the ratios to the floors, and the issue-3
+targets (scoped IR of cmd/compile <= 1 s and <= 150 MB; full IR <= 1.2x the
+pyelftools walk). Not a test: numbers depend on the machine and its load.
+
+Usage: scripts/bench_irgen.py [--go 1.27.3] [--repeat 3] [--binary PATH ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+BENCH_DIR = REPO / "artifacts" / "bench"
+TARGETS = ("cmd/compile", "cmd/go")
+PROBES = 10
+
+# What each measurement runs in its subprocess. argv: binary, then the names.
+_WALK = """
+import sys
+from elftools.elf.elffile import ELFFile
+with open(sys.argv[1], "rb") as f:
+    dwarf = ELFFile(f).get_dwarf_info(relocate_dwarf_sections=False)
+    count = 0
+    for cu in dwarf.iter_CUs():
+        for die in cu.iter_DIEs():
+            count += 1
+print(count)
+"""
+_IRGEN = """
+import sys
+sys.path.insert(0, {repo!r})
+from stages.ir import encode_program
+from stages.irgen import generate_ir
+from stages.irgen.cache import generate_ir_cached
+names = sys.argv[3:] if sys.argv[2] == "scoped" else None
+if {cached!r}:
+    program = generate_ir_cached(sys.argv[1], names, cache=True)
+else:
+    program = generate_ir(sys.argv[1], names)
+data = encode_program(program)
+print(len(program.functions), len(program.types), len(data))
+"""
+
+
+def newest_go() -> str:
+    versions = (REPO / "scripts" / "go-versions-all.txt").read_text().split()
+    installed = [
+        v for v in versions if (REPO / ".tools" / "go" / v / "go" / "bin" / "go").is_file()
+    ]
+    if not installed:
+        sys.exit("no Go toolchain under .tools/go: run scripts/bootstrap.sh")
+    return installed[-1]
+
+
+def build(target: str, go_version: str) -> Path:
+    """``go build -o OUT target`` in the toolchain's GOROOT/src, offline, once."""
+    goroot = REPO / ".tools" / "go" / go_version / "go"
+    out = BENCH_DIR / f"{target.split('/')[-1]}-go{go_version}"
+    if out.is_file():
+        return out
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "GOTOOLCHAIN": "local",
+        "GOPROXY": "off",
+        "GOFLAGS": "",
+        "GOCACHE": os.environ.get("GOCACHE", str(Path(tempfile.gettempdir()) / "gocache")),
+    }
+    print(f"building {target} with go{go_version} (a few minutes, once)...", flush=True)
+    tmp = out.with_name(out.name + ".tmp")
+    subprocess.run(
+        [str(goroot / "bin" / "go"), "build", "-o", str(tmp), target],
+        cwd=goroot / "src",
+        env=env,
+        check=True,
+    )
+    tmp.replace(out)
+    return out
+
+
+def pick_probes(binary: Path, count: int = PROBES) -> list[str]:
+    """``count`` functions from ``count`` different packages of the binary.
+
+    From the symbol table: the ``count`` packages with the most code, and in
+    each its largest plain function (no closure, wrapper or generic
+    instantiation): the heaviest realistic probes, each with its own DWARF
+    subprogram.
+    """
+    sys.path.insert(0, str(REPO))
+    from stages.irgen.elf import open_elf
+
+    by_package: dict[str, list[tuple[int, str]]] = {}
+    with open_elf(str(binary)) as image:
+        for start, name, end in image.function_symbols():
+            if any(mark in name for mark in (".func", "-fm", "[", ".abi0", "..", "go:", "type:")):
+                continue
+            slash = name.rfind("/")
+            dot = name.find(".", slash + 1)
+            if dot > 0:
+                by_package.setdefault(name[:dot], []).append((end - start, name))
+    packages = sorted(by_package, key=lambda p: (-sum(s for s, _ in by_package[p]), p))
+    return [max(by_package[p])[1] for p in packages[:count]]
+
+
+def run(argv: list[str], repeat: int) -> tuple[float, int, str]:
+    """The best wall time and the peak RSS of ``repeat`` runs."""
+    results = [_run_once(argv) for _ in range(repeat)]
+    return min(r[0] for r in results), max(r[1] for r in results), results[-1][2]
+
+
+def _run_once(argv: list[str]) -> tuple[float, int, str]:
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    out = process.stdout.read()
+    err = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if status:
+        raise RuntimeError(f"{' '.join(argv[:4])} failed: {err.decode()[-2000:]}")
+    return wall, usage.ru_maxrss * 1024, out.decode().strip()
+
+
+def bench(binary: Path, repeat: int) -> dict[str, dict[str, float]]:
+    probes = pick_probes(binary)
+    print(f"\n{binary.name}: {binary.stat().st_size / 1e6:.1f} MB; scoped probes:")
+    for name in probes:
+        print(f"  {name}")
+    readelf = shutil.which("readelf")
+    if readelf is None:
+        sys.exit("readelf not found (binutils)")
+    rows: dict[str, dict[str, float]] = {}
+
+    def record(label: str, argv: list[str]) -> None:
+        wall, rss, out = run(argv, repeat)
+        rows[label] = {"wall_s": wall, "peak_rss_mb": rss / 1e6}
+        print(f"  {label:<28} {wall:8.2f} s {rss / 1e6:9.1f} MB   {out[:60]}", flush=True)
+
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["GODI_CACHE_DIR"] = cache
+        record(
+            "readelf --debug-dump=info",
+            ["sh", "-c", f'"{readelf}" --debug-dump=info "{binary}" > /dev/null'],
+        )
+        record("pyelftools DIE walk", [PYTHON, "-c", _WALK, str(binary)])
+        fresh = _IRGEN.format(repo=str(REPO), cached=False)
+        cached = _IRGEN.format(repo=str(REPO), cached=True)
+        record("scoped IR (10 probes)", [PYTHON, "-c", fresh, str(binary), "scoped", *probes])
+        record("full IR", [PYTHON, "-c", fresh, str(binary), "full"])
+        _run_once([PYTHON, "-c", cached, str(binary), "scoped", *probes])  # fill the cache
+        _run_once([PYTHON, "-c", cached, str(binary), "full"])
+        record("scoped IR, cached rerun", [PYTHON, "-c", cached, str(binary), "scoped", *probes])
+        record("full IR, cached rerun", [PYTHON, "-c", cached, str(binary), "full"])
+    walk, elf = rows["pyelftools DIE walk"], rows["readelf --debug-dump=info"]
+    print("  ratios (ours / floor):")
+    for label in ("scoped IR (10 probes)", "full IR", "full IR, cached rerun"):
+        ours = rows[label]
+        print(
+            f"    {label:<26} {ours['wall_s'] / walk['wall_s']:6.2f}x walk time "
+            f"{ours['peak_rss_mb'] / walk['peak_rss_mb']:6.2f}x walk RSS "
+            f"{ours['wall_s'] / elf['wall_s']:6.2f}x readelf time"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--go", help="toolchain building the binaries (default: newest installed)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (best wall)")
+    parser.add_argument("--binary", action="append", type=Path, help="bench this binary instead")
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args()
+    binaries = args.binary or [build(t, args.go or newest_go()) for t in TARGETS]
+    results = {str(b): bench(b, args.repeat) for b in binaries}
+    for binary, rows in results.items():
+        if "compile" not in Path(binary).name:
+            continue
+        scoped, full = rows["scoped IR (10 probes)"], rows["full IR"]
+        walk = rows["pyelftools DIE walk"]["wall_s"]
+        print(f"\ntargets on {Path(binary).name}:")
+        print(f"  scoped IR <= 1 s:      {scoped['wall_s']:.2f} s")
+        print(f"  scoped IR <= 150 MB:   {scoped['peak_rss_mb']:.0f} MB")
+        print(f"  full IR <= 1.2x walk:  {full['wall_s'] / walk:.2f}x")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

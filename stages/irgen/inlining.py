@@ -1,0 +1,122 @@
+"""Inlined copies of functions: where each is, its call site and its variables.
+
+The compiler describes an inlinable function once, abstractly (a subprogram with
+``DW_AT_inline`` holding its name and its parameters' names and types), and each
+copy it inlined as a ``DW_TAG_inlined_subroutine`` inside the caller, pointing
+back at it with ``DW_AT_abstract_origin``, with its own PC ranges, call site and
+variable locations. Go writes the abstract origin first among the copy's
+attributes, so a function's copies are found by searching .debug_info for
+references to it, without walking the callers.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from operator import itemgetter
+
+from ..ir import InlinedFunction, InlinedInstance
+from .dwarf import DwarfReader, Entry
+from .elf import ElfImage
+from .functions import variables_of
+from .prologue import RETURN_ADDRESS_SIZE
+from .types import TypeTable
+
+INLINED_TAG = "DW_TAG_inlined_subroutine"
+_RSP = 7
+
+
+def build_instance(
+    reader: DwarfReader,
+    types: TypeTable,
+    entry: Entry,
+    caller: str,
+    nested: list[Entry] | None = None,
+) -> InlinedInstance | None:
+    """The inlined copy described by ``entry`` (in ``caller``); None without PCs.
+
+    With ``nested``, inlined copies within this one are appended to it. Go's
+    frame base is always the CFA, which variable locations are relative to.
+    """
+    ranges = reader.ranges(entry)
+    if not ranges:
+        return None
+    entry_pc = min(low for low, _ in ranges)
+    cfa = reader.cfa_at(entry_pc)
+    call_file = entry.integer("DW_AT_call_file")
+    code_range = (entry_pc, max(high for _, high in ranges))
+    return InlinedInstance(
+        caller=caller,
+        entry_pc=entry_pc,
+        entry_cfa_offset=cfa.offset
+        if cfa is not None and cfa.register == _RSP
+        else RETURN_ADDRESS_SIZE,
+        ranges=sorted(ranges),
+        call_file=reader.file_name(entry.unit, call_file) if call_file is not None else "",
+        call_line=entry.integer("DW_AT_call_line") or 0,
+        variables=variables_of(reader, types, entry, code_range, True, nested),
+        dwarf_offset=entry.offset,
+    )
+
+
+def instances_in(
+    reader: DwarfReader, types: TypeTable, entries: Iterable[Entry], caller: str
+) -> dict[int, list[InlinedInstance]]:
+    """Every inlined copy among ``entries`` and within them, by abstract origin."""
+    out: dict[int, list[InlinedInstance]] = {}
+    pending = list(entries)
+    while pending:
+        entry = pending.pop()
+        target = entry.ref("DW_AT_abstract_origin")
+        nested: list[Entry] = []
+        instance = build_instance(reader, types, entry, caller, nested)
+        pending.extend(nested)
+        if instance is not None and target is not None:
+            out.setdefault(target, []).append(instance)
+    return out
+
+
+def find_instances(
+    reader: DwarfReader, image: ElfImage, types: TypeTable, abstract: Entry
+) -> list[InlinedInstance]:
+    """Every inlined copy of the abstract subprogram ``abstract``, anywhere.
+
+    The caller of each is named by the function symbol whose code holds it.
+    """
+    out = []
+    for entry in reader.find_referring(abstract.offset, INLINED_TAG):
+        ranges = reader.ranges(entry)
+        caller = image.function_at(min(low for low, _ in ranges)) if ranges else None
+        instance = build_instance(reader, types, entry, caller[1] if caller else "")
+        if instance is not None:
+            out.append(instance)
+    return out
+
+
+def inlined_function(
+    reader: DwarfReader, abstract: Entry, instances: list[InlinedInstance], image: ElfImage
+) -> InlinedFunction:
+    """The IR record of an inlined function and its copies, sorted by entry PC.
+
+    Go writes no ``DW_AT_decl_file`` on abstract subprograms: the file is the
+    one the line table gives for the first copy's entry.
+    """
+    instances = sorted(instances, key=lambda i: (i.entry_pc, i.dwarf_offset))
+    file = ""
+    if instances:
+        first = instances[0]
+        caller = image.function_at(first.entry_pc)
+        if caller is not None:
+            start, _, end = caller
+            unit = reader.unit_at(first.dwarf_offset)
+            rows = reader.function_rows(unit, start, end)
+            i = bisect.bisect_right(rows, first.entry_pc, key=itemgetter(0))
+            if i:
+                file = reader.file_name(unit, rows[i - 1][1])
+    return InlinedFunction(
+        name=abstract.name or "",
+        origin=abstract.offset,
+        file=file,
+        line=abstract.integer("DW_AT_decl_line") or 0,
+        instances=instances,
+    )
