@@ -146,7 +146,7 @@ def read_header(inp: BinaryIO, name: str = "dump") -> DumpHeader:
         return msgspec.json.decode(raw, type=DumpHeader)
     except msgspec.ValidationError as e:
         raise DecodeError(f"{name}: bad dump header: {e}") from e
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         raise DecodeError(f"{name}: dump header is not JSON: {e}") from e
 
 

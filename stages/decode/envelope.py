@@ -6,6 +6,7 @@ then only fills in what changes with each hit.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from ..dump import DumpHeader
@@ -21,6 +22,7 @@ from ..snapshot import (
     ProbeRef,
     Snapshot,
     SnapshotBody,
+    StackFrame,
 )
 
 GODI_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/godi/snapshots")
@@ -70,14 +72,23 @@ class Envelope:
     def __init__(self, header: DumpHeader, probes: list[ProbeLayout], service: str, tags: str):
         identity = f"{header.build_id}/{header.program_hash}/{header.pid}/{header.clock_offset_ns}"
         self._namespace = uuid.uuid5(GODI_NAMESPACE, identity)
+        self._sha1 = hashlib.sha1(self._namespace.bytes, usedforsecurity=False)
         self._clock_offset_ns = header.clock_offset_ns
         self._service = service
         self._tags = tags
         self._probes = {p.index: _ProbeEnvelope(p) for p in probes}
 
     def snapshot_id(self, offset: int) -> str:
-        """The id of the snapshot decoded from the record at byte ``offset``."""
-        return str(uuid.uuid5(self._namespace, str(offset)))
+        """The id of the snapshot decoded from the record at byte ``offset``:
+        ``str(uuid.uuid5(namespace, str(offset)))``, computed without the ``UUID``
+        object."""
+        h = self._sha1.copy()
+        h.update(str(offset).encode())
+        d = bytearray(h.digest()[:16])
+        d[6] = d[6] & 0x0F | 0x50  # version 5
+        d[8] = d[8] & 0x3F | 0x80  # RFC 4122 variant
+        x = d.hex()
+        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
     def timestamp_ms(self, ktime_ns: int) -> int:
         """Unix milliseconds of a BPF monotonic timestamp."""
@@ -94,8 +105,9 @@ class Envelope:
         captures: Captures | None,
         errors: list[EvaluationError],
         duration: int | None = None,
+        stack: list[StackFrame] | None = None,
     ) -> Snapshot:
-        """The snapshot of one hit of probe index ``probe``."""
+        """The snapshot of one hit of probe index ``probe``; ``stack`` None: none."""
         p = self._probes[probe]
         ts = self.timestamp_ms(ktime_ns)
         return Snapshot(
@@ -119,6 +131,7 @@ class Envelope:
                     timestamp=ts,
                     language="go",
                     probe=p.ref,
+                    stack=stack,
                     captures=captures,
                     evaluationErrors=errors or None,
                 ),

@@ -31,19 +31,22 @@ def _pad8(n: int) -> int:
     return (n + 7) & ~7
 
 
-@dataclass(frozen=True, slots=True)
 class Block:
     """``count`` elements of capture type ``type`` copied from ``addr``.
 
     ``data`` is empty when ``read_failed``; ``short`` says the walker ran out of
-    budget and copied fewer elements than it wanted.
+    budget and copied fewer elements than it wanted. Read-only by convention (a
+    plain slotted class: events hold thousands of these).
     """
 
-    addr: int
-    type: int
-    count: int
-    flags: int
-    data: memoryview
+    __slots__ = ("addr", "count", "data", "flags", "type")
+
+    def __init__(self, addr: int, type: int, count: int, flags: int, data: memoryview) -> None:
+        self.addr = addr
+        self.type = type
+        self.count = count
+        self.flags = flags
+        self.data = data
 
     @property
     def read_failed(self) -> bool:
@@ -129,16 +132,17 @@ def parse_event(payload: bytes, offset: int, type_sizes: list[int]) -> RawEvent:
     stack = struct.unpack_from(f"<{stack_len}Q", payload, stack_start)
 
     blocks: dict[tuple[int, int], Block] = {}
-    any_short = False
+    any_short = 0
     pos = stack_end
+    ntypes = len(type_sizes)
+    unpack = _BLOCK.unpack_from
     while pos < total:
         if pos + BLOCK_HEADER_SIZE > total:
             raise corrupt(f"block header at event byte {pos} cut off")
-        addr, type_index, count, length, bflags = _BLOCK.unpack_from(payload, pos)
-        if type_index >= len(type_sizes):
+        addr, type_index, count, length, bflags = unpack(payload, pos)
+        if type_index >= ntypes:
             raise corrupt(
-                f"block at event byte {pos}: capture type {type_index}, "
-                f"the layout has {len(type_sizes)}"
+                f"block at event byte {pos}: capture type {type_index}, the layout has {ntypes}"
             )
         data_start = pos + BLOCK_HEADER_SIZE
         data_end = data_start + length
@@ -153,13 +157,15 @@ def parse_event(payload: bytes, offset: int, type_sizes: list[int]) -> RawEvent:
                 f"bytes but {length} data bytes"
             )
         block = Block(addr, type_index, count, bflags, view[data_start:data_end])
-        any_short = any_short or bool(bflags & BLOCK_FLAG_SHORT)
+        any_short |= bflags & BLOCK_FLAG_SHORT
         key = (addr, type_index)
         old = blocks.get(key)
         if old is None or _better(block, old):
             blocks[key] = block
         # The padding after the last block may be left out.
-        pos = min(total, data_start + _pad8(length))
+        pos = data_start + ((length + 7) & ~7)
+        if pos > total:
+            pos = total
 
     return RawEvent(
         offset=offset,
@@ -175,12 +181,13 @@ def parse_event(payload: bytes, offset: int, type_sizes: list[int]) -> RawEvent:
         root=root,
         stack=stack,
         blocks=blocks,
-        any_short=any_short,
+        any_short=bool(any_short),
     )
 
 
 def _better(new: Block, old: Block) -> bool:
     """Whether ``new`` serves more lookups than ``old`` for the same memory."""
-    if old.read_failed != new.read_failed:
-        return old.read_failed
+    old_failed = old.flags & BLOCK_FLAG_READ_FAILED
+    if old_failed != new.flags & BLOCK_FLAG_READ_FAILED:
+        return bool(old_failed)
     return new.count > old.count

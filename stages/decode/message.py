@@ -13,6 +13,9 @@ import json
 from ..ir import (
     ArrayType,
     BaseType,
+    ChanType,
+    InterfaceType,
+    MapType,
     PointerType,
     SliceType,
     StringType,
@@ -96,4 +99,23 @@ class MessageFormatter:
             return "&" + self.summary(t.elem, v, level)
         if isinstance(t, UnsafePointerType):
             return v.address or "?"
+        if isinstance(t, MapType):
+            if level >= MAX_LEVEL:
+                return "map[...]"
+            entries = v.entries or []
+            items = [
+                f"{self.summary(t.key, k, level + 1)}: {self.summary(t.value, e, level + 1)}"
+                for k, e in entries[:MAX_ITEMS]
+            ]
+            if len(entries) > MAX_ITEMS or v.truncated:
+                items.append("...")
+            return "map[" + ", ".join(items) + "]"
+        if isinstance(t, ChanType):
+            return f"chan(len={v.len}, cap={v.cap})"
+        if isinstance(t, InterfaceType):
+            data = (v.fields or {}).get("data")
+            dyn = self._r.type_named(data.type) if data is not None else None
+            if data is None or dyn is None:
+                return "?"
+            return self.summary(dyn, data, level)
         return v.value or "?"

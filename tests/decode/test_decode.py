@@ -403,3 +403,14 @@ def test_capture_type_size_disagreeing_with_ir() -> None:
     world.layout = msgspec.structs.replace(world.layout, types=types)
     with pytest.raises(ArtifactError, match=r"layout and ir\.json disagree"):
         run(world, make_dump([]))
+
+
+def test_snapshot_ids_are_uuid5_of_the_record_offset() -> None:
+    from stages.decode.envelope import GODI_NAMESPACE, Envelope
+
+    header = dump_header()
+    env = Envelope(header, [], "svc", "")
+    identity = f"{header.build_id}/{header.program_hash}/{header.pid}/{header.clock_offset_ns}"
+    namespace = uuid.uuid5(GODI_NAMESPACE, identity)
+    for offset in (0, 7, 123456789, 2**40):
+        assert env.snapshot_id(offset) == str(uuid.uuid5(namespace, str(offset)))

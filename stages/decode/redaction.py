@@ -1,0 +1,232 @@
+"""Redaction: sensitive identifiers and types are never shown (snapshot-format.md).
+
+A variable, struct field or string map key whose name, normalised (lower-cased,
+``_ - $ @`` removed), is on the identifier list renders as
+``{"type": T, "notCapturedReason": "redactedIdent"}``; a value whose type is on the
+redacted-types list as ``{"type": T, "notCapturedReason": "redactedType"}``.
+
+The list is ``DEFAULT_IDENTIFIERS`` (Datadog's 85 names), plus the comma-separated
+names of ``DD_DYNAMIC_INSTRUMENTATION_REDACTED_IDENTIFIERS``, minus those of
+``DD_DYNAMIC_INSTRUMENTATION_REDACTION_EXCLUDED_IDENTIFIERS``. Types come from
+``DD_DYNAMIC_INSTRUMENTATION_REDACTED_TYPES``: exact Go type names as DWARF spells
+them (``main.Credentials``), or prefixes ending in ``*`` (``github.com/org/vault.*``).
+
+``is_redacted_ident`` and ``is_redacted_type`` answer for the current environment,
+so that codegen can leave such values out of the capture altogether; decode takes a
+``Redaction`` (``Redaction.from_env()`` by default) and applies it while rendering.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+
+from ..snapshot import CapturedValue
+
+__all__ = [
+    "DEFAULT_IDENTIFIERS",
+    "ENV_EXCLUDED_IDENTIFIERS",
+    "ENV_REDACTED_IDENTIFIERS",
+    "ENV_REDACTED_TYPES",
+    "Redaction",
+    "is_redacted_ident",
+    "is_redacted_type",
+    "normalise",
+    "redact_entry",
+]
+
+ENV_REDACTED_IDENTIFIERS = "DD_DYNAMIC_INSTRUMENTATION_REDACTED_IDENTIFIERS"
+ENV_EXCLUDED_IDENTIFIERS = "DD_DYNAMIC_INSTRUMENTATION_REDACTION_EXCLUDED_IDENTIFIERS"
+ENV_REDACTED_TYPES = "DD_DYNAMIC_INSTRUMENTATION_REDACTED_TYPES"
+
+DEFAULT_IDENTIFIERS = frozenset(
+    {
+        "2fa",
+        "accesstoken",
+        "aiohttpsession",
+        "apikey",
+        "apisecret",
+        "apisignature",
+        "appkey",
+        "applicationkey",
+        "auth",
+        "authorization",
+        "authtoken",
+        "ccnumber",
+        "certificatepin",
+        "cipher",
+        "clientid",
+        "clientsecret",
+        "connectionstring",
+        "connectsid",
+        "cookie",
+        "credentials",
+        "creditcard",
+        "csrf",
+        "csrftoken",
+        "cvv",
+        "databaseurl",
+        "dburl",
+        "encryptionkey",
+        "encryptionkeyid",
+        "geolocation",
+        "gpgkey",
+        "ipaddress",
+        "jti",
+        "jwt",
+        "licensekey",
+        "masterkey",
+        "mysqlpwd",
+        "nonce",
+        "oauth",
+        "oauthtoken",
+        "otp",
+        "passhash",
+        "passwd",
+        "password",
+        "passwordb",
+        "pemfile",
+        "pgpkey",
+        "phpsessid",
+        "pin",
+        "pincode",
+        "pkcs8",
+        "privatekey",
+        "publickey",
+        "pwd",
+        "recaptchakey",
+        "refreshtoken",
+        "routingnumber",
+        "salt",
+        "secret",
+        "secretkey",
+        "secrettoken",
+        "securityanswer",
+        "securitycode",
+        "securityquestion",
+        "serviceaccountcredentials",
+        "session",
+        "sessionid",
+        "sessionkey",
+        "setcookie",
+        "signature",
+        "signaturekey",
+        "sshkey",
+        "ssn",
+        "symfony",
+        "token",
+        "transactionid",
+        "twiliotoken",
+        "usersession",
+        "voterid",
+        "xapikey",
+        "xauthtoken",
+        "xcsrftoken",
+        "xforwardedfor",
+        "xrealip",
+        "xsrf",
+        "xsrftoken",
+    }
+)
+
+_STRIP = str.maketrans("", "", "_-$@")
+
+
+def normalise(name: str) -> str:
+    """``name`` lower-cased with ``_ - $ @`` removed: ``X-Api_Key`` -> ``xapikey``."""
+    return name.lower().translate(_STRIP)
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+class Redaction:
+    """Which identifiers and type names are redacted.
+
+    ``identifiers`` are compared after ``normalise``; ``types`` are exact names or
+    prefixes ending in ``*``.
+    """
+
+    def __init__(self, identifiers: Iterable[str] = DEFAULT_IDENTIFIERS, types: Iterable[str] = ()):
+        self.identifiers = frozenset(normalise(i) for i in identifiers)
+        types = list(types)
+        self.exact_types = frozenset(t for t in types if not t.endswith("*"))
+        self.type_prefixes = tuple(sorted({t[:-1] for t in types if t.endswith("*")}))
+        self._idents: dict[str, bool] = {}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Redaction:
+        """The redaction the three ``DD_DYNAMIC_INSTRUMENTATION_*`` variables ask for
+        (``os.environ`` when ``env`` is None)."""
+        env = os.environ if env is None else env
+        excluded = {normalise(n) for n in _split(env.get(ENV_EXCLUDED_IDENTIFIERS))}
+        added = {normalise(n) for n in _split(env.get(ENV_REDACTED_IDENTIFIERS))}
+        return cls((DEFAULT_IDENTIFIERS - excluded) | added, _split(env.get(ENV_REDACTED_TYPES)))
+
+    @property
+    def any_types(self) -> bool:
+        """Whether any type is redacted at all."""
+        return bool(self.exact_types or self.type_prefixes)
+
+    def ident(self, name: str) -> bool:
+        """Whether a variable, field or map key called ``name`` is redacted."""
+        hit = self._idents.get(name)
+        if hit is None:
+            if len(self._idents) > 65536:
+                self._idents.clear()
+            hit = self._idents[name] = normalise(name) in self.identifiers
+        return hit
+
+    def type(self, name: str) -> bool:
+        """Whether values of the Go type called ``name`` are redacted."""
+        return name in self.exact_types or (
+            bool(self.type_prefixes) and name.startswith(self.type_prefixes)
+        )
+
+
+def redact_entry(
+    redaction: Redaction, key: CapturedValue, value: CapturedValue, *, string_key: bool
+) -> tuple[CapturedValue, CapturedValue]:
+    """A rendered map entry, its value redacted when its key is a string naming a
+    redacted identifier (``string_key``: the map's key type is a string kind)."""
+    if string_key and key.value is not None and redaction.ident(key.value):
+        return key, CapturedValue(type=value.type, notCapturedReason="redactedIdent")
+    return key, value
+
+
+@lru_cache(maxsize=8)
+def _policy(added: str | None, excluded: str | None, types: str | None) -> Redaction:
+    return Redaction.from_env(
+        {
+            k: v
+            for k, v in (
+                (ENV_REDACTED_IDENTIFIERS, added),
+                (ENV_EXCLUDED_IDENTIFIERS, excluded),
+                (ENV_REDACTED_TYPES, types),
+            )
+            if v is not None
+        }
+    )
+
+
+def _current() -> Redaction:
+    env = os.environ
+    return _policy(
+        env.get(ENV_REDACTED_IDENTIFIERS),
+        env.get(ENV_EXCLUDED_IDENTIFIERS),
+        env.get(ENV_REDACTED_TYPES),
+    )
+
+
+def is_redacted_ident(name: str) -> bool:
+    """Whether a variable, struct field or string map key called ``name`` is redacted
+    under the current environment."""
+    return _current().ident(name)
+
+
+def is_redacted_type(name: str) -> bool:
+    """Whether values of the Go type ``name`` are redacted under the current
+    environment."""
+    return _current().type(name)

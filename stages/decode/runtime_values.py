@@ -1,0 +1,434 @@
+"""Rendering values backed by runtime structures: maps, channels, funcs,
+interfaces, and ``time.Time``.
+
+The BPF walker copied the runtime structures these values point at (a map's
+header and buckets or swiss-table groups, a channel's ``hchan``, a func's code
+pointer, an interface's itab and dynamic value) as blocks of capture types whose
+``role`` names the structure; the offsets come from the IR's map and channel
+layouts, which irgen read from the binary's DWARF.
+"""
+
+from __future__ import annotations
+
+import datetime
+import struct
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from ..ir import (
+    BucketMapLayout,
+    ChanType,
+    FuncType,
+    InterfaceType,
+    MapType,
+    PointerType,
+    StringType,
+    StructType,
+    SwissMapLayout,
+    Type,
+    UnsafePointerType,
+)
+from ..layout import BLOCK_FLAG_READ_FAILED
+from ..snapshot import CapturedValue
+from .events import Block
+from .redaction import redact_entry
+
+if TYPE_CHECKING:
+    from .values import Buffer, Ranges, Render, RenderContext, ValueRenderer
+
+_U64 = struct.Struct("<Q")
+_I64 = struct.Struct("<q")
+_U32 = struct.Struct("<I")
+_NO_RANGES: tuple[tuple[int, int], ...] = ()
+
+# time.Time's encoding (src/time/time.go): wall's top bit says a monotonic reading
+# is present, and then bits 1..33 hold seconds since 1885; else ext holds seconds
+# since year 1. The low 30 bits of wall are the nanoseconds.
+_HAS_MONOTONIC = 1 << 63
+_SECONDS_PER_DAY = 86400
+_WALL_TO_INTERNAL = (1884 * 365 + 1884 // 4 - 1884 // 100 + 1884 // 400) * _SECONDS_PER_DAY
+_UNIX_TO_INTERNAL = (1969 * 365 + 1969 // 4 - 1969 // 100 + 1969 // 400) * _SECONDS_PER_DAY
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def _is_direct(t: Type, r: ValueRenderer) -> bool:
+    """Values stored in an interface's data word itself (pointer-shaped)."""
+    if isinstance(t, PointerType | UnsafePointerType | MapType | ChanType | FuncType):
+        return True
+    if isinstance(t, StructType) and len(t.fields) == 1:
+        return _is_direct(r.resolve(t.fields[0].type), r)
+    return False
+
+
+def _valid(block: Block | None) -> bool:
+    return block is not None and not block.flags & BLOCK_FLAG_READ_FAILED and block.count > 0
+
+
+def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
+    """``map[K]V``: ``size`` and ``entries`` read from buckets or swiss groups."""
+    null = CapturedValue(type=name, isNull=True)
+    unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+    layout = t.layout
+    header_ix = r.role_index("map_header", t.id)
+    if layout is None or header_ix is None:
+        return _word_constant(name, t.size, unavailable)
+    key_r = r.renderer(t.key)
+    string_key = isinstance(r.resolve(t.key), StringType)
+    val_r = r.renderer(t.value)
+    key_ix = r.value_indices(t.key)
+    val_ix = r.value_indices(t.value)
+    if isinstance(layout, BucketMapLayout):
+        entries_of = _bucket_entries(r, t, layout, key_ix, val_ix)
+        count_offset = layout.count_offset
+    else:
+        entries_of = _swiss_entries(r, t, layout, key_ix, val_ix)
+        count_offset = layout.used_offset
+
+    def render_map(
+        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
+    ) -> CapturedValue:
+        if holes and r.overlaps(holes, off, off + 8):
+            return unavailable
+        addr = _U64.unpack_from(buf, off)[0]
+        if addr == 0:
+            return null
+        header = ctx.blocks.get((addr, header_ix))
+        if not _valid(header):
+            ctx.missing = True
+            return unavailable
+        assert header is not None
+        count = _U64.unpack_from(header.data, count_offset)[0]
+        limit = ctx.max_collection_size
+        entries: list[tuple[CapturedValue, CapturedValue]] = []
+        for key_data, key_off, val_data, val_off in entries_of(header.data, ctx):
+            if len(entries) >= limit:
+                break
+            key = key_r(key_data, key_off, depth, _NO_RANGES, ctx)
+            value = val_r(val_data, val_off, depth, _NO_RANGES, ctx)
+            entries.append(redact_entry(r.redaction, key, value, string_key=string_key))
+        want = min(count, limit)
+        if len(entries) < want:
+            ctx.missing = True
+        if count > len(entries):
+            return CapturedValue(
+                type=name,
+                size=str(count),
+                entries=entries,
+                truncated=True,
+                notCapturedReason="collectionSize" if count > limit else None,
+            )
+        return CapturedValue(type=name, size=str(count), entries=entries)
+
+    return render_map
+
+
+Slot = tuple["Buffer", int, "Buffer", int]
+"""(key bytes, key offset, value bytes, value offset) of a full map slot."""
+
+
+def _indirect(
+    ctx: RenderContext, data: Buffer, off: int, indices: tuple[int, ...]
+) -> tuple[Buffer, int] | None:
+    """A key or value stored behind a pointer in its slot."""
+    ptr = _U64.unpack_from(data, off)[0]
+    for ix in indices:
+        block = ctx.blocks.get((ptr, ix))
+        if _valid(block):
+            assert block is not None
+            return block.data, 0
+    return None
+
+
+def _bucket_entries(
+    r: ValueRenderer,
+    t: MapType,
+    layout: BucketMapLayout,
+    key_ix: tuple[int, ...],
+    val_ix: tuple[int, ...],
+) -> Callable[[Buffer, RenderContext], Iterator[Slot]]:
+    bucket_ix = r.role_index("map_bucket", t.id)
+    size = layout.bucket_size
+    slots = layout.bucket_slots
+
+    def chain(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int]]:
+        if bucket_ix is None or addr == 0:
+            return
+        block = ctx.blocks.get((addr, bucket_ix))
+        if not _valid(block):
+            return
+        assert block is not None
+        for i in range(min(n, block.count)):
+            base = i * size
+            yield block.data, base
+            seen = 0
+            ovf = _U64.unpack_from(block.data, base + layout.overflow_offset)[0]
+            while ovf and seen < 64:  # overflow chains are short; bound them anyway
+                nxt = ctx.blocks.get((ovf, bucket_ix))
+                if not _valid(nxt):
+                    break
+                assert nxt is not None
+                yield nxt.data, 0
+                ovf = _U64.unpack_from(nxt.data, layout.overflow_offset)[0]
+                seen += 1
+
+    def entries(header: Buffer, ctx: RenderContext) -> Iterator[Slot]:
+        log2 = header[layout.log2_buckets_offset]
+        buckets = _U64.unpack_from(header, layout.buckets_offset)[0]
+        old = _U64.unpack_from(header, layout.old_buckets_offset)[0]
+        sources = [(buckets, 1 << log2)]
+        if old and log2 > 0:
+            sources.append((old, 1 << (log2 - 1)))
+        for addr, n in sources:
+            for data, base in chain(ctx, addr, n):
+                for j in range(slots):
+                    if data[base + layout.tophash_offset + j] < layout.min_top_hash:
+                        continue
+                    k_off = base + layout.keys_offset + j * layout.key_size
+                    v_off = base + layout.values_offset + j * layout.value_size
+                    k = (
+                        _indirect(ctx, data, k_off, key_ix)
+                        if layout.key_indirect
+                        else (data, k_off)
+                    )
+                    v = (
+                        _indirect(ctx, data, v_off, val_ix)
+                        if layout.value_indirect
+                        else (data, v_off)
+                    )
+                    if k is None or v is None:
+                        ctx.missing = True
+                        continue
+                    yield k[0], k[1], v[0], v[1]
+
+    return entries
+
+
+def _swiss_entries(
+    r: ValueRenderer,
+    t: MapType,
+    layout: SwissMapLayout,
+    key_ix: tuple[int, ...],
+    val_ix: tuple[int, ...],
+) -> Callable[[Buffer, RenderContext], Iterator[Slot]]:
+    group_ix = r.role_index("map_group", t.id)
+    table_ix = r.role_index("map_table", t.id)
+    dir_ix = r.role_index("map_directory", t.id)
+
+    def groups(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int]]:
+        if group_ix is None or addr == 0:
+            return
+        block = ctx.blocks.get((addr, group_ix))
+        if not _valid(block):
+            ctx.missing = True
+            return
+        assert block is not None
+        for i in range(min(n, block.count)):
+            yield block.data, i * layout.group_size
+
+    def tables(header: Buffer, ctx: RenderContext) -> Iterator[tuple[Buffer, int]]:
+        dir_ptr = _U64.unpack_from(header, layout.dir_ptr_offset)[0]
+        dir_len = _U64.unpack_from(header, layout.dir_len_offset)[0]
+        if dir_len == 0:
+            yield from groups(ctx, dir_ptr, 1)
+            return
+        if dir_ix is None or table_ix is None:
+            return
+        directory = ctx.blocks.get((dir_ptr, dir_ix))
+        if not _valid(directory):
+            ctx.missing = True
+            return
+        assert directory is not None
+        seen: set[int] = set()
+        for i in range(directory.count):
+            table = _U64.unpack_from(directory.data, i * 8)[0]
+            if table in seen:
+                continue  # several directory entries may share a table
+            seen.add(table)
+            tb = ctx.blocks.get((table, table_ix))
+            if not _valid(tb):
+                ctx.missing = True
+                continue
+            assert tb is not None
+            data_ptr = _U64.unpack_from(tb.data, layout.groups_data_offset)[0]
+            mask = _U64.unpack_from(tb.data, layout.groups_length_mask_offset)[0]
+            yield from groups(ctx, data_ptr, mask + 1)
+
+    def entries(header: Buffer, ctx: RenderContext) -> Iterator[Slot]:
+        for data, base in tables(header, ctx):
+            ctrl = data[base + layout.ctrl_offset : base + layout.ctrl_offset + layout.group_slots]
+            for j in range(layout.group_slots):
+                if ctrl[j] & layout.ctrl_empty:
+                    continue  # empty or deleted
+                slot = base + layout.slots_offset + j * layout.slot_size
+                k_off = slot + layout.key_offset
+                v_off = slot + layout.elem_offset
+                k = _indirect(ctx, data, k_off, key_ix) if layout.key_indirect else (data, k_off)
+                v = _indirect(ctx, data, v_off, val_ix) if layout.elem_indirect else (data, v_off)
+                if k is None or v is None:
+                    ctx.missing = True
+                    continue
+                yield k[0], k[1], v[0], v[1]
+
+    return entries
+
+
+def compile_chan(r: ValueRenderer, name: str, t: ChanType) -> Render:
+    """``chan T``: ``len`` and ``cap``, and whether it is closed."""
+    null = CapturedValue(type=name, isNull=True)
+    unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+    layout = t.layout
+    ix = r.role_index("chan", t.id)
+    if layout is None or ix is None:
+        return _word_constant(name, t.size, unavailable)
+
+    def render_chan(
+        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
+    ) -> CapturedValue:
+        if holes and r.overlaps(holes, off, off + 8):
+            return unavailable
+        addr = _U64.unpack_from(buf, off)[0]
+        if addr == 0:
+            return null
+        block = ctx.blocks.get((addr, ix))
+        if not _valid(block):
+            ctx.missing = True
+            return CapturedValue(type=name, address=hex(addr), notCapturedReason="unavailable")
+        assert block is not None
+        data = block.data
+        closed = _U32.unpack_from(data, layout.closed_offset)[0] != 0
+        return CapturedValue(
+            type=name,
+            address=hex(addr),
+            len=str(_U64.unpack_from(data, layout.qcount_offset)[0]),
+            cap=str(_U64.unpack_from(data, layout.dataqsiz_offset)[0]),
+            fields={"closed": CapturedValue(type="bool", value="true" if closed else "false")},
+        )
+
+    return render_chan
+
+
+def compile_func(r: ValueRenderer, name: str, t: FuncType) -> Render:
+    """A func value: the name of the function its closure runs."""
+    null = CapturedValue(type=name, isNull=True)
+    unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+    ix = r.role_index("code", None)
+
+    def render_func(
+        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
+    ) -> CapturedValue:
+        if holes and r.overlaps(holes, off, off + 8):
+            return unavailable
+        addr = _U64.unpack_from(buf, off)[0]
+        if addr == 0:
+            return null
+        block = ctx.blocks.get((addr, ix)) if ix is not None else None
+        if not _valid(block):
+            ctx.missing = ctx.missing or block is None
+            return unavailable
+        assert block is not None
+        pc = _U64.unpack_from(block.data, 0)[0]
+        function = r.function_name(pc)
+        if function is None:
+            return CapturedValue(type=name, notCapturedReason="missing type information")
+        return CapturedValue(type=name, value=function)
+
+    return render_func
+
+
+def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
+    """An interface: ``fields.data`` is the value of its dynamic type."""
+    null = CapturedValue(type=name, isNull=True)
+    unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+    missing = CapturedValue(type=name, notCapturedReason="missing type information")
+    itab_ix = None if t.empty else r.role_index("itab", None)
+
+    def render_interface(
+        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
+    ) -> CapturedValue:
+        if holes and r.overlaps(holes, off, off + 16):
+            return unavailable
+        word, data = struct.unpack_from("<QQ", buf, off)
+        if word == 0:
+            return null
+        if t.empty:
+            descriptor = word
+        else:
+            itab = ctx.blocks.get((word, itab_ix)) if itab_ix is not None else None
+            if not _valid(itab):
+                ctx.missing = True
+                return unavailable
+            assert itab is not None
+            descriptor = _U64.unpack_from(itab.data, 8)[0]
+        dyn = r.runtime_type(descriptor)
+        if dyn is None:
+            return missing
+        if depth >= ctx.max_reference_depth:
+            return CapturedValue(type=name, notCapturedReason="depth")
+        dyn_t = r.resolve(dyn)
+        render = r.renderer(dyn)
+        if _is_direct(dyn_t, r):
+            # The data word is the value: a pointer renders its pointee one level
+            # down, which is the level the interface hop reaches.
+            value = render(_U64.pack(data), 0, depth, _NO_RANGES, ctx)
+        else:
+            indices = r.value_indices(dyn)
+            block = None
+            for ix in indices:
+                block = ctx.blocks.get((data, ix))
+                if _valid(block):
+                    break
+            if not _valid(block):
+                ctx.missing = True
+                value = CapturedValue(type=r.name(dyn), notCapturedReason="unavailable")
+            else:
+                assert block is not None
+                value = render(block.data, 0, depth + 1, _NO_RANGES, ctx)
+        return CapturedValue(type=name, fields={"data": value})
+
+    return render_interface
+
+
+def compile_time(r: ValueRenderer, name: str, t: StructType) -> Render | None:
+    """``time.Time`` as RFC 3339 with nanoseconds, in UTC; None if the struct does
+    not have the fields this encoding needs."""
+    offsets = {f.name: f.offset for f in t.fields}
+    if "wall" not in offsets or "ext" not in offsets:
+        return None
+    wall_off, ext_off = offsets["wall"], offsets["ext"]
+    unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+
+    def render_time(
+        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
+    ) -> CapturedValue:
+        if holes and r.overlaps(holes, off, off + 16):
+            return unavailable
+        wall = _U64.unpack_from(buf, off + wall_off)[0]
+        ext = _I64.unpack_from(buf, off + ext_off)[0]
+        return CapturedValue(type=name, value=format_time(wall, ext))
+
+    return render_time
+
+
+def format_time(wall: int, ext: int) -> str:
+    """RFC 3339 with nanoseconds (trailing zeros dropped), UTC, of a Go time.Time."""
+    nsec = wall & ((1 << 30) - 1)
+    monotonic = wall & _HAS_MONOTONIC
+    sec = _WALL_TO_INTERNAL + ((wall << 1 & ((1 << 64) - 1)) >> 31) if monotonic else ext
+    unix = sec - _UNIX_TO_INTERNAL
+    try:
+        when = _EPOCH + datetime.timedelta(seconds=unix)
+    except OverflowError:
+        return f"{unix}s+{nsec}ns since 1970"
+    text = when.strftime("%Y-%m-%dT%H:%M:%S")
+    if nsec:
+        text += "." + f"{nsec:09d}".rstrip("0")
+    return text + "Z"
+
+
+def _word_constant(name: str, size: int, value: CapturedValue) -> Render:
+    def render(
+        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
+    ) -> CapturedValue:
+        return value
+
+    return render
