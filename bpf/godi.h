@@ -40,6 +40,9 @@
 #ifndef GODI_MAX_ROOT
 #define GODI_MAX_ROOT 4096 /* bytes of captured variables per hit; a power of two */
 #endif
+#ifndef GODI_MAX_RTYPES
+#define GODI_MAX_RTYPES 4096
+#endif
 #ifndef GODI_MAX_STACK
 #define GODI_MAX_STACK 32
 #endif
@@ -58,10 +61,10 @@
 
 struct godi_slot {
 	__u32 offset;
-	__u16 kind; /* GODI_SLOT_* */
-	__u16 _pad;
+	__u16 kind;   /* GODI_SLOT_* */
+	__u16 shift;  /* GODI_SLOT_ARRAY_LOG2: log2 adjustment */
 	__u32 target; /* capture type index */
-	__u32 _pad2;
+	__u32 aux;    /* offset of the count that GODI_SLOT_ARRAY_* and _SWISS_* read */
 };
 
 struct godi_type {
@@ -100,6 +103,7 @@ struct godi_call_key {
 
 #define GODI_KIND_ENTRY 0
 #define GODI_KIND_RETURN 1
+#define GODI_KIND_LINE 2
 
 struct godi_item {
 	__u64 addr;
@@ -146,6 +150,9 @@ BPF_PERCPU_ARRAY(godi_counters, struct godi_counter, GODI_MAX_PROBES);
 BPF_ARRAY(godi_scratch, struct godi_scratch, GODI_NCPUS);
 BPF_PROG_ARRAY(godi_progs, 4);
 BPF_ARRAY(godi_rates, struct godi_rate, GODI_MAX_PROBES);
+/* Runtime type descriptor address -> capture type of what an interface's data
+ * word points at (see stages/codegen/captypes.py, runtime_type). */
+BPF_HASH(godi_rtypes, __u64, __u32, GODI_MAX_RTYPES);
 /* Calls whose entry was captured, waiting for their return; LRU so that calls
  * that never return (panics) cannot fill it. */
 BPF_TABLE("lru_hash", struct godi_call_key, __u8, godi_calls, 65536);
@@ -450,6 +457,24 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 	}
 }
 
+/* How many buckets/groups/tables to copy for a map: enough for maxCollectionSize
+ * entries in half-full buckets of 8, never the whole of a huge map. */
+static __always_inline __u32 godi_buckets(struct godi_scratch *s, __u64 n)
+{
+	__u64 cap = s->max_coll / 4 + 1;
+	return (__u32)(n < cap ? n : cap);
+}
+
+/* An interface's value: what its data word points at, by its dynamic type. */
+static __always_inline void godi_iface(struct godi_scratch *s, __u64 typ, __u64 data)
+{
+	if (!typ || !data || s->cur_depth + 1 > s->max_depth)
+		return;
+	__u32 *target = godi_rtypes.lookup(&typ);
+	if (target)
+		godi_enqueue(s, data, *target, 1, s->cur_depth + 1);
+}
+
 /* Follow one reference of the block being scanned. */
 static __always_inline void godi_follow_slot(struct godi_scratch *s)
 {
@@ -460,7 +485,8 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 		return;
 	}
 	struct godi_slot *slot = &t->slots[s->cur_slot & (GODI_MAX_SLOTS - 1)];
-	__u32 at = (s->cur_data + s->cur_elem * t->size + slot->offset) & GODI_BUF_MASK;
+	__u32 elem = s->cur_data + s->cur_elem * t->size;
+	__u32 at = (elem + slot->offset) & GODI_BUF_MASK;
 	__u64 words[2];
 	__builtin_memcpy(words, &s->buf[at], 16);
 	switch (slot->kind) {
@@ -476,6 +502,47 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 	case GODI_SLOT_SLICE: {
 		__u64 n = words[1] < s->max_coll ? words[1] : s->max_coll;
 		godi_enqueue(s, words[0], slot->target, (__u32)n, s->cur_depth);
+		break;
+	}
+	case GODI_SLOT_REF:
+		godi_enqueue(s, words[0], slot->target, 1, s->cur_depth);
+		break;
+	case GODI_SLOT_ARRAY_LOG2: {
+		__u8 b = s->buf[(elem + slot->aux) & GODI_BUF_MASK];
+		if (b >= slot->shift && b - slot->shift < 31) {
+			__u64 n = 1ULL << (b - slot->shift);
+			godi_enqueue(s, words[0], slot->target, godi_buckets(s, n), s->cur_depth);
+		}
+		break;
+	}
+	case GODI_SLOT_ARRAY_MASK: {
+		__u64 mask = 0;
+		__builtin_memcpy(&mask, &s->buf[(elem + slot->aux) & GODI_BUF_MASK], 8);
+		godi_enqueue(s, words[0], slot->target, godi_buckets(s, mask + 1), s->cur_depth);
+		break;
+	}
+	case GODI_SLOT_SWISS_SMALL:
+	case GODI_SLOT_SWISS_DIR: {
+		__u64 dir_len = 0;
+		__builtin_memcpy(&dir_len, &s->buf[(elem + slot->aux) & GODI_BUF_MASK], 8);
+		if (slot->kind == GODI_SLOT_SWISS_SMALL && dir_len == 0)
+			godi_enqueue(s, words[0], slot->target, 1, s->cur_depth);
+		else if (slot->kind == GODI_SLOT_SWISS_DIR && dir_len)
+			godi_enqueue(s, words[0], slot->target, godi_buckets(s, dir_len),
+				     s->cur_depth);
+		break;
+	}
+	case GODI_SLOT_EFACE:
+		godi_iface(s, words[0], words[1]);
+		break;
+	case GODI_SLOT_IFACE: {
+		__u64 typ = 0;
+		if (words[0]) {
+			/* The itab is copied for the decoder, and read now for its type. */
+			godi_enqueue(s, words[0], slot->target, 1, s->cur_depth);
+			bpf_probe_read_user(&typ, 8, (void *)(words[0] + 8));
+		}
+		godi_iface(s, typ, words[1]);
 		break;
 	}
 	}

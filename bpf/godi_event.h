@@ -28,6 +28,13 @@ typedef uint64_t __u64;
 #define GODI_SLOT_POINTER 1
 #define GODI_SLOT_STRING 2
 #define GODI_SLOT_SLICE 3
+#define GODI_SLOT_REF 4
+#define GODI_SLOT_ARRAY_LOG2 5
+#define GODI_SLOT_ARRAY_MASK 6
+#define GODI_SLOT_SWISS_SMALL 7
+#define GODI_SLOT_SWISS_DIR 8
+#define GODI_SLOT_EFACE 9
+#define GODI_SLOT_IFACE 10
 
 struct godi_event {
 	__u32 probe;     /* index of the probe in layout.json */

@@ -42,8 +42,12 @@ UNLIMITED: dict[str, object] = {"sampling": {"snapshotsPerSecond": 0}}
 
 def build(go_version: str, out: Path) -> Path:
     go = REPO / ".tools" / "go" / go_version / "go" / "bin" / "go"
-    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-trimpath",
-           "GOCACHE": str(Path(tempfile.gettempdir()) / "gocache")}
+    env = {
+        **os.environ,
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "-trimpath",
+        "GOCACHE": str(Path(tempfile.gettempdir()) / "gocache"),
+    }
     subprocess.run([str(go), "build", "-o", str(out), "."], cwd=BENCH_SRC, env=env, check=True)
     return out
 
@@ -56,8 +60,9 @@ def ns_per_call(stdout: str) -> float:
 
 
 def run_plain(binary: Path, mode: str, calls: int) -> float:
-    out = subprocess.run([str(binary), mode, str(calls)], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [str(binary), mode, str(calls)], capture_output=True, text=True, check=True
+    )
     return ns_per_call(out.stdout)
 
 
@@ -90,9 +95,23 @@ def prepare(binary: Path, probes: list[dict[str, object]], out: Path) -> Path:
 
 def run_godi(binary: Path, prog: Path, mode: str, calls: int, out: Path) -> tuple[float, str]:
     result = subprocess.run(
-        [sys.executable, "-m", "stages", "capture", "--program", str(prog),
-         "-o", str(out / f"{mode}.dump"), "--", str(binary), mode, str(calls)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "capture",
+            "--program",
+            str(prog),
+            "-o",
+            str(out / f"{mode}.dump"),
+            "--",
+            str(binary),
+            mode,
+            str(calls),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return ns_per_call(result.stdout), result.stderr.strip().splitlines()[-1]
 
@@ -105,7 +124,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--go", default=(REPO / "scripts" / "go-versions.txt").read_text().split()[-1])
+    parser.add_argument(
+        "--go", default=(REPO / "scripts" / "go-versions.txt").read_text().split()[-1]
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root")
@@ -113,35 +134,63 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="godi-bench-") as tmp:
         work = Path(tmp)
         binary = build(args.go, work / "bench")
-        scalars_prog = prepare(binary, [{"id": "s", "where": {"methodName": "main.scalars"},
-                                         "captureSnapshot": True, **UNLIMITED}], work / "s")
-        graph_prog = prepare(binary, [{"id": "g", "where": {"methodName": "main.graph"},
-                                       "captureSnapshot": True,
-                                       "capture": {"maxReferenceDepth": 3}, **UNLIMITED}],
-                              work / "g")
-        pcs = {name: [q["pc"] for q in json.loads((p / "layout.json").read_text())["probes"]]
-               for name, p in (("scalars", scalars_prog), ("graph", graph_prog))}
+        scalars_prog = prepare(
+            binary,
+            [
+                {
+                    "id": "s",
+                    "where": {"methodName": "main.scalars"},
+                    "captureSnapshot": True,
+                    **UNLIMITED,
+                }
+            ],
+            work / "s",
+        )
+        graph_prog = prepare(
+            binary,
+            [
+                {
+                    "id": "g",
+                    "where": {"methodName": "main.graph"},
+                    "captureSnapshot": True,
+                    "capture": {"maxReferenceDepth": 3},
+                    **UNLIMITED,
+                }
+            ],
+            work / "g",
+        )
+        pcs = {
+            name: [q["pc"] for q in json.loads((p / "layout.json").read_text())["probes"]]
+            for name, p in (("scalars", scalars_prog), ("graph", graph_prog))
+        }
 
-        print(f"# capture benchmark, Go {args.go}, {args.calls} calls per run, "
-              f"median of {args.repeat}")
+        print(
+            f"# capture benchmark, Go {args.go}, {args.calls} calls per run, "
+            f"median of {args.repeat}"
+        )
         results = {}
         for mode, prog in (("scalars", scalars_prog), ("graph", graph_prog)):
             base = best([run_plain(binary, mode, args.calls) for _ in range(args.repeat)])
-            empty = best([run_empty_uprobe(binary, pcs[mode], mode, args.calls)
-                          for _ in range(args.repeat)])
+            empty = best(
+                [run_empty_uprobe(binary, pcs[mode], mode, args.calls) for _ in range(args.repeat)]
+            )
             godi_runs = [run_godi(binary, prog, mode, args.calls, work) for _ in range(args.repeat)]
             godi = best([t for t, _ in godi_runs])
             empty_cost = empty - base
             godi_cost = godi - base
             results[mode] = (base, empty, godi)
-            print(f"{mode:8s} no probe {base:8.1f} ns/call | empty uprobe {empty:8.1f} "
-                  f"(+{empty_cost:.1f}) | godi {godi:8.1f} (+{godi_cost:.1f}) | "
-                  f"godi/empty per-hit cost {godi_cost / empty_cost:.3f}x | {godi_runs[-1][1]}")
+            print(
+                f"{mode:8s} no probe {base:8.1f} ns/call | empty uprobe {empty:8.1f} "
+                f"(+{empty_cost:.1f}) | godi {godi:8.1f} (+{godi_cost:.1f}) | "
+                f"godi/empty per-hit cost {godi_cost / empty_cost:.3f}x | {godi_runs[-1][1]}"
+            )
         target = {"scalars": 1.10, "graph": 1.5}
         for mode, (base, empty, godi) in results.items():
             ratio = (godi - base) / (empty - base)
-            print(f"target {mode}: {ratio:.3f}x <= {target[mode]}x: "
-                  f"{'met' if ratio <= target[mode] else 'NOT met'}")
+            print(
+                f"target {mode}: {ratio:.3f}x <= {target[mode]}x: "
+                f"{'met' if ratio <= target[mode] else 'NOT met'}"
+            )
 
         # Sustained rate from one thread: every call emits an event.
         sustained_calls = max(args.calls * 5, 1_000_000)
@@ -151,8 +200,15 @@ def main() -> None:
 
         # Compile + load time, attach and detach, for 20 and 100 probes.
         for n in (20, 100):
-            probes = [{"id": f"f{i}", "where": {"methodName": f"main.f{i}"},
-                       "captureSnapshot": True, **UNLIMITED} for i in range(n)]
+            probes = [
+                {
+                    "id": f"f{i}",
+                    "where": {"methodName": f"main.f{i}"},
+                    "captureSnapshot": True,
+                    **UNLIMITED,
+                }
+                for i in range(n)
+            ]
             prog = prepare(binary, probes, work / f"many{n}")
             layout = json.loads((prog / "layout.json").read_text())
             from stages.artifacts import load_c_source, load_layout
@@ -165,8 +221,10 @@ def main() -> None:
             loaded.detach()
             t3 = time.perf_counter()
             loaded.close()
-            print(f"{n:3d} probes ({len(layout['probes'])} uprobes incl. returns): compile+load "
-                  f"{t1 - t0:.2f} s, attach {t2 - t1:.3f} s, detach {t3 - t2:.3f} s")
+            print(
+                f"{n:3d} probes ({len(layout['probes'])} uprobes incl. returns): compile+load "
+                f"{t1 - t0:.2f} s, attach {t2 - t1:.3f} s, detach {t3 - t2:.3f} s"
+            )
 
 
 if __name__ == "__main__":

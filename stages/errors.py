@@ -67,3 +67,27 @@ class DecodeError(GodiError):
     """A dump cannot be decoded (bad magic, header mismatch, corrupt record)."""
 
     user_error = True
+
+
+class UploadError(GodiError):
+    """Delivering to the agent failed for good (retries exhausted, unusable agent URL).
+
+    Every batch acknowledged before the failure is recorded in the input's progress
+    file, so rerunning the same command resumes where this one stopped.
+    """
+
+
+class UploadInputError(UploadError):
+    """An upload input cannot be read: malformed JSON, or changed since its progress record."""
+
+    user_error = True
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class IntakeError(GodiError):
+    """The local intake cannot start: bad fault plan, port in use, unusable output directory."""
+
+    user_error = True

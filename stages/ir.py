@@ -42,8 +42,9 @@ GoBaseKind = Literal[
 class TypeBase(Struct, tag_field="kind", frozen=True, kw_only=True):
     """Common to every type: DWARF offset, Go name as DWARF spells it, byte size.
 
-    ``runtime_type`` is the address of the runtime type descriptor
-    (``DW_AT_go_runtime_type``), 0 when the binary has none for this type.
+    ``runtime_type`` is the address of the runtime type descriptor (from
+    ``DW_AT_go_runtime_type``, an offset from ``runtime.types``), 0 when the binary
+    has none for this type.
     """
 
     id: int
@@ -349,6 +350,54 @@ class ReturnSite(Struct, frozen=True, kw_only=True):
     cfa_offset: int
 
 
+class LineRow(Struct, frozen=True, array_like=True, kw_only=False):
+    """One line-table row, serialised as ``[pc, file, line, is_stmt]``.
+
+    From ``pc`` until the next row, the code is for ``line`` of file number
+    ``file`` in the function's ``line_files``; ``is_stmt`` marks the start of a
+    statement, the place for a ``file:line`` probe.
+    """
+
+    pc: int
+    file: int
+    line: int
+    is_stmt: bool
+
+
+class InlinedInstance(Struct, frozen=True, kw_only=True):
+    """One copy of a function the compiler inlined into ``caller``.
+
+    ``ranges`` are the copy's PCs; ``entry_pc`` is the lowest, where a probe on
+    the inlined function goes, and CFA = RSP + ``entry_cfa_offset`` there (from
+    the caller's call-frame information). ``call_file``:``call_line`` is the call
+    site. ``variables`` are the inlined function's parameters and locals in this
+    copy, with locations in the caller's frame.
+    """
+
+    caller: str
+    entry_pc: int
+    entry_cfa_offset: int
+    ranges: list[tuple[int, int]]
+    call_file: str
+    call_line: int
+    variables: list[Variable] = []
+    dwarf_offset: int = 0
+
+
+class InlinedFunction(Struct, frozen=True, kw_only=True):
+    """A function with inlined copies: its abstract origin and every copy.
+
+    ``origin`` is the DWARF offset of the abstract subprogram
+    (``DW_AT_inline``); ``file``/``line`` are its declaration.
+    """
+
+    name: str
+    origin: int
+    file: str
+    line: int
+    instances: list[InlinedInstance]
+
+
 class DictionaryParam(Struct, frozen=True, kw_only=True):
     """The hidden dictionary argument of a generic shape function.
 
@@ -360,8 +409,9 @@ class DictionaryParam(Struct, frozen=True, kw_only=True):
     (``shapeSig`` in ``cmd/compile/internal/noder/reader.go``); ``entry_pieces``
     say where the register ABI puts it, valid at ``Function.entry_pc``.
     ``variable`` names the DWARF parameter describing it when the compiler writes
-    one (``.dict``, Go >= 1.27); that one's location is the argument's spill slot,
-    which holds it only once the function has spilled it.
+    one (``.dict``, Go >= 1.27). DWARF locates that one in the argument's spill
+    slot, which the function may never write; irgen replaces its location by
+    ``entry_pieces`` from the first instruction to ``entry_pc``, where it holds.
     """
 
     entry_pieces: list[Piece]
@@ -388,6 +438,8 @@ class Function(Struct, frozen=True, kw_only=True):
     return_sites: list[ReturnSite] = []
     dwarf_offset: int = 0
     dictionary: DictionaryParam | None = None
+    line_files: list[str] = []
+    lines: list[LineRow] = []
 
 
 class BinaryInfo(Struct, frozen=True, kw_only=True):
@@ -414,14 +466,95 @@ class ProbeIssue(Struct, frozen=True, kw_only=True):
     message: str
 
 
+# ------------------------------------------------------------------------- symbols
+
+
+class InlinedCall(Struct, frozen=True, kw_only=True, array_like=True):
+    """One entry of a function's inline tree (``FUNCDATA_InlTree``): an inlined call.
+
+    ``name`` indexes ``SymbolTable.names`` (the callee); ``parent_pc`` is the offset
+    from the function's entry of an instruction whose source position is the call
+    site (the runtime's ``inlinedCall.parentPc``). Encoded as a JSON array.
+    """
+
+    name: int
+    parent_pc: int
+
+
+class FunctionSymbols(Struct, frozen=True, kw_only=True, array_like=True):
+    """One function of the ``.gopclntab``: where it is and its PC tables.
+
+    Covers ``entry <= pc < entry + size``. ``name`` indexes ``SymbolTable.names``;
+    ``unit`` indexes ``SymbolTable.units`` (its compilation unit's file list).
+    ``pcfile``, ``pcln`` and ``pcinl`` are the runtime's pcvalue tables (file number,
+    line, inline tree index; ``runtime.step`` format: varint zig-zag value delta,
+    varint PC delta in ``quantum`` units, repeated), base64 without their
+    terminating zero, decoded lazily; ``pcinl`` is empty for a function without
+    inlined calls. Encoded as a JSON array.
+    """
+
+    entry: int
+    size: int
+    name: int
+    unit: int
+    pcfile: str
+    pcln: str
+    pcinl: str = ""
+    inlined: list[InlinedCall] = []
+
+
+class SymbolTable(Struct, frozen=True, kw_only=True):
+    """What symbolicating a PC takes, from the binary's ``.gopclntab``.
+
+    Present even in stripped binaries, so every stack PC can be named: for a PC,
+    the function containing it (``functions``, sorted by entry), the file and line
+    (``pcfile`` through the unit's file list, ``pcln``), and the inlined frames
+    (``pcinl`` gives an index into ``inlined``, whose ``parent_pc`` leads to the
+    caller's position). ``wrappers`` are the ``names`` of compiler-generated
+    wrappers (``abi.FuncIDWrapper``), which the Go runtime leaves out of stacks.
+    Names are spelled as in the binary (``main.F[go.shape.int]``).
+    """
+
+    quantum: int = 1
+    names: list[str]
+    files: list[str]
+    units: list[list[int]]
+    """Per compilation unit: file number -> index into ``files`` (-1: none).
+    A function whose ``unit`` is -1 has no file (linker markers)."""
+    wrappers: list[int] = []
+    functions: list[FunctionSymbols]
+
+
+class RuntimeType(Struct, frozen=True, kw_only=True):
+    """A runtime type descriptor at ``address`` describes the IR type ``type``.
+
+    What an interface's type word (or its itab's type field) and a generic
+    dictionary's entries point at.
+    """
+
+    address: int
+    type: int
+
+
 class Program(Struct, frozen=True, kw_only=True):
-    """The serialised IR of one binary (``ir.json``)."""
+    """The serialised IR of one binary (``ir.json``).
+
+    ``runtime_types`` maps descriptor addresses to IR types, sorted by address:
+    for every type with a descriptor in the whole-binary IR, for the types the
+    kept functions reach in a scoped one. ``inlined`` lists the functions with
+    inlined copies: all of them in the whole-binary IR, the wanted ones in a
+    scoped one (a wanted function may exist only inlined).
+    """
 
     header: ArtifactHeader
     binary: BinaryInfo
     functions: list[Function]
     types: list[Type]
     issues: list[ProbeIssue] = []
+    runtime_types: list[RuntimeType] = []
+    inlined: list[InlinedFunction] = []
+    symbols: SymbolTable | None = None
+    """Symbolication data for stack PCs (None: stacks are left out)."""
 
     def function(self, name: str) -> Function | None:
         """The function called ``name``, or None."""

@@ -19,7 +19,7 @@ import msgspec
 
 from ._base import ArtifactHeader, Struct
 from .ir import ProbeIssue
-from .spec import Capture
+from .spec import Capture, Probe
 
 LAYOUT_FORMAT = "godi.layout"
 LAYOUT_FORMAT_VERSION = 1
@@ -44,8 +44,26 @@ BLOCK_FLAG_SHORT = 2
 """Fewer elements than wanted were copied (budget); ``count`` is what was copied."""
 
 SLOT_POINTER = 1
+"""*T: follow to ``target``, one level deeper."""
 SLOT_STRING = 2
+"""string: its bytes (``target`` = BYTES_TYPE), at most maxLength."""
 SLOT_SLICE = 3
+"""[]T: its elements, at most maxCollectionSize."""
+SLOT_REF = 4
+"""A runtime reference that is part of the value (map header, bucket overflow,
+hchan, func code pointer): followed without spending depth."""
+SLOT_ARRAY_LOG2 = 5
+"""Map buckets: ``1 << (byte at aux) >> shift`` elements of ``target``."""
+SLOT_ARRAY_MASK = 6
+"""Swiss-table groups: ``(u64 at aux) + 1`` elements of ``target``."""
+SLOT_SWISS_SMALL = 7
+"""Swiss map directory pointer when ``dirLen`` (u64 at aux) is 0: one group."""
+SLOT_SWISS_DIR = 8
+"""Swiss map directory pointer when ``dirLen`` (u64 at aux) is not 0: table pointers."""
+SLOT_EFACE = 9
+"""interface {}: (type, data); the dynamic type decides what data points at."""
+SLOT_IFACE = 10
+"""Non-empty interface: (itab, data); the itab (``target``) is copied too."""
 
 BYTES_TYPE = 0
 """Index of the capture type for raw bytes (string contents); always present."""
@@ -63,6 +81,9 @@ class BpfSlot(Struct, frozen=True, kw_only=True):
     offset: int
     kind: int
     target: int
+    aux: int = 0
+    """Offset, in the same element, of the count a SLOT_ARRAY_*/SLOT_SWISS_* slot reads."""
+    shift: int = 0
 
 
 class BpfType(Struct, frozen=True, kw_only=True):
@@ -77,6 +98,11 @@ class BpfType(Struct, frozen=True, kw_only=True):
     index: int
     ir_type: int | None
     size: int
+    role: str = "value"
+    """What the entry's bytes are: a Go ``value`` of ``ir_type``, ``root`` of a probe,
+    or a runtime structure of the map/chan type ``ir_type`` (``map_header``,
+    ``map_bucket``, ``map_table``, ``map_directory``, ``map_group``, ``chan``), a func's
+    ``code`` pointer, an ``itab``."""
     slots: list[BpfSlot] = []
     slots_truncated: bool = False
 
@@ -118,7 +144,7 @@ class VariableLayout(Struct, frozen=True, kw_only=True):
     reason: str | None = None
 
 
-ProbeKind = Literal["entry", "return"]
+ProbeKind = Literal["entry", "return", "line"]
 
 
 class ProbeLayout(Struct, frozen=True, kw_only=True):
@@ -144,6 +170,16 @@ class ProbeLayout(Struct, frozen=True, kw_only=True):
     """Entries of this probe wait for a return probe: BPF remembers sampled calls."""
 
 
+class RuntimeTypeEntry(Struct, frozen=True, kw_only=True):
+    """For an interface holding a value whose runtime type descriptor is at
+    ``address`` (IR type ``type``): the capture type to copy at the data word, or
+    None when there is nothing to follow."""
+
+    address: int
+    type: int
+    capture_type: int | None
+
+
 class RateLimit(Struct, frozen=True, kw_only=True):
     """The rate limit of one Datadog probe, enforced in BPF before anything is copied."""
 
@@ -164,6 +200,10 @@ class Layout(Struct, frozen=True, kw_only=True):
     types: list[BpfType]
     issues: list[ProbeIssue] = []
     rates: list[RateLimit] = []
+    runtime_types: list[RuntimeTypeEntry] = []
+    definitions: list[Probe] = []
+    """The definitions of the installed probes (conditions, templates, capture
+    expressions are evaluated by decode), one per probe id."""
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")

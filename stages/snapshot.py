@@ -61,6 +61,7 @@ class CapturedScope(Out, frozen=True, kw_only=True):
 
     arguments: dict[str, CapturedValue] | None = None
     locals: dict[str, CapturedValue] | None = None
+    captureExpressions: dict[str, CapturedValue] | None = None
 
 
 class Captures(Out, frozen=True, kw_only=True):

@@ -165,7 +165,13 @@ class Loaded:
                 leaf.slots[j].offset = slot.offset
                 leaf.slots[j].kind = slot.kind
                 leaf.slots[j].target = slot.target
+                leaf.slots[j].aux = slot.aux
+                leaf.slots[j].shift = slot.shift
             table[ct.c_int(t.index)] = leaf
+        rtypes = self.bpf["godi_rtypes"]
+        for rt in self.layout.runtime_types:
+            if rt.capture_type is not None:
+                rtypes[ct.c_uint64(rt.address)] = ct.c_uint32(rt.capture_type)
         rates = self.bpf["godi_rates"]
         for r in self.layout.rates:
             leaf = rates.Leaf()

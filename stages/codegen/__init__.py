@@ -14,6 +14,8 @@ import msgspec
 
 from ..artifacts import header
 from ..errors import NoUsableProbeError
+from ..expr.probe import probe_expression_issue
+from ..expr.values import kinds_from_types
 from ..ir import Function, LocationRange, ProbeIssue, Program, TypeIndex, Variable
 from ..layout import (
     LAYOUT_FORMAT,
@@ -25,9 +27,11 @@ from ..layout import (
     RateLimit,
 )
 from ..probefile import ProbeSet
+from ..sampling import bpf_rate
 from ..spec import Probe
 from .abi import result_pieces
 from .captypes import CaptureTypes
+from .lines import line_pcs, live_variables
 from .render import render_file, render_probe
 from .resolve import method_candidates, resolve
 from .roots import build_root
@@ -80,20 +84,6 @@ def _probe_points(fn: Function, types: TypeIndex) -> list[ProbePoint]:
     return points
 
 
-SNAPSHOTS_PER_SECOND = 1.0
-"""Datadog's default rate for snapshot probes."""
-LOGS_PER_SECOND = 5000.0
-"""Datadog's default rate for log probes (no snapshot)."""
-
-
-def _rate(probe: Probe) -> float | None:
-    """Hits per second this probe may capture."""
-    if probe.sampling and probe.sampling.snapshots_per_second is not None:
-        rate = probe.sampling.snapshots_per_second
-        return rate if rate > 0 else None
-    return SNAPSHOTS_PER_SECOND if probe.capture_snapshot else LOGS_PER_SECOND
-
-
 def _check_probe(probe: Probe) -> ProbeIssue | None:
     if probe.type != "LOG_PROBE":
         return ProbeIssue(
@@ -101,17 +91,72 @@ def _check_probe(probe: Probe) -> ProbeIssue | None:
             kind="unsupported_probe_type",
             message=f"{probe.type} is not supported by godi; only LOG_PROBE is instrumented",
         )
-    if probe.where.source_file or probe.where.lines:
+    where = probe.where
+    if where.source_file or where.lines:
+        if not where.source_file or not where.lines or len(where.lines) != 1:
+            return ProbeIssue(
+                probe_id=probe.id,
+                kind="invalid_probe",
+                message="a line probe needs where.sourceFile and exactly one where.lines entry",
+            )
+        if not where.lines[0].strip().isdigit():
+            return ProbeIssue(
+                probe_id=probe.id,
+                kind="invalid_probe",
+                message=f"where.lines[0] is not a line number: {where.lines[0]!r}",
+            )
+        return None
+    if not where.method_name:
         return ProbeIssue(
             probe_id=probe.id,
-            kind="unsupported_location",
-            message="line probes (where.sourceFile/lines) are not supported yet",
-        )
-    if not probe.where.method_name:
-        return ProbeIssue(
-            probe_id=probe.id, kind="invalid_probe", message="where.methodName is required"
+            kind="invalid_probe",
+            message="where.methodName (or sourceFile and lines) is required",
         )
     return None
+
+
+Point = tuple[Function, ProbeKind, int, int, bool, list[tuple[Variable, CaptureRole]], str, int]
+"""(function, kind, pc, CFA offset, RBP pushed, variables, file, line) of one uprobe."""
+
+
+def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | ProbeIssue:
+    """Every uprobe a probe needs, or the reason it cannot be installed."""
+    where = probe.where
+    if where.source_file and where.lines:
+        line = int(where.lines[0])
+        found = line_pcs(program, where.source_file, line)
+        if not found:
+            return ProbeIssue(
+                probe_id=probe.id,
+                kind="line_not_found",
+                message=f"no code for {where.source_file}:{line} in the binary "
+                "(no such line, or it was optimised away or only inlined)",
+            )
+        return [
+            (
+                fn,
+                "line",
+                pc,
+                fn.entry_cfa_offset,
+                fn.frame_pointer,
+                live_variables(fn, pc),
+                file,
+                line,
+            )
+            for fn, pc, file in found
+        ]
+    functions = resolve(program, probe)
+    if not functions:
+        return ProbeIssue(
+            probe_id=probe.id,
+            kind="function_not_found",
+            message=f"no function {' or '.join(method_candidates(probe))} in the binary",
+        )
+    return [
+        (fn, kind, pc, cfa, pushed, variables, fn.file, fn.line)
+        for fn in functions
+        for kind, pc, cfa, pushed, variables in _probe_points(fn, types)
+    ]
 
 
 def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generated:
@@ -122,63 +167,55 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
     """
     types = TypeIndex(program.types)
     captypes = CaptureTypes(types)
+    kinds = kinds_from_types(program.types)
     issues = list(probeset.issues)
     layouts: list[ProbeLayout] = []
     rates: list[RateLimit] = []
     sources: list[str] = []
     for probe in probeset.probes:
-        problem = _check_probe(probe)
+        problem = _check_probe(probe) or probe_expression_issue(probe, kinds)
         if problem:
             issues.append(problem)
             continue
-        functions = resolve(program, probe)
-        if not functions:
-            issues.append(
-                ProbeIssue(
-                    probe_id=probe.id,
-                    kind="function_not_found",
-                    message=f"no function {' or '.join(method_candidates(probe))} in the binary",
-                )
-            )
+        points = _points(program, probe, types)
+        if isinstance(points, ProbeIssue):
+            issues.append(points)
             continue
         slot = len(rates)
-        rates.append(RateLimit(slot=slot, probe_id=probe.id, per_second=_rate(probe)))
-        for fn in functions:
-            points = _probe_points(fn, types)
-            has_return = any(kind == "return" for kind, *_ in points)
-            for kind, pc, cfa_offset, pushed_bp, variables in points:
-                index = len(layouts)
-                root = build_root(fn, pc, variables, types)
-                root_type = captypes.add_root(
-                    root.size,
-                    [(v.type, v.root_offset) for v in root.variables if v.root_offset is not None],
-                )
-                probe_layout = ProbeLayout(
-                    index=index,
-                    probe_id=probe.id,
-                    probe_version=probe.version,
-                    kind=kind,
-                    function=fn.name,
-                    file=fn.file,
-                    line=fn.line,
-                    pc=pc,
-                    root_type=root_type,
-                    root_size=root.size,
-                    limits=probe.limits,
-                    capture_snapshot=probe.capture_snapshot,
-                    variables=root.variables,
-                    bpf_function=f"godi_probe_{index}",
-                    rate_slot=slot,
-                    has_return=has_return,
-                )
-                layouts.append(probe_layout)
-                refs = len(captypes.slots_of_index(root_type))
-                sources.append(
-                    render_probe(probe_layout, root.statements, cfa_offset, pushed_bp, refs)
-                )
+        rates.append(RateLimit(slot=slot, probe_id=probe.id, per_second=bpf_rate(probe)))
+        returning = {fn.name for fn, kind, *_ in points if kind == "return"}
+        for fn, kind, pc, cfa_offset, pushed_bp, variables, file, line in points:
+            index = len(layouts)
+            root = build_root(fn, pc, variables, types)
+            root_type = captypes.add_root(
+                root.size,
+                [(v.type, v.root_offset) for v in root.variables if v.root_offset is not None],
+            )
+            probe_layout = ProbeLayout(
+                index=index,
+                probe_id=probe.id,
+                probe_version=probe.version,
+                kind=kind,
+                function=fn.name,
+                file=file,
+                line=line,
+                pc=pc,
+                root_type=root_type,
+                root_size=root.size,
+                limits=probe.limits,
+                capture_snapshot=probe.capture_snapshot,
+                variables=root.variables,
+                bpf_function=f"godi_probe_{index}",
+                rate_slot=slot,
+                has_return=kind == "entry" and fn.name in returning,
+            )
+            layouts.append(probe_layout)
+            refs = len(captypes.slots_of_index(root_type))
+            sources.append(render_probe(probe_layout, root.statements, cfa_offset, pushed_bp, refs))
     if not layouts:
         detail = "; ".join(f"{i.probe_id}: {i.message}" for i in issues) or "no probes given"
         raise NoUsableProbeError(f"no probe can be installed: {detail}")
+    runtime_types = [captypes.runtime_type(rt.address, rt.type) for rt in program.runtime_types]
     table = captypes.table()
     layout = Layout(
         header=header(
@@ -193,6 +230,14 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         types=table,
         issues=issues,
         rates=rates,
+        runtime_types=runtime_types,
+        definitions=[p for p in probeset.probes if any(x.probe_id == p.id for x in layouts)],
     )
-    c_source = render_file(program.binary.build_id, layouts, sources, len(table))
+    c_source = render_file(
+        program.binary.build_id,
+        layouts,
+        sources,
+        len(table),
+        sum(1 for r in runtime_types if r.capture_type is not None),
+    )
     return Generated(c_source=c_source, layout=layout)

@@ -1,24 +1,54 @@
 """The capture type table that drives the BPF walker.
 
-Each IR type the walker may copy gets one entry: its element size and the
-references (pointers, strings, slices) inside one element, flattened through
-structs and arrays to byte offsets. Entry 0 is raw bytes (string contents).
+Each entry is what the walker copies from one address: an element size and the
+references inside one element (pointers, strings, slices, maps, channels, funcs,
+interfaces), flattened through structs and arrays to byte offsets. Entry 0 is
+raw bytes (string contents). Besides Go values (``role`` "value"), maps, channels,
+funcs and interfaces bring runtime structures: a map's header, buckets or
+swiss-table groups, a channel's ``hchan``, a func's code pointer, an itab.
 """
 
 from __future__ import annotations
 
+from ..decode.redaction import is_redacted_ident, is_redacted_type
 from ..ir import (
     ArrayType,
+    BucketMapLayout,
+    ChanType,
+    FuncType,
+    InterfaceType,
+    MapType,
     PointerType,
     SliceType,
     StringType,
     StructType,
+    SwissMapLayout,
+    Type,
     TypeIndex,
+    UnsafePointerType,
 )
-from ..layout import BYTES_TYPE, SLOT_POINTER, SLOT_SLICE, SLOT_STRING, BpfSlot, BpfType
+from ..layout import (
+    BYTES_TYPE,
+    SLOT_ARRAY_LOG2,
+    SLOT_ARRAY_MASK,
+    SLOT_EFACE,
+    SLOT_IFACE,
+    SLOT_POINTER,
+    SLOT_REF,
+    SLOT_SLICE,
+    SLOT_STRING,
+    SLOT_SWISS_DIR,
+    SLOT_SWISS_SMALL,
+    BpfSlot,
+    BpfType,
+    RuntimeTypeEntry,
+)
 
 MAX_SLOTS = 32
 """Must equal GODI_MAX_SLOTS in bpf/godi.h."""
+
+_Key = tuple[str, int]
+"""(role, IR type id) of a capture type."""
 
 
 class CaptureTypes:
@@ -26,23 +56,46 @@ class CaptureTypes:
 
     def __init__(self, types: TypeIndex) -> None:
         self._types = types
-        self._index: dict[int, int] = {}
+        self._index: dict[_Key, int] = {}
         self._entries: list[BpfType | None] = [BpfType(index=BYTES_TYPE, ir_type=None, size=1)]
 
+    # -- entries ----------------------------------------------------------------
+
     def index_of(self, type_id: int) -> int:
-        """The capture type index for IR type ``type_id``, creating it if needed."""
+        """The capture type index for values of IR type ``type_id``."""
         resolved = self._types.resolve(type_id)
-        key = resolved.id
+        return self._entry(("value", resolved.id), resolved.size, [(type_id, 0)])
+
+    def _entry(
+        self,
+        key: _Key,
+        size: int,
+        members: list[tuple[int, int]],
+        extra: list[BpfSlot] | None = None,
+    ) -> int:
         if key in self._index:
             return self._index[key]
         idx = len(self._entries)
         self._index[key] = idx
         self._entries.append(None)  # reserved: recursive types refer to idx
-        slots, truncated = self.slots_of([(type_id, 0)])
+        slots, truncated = self.slots_of(members)
+        if extra:
+            room = MAX_SLOTS - len(slots)
+            truncated = truncated or len(extra) > room
+            slots = slots + extra[:room]
         self._entries[idx] = BpfType(
-            index=idx, ir_type=key, size=resolved.size, slots=slots, slots_truncated=truncated
+            index=idx,
+            ir_type=key[1] if key[1] >= 0 else None,
+            role=key[0],
+            size=size,
+            slots=slots,
+            slots_truncated=truncated,
         )
         return idx
+
+    def _raw(self, role: str, ir_type: int, size: int) -> int:
+        """An entry copied for its bytes only (an hchan, a code pointer, an itab)."""
+        return self._entry((role, ir_type), size, [])
 
     def add_root(self, size: int, members: list[tuple[int, int]]) -> int:
         """A synthetic root type for a probe: ``members`` are (IR type, offset)."""
@@ -50,51 +103,232 @@ class CaptureTypes:
         self._entries.append(None)
         slots, truncated = self.slots_of(members)
         self._entries[idx] = BpfType(
-            index=idx, ir_type=None, size=size, slots=slots, slots_truncated=truncated
+            index=idx,
+            ir_type=None,
+            role="root",
+            size=size,
+            slots=slots,
+            slots_truncated=truncated,
         )
         return idx
 
+    # -- maps -------------------------------------------------------------------
+
+    def _map_header(self, t: MapType) -> int | None:
+        layout = t.layout
+        if isinstance(layout, BucketMapLayout):
+            bucket = self._bucket(t, layout)
+            return self._entry(
+                ("map_header", t.id),
+                layout.header_size,
+                [],
+                [
+                    BpfSlot(
+                        offset=layout.buckets_offset,
+                        kind=SLOT_ARRAY_LOG2,
+                        target=bucket,
+                        aux=layout.log2_buckets_offset,
+                        shift=0,
+                    ),
+                    BpfSlot(
+                        offset=layout.old_buckets_offset,
+                        kind=SLOT_ARRAY_LOG2,
+                        target=bucket,
+                        aux=layout.log2_buckets_offset,
+                        shift=1,
+                    ),
+                ],
+            )
+        if isinstance(layout, SwissMapLayout):
+            group = self._group(t, layout)
+            table = self._entry(
+                ("map_table", t.id),
+                layout.table_size,
+                [],
+                [
+                    BpfSlot(
+                        offset=layout.groups_data_offset,
+                        kind=SLOT_ARRAY_MASK,
+                        target=group,
+                        aux=layout.groups_length_mask_offset,
+                    )
+                ],
+            )
+            directory = self._entry(
+                ("map_directory", t.id), 8, [], [BpfSlot(offset=0, kind=SLOT_REF, target=table)]
+            )
+            return self._entry(
+                ("map_header", t.id),
+                layout.header_size,
+                [],
+                [
+                    BpfSlot(
+                        offset=layout.dir_ptr_offset,
+                        kind=SLOT_SWISS_SMALL,
+                        target=group,
+                        aux=layout.dir_len_offset,
+                    ),
+                    BpfSlot(
+                        offset=layout.dir_ptr_offset,
+                        kind=SLOT_SWISS_DIR,
+                        target=directory,
+                        aux=layout.dir_len_offset,
+                    ),
+                ],
+            )
+        return None
+
+    def _slot_members(
+        self, type_id: int, size: int, indirect: bool, offset: int
+    ) -> tuple[list[tuple[int, int]], list[BpfSlot]]:
+        """References of a key or value stored in a bucket/group slot."""
+        if indirect:
+            target = self.index_of(type_id)
+            return [], [BpfSlot(offset=offset, kind=SLOT_REF, target=target)]
+        return [(type_id, offset)], []
+
+    def _bucket(self, t: MapType, layout: BucketMapLayout) -> int:
+        key = ("map_bucket", t.id)
+        if key in self._index:
+            return self._index[key]
+        members: list[tuple[int, int]] = []
+        extra: list[BpfSlot] = []
+        for i in range(layout.bucket_slots):
+            for type_id, size, indirect, base in (
+                (t.key, layout.key_size, layout.key_indirect, layout.keys_offset),
+                (t.value, layout.value_size, layout.value_indirect, layout.values_offset),
+            ):
+                m, e = self._slot_members(type_id, size, indirect, base + i * size)
+                members += m
+                extra += e
+        # The overflow bucket comes last so that a full slot list drops it first.
+        idx = len(self._entries)
+        extra.append(BpfSlot(offset=layout.overflow_offset, kind=SLOT_REF, target=idx))
+        return self._entry(key, layout.bucket_size, members, extra)
+
+    def _group(self, t: MapType, layout: SwissMapLayout) -> int:
+        members: list[tuple[int, int]] = []
+        extra: list[BpfSlot] = []
+        for i in range(layout.group_slots):
+            base = layout.slots_offset + i * layout.slot_size
+            for type_id, size, indirect, off in (
+                (t.key, layout.key_size, layout.key_indirect, layout.key_offset),
+                (t.value, layout.elem_size, layout.elem_indirect, layout.elem_offset),
+            ):
+                m, e = self._slot_members(type_id, size, indirect, base + off)
+                members += m
+                extra += e
+        return self._entry(("map_group", t.id), layout.group_size, members, extra)
+
+    # -- references -------------------------------------------------------------
+
     def slots_of(self, members: list[tuple[int, int]]) -> tuple[list[BpfSlot], bool]:
         """Flattened references of values of the given types at the given offsets."""
-        out: list[BpfSlot] = []
+        pending: list[tuple[int, int, int, object]] = []  # (offset, kind, aux, target spec)
         truncated = False
+
+        def add(offset: int, kind: int, spec: object, aux: int = 0) -> None:
+            nonlocal truncated
+            if len(pending) >= MAX_SLOTS:
+                truncated = True
+            else:
+                pending.append((offset, kind, aux, spec))
 
         def visit(type_id: int, offset: int) -> None:
             nonlocal truncated
-            if len(out) >= MAX_SLOTS:
+            if len(pending) >= MAX_SLOTS:
                 truncated = True
                 return
             t = self._types.resolve(type_id)
+            if is_redacted_type(self._types[type_id].name) or is_redacted_type(t.name):
+                return  # redacted: what it refers to is never copied
             if isinstance(t, PointerType):
                 if t.elem is not None and self._types.resolve(t.elem).size > 0:
-                    out.append(BpfSlot(offset=offset, kind=SLOT_POINTER, target=-1 - t.elem))
+                    add(offset, SLOT_POINTER, ("value", t.elem))
             elif isinstance(t, StringType):
-                out.append(BpfSlot(offset=offset, kind=SLOT_STRING, target=BYTES_TYPE))
+                add(offset, SLOT_STRING, BYTES_TYPE)
             elif isinstance(t, SliceType):
                 if self._types.resolve(t.elem).size > 0:
-                    out.append(BpfSlot(offset=offset, kind=SLOT_SLICE, target=-1 - t.elem))
+                    add(offset, SLOT_SLICE, ("value", t.elem))
+            elif isinstance(t, MapType):
+                if t.layout is not None:
+                    add(offset, SLOT_REF, ("map_header", t.id))
+            elif isinstance(t, ChanType):
+                if t.layout is not None:
+                    add(offset, SLOT_REF, ("chan", t.id))
+            elif isinstance(t, FuncType):
+                add(offset, SLOT_REF, ("code", t.id))
+            elif isinstance(t, InterfaceType):
+                if t.empty:
+                    add(offset, SLOT_EFACE, BYTES_TYPE)
+                else:
+                    add(offset, SLOT_IFACE, ("itab", t.id))
             elif isinstance(t, StructType):
                 for f in t.fields:
-                    visit(f.type, offset + f.offset)
+                    if not is_redacted_ident(f.name):
+                        visit(f.type, offset + f.offset)
             elif isinstance(t, ArrayType):
                 elem = self._types.resolve(t.elem)
                 for i in range(t.count):
-                    if len(out) >= MAX_SLOTS:
+                    if len(pending) >= MAX_SLOTS:
                         truncated = True
                         break
                     visit(t.elem, offset + i * elem.size)
 
         for type_id, offset in members:
             visit(type_id, offset)
-        # Targets were recorded as -1 - ir_type so that recursion happens after the
-        # slots of this type are complete (a type may point at itself).
-        resolved = [
-            BpfSlot(offset=s.offset, kind=s.kind, target=self.index_of(-1 - s.target))
-            if s.target < 0
-            else s
-            for s in out
-        ]
-        return resolved, truncated
+        # Targets are resolved after the walk so that a type may refer to itself.
+        slots = []
+        for offset, kind, aux, spec in pending:
+            target = self._target(spec)
+            if target is not None:
+                slots.append(BpfSlot(offset=offset, kind=kind, target=target, aux=aux))
+        return slots, truncated
+
+    def _target(self, spec: object) -> int | None:
+        if isinstance(spec, int):
+            return spec
+        assert isinstance(spec, tuple)
+        role, type_id = spec
+        if role == "value":
+            return self.index_of(type_id)
+        t = self._types.resolve(type_id)
+        if role == "map_header" and isinstance(t, MapType):
+            return self._map_header(t)
+        if role == "chan" and isinstance(t, ChanType) and t.layout is not None:
+            return self._raw("chan", t.id, t.layout.header_size)
+        if role == "code":
+            return self._raw("code", -1, 8)
+        if role == "itab":
+            return self._raw("itab", -1, 16)
+        return None
+
+    # -- interfaces -------------------------------------------------------------
+
+    def runtime_type(self, address: int, type_id: int) -> RuntimeTypeEntry:
+        """What the walker copies for an interface whose dynamic type is ``type_id``:
+        the data word is the value itself for pointer-shaped types, else a pointer
+        to a copy of it."""
+        t = self._types.resolve(type_id)
+        target: int | None
+        if isinstance(t, PointerType):
+            target = self.index_of(t.elem) if t.elem is not None else None
+        elif isinstance(t, MapType):
+            target = self._target(("map_header", t.id))
+        elif isinstance(t, ChanType):
+            target = self._target(("chan", t.id))
+        elif isinstance(t, FuncType):
+            target = self._target(("code", t.id))
+        elif isinstance(t, UnsafePointerType) or _direct(t, self._types):
+            target = None
+        else:
+            target = self.index_of(type_id) if t.size > 0 else None
+        return RuntimeTypeEntry(address=address, type=type_id, capture_type=target)
+
+    def table(self) -> list[BpfType]:
+        """The finished table, in index order."""
+        assert all(e is not None for e in self._entries)
+        return [e for e in self._entries if e is not None]
 
     def slots_of_index(self, index: int) -> list[BpfSlot]:
         """The references of capture type ``index``."""
@@ -102,7 +336,16 @@ class CaptureTypes:
         assert entry is not None
         return entry.slots
 
-    def table(self) -> list[BpfType]:
-        """The finished table, in index order."""
-        assert all(e is not None for e in self._entries)
-        return [e for e in self._entries if e is not None]
+
+def _direct(t: Type, types: TypeIndex) -> bool:
+    """Whether values of ``t`` are stored in an interface's data word directly."""
+    if isinstance(t, PointerType | UnsafePointerType | MapType | ChanType | FuncType):
+        return True
+    if isinstance(t, StructType) and len(t.fields) == 1:
+        return _direct(types.resolve(t.fields[0].type), types)
+    if isinstance(t, ArrayType) and t.count == 1:
+        return _direct(types.resolve(t.elem), types)
+    return False
+
+
+__all__ = ["MAX_SLOTS", "CaptureTypes"]

@@ -23,6 +23,7 @@ FILE = Template(
  * where each captured variable is at the probe address. */
 #define GODI_MAX_PROBES $max_probes
 #define GODI_MAX_TYPES $max_types
+#define GODI_MAX_RTYPES $max_rtypes
 $runtime
 
 /* The value walker, re-entered by tail call (see bpf/godi.h). */
@@ -161,7 +162,9 @@ def inline_headers(name: str, seen: set[str] | None = None) -> str:
     return f"/* ---- begin bpf/{name} ---- */\n{body}/* ---- end bpf/{name} ---- */\n"
 
 
-def render_file(build_id: str, probes: list[ProbeLayout], sources: list[str], n_types: int) -> str:
+def render_file(
+    build_id: str, probes: list[ProbeLayout], sources: list[str], n_types: int, n_rtypes: int
+) -> str:
     """The whole generated C file."""
     return FILE.substitute(
         runtime=inline_headers("godi.h"),
@@ -169,6 +172,7 @@ def render_file(build_id: str, probes: list[ProbeLayout], sources: list[str], n_
         build_id=build_id,
         max_probes=max(len(probes), 1),
         max_types=max(n_types, 1),
+        max_rtypes=max(n_rtypes, 1),
         probes="".join(sources),
         cases="\n".join(
             CASE.substitute(index=p.index, bpf_function=p.bpf_function) for p in probes

@@ -21,8 +21,11 @@ def method_candidates(probe: Probe) -> list[str]:
     return names if pointer else [names[1], names[0]]
 
 
-def wanted_function_names(probes: list[Probe]) -> list[str]:
-    """Every exact function name the probes may need (for a scoped irgen)."""
+def wanted_function_names(probes: list[Probe]) -> list[str] | None:
+    """Every exact function name the probes may need (for a scoped irgen); None when
+    a line probe needs every function (which holds a line is not known by name)."""
+    if any(p.where.source_file for p in probes):
+        return None
     out: set[str] = set()
     for p in probes:
         if p.where.method_name:

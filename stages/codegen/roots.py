@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..decode.redaction import is_redacted_ident, is_redacted_type
 from ..ir import (
     AddressPiece,
     CfaPiece,
@@ -77,6 +78,19 @@ def build_root(
     fail_bit = 0
     for var, role in variables:
         size = types[var.type].size
+        if is_redacted_ident(var.name) or is_redacted_type(types[var.type].name):
+            # Never read: the decoder shows it redacted by its name or type.
+            out.append(
+                VariableLayout(
+                    name=var.name,
+                    type=var.type,
+                    role=role,
+                    root_offset=None,
+                    size=size,
+                    reason="redacted",
+                )
+            )
+            continue
         loc = next((r for r in var.locations if r.low_pc <= pc < r.high_pc), None)
         if loc is None:
             reason = var.unavailable or "no location at the probe address"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 import pytest
 
 from stages.artifacts import header
@@ -228,7 +229,7 @@ def test_per_probe_issues_and_no_usable_probe() -> None:
     assert kinds == {
         "missing": "function_not_found",
         "span": "unsupported_probe_type",
-        "line": "unsupported_location",
+        "line": "line_not_found",  # the hand-built IR has no line tables
     }
     with pytest.raises(NoUsableProbeError, match=r"main\.nope"):
         generate({"id": "missing", "where": {"methodName": "main.nope"}})
@@ -250,3 +251,46 @@ def test_slot_limit_matches_the_bpf_header() -> None:
     text = (bpf_dir() / "godi.h").read_text()
     m = re.search(r"#define GODI_MAX_SLOTS (\d+)", text)
     assert m and int(m.group(1)) == MAX_SLOTS
+
+
+def test_redacted_values_are_never_read() -> None:
+    secret = Variable(name="password", type=4, role="param", locations=everywhere(reg(0), reg(3)))
+    node = Variable(name="n", type=22, role="param", locations=everywhere(reg(2)))
+    tokened = StructType(
+        id=40,
+        name="main.Creds",
+        size=24,
+        fields=[Field(name="User", offset=0, type=4), Field(name="Token", offset=16, type=22)],
+    )
+    program = msgspec.structs.replace(
+        PROGRAM,
+        types=[*TYPES, tokened],
+        functions=[
+            fn(
+                "main.login",
+                [
+                    secret,
+                    node,
+                    Variable(
+                        name="c",
+                        type=40,
+                        role="param",
+                        locations=everywhere(CfaPiece(offset=0, size=24)),
+                    ),
+                ],
+            ),
+        ],
+    )
+    g = generate_c(
+        program, parse_probes([{"id": "l", "where": {"methodName": "main.login"}}]), ir_hash="h"
+    )
+    pw, n, c = g.layout.probes[0].variables
+    assert pw.root_offset is None and pw.reason == "redacted"
+    assert "/* password */" not in g.c_source
+    assert n.root_offset is not None
+    table = {t.index: t for t in g.layout.types}
+    root = table[g.layout.probes[0].root_type]
+    # c.User is followed; c.Token (a redacted field name) is not.
+    assert [
+        (s.offset - c.root_offset, s.kind) for s in root.slots if s.offset >= c.root_offset
+    ] == [(0, SLOT_STRING)]

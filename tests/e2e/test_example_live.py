@@ -7,6 +7,7 @@ import json
 import platform
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -227,3 +228,33 @@ def test_return_values_and_duration(captured: Any) -> None:
     assert probes["greet"][0]["message"] == (
         'main.greet(name="gopher", times=2) -> "hello gopher! hello gopher! "'
     )
+
+
+def test_line_probe_captures_the_locals_live_there(tmp_path: Path) -> None:
+    binary = build_go(EXAMPLE, go_versions()[-1])
+    probes = tmp_path / "probes.json"
+    probes.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "walkloop",
+                    "where": {"sourceFile": "example/main.go", "lines": ["104"]},
+                    "captureSnapshot": True,
+                    "sampling": {"snapshotsPerSecond": 1000},
+                },
+                {"id": "nowhere", "where": {"sourceFile": "main.go", "lines": ["9999"]}},
+            ]
+        )
+    )
+    out = tmp_path / "out"
+    run = godi("run", "--probes", str(probes), "-o", str(out), "--", str(binary))
+    assert run.returncode == 0, run.stderr
+    assert "probe nowhere: line_not_found" in run.stderr
+    snapshots = json.loads((out / "snapshots.json").read_text())
+    vals = []
+    for s in snapshots:
+        jsonschema.validate(s, SCHEMA)
+        scope = s["debugger"]["snapshot"]["captures"]["lines"]["104"]
+        vals.append(scope["arguments"]["n"]["fields"]["Val"]["value"])
+        assert s["message"].startswith("main.walk:104(")
+    assert vals == ["1", "2", "3", "4", "5"]  # once per loop iteration
