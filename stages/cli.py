@@ -89,7 +89,7 @@ def _irgen(binary: str, out: str, probes: str | None, functions: tuple[str, ...]
     wanted: list[str] | None = None
     if probes:
         wanted = wanted_function_names(load_probes(probes).probes)
-    if functions:
+    if functions and (wanted is not None or not probes):
         wanted = sorted({*(wanted or []), *functions})
     program = generate_ir(binary, wanted)
     dump_program(program, out)
@@ -211,9 +211,10 @@ def _capture(
         click.echo(f"godi: probe {probe_id}: not attached: {message}", err=True)
     dropped = sum(c.dropped for c in result.counters.values())
     truncated = sum(c.truncated for c in result.counters.values())
+    sampled = sum(c.sampled_out for c in result.counters.values())
     click.echo(
         f"godi: captured {result.events} events ({result.stop_reason}); "
-        f"{dropped} dropped, {truncated} truncated",
+        f"{dropped} dropped, {truncated} truncated, {sampled} over the rate limit",
         err=True,
     )
     return result.exit_status
@@ -336,7 +337,11 @@ def _decode(
         data = b"".join(p + b"\n" for p in parts)
     else:
         data = msgspec.json.format(b"[" + b",".join(parts) + b"]", indent=2) + b"\n"
-    write_atomic(out, data)
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        write_atomic(out, data)
     _report_issues(run.issues)
     for notice in run.notices:
         click.echo(f"godi: probe {notice.probe_id}: {notice.kind}: {notice.message}", err=True)
@@ -516,3 +521,13 @@ def schemas(check: bool, directory: str | None) -> None:
         return
     for path in mod.write_all(d):
         click.echo(f"wrote {path}")
+
+
+from .upload.commands import intake, upload  # noqa: E402
+
+main.add_command(upload)
+main.add_command(intake)
+
+from .status import status  # noqa: E402
+
+main.add_command(status)

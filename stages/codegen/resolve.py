@@ -23,9 +23,12 @@ def method_candidates(probe: Probe) -> list[str]:
 
 def wanted_function_names(probes: list[Probe]) -> list[str] | None:
     """Every exact function name the probes may need (for a scoped irgen); None when
-    a line probe needs every function (which holds a line is not known by name)."""
+    a line probe or a generic ``F[...]`` needs every function (which functions is
+    not known by exact name)."""
     if any(p.where.source_file for p in probes):
         return None
+    if any((p.where.method_name or "").endswith("[...]") for p in probes):
+        return None  # every shape instantiation: not known by exact name
     out: set[str] = set()
     for p in probes:
         if p.where.method_name:

@@ -154,6 +154,7 @@ def _collect(
 def _unit_functions(
     reader: DwarfReader, image: ElfImage, types: TypeTable, unit: Unit, collected: _Collected
 ) -> None:
+    reader.line_rows(unit)  # every function's rows are wanted: decode the table once
     for entry in reader.top_entries(unit):
         if entry.tag != "DW_TAG_subprogram" or not is_concrete(entry):
             continue

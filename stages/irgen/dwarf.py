@@ -587,7 +587,7 @@ class DwarfReader:
         header = self.line_header(unit)
         if header is None:
             return []
-        if unit.offset not in self._line_rows:
+        if unit.offset not in self._line_rows and high_pc is not None:
             start = sequence_start(header.program, low_pc)
             if start is not None:
                 try:

@@ -7,7 +7,7 @@ the stack-growth call path). irgen uses that to find the returns of a function
 with a frame without disassembling all of it.
 
 Only the CFA register and offset are tracked; register save rules are skipped.
-FDE headers are indexed once; a function's rows are decoded when asked for.
+FDE headers are indexed once; a function's rows are decoded when first asked for.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class FrameTable:
         # initial location -> (instructions start, end, address range, CIE offset)
         self._fdes: dict[int, tuple[int, int, int, int]] = {}
         self._starts: list[int] | None = None
+        self._rows: dict[int, list[CfaRow]] = {}
         try:
             self._index()
         except IndexError as e:
@@ -110,6 +111,9 @@ class FrameTable:
 
     def rows(self, low_pc: int) -> list[CfaRow] | None:
         """The CFA rows of the function starting at ``low_pc``; None without an FDE."""
+        cached = self._rows.get(low_pc)
+        if cached is not None:
+            return cached
         fde = self._fdes.get(low_pc)
         if fde is None:
             return None
@@ -118,9 +122,11 @@ class FrameTable:
         if cie is None:
             raise DwarfFormatError(f"FDE for {low_pc:#x} refers to a missing CIE")
         try:
-            return self._run(start, end, low_pc, cie.code_align, cie.data_align, cie.initial)
+            rows = self._run(start, end, low_pc, cie.code_align, cie.data_align, cie.initial)
         except IndexError as e:
             raise DwarfFormatError(f"FDE for {low_pc:#x} runs past its end") from e
+        self._rows[low_pc] = rows
+        return rows
 
     def _run(
         self,

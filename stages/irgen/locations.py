@@ -9,6 +9,7 @@ no readable range gets ``unavailable`` with the first reason met.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -206,24 +207,25 @@ def variable_locations(
 def _from_list(
     reader: DwarfReader, variable: Entry, ref: LocListRef, frame_base_cfa: bool, empty_reason: str
 ) -> tuple[list[LocationRange], str | None]:
-    base = variable.unit.low_pc
+    unit = variable.unit
+    data = reader.loclist_data(unit)
+    try:
+        if unit.version >= 5:
+            entries, default = absolute_v5(
+                data, ref.offset, unit.low_pc, lambda i: reader.indexed_address(unit, i)
+            )
+        else:
+            entries, default = absolute_v4(data, ref.offset, unit.low_pc), False
+    except IndexError as e:
+        raise DwarfFormatError(f"location list at {ref.offset:#x} runs past its section") from e
     ranges: list[LocationRange] = []
-    reason: str | None = None
-    for item in raw_location_list(reader, variable, ref):
-        if isinstance(item, LocBase):
-            base = item.address
-            continue
-        assert isinstance(item, LocRange)
-        low, high = item.begin, item.end
-        if low < 0:  # DW_LLE_default_location: no PC range to attach it to
-            reason = reason or "unsupported default location list entry"
-            continue
-        if not item.absolute:
-            low, high = low + base, high + base
-        if high <= low or not item.expr:
+    # DW_LLE_default_location has no PC range to attach it to.
+    reason: str | None = "unsupported default location list entry" if default else None
+    for low, high, expr in entries:
+        if high <= low or not expr:
             continue
         try:
-            pieces = decode_expression(item.expr, frame_base_cfa)
+            pieces = decode_expression(expr, frame_base_cfa)
         except UnsupportedLocation as e:
             reason = reason or str(e)
             continue
@@ -231,6 +233,91 @@ def _from_list(
     if ranges:
         return ranges, None
     return [], reason or empty_reason
+
+
+def absolute_v5(
+    data: bytes, pos: int, base: int, address: Callable[[int], int]
+) -> tuple[list[tuple[int, int, bytes]], bool]:
+    """The (low, high, expression) entries of a .debug_loclists list, made absolute,
+    and whether it has a default entry. Raises ``IndexError`` when truncated."""
+    out: list[tuple[int, int, bytes]] = []
+    default = False
+    while True:
+        kind = data[pos]
+        pos += 1
+        if kind == _LLE_OFFSET_PAIR:  # what Go writes, nearly always
+            begin = data[pos]
+            if begin < 0x80:
+                pos += 1
+            else:
+                begin, pos = _uleb(data, pos)
+            end = data[pos]
+            if end < 0x80:
+                pos += 1
+            else:
+                end, pos = _uleb(data, pos)
+            begin, end = begin + base, end + base
+        elif kind == _LLE_END:
+            return out, default
+        elif kind == _LLE_BASE_ADDRESSX:
+            index, pos = _uleb(data, pos)
+            base = address(index)
+            continue
+        elif kind == _LLE_BASE_ADDRESS:
+            base, pos = _addr(data, pos)
+            continue
+        elif kind == _LLE_STARTX_ENDX:
+            a, pos = _uleb(data, pos)
+            b, pos = _uleb(data, pos)
+            begin, end = address(a), address(b)
+        elif kind == _LLE_STARTX_LENGTH:
+            a, pos = _uleb(data, pos)
+            length, pos = _uleb(data, pos)
+            begin = address(a)
+            end = begin + length
+        elif kind == _LLE_DEFAULT:
+            size, pos = _uleb(data, pos)
+            pos += size
+            default = True
+            continue
+        elif kind == _LLE_START_END:
+            begin, pos = _addr(data, pos)
+            end, pos = _addr(data, pos)
+        elif kind == _LLE_START_LENGTH:
+            begin, pos = _addr(data, pos)
+            length, pos = _uleb(data, pos)
+            end = begin + length
+        else:
+            raise DwarfFormatError(f"unknown location list entry kind {kind:#x}")
+        size = data[pos]
+        if size < 0x80:
+            pos += 1
+        else:
+            size, pos = _uleb(data, pos)
+        out.append((begin, end, data[pos : pos + size]))
+        pos += size
+
+
+def absolute_v4(data: bytes, pos: int, base: int) -> list[tuple[int, int, bytes]]:
+    """The (low, high, expression) entries of a .debug_loc list, made absolute.
+
+    Raises ``IndexError`` when truncated."""
+    out: list[tuple[int, int, bytes]] = []
+    max_address = (1 << (8 * _ADDRESS_SIZE)) - 1
+    while True:
+        if pos + 16 > len(data):
+            raise IndexError(pos)
+        begin, end = struct.unpack_from("<QQ", data, pos)
+        pos += 16
+        if begin == 0 and end == 0:
+            return out
+        if begin == max_address:
+            base = end
+            continue
+        length = data[pos] | data[pos + 1] << 8
+        pos += 2
+        out.append((begin + base, end + base, data[pos : pos + length]))
+        pos += length
 
 
 # ------------------------------------------------------------- location lists

@@ -18,7 +18,13 @@ from elftools.elf.elffile import ELFFile
 
 from stages.irgen.dwarf import DwarfReader, Entry, LocListRef
 from stages.irgen.elf import open_elf
-from stages.irgen.locations import LocBase, LocRange, raw_location_list
+from stages.irgen.locations import (
+    LocBase,
+    LocRange,
+    absolute_v4,
+    absolute_v5,
+    raw_location_list,
+)
 
 CHECKED_UNITS = ("main", "fmt", "runtime")
 _GO_NAMES = {
@@ -136,8 +142,32 @@ def test_location_lists_match_pyelftools(example_binary: Path) -> None:
                     if isinstance(item, BaseAddressEntry | LocationEntry)
                 ]
                 assert raw_location_list(reader, entry, ref) == expected, hex(entry.offset)
+                assert _absolute(reader, entry, ref) == _made_absolute(entry.unit.low_pc, expected)
                 checked += 1
         assert checked > 100
+
+
+def _absolute(reader: DwarfReader, entry: Entry, ref: LocListRef) -> list[tuple[int, int, bytes]]:
+    """What irgen's fast path makes of a list: absolute (low, high, expression)."""
+    unit = entry.unit
+    data = reader.loclist_data(unit)
+    if unit.version >= 5:
+        entries, _ = absolute_v5(
+            data, ref.offset, unit.low_pc, lambda i: reader.indexed_address(unit, i)
+        )
+        return entries
+    return absolute_v4(data, ref.offset, unit.low_pc)
+
+
+def _made_absolute(base: int, items: list[LocBase | LocRange]) -> list[tuple[int, int, bytes]]:
+    out = []
+    for item in items:
+        if isinstance(item, LocBase):
+            base = item.address
+        elif item.begin >= 0:
+            offset = 0 if item.absolute else base
+            out.append((item.begin + offset, item.end + offset, item.expr))
+    return out
 
 
 def test_ranges_match_pyelftools(example_binary: Path) -> None:

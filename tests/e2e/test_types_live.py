@@ -1,0 +1,106 @@
+"""Every Go kind captured live from tests/progs/types, on every pinned Go: maps in
+both runtime layouts, channels, funcs, interfaces, generics and methods."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import jsonschema
+import pytest
+from gobuild import REPO, build_go, go_versions
+
+TYPES = REPO / "tests" / "progs" / "types"
+SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module", params=go_versions())
+def snaps(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    binary = build_go(TYPES, str(request.param))
+    out = tmp_path_factory.mktemp(f"types-{request.param}")
+    plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "run",
+            "--probes",
+            str(TYPES / "probes.json"),
+            "-o",
+            str(out),
+            "--",
+            str(binary),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == plain.returncode == 0, run.stderr
+    assert run.stdout == plain.stdout  # the program's output is unchanged
+    by: dict[str, list[dict[str, Any]]] = {}
+    for s in json.loads((out / "snapshots.json").read_text()):
+        jsonschema.validate(s, SCHEMA)
+        by.setdefault(s["debugger"]["snapshot"]["probe"]["id"], []).append(s)
+    return by
+
+
+def args(s: dict[str, Any]) -> dict[str, Any]:
+    return s["debugger"]["snapshot"]["captures"]["entry"]["arguments"]
+
+
+def v(t: str, value: str) -> dict[str, str]:
+    return {"type": t, "value": value}
+
+
+def test_maps_in_either_runtime_layout(snaps: Any) -> None:
+    a = args(snaps["maps"][0])
+    m = a["m"]
+    assert m["type"] == "map[string]int" and m["size"] == "2"
+    assert sorted((k["value"], e["value"]) for k, e in m["entries"]) == [("one", "1"), ("two", "2")]
+    ((k, p),) = a["mp"]["entries"]
+    assert k == v("int", "1") and p["fields"]["Tag"] == v("string", "seven")
+    ((key, val),) = a["big"]["entries"]
+    assert [e["value"] for e in key["elements"]] == ["1", "2", "3"]
+    assert val["fields"]["Small"] == v("int8", "-3")
+    ((ik, iv),) = a["indirect"]["entries"]  # keys and values stored behind pointers
+    assert ik["elements"][0] == v("int64", "1") and iv["elements"][0] == v("int64", "2")
+
+
+def test_channels_funcs_interfaces(snaps: Any) -> None:
+    ch = args(snaps["channels"][0])
+    assert (ch["ch"]["len"], ch["ch"]["cap"]) == ("1", "4")
+    assert (ch["recv"]["len"], ch["recv"]["cap"]) == ("0", "2")
+    assert ch["ch"]["fields"]["closed"] == v("bool", "false")
+    fn = args(snaps["funcs"][0])
+    assert fn["fn"] == v("func(int) int", "main.makeAdder.func1")
+    assert fn["cb"] == v("func()", "main.main.func1")
+    it = args(snaps["interfaces"][0])
+    data = it["e"]["fields"]["data"]
+    assert data["type"] == "*main.Base" and data["fields"]["ID"] == v("int32", "7")
+    assert it["s"]["fields"]["data"] == v("main.Celsius", "21.5")
+
+
+def test_generics_and_methods(snaps: Any) -> None:
+    largest = {s["logger"]["method"]: s for s in snaps["largest"]}
+    ints = largest["Largest[go.shape.int]"]
+    assert [e["value"] for e in args(ints)["xs"]["elements"]] == ["3", "9", "4"]
+    ret = ints["debugger"]["snapshot"]["captures"]["return"]["locals"]["@return"]
+    assert ret["value"] == "9"
+    strs = largest["Largest[go.shape.string]"]
+    assert strs["debugger"]["snapshot"]["captures"]["return"]["locals"]["@return"]["value"] == "zz"
+    assert args(snaps["value-method"][0])["c"]["fields"]["N"] == v("int", "5")
+    assert args(snaps["pointer-method"][0])["c"]["type"] == "*main.Counter"
+
+
+def test_scalars_strings_and_pointers(snaps: Any) -> None:
+    i = args(snaps["integers"][0])
+    assert i["i8"] == v("int8", "-8") and i["up"] == v("uintptr", "0xbeef")
+    t = args(snaps["text"][0])
+    assert t["s"] == v("string", "héllo") and t["r"] == v("int32", "233")
+    p = args(snaps["pointers"][0])
+    assert p["pp"]["fields"]["*"]["fields"]["Tag"] == v("string", "seven")
