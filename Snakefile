@@ -197,3 +197,53 @@ rule decode:
     shell:
         "godi -v decode --ir {input.ir:q} --program {params.program:q} {input.dump:q} "
         "-o {output:q} {params.options} > {log} 2>&1"
+
+
+# Each probe's status (RECEIVED, INSTALLED, EMITTING, ERROR) from the layout and
+# what the capture saw, as Datadog's diagnostics.
+rule status:
+    input:
+        layout="artifacts/{target}/{probes}/layout.json",
+        dump="artifacts/{target}/{probes}/events.dump",
+        probes=probe_file,
+    output:
+        "artifacts/{target}/{probes}/probe-status.json",
+    params:
+        program=subpath(input.layout, parent=True),
+        godi=GODI_CODE,
+    log:
+        "artifacts/{target}/logs/{probes}/status.log",
+    benchmark:
+        "artifacts/{target}/benchmarks/{probes}/status.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "godi -v status --program {params.program:q} --dump {input.dump:q} "
+        "--probes {input.probes:q} -o {output:q} > {log} 2>&1"
+
+
+# Sends snapshots and statuses to a Datadog agent (config `agent`); only when its
+# output is asked for. The progress record next to snapshots.json makes a rerun
+# after a failure resume where it stopped.
+rule upload:
+    input:
+        snapshots="artifacts/{target}/{probes}/snapshots.json",
+        statuses="artifacts/{target}/{probes}/probe-status.json",
+    output:
+        "artifacts/{target}/{probes}/upload.json",
+    params:
+        agent=lambda w: f"--agent {shlex.quote(config['agent'])}" if config["agent"] else "",
+        godi=GODI_CODE,
+    log:
+        "artifacts/{target}/logs/{probes}/upload.log",
+    benchmark:
+        "artifacts/{target}/benchmarks/{probes}/upload.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=500,
+    shell:
+        "godi -v upload {input.snapshots:q} --statuses {input.statuses:q} {params.agent} "
+        "--summary {output:q} > {log} 2>&1"
