@@ -398,6 +398,15 @@ def equal(a: Value, b: Value, kinds: Kinds) -> bool:
     Values of unrelated types are unequal (no error); null equals only null-like
     values; NaN equals nothing. Raises when the captured data cannot decide.
     """
+    if a is None or b is None:
+        # Comparing with null only needs to know whether the value is nil: a value
+        # that was not captured for a reason other than "unavailable" (its dynamic
+        # type unknown, too deep, redacted...) is known not to be nil.
+        other = b if a is None else a
+        if isinstance(other, CapturedValue) and not other.isNull:
+            reason = other.notCapturedReason
+            if reason is not None and reason != "unavailable":
+                return False
     a = scalar(a, kinds)
     b = scalar(b, kinds)
     if a is None or b is None:

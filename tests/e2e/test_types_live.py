@@ -104,3 +104,35 @@ def test_scalars_strings_and_pointers(snaps: Any) -> None:
     assert t["s"] == v("string", "héllo") and t["r"] == v("int32", "233")
     p = args(snaps["pointers"][0])
     assert p["pp"]["fields"]["*"]["fields"]["Tag"] == v("string", "seven")
+
+
+def test_every_condition_operator_on_real_values(tmp_path: Any) -> None:
+    """tests/progs/types/conditions.json: one probe per operator, named t_* when its
+    condition holds on the program's values and f_* when it does not."""
+    binary = build_go(TYPES, go_versions()[-1])
+    conditions = TYPES / "conditions.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "run",
+            "--probes",
+            str(conditions),
+            "-o",
+            str(tmp_path),
+            "--",
+            str(binary),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    ids = [p["id"] for p in json.loads(conditions.read_text())]
+    emitted = []
+    for s in json.loads((tmp_path / "snapshots.json").read_text()):
+        jsonschema.validate(s, SCHEMA)
+        assert "evaluationErrors" not in s["debugger"]["snapshot"], s
+        emitted.append(s["debugger"]["snapshot"]["probe"]["id"])
+    assert sorted(emitted) == sorted(i for i in ids if i.startswith("t_"))
