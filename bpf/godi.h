@@ -188,7 +188,7 @@ static __always_inline int godi_allow(__u32 slot, __u64 now)
  * entry's decision (returns), then claim this CPU's scratch area. Returns NULL
  * (counting why) when the hit is not captured. */
 static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, __u32 rate_slot,
-						      __u32 has_return, __u64 cfa, __u64 g)
+						      __u32 gated, __u64 cfa, __u64 g)
 {
 	__u32 zero = 0;
 	struct godi_config *cfg = godi_config.lookup(&zero);
@@ -208,18 +208,21 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	/* A call is known by its goroutine and its frame's distance from the top of
 	 * the goroutine stack, which stays the same when the runtime moves the stack. */
 	struct godi_call_key key = {goid, stack_hi - cfa, rate_slot, 0};
+	/* `gated`: the probe is rate-limited and has returns, so a return is captured
+	 * only when its entry was (unlimited probes keep every entry: no map needed). */
 	if (kind == GODI_KIND_RETURN) {
-		/* Only returns of calls whose entry was captured. */
-		if (!godi_calls.lookup(&key))
-			return NULL;
-		godi_calls.delete(&key);
+		if (gated) {
+			if (!godi_calls.lookup(&key))
+				return NULL;
+			godi_calls.delete(&key);
+		}
 	} else {
 		if (!godi_allow(rate_slot, bpf_ktime_get_ns())) {
 			if (c)
 				c->sampled_out++;
 			return NULL;
 		}
-		if (has_return) {
+		if (gated) {
 			__u8 one = 1;
 			godi_calls.update(&key, &one);
 		}

@@ -211,7 +211,12 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
             )
             layouts.append(probe_layout)
             refs = len(captypes.slots_of_index(root_type))
-            sources.append(render_probe(probe_layout, root.statements, cfa_offset, pushed_bp, refs))
+            # Returns follow their entry's sampling decision only when some
+            # entries can be left out (a rate limit).
+            gated = rates[slot].per_second is not None and kind != "line" and (fn.name in returning)
+            sources.append(
+                render_probe(probe_layout, root.statements, cfa_offset, pushed_bp, refs, gated)
+            )
     if not layouts:
         detail = "; ".join(f"{i.probe_id}: {i.message}" for i in issues) or "no probes given"
         raise NoUsableProbeError(f"no probe can be installed: {detail}")

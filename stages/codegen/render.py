@@ -71,7 +71,7 @@ static __always_inline struct godi_scratch *$bpf_function(struct pt_regs *regs,
 								struct godi_hit *h)
 {
 	__u64 cfa = regs->sp + $cfa_offset;
-	struct godi_scratch *s = godi_begin($index, GODI_KIND_$KIND, $rate_slot, $has_return, cfa,
+	struct godi_scratch *s = godi_begin($index, GODI_KIND_$KIND, $rate_slot, $gated, cfa,
 					    regs->r14);
 	if (!s)
 		return NULL;
@@ -112,7 +112,12 @@ SEPARATE = Template(
 
 
 def render_probe(
-    probe: ProbeLayout, statements: list[str], cfa_offset: int, pushed_bp: bool, root_refs: int
+    probe: ProbeLayout,
+    statements: list[str],
+    cfa_offset: int,
+    pushed_bp: bool,
+    root_refs: int,
+    gated: bool,
 ) -> str:
     """The code of one probe: fill the root, say where the rest is."""
     body = "\n".join(f"\t{s}" for s in statements) or "\t/* nothing to capture */"
@@ -123,7 +128,7 @@ def render_probe(
         kind=probe.kind,
         KIND=probe.kind.upper(),
         rate_slot=probe.rate_slot,
-        has_return=int(probe.has_return),
+        gated=int(gated),
         pc=f"{probe.pc:x}",
         file=probe.file.replace("*/", "* /"),
         line=probe.line,
