@@ -319,23 +319,29 @@ static __always_inline __u32 godi_stack(struct pt_regs *ctx, struct godi_scratch
 
 static __always_inline void godi_submit(struct pt_regs *ctx, struct godi_scratch *s);
 
-/* What a probe's generated code tells godi_start about the hit. */
-struct godi_hit {
-	__u64 cfa;
-	__u32 root_type;
+/* What the walker needs to know about a probe: data, filled by capture from
+ * layout.json (per-probe code only places the variables in the root). */
+struct godi_probe_info {
+	__u32 kind;       /* GODI_KIND_* */
+	__u32 rate_slot;  /* rate limit shared by the probe's uprobes */
+	__u32 gated;      /* returns follow their entry's sampling decision */
+	__u32 cfa_offset; /* CFA = RSP + cfa_offset at the probe address */
+	__u32 root_type;  /* capture type of the root */
 	__u32 root_size;
-	__u32 pushed_bp; /* RBP was pushed by the probed function: caller's RBP at CFA-16 */
-	__u32 want_stack; /* walk the frame pointers (snapshots at entry only) */
+	__u32 pushed_bp;  /* RBP was pushed by the probed function: caller's RBP at CFA-16 */
+	__u32 want_stack; /* walk the frame pointers (snapshots only) */
 	__u32 root_refs;  /* references in the root: 0 means nothing to walk */
 	__u32 max_depth;
 	__u32 max_len;
 	__u32 max_coll;
 };
 
+BPF_ARRAY(godi_probes, struct godi_probe_info, GODI_MAX_PROBES);
+
 /* Fill the header, walk the stack, set up the walk of the root, and hand over
  * to godi_walk. Called once the probe's generated code has built the root. */
 static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *s,
-				      struct godi_hit *h)
+				      struct godi_probe_info *h, __u64 cfa)
 {
 	struct godi_event *e = godi_header(s);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -345,7 +351,7 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 	e->tid = (__u32)pid_tgid;
 	e->root_len = root_size;
 	__u32 at = (sizeof(struct godi_event) + ((root_size + 7) & ~7U)) & (GODI_MAX_ROOT * 2 - 1);
-	__u32 n = h->want_stack ? godi_stack(ctx, s, at, h->cfa, h->pushed_bp) : 0;
+	__u32 n = h->want_stack ? godi_stack(ctx, s, at, cfa, h->pushed_bp) : 0;
 	e->stack_len = n;
 	s->len = at + n * 8;
 	s->max_depth = h->max_depth;

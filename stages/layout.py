@@ -167,7 +167,17 @@ class ProbeLayout(Struct, frozen=True, kw_only=True):
     rate_slot: int = 0
     """Index of the rate limit this probe's entries share (one per Datadog probe)."""
     has_return: bool = False
-    """Entries of this probe wait for a return probe: BPF remembers sampled calls."""
+    """The function has return probes: its entry and returns are paired."""
+    gated: bool = False
+    """Returns follow their entry's sampling decision through BPF's call map."""
+    cfa_offset: int = 0
+    """CFA = RSP + cfa_offset at ``pc``."""
+    pushed_bp: bool = False
+    """The function pushed RBP by ``pc``: the caller's RBP is at CFA-16."""
+    want_stack: bool = False
+    """The BPF program walks the frame pointers for this probe's events."""
+    root_refs: int = 0
+    """References in the root; 0: the walker has nothing to follow."""
 
 
 class RuntimeTypeEntry(Struct, frozen=True, kw_only=True):

@@ -172,6 +172,22 @@ class Loaded:
         for rt in self.layout.runtime_types:
             if rt.capture_type is not None:
                 rtypes[ct.c_uint64(rt.address)] = ct.c_uint32(rt.capture_type)
+        probes = self.bpf["godi_probes"]
+        for p in self.layout.probes:
+            info = probes.Leaf()
+            info.kind = {"entry": 0, "return": 1, "line": 2}[p.kind]
+            info.rate_slot = p.rate_slot
+            info.gated = int(p.gated)
+            info.cfa_offset = p.cfa_offset
+            info.root_type = p.root_type
+            info.root_size = p.root_size
+            info.pushed_bp = int(p.pushed_bp)
+            info.want_stack = int(p.want_stack)
+            info.root_refs = p.root_refs
+            info.max_depth = p.limits.max_reference_depth
+            info.max_len = p.limits.max_length
+            info.max_coll = p.limits.max_collection_size
+            probes[ct.c_int(p.index)] = info
         rates = self.bpf["godi_rates"]
         for r in self.layout.rates:
             leaf = rates.Leaf()

@@ -191,6 +191,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                 root.size,
                 [(v.type, v.root_offset) for v in root.variables if v.root_offset is not None],
             )
+            gated = rates[slot].per_second is not None and kind != "line" and fn.name in returning
             probe_layout = ProbeLayout(
                 index=index,
                 probe_id=probe.id,
@@ -208,15 +209,16 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                 bpf_function=f"godi_probe_{index}",
                 rate_slot=slot,
                 has_return=kind == "entry" and fn.name in returning,
+                # Returns follow their entry's sampling decision only when some
+                # entries can be left out (a rate limit).
+                gated=gated,
+                cfa_offset=cfa_offset,
+                pushed_bp=pushed_bp,
+                want_stack=probe.capture_snapshot and kind != "return",
+                root_refs=len(captypes.slots_of_index(root_type)),
             )
             layouts.append(probe_layout)
-            refs = len(captypes.slots_of_index(root_type))
-            # Returns follow their entry's sampling decision only when some
-            # entries can be left out (a rate limit).
-            gated = rates[slot].per_second is not None and kind != "line" and (fn.name in returning)
-            sources.append(
-                render_probe(probe_layout, root.statements, cfa_offset, pushed_bp, refs, gated)
-            )
+            sources.append(render_probe(probe_layout, root.statements))
     if not layouts:
         detail = "; ".join(f"{i.probe_id}: {i.message}" for i in issues) or "no probes given"
         raise NoUsableProbeError(f"no probe can be installed: {detail}")

@@ -34,26 +34,37 @@ int godi_walk(struct pt_regs *ctx)
 
 /* Each probe's code: where its variables are at its address. */
 $probes
+/* One hit of probe `probe`: the probe's facts come from the godi_probes table,
+ * only the placing of its variables is code. */
+static __always_inline int godi_run(struct pt_regs *ctx, __u32 probe)
+{
+	struct godi_probe_info *info = godi_probes.lookup(&probe);
+	if (!info)
+		return 0;
+	/* The probes read registers from a copy: the verifier refuses reads through a
+	 * context pointer the compiler offset by a per-case amount. */
+	struct pt_regs regs;
+	__builtin_memcpy(&regs, ctx, sizeof(regs));
+	__u64 cfa = regs.sp + info->cfa_offset;
+	struct godi_scratch *s = godi_begin(probe, info->kind, info->rate_slot, info->gated, cfa,
+					    regs.r14);
+	if (!s)
+		return 0;
+	switch (probe) {
+$cases
+	default:
+		godi_release(s);
+		return 0;
+	}
+	return godi_start(ctx, s, info, cfa);
+}
+
 /* The one program attached to every probe address (one uprobe_multi link); the
  * attach cookie is the probe index. Probes the verifier rejects are compiled out
  * with -DGODI_SKIP_<index>. */
 int godi_dispatch(struct pt_regs *ctx)
 {
-	__u32 probe = bpf_get_attach_cookie(ctx);
-	struct godi_hit h = {};
-	struct godi_scratch *s;
-	/* The probes read registers from a copy: the verifier refuses reads through a
-	 * context pointer the compiler offset by a per-case amount. */
-	struct pt_regs regs;
-	__builtin_memcpy(&regs, ctx, sizeof(regs));
-	switch (probe) {
-$cases
-	default:
-		return 0;
-	}
-	if (!s)
-		return 0;
-	return godi_start(ctx, s, &h);
+	return godi_run(ctx, bpf_get_attach_cookie(ctx));
 }
 
 #ifdef GODI_SEPARATE_PROBES
@@ -67,25 +78,10 @@ $separate
 PROBE = Template(
     """
 /* probe $probe_id v$probe_version: $function $kind at 0x$pc ($file:$line) */
-static __always_inline struct godi_scratch *$bpf_function(struct pt_regs *regs,
-								struct godi_hit *h)
+static __always_inline void $bpf_function(struct pt_regs *regs, struct godi_scratch *s,
+					  __u64 cfa)
 {
-	__u64 cfa = regs->sp + $cfa_offset;
-	struct godi_scratch *s = godi_begin($index, GODI_KIND_$KIND, $rate_slot, $gated, cfa,
-					    regs->r14);
-	if (!s)
-		return NULL;
 $statements
-	h->cfa = cfa;
-	h->root_type = $root_type;
-	h->root_size = $root_size;
-	h->pushed_bp = $pushed_bp;
-	h->want_stack = $want_stack;
-	h->root_refs = $root_refs;
-	h->max_depth = $max_depth;
-	h->max_len = $max_len;
-	h->max_coll = $max_coll;
-	return s;
 }
 """
 )
@@ -93,7 +89,7 @@ $statements
 CASE = Template(
     """#ifndef GODI_SKIP_$index
 	case $index:
-		s = $bpf_function(&regs, &h);
+		$bpf_function(&regs, s, cfa);
 		break;
 #endif"""
 )
@@ -101,49 +97,25 @@ CASE = Template(
 SEPARATE = Template(
     """int ${bpf_function}_prog(struct pt_regs *ctx)
 {
-	struct godi_hit h = {};
-	struct godi_scratch *s = $bpf_function(ctx, &h);
-	if (!s)
-		return 0;
-	return godi_start(ctx, s, &h);
+	return godi_run(ctx, $index);
 }
 """
 )
 
 
-def render_probe(
-    probe: ProbeLayout,
-    statements: list[str],
-    cfa_offset: int,
-    pushed_bp: bool,
-    root_refs: int,
-    gated: bool,
-) -> str:
-    """The code of one probe: fill the root, say where the rest is."""
+def render_probe(probe: ProbeLayout, statements: list[str]) -> str:
+    """The code of one probe: where its variables are, into the root."""
     body = "\n".join(f"\t{s}" for s in statements) or "\t/* nothing to capture */"
     return PROBE.substitute(
         probe_id=probe.probe_id.replace("*/", "* /"),
         probe_version=probe.probe_version,
         function=probe.function.replace("*/", "* /"),
         kind=probe.kind,
-        KIND=probe.kind.upper(),
-        rate_slot=probe.rate_slot,
-        gated=int(gated),
         pc=f"{probe.pc:x}",
         file=probe.file.replace("*/", "* /"),
         line=probe.line,
         bpf_function=probe.bpf_function,
-        index=probe.index,
-        cfa_offset=cfa_offset,
         statements=body,
-        root_type=probe.root_type,
-        root_size=probe.root_size,
-        pushed_bp=int(pushed_bp),
-        root_refs=root_refs,
-        want_stack=int(probe.capture_snapshot and probe.kind == "entry"),
-        max_depth=probe.limits.max_reference_depth,
-        max_len=probe.limits.max_length,
-        max_coll=probe.limits.max_collection_size,
     )
 
 
@@ -182,5 +154,7 @@ def render_file(
         cases="\n".join(
             CASE.substitute(index=p.index, bpf_function=p.bpf_function) for p in probes
         ),
-        separate="\n".join(SEPARATE.substitute(bpf_function=p.bpf_function) for p in probes),
+        separate="\n".join(
+            SEPARATE.substitute(bpf_function=p.bpf_function, index=p.index) for p in probes
+        ),
     )

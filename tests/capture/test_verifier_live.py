@@ -43,10 +43,10 @@ def test_rejected_probe_is_skipped_with_the_verifier_reason(tmp_path: Path) -> N
     bad = next(p for p in layout["probes"] if p["probe_id"] == "sum" and p["kind"] == "entry")
     # Make that probe's code write through a plain number: the verifier refuses it.
     c = (prog / "probes.bpf.c").read_text()
-    head = f"struct godi_scratch *{bad['bpf_function']}(struct pt_regs *regs,"
+    head = f"static __always_inline void {bad['bpf_function']}(struct pt_regs *regs,"
     start = c.index(head)
-    ret = c.index("\treturn s;\n", start)
-    c = c[:ret] + "\t*(volatile __u64 *)(regs->sp) = 1;\n" + c[ret:]
+    end = c.index("\n}\n", start)
+    c = c[:end] + "\n\t*(volatile __u64 *)(regs->sp) = 1;" + c[end:]
     (prog / "probes.bpf.c").write_text(c)
 
     dump = tmp_path / "events.dump"

@@ -170,7 +170,7 @@ def test_register_pieces_land_on_their_fields_despite_padding() -> None:
     assert "GODI_ROOT_ZERO(s, 4, 4);" in c
     assert "GODI_ROOT_REG(s, 8, regs->cx, 8); /* m */" in c
     assert "GODI_ROOT_REG(s, 32, regs->si, 8); /* m */" in c
-    assert "__u64 cfa = regs->sp + 40;" in c
+    assert g.layout.probes[0].cfa_offset == 40 and g.layout.probes[0].pushed_bp
 
 
 def test_stack_pieces_unavailable_variables_and_results() -> None:
@@ -243,7 +243,7 @@ def test_output_is_deterministic_and_self_contained() -> None:
     assert "/* ---- begin bpf/godi.h ---- */" in a.c_source
     assert "int godi_walk(struct pt_regs *ctx)" in a.c_source
     assert "int godi_dispatch(struct pt_regs *ctx)" in a.c_source
-    assert "case 0:\n\t\ts = godi_probe_0(&regs, &h);" in a.c_source
+    assert "case 0:\n\t\tgodi_probe_0(&regs, s, cfa);" in a.c_source
     assert "int godi_probe_0_prog(struct pt_regs *ctx)" in a.c_source  # -DGODI_SEPARATE_PROBES
 
 
