@@ -81,9 +81,9 @@ def _sha256_file(path: str | Path) -> str:
 
 
 def _irgen(binary: str, out: str, probes: str | None, functions: tuple[str, ...]) -> None:
-    from .artifacts import dump_program
+    from .artifacts import write_atomic
     from .codegen.resolve import wanted_function_names
-    from .irgen import generate_ir
+    from .irgen.cache import generate_ir_json_cached
     from .probefile import load_probes
 
     wanted: list[str] | None = None
@@ -91,9 +91,9 @@ def _irgen(binary: str, out: str, probes: str | None, functions: tuple[str, ...]
         wanted = wanted_function_names(load_probes(probes).probes)
     if functions and (wanted is not None or not probes):
         wanted = sorted({*(wanted or []), *functions})
-    program = generate_ir(binary, wanted)
-    dump_program(program, out)
-    log.info("%s: %d functions, %d types", out, len(program.functions), len(program.types))
+    # Cached by the binary's build id and the scope ($GODI_IR_CACHE=0 to bypass).
+    write_atomic(out, generate_ir_json_cached(binary, wanted))
+    log.info("%s written", out)
 
 
 @main.command(

@@ -4,6 +4,10 @@ Data only. Types and functions are keyed by their DWARF offset (``id``), so the 
 of one binary is deterministic and two stages agree on identities without a
 registry. Typedefs are kept as their own nodes (Go names every struct twice: the
 struct DIE and a typedef to it); ``Program.resolve`` looks through them.
+
+The IR is a tree (its parts refer to each other by id), so its numerous Structs
+are declared ``gc=False``: the cyclic garbage collector need not track millions
+of objects that cannot form a cycle (msgspec's performance notes).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ GoBaseKind = Literal[
 ]
 
 
-class TypeBase(Struct, tag_field="kind", frozen=True, kw_only=True):
+class TypeBase(Struct, tag_field="kind", frozen=True, kw_only=True, gc=False):
     """Common to every type: DWARF offset, Go name as DWARF spells it, byte size.
 
     ``runtime_type`` is the address of the runtime type descriptor (from
@@ -74,7 +78,7 @@ class UnsafePointerType(TypeBase, tag="unsafe_pointer", frozen=True, kw_only=Tru
     """``unsafe.Pointer``: an address with no type to follow."""
 
 
-class Field(Struct, frozen=True, kw_only=True):
+class Field(Struct, frozen=True, kw_only=True, gc=False):
     """A struct member: name, byte offset, type, whether it is embedded."""
 
     name: str
@@ -102,7 +106,7 @@ class SliceType(TypeBase, tag="slice", frozen=True, kw_only=True):
     elem: int
 
 
-class MapLayoutBase(Struct, tag_field="kind", frozen=True, kw_only=True):
+class MapLayoutBase(Struct, tag_field="kind", frozen=True, kw_only=True, gc=False):
     """The runtime's data structures behind one map type, as a walker needs them.
 
     Every offset and size is read from the binary's DWARF (the linker's synthesised
@@ -192,7 +196,7 @@ class SwissMapLayout(MapLayoutBase, tag="swiss", frozen=True, kw_only=True):
 MapLayout = BucketMapLayout | SwissMapLayout
 
 
-class ChanLayout(Struct, frozen=True, kw_only=True):
+class ChanLayout(Struct, frozen=True, kw_only=True, gc=False):
     """The runtime's ``hchan`` behind a channel type (``runtime/chan.go``).
 
     ``qcount`` elements are buffered in a ring of ``dataqsiz`` slots at ``buf``;
@@ -284,7 +288,7 @@ Type = (
 # ----------------------------------------------------------------------- locations
 
 
-class PieceBase(Struct, tag_field="kind", frozen=True, kw_only=True):
+class PieceBase(Struct, tag_field="kind", frozen=True, kw_only=True, gc=False):
     """One piece of a variable's value. ``size`` None means the whole variable."""
 
     size: int | None = None
@@ -315,7 +319,7 @@ class MissingPiece(PieceBase, tag="missing", frozen=True, kw_only=True):
 Piece = RegisterPiece | CfaPiece | AddressPiece | MissingPiece
 
 
-class LocationRange(Struct, frozen=True, kw_only=True):
+class LocationRange(Struct, frozen=True, kw_only=True, gc=False):
     """Where a variable lives while ``low_pc <= pc < high_pc``."""
 
     low_pc: int
@@ -326,7 +330,7 @@ class LocationRange(Struct, frozen=True, kw_only=True):
 VariableRole = Literal["param", "result", "local"]
 
 
-class Variable(Struct, frozen=True, kw_only=True):
+class Variable(Struct, frozen=True, kw_only=True, gc=False):
     """A parameter, result or local of a function.
 
     ``locations`` is empty and ``unavailable`` says why when DWARF gives no usable
@@ -343,14 +347,14 @@ class Variable(Struct, frozen=True, kw_only=True):
     scope: list[tuple[int, int]] = []
 
 
-class ReturnSite(Struct, frozen=True, kw_only=True):
+class ReturnSite(Struct, frozen=True, kw_only=True, gc=False):
     """A return instruction: its PC and the CFA offset from RSP there."""
 
     pc: int
     cfa_offset: int
 
 
-class LineRow(Struct, frozen=True, array_like=True, kw_only=False):
+class LineRow(Struct, frozen=True, array_like=True, kw_only=False, gc=False):
     """One line-table row, serialised as ``[pc, file, line, is_stmt]``.
 
     From ``pc`` until the next row, the code is for ``line`` of file number
@@ -364,7 +368,7 @@ class LineRow(Struct, frozen=True, array_like=True, kw_only=False):
     is_stmt: bool
 
 
-class InlinedInstance(Struct, frozen=True, kw_only=True):
+class InlinedInstance(Struct, frozen=True, kw_only=True, gc=False):
     """One copy of a function the compiler inlined into ``caller``.
 
     ``ranges`` are the copy's PCs; ``entry_pc`` is the lowest, where a probe on
@@ -384,7 +388,7 @@ class InlinedInstance(Struct, frozen=True, kw_only=True):
     dwarf_offset: int = 0
 
 
-class InlinedFunction(Struct, frozen=True, kw_only=True):
+class InlinedFunction(Struct, frozen=True, kw_only=True, gc=False):
     """A function with inlined copies: its abstract origin and every copy.
 
     ``origin`` is the DWARF offset of the abstract subprogram
@@ -398,7 +402,7 @@ class InlinedFunction(Struct, frozen=True, kw_only=True):
     instances: list[InlinedInstance]
 
 
-class DictionaryParam(Struct, frozen=True, kw_only=True):
+class DictionaryParam(Struct, frozen=True, kw_only=True, gc=False):
     """The hidden dictionary argument of a generic shape function.
 
     One shape function (``pkg.F[go.shape.int]``) serves every type argument of
@@ -418,12 +422,16 @@ class DictionaryParam(Struct, frozen=True, kw_only=True):
     variable: str | None = None
 
 
-class Function(Struct, frozen=True, kw_only=True):
+class Function(Struct, frozen=True, kw_only=True, gc=False):
     """A subprogram with the PCs a probe can use.
 
     ``entry_pc`` is the first PC after the stack-growth check and the frame set-up;
     at it, CFA = RSP + ``entry_cfa_offset``. ``frame_pointer`` tells whether the
     function pushed RBP by ``entry_pc`` (then [RBP] is the caller's RBP).
+    ``return_sites`` are found from the call-frame rows and disassembly.
+    ``lines`` is the function's line table (``line_files`` names its files), for
+    ``file:line`` probes; it includes the rows of code inlined into it.
+    ``dictionary`` is set for a generic shape instantiation.
     """
 
     name: str
@@ -525,7 +533,7 @@ class SymbolTable(Struct, frozen=True, kw_only=True):
     functions: list[FunctionSymbols]
 
 
-class RuntimeType(Struct, frozen=True, kw_only=True):
+class RuntimeType(Struct, frozen=True, kw_only=True, gc=False):
     """A runtime type descriptor at ``address`` describes the IR type ``type``.
 
     What an interface's type word (or its itab's type field) and a generic

@@ -46,9 +46,15 @@ def go_tool(go_version: str) -> Path:
     return REPO / ".tools" / "go" / go_version / "go" / "bin" / "go"
 
 
+# Flags of every test build. -buildvcs=false keeps the repository's commit out of
+# the binaries, so that they (and goldens naming their build ids) are the same
+# on every checkout.
+GOFLAGS = "-trimpath -buildvcs=false"
+
+
 def _source_hash(src_dir: Path, go_version: str, ldflags: str) -> str:
     digest = hashlib.sha256()
-    digest.update(f"go{go_version}\0ldflags={ldflags}\0".encode())
+    digest.update(f"go{go_version}\0ldflags={ldflags}\0goflags={GOFLAGS}\0".encode())
     for path in sorted(p for p in src_dir.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(src_dir)).encode() + b"\0")
         digest.update(path.read_bytes())
@@ -80,7 +86,7 @@ def build_go(
             **os.environ,
             "GOTOOLCHAIN": "local",
             "GOCACHE": os.environ.get("GOCACHE", str(Path(tempfile.gettempdir()) / "gocache")),
-            "GOFLAGS": "-trimpath",
+            "GOFLAGS": GOFLAGS,
             "GOPATH": os.environ.get("GOPATH", str(Path(tempfile.gettempdir()) / "gopath")),
         }
         with tempfile.TemporaryDirectory(dir=CACHE_DIR, prefix=f".{cached.name}.") as tmp:

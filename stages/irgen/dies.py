@@ -160,9 +160,17 @@ def sleb(data: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
-@dataclass(frozen=True)
+# Decodes the attributes of one entry: (info, position after the code, unit,
+# sections) -> (attributes, position after them).
+Decoder = Callable[[bytes, int, "UnitHeader", "Sections"], tuple[dict[str, AttrValue], int]]
+
+
+@dataclass(eq=False)
 class Abbrev:
-    """One abbreviation: the tag and the (attribute, form, implicit value) list."""
+    """One abbreviation: the tag and the (attribute, form, implicit value) list.
+
+    ``decoder`` is compiled on first use (see ``compile_decoder``).
+    """
 
     tag: str
     has_children: bool
@@ -171,6 +179,7 @@ class Abbrev:
     fixed_size: int
     high_pc_relative: bool
     name_first: bool
+    decoder: Decoder | None = field(default=None, repr=False)
 
 
 def parse_abbrevs(data: bytes, pos: int, offset_size: int, address_size: int) -> dict[int, Abbrev]:
@@ -240,10 +249,11 @@ class UnitHeader:
 
 
 def parse_unit_header(
-    info: bytes, offset: int, abbrev_tables: Callable[[int, int, int], dict[int, Abbrev]]
+    info: bytes, offset: int, abbrev_tables: Callable[[int, int, int, int], dict[int, Abbrev]]
 ) -> UnitHeader:
     """The unit header at ``offset`` of .debug_info; ``abbrev_tables(offset,
-    offset_size, address_size)`` returns the abbreviation table at an offset."""
+    offset_size, address_size, version)`` returns the abbreviation table at an
+    offset (for units of those sizes and that version)."""
     length = int.from_bytes(info[offset : offset + 4], "little")
     pos = offset + 4
     offset_size = 4
@@ -278,7 +288,7 @@ def parse_unit_header(
         address_size=address_size,
         die_offset=pos,
         end=end,
-        abbrevs=abbrev_tables(abbrev_offset, offset_size, address_size),
+        abbrevs=abbrev_tables(abbrev_offset, offset_size, address_size, version),
     )
 
 
@@ -310,6 +320,26 @@ def decode_entry(
     abbrev = unit.abbrevs.get(code)
     if abbrev is None:
         raise DwarfFormatError(f"unknown abbreviation code {code} at {pos:#x}")
+    decoder = abbrev.decoder
+    if decoder is None:
+        decoder = abbrev.decoder = compile_decoder(abbrev, unit) or _generic_decoder(abbrev)
+    attrs, pos = decoder(info, pos, unit, sections)
+    return abbrev, attrs, pos
+
+
+def _generic_decoder(abbrev: Abbrev) -> Decoder:
+    def decode(
+        info: bytes, pos: int, unit: UnitHeader, sections: Sections
+    ) -> tuple[dict[str, AttrValue], int]:
+        return _decode_attributes(abbrev, info, pos, unit, sections)
+
+    return decode
+
+
+def _decode_attributes(
+    abbrev: Abbrev, info: bytes, pos: int, unit: UnitHeader, sections: Sections
+) -> tuple[dict[str, AttrValue], int]:
+    """Any entry's attributes, one form at a time (the reference decoder)."""
     attrs: dict[str, AttrValue] = {}
     offset_size = unit.offset_size
     value: AttrValue
@@ -412,7 +442,127 @@ def decode_entry(
         high = attrs.get("DW_AT_high_pc")
         if isinstance(low, int) and isinstance(high, int):
             attrs["DW_AT_high_pc"] = low + high
-    return abbrev, attrs, pos
+    return attrs, pos
+
+
+def compile_decoder(abbrev: Abbrev, unit: UnitHeader) -> Decoder | None:
+    """A decoder specialised to one abbreviation, or None for an unusual form.
+
+    The generic decoder spends most of its time choosing what to do for each
+    attribute; an abbreviation fixes that choice for every entry using it, so
+    its decoder is generated as straight-line code once (the technique of
+    ``collections.namedtuple``) and reused for the hundreds of thousands of
+    entries of a big binary. Sizes are the unit's (abbreviation tables are
+    cached per offset size, address size and version).
+    """
+    lines: list[str] = []
+    names: list[tuple[str, str]] = []
+    offset, address = unit.offset_size, unit.address_size
+    index = {attr: k for k, (attr, _, _, _) in enumerate(abbrev.specs)}
+    for k, (attr, name, form, implicit) in enumerate(abbrev.specs):
+        v = f"v{k}"
+        location = attr in _LOCATION_ATTRIBUTES
+        fixed = _FIXED_SIZES.get(form)
+        if form == F_STRING:
+            lines += [
+                "e = info.index(b'\\x00', pos)",
+                f"{v} = info[pos:e].decode('utf-8', 'replace')",
+                "pos = e + 1",
+            ]
+        elif form == F_DATA1:
+            lines += [f"{v} = info[pos]", "pos += 1"]
+        elif form == F_FLAG:
+            lines += [f"{v} = info[pos] != 0", "pos += 1"]
+        elif form in (F_UDATA, F_REF_UDATA):
+            lines += [
+                "b = info[pos]",
+                "if b < 0x80:",
+                f"    {v} = b",
+                "    pos += 1",
+                "else:",
+                f"    {v}, pos = uleb(info, pos)",
+            ]
+            if form == F_REF_UDATA:
+                lines.append(f"{v} += unit.offset")
+        elif form == F_SDATA:
+            lines.append(f"{v}, pos = sleb(info, pos)")
+        elif (
+            form in (F_REF_ADDR, F_SEC_OFFSET, F_ADDR)
+            or (fixed and form in (F_DATA2, F_DATA4, F_DATA8, F_DATA16, F_REF_SIG8, F_REF_SUP4))
+            or form == F_REF_SUP8
+        ):
+            size = address if form == F_ADDR else offset if form in _OFFSET_FORMS else fixed
+            lines += [f"{v} = int.from_bytes(info[pos:pos + {size}], 'little')", f"pos += {size}"]
+            if location and (
+                form == F_SEC_OFFSET or (unit.version < 4 and form in (F_DATA4, F_DATA8))
+            ):
+                lines.append(f"{v} = LocListRef({v})")
+        elif form in _CU_REF_FORMS:
+            lines += [
+                f"{v} = int.from_bytes(info[pos:pos + {fixed}], 'little') + unit.offset",
+                f"pos += {fixed}",
+            ]
+        elif form in (F_EXPRLOC, F_BLOCK):
+            lines += [
+                "n = info[pos]",
+                "if n < 0x80:",
+                "    pos += 1",
+                "else:",
+                "    n, pos = uleb(info, pos)",
+                f"{v} = info[pos:pos + n]",
+                "pos += n",
+            ]
+        elif form == F_BLOCK1:
+            lines += ["n = info[pos]", f"{v} = info[pos + 1:pos + 1 + n]", "pos += 1 + n"]
+        elif form in (F_BLOCK2, F_BLOCK4):
+            width = 2 if form == F_BLOCK2 else 4
+            lines += [
+                f"n = int.from_bytes(info[pos:pos + {width}], 'little')",
+                f"{v} = info[pos + {width}:pos + {width} + n]",
+                f"pos += {width} + n",
+            ]
+        elif form == F_FLAG_PRESENT:
+            lines.append(f"{v} = True")
+        elif form == F_IMPLICIT_CONST:
+            lines.append(f"{v} = {implicit!r}")
+        elif form in _ADDRX_FORMS or form in _STRX_FORMS or form in (F_LOCLISTX, F_RNGLISTX):
+            if form in (F_ADDRX, F_STRX, F_LOCLISTX, F_RNGLISTX):
+                lines.append("i, pos = uleb(info, pos)")
+            else:
+                lines += [
+                    f"i = int.from_bytes(info[pos:pos + {fixed}], 'little')",
+                    f"pos += {fixed}",
+                ]
+            if form in _ADDRX_FORMS:
+                lines.append(f"{v} = sections.address(unit, i)")
+            elif form in _STRX_FORMS:
+                lines.append(f"{v} = sections.string_index(unit, i)")
+            else:
+                lines.append(f"{v} = sections.list_index(unit, i, {form == F_LOCLISTX})")
+                if location:
+                    lines.append(f"{v} = LocListRef({v})")
+        elif form in (F_STRP, F_LINE_STRP):
+            reader = "string" if form == F_STRP else "line_string"
+            lines += [
+                f"{v} = sections.{reader}(int.from_bytes(info[pos:pos + {offset}], 'little'))",
+                f"pos += {offset}",
+            ]
+        elif form == F_STRP_SUP:
+            lines.append(f"pos += {offset}")
+            continue
+        else:
+            return None
+        names.append((name, v))
+    if abbrev.high_pc_relative and 0x11 in index and 0x12 in index:
+        low, high = f"v{index[0x11]}", f"v{index[0x12]}"
+        lines.append(f"{high} = {low} + {high}")
+    result = ", ".join(f"{name!r}: {v}" for name, v in names)
+    source = "def decode(info, pos, unit, sections):\n"
+    source += "".join(f"    {line}\n" for line in lines)
+    source += f"    return {{{result}}}, pos\n"
+    namespace: dict[str, object] = {"uleb": uleb, "sleb": sleb, "LocListRef": LocListRef}
+    exec(source, namespace)  # generated from the abbreviation alone, no input text
+    return namespace["decode"]  # type: ignore[return-value]
 
 
 def skip_entry(info: bytes, pos: int, unit: UnitHeader) -> tuple[Abbrev | None, int]:

@@ -44,6 +44,7 @@ from .dies import (
 from .elf import ElfImage
 from .frames import CfaRow, FrameTable
 from .lines import LineHeader, LineRow, line_rows, parse_line_header, sequence_start
+from .ranges import debug_ranges, rnglist
 
 __all__ = [
     "DWARF_ERRORS",
@@ -59,7 +60,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _GO_PRODUCER = "Go cmd/compile"
-_ADDRESS_SIZE = 8
 _ABSTRACT_ORIGIN = 0x31
 _NAME = 0x03
 
@@ -194,7 +194,7 @@ class DwarfReader:
         with wrap_dwarf_errors(self.path):
             self.info = self.section(".debug_info")
             self._abbrev_data = self.section(".debug_abbrev")
-        self._abbrev_tables: dict[tuple[int, int, int], dict[int, Abbrev]] = {}
+        self._abbrev_tables: dict[tuple[int, int, int, int], dict[int, Abbrev]] = {}
         self._headers: list[UnitHeader] | None = None
         self._header_offsets: list[int] = []
         self._units: dict[int, Unit] = {}
@@ -268,8 +268,11 @@ class DwarfReader:
 
     # ----------------------------------------------------------------- units
 
-    def _abbrevs(self, offset: int, offset_size: int, address_size: int) -> dict[int, Abbrev]:
-        key = (offset, offset_size, address_size)
+    def _abbrevs(
+        self, offset: int, offset_size: int, address_size: int, version: int
+    ) -> dict[int, Abbrev]:
+        # Per sizes and version too: decoders are compiled for those.
+        key = (offset, offset_size, address_size, version)
         table = self._abbrev_tables.get(key)
         if table is None:
             try:
@@ -388,17 +391,23 @@ class DwarfReader:
             return
         unit = entry.unit
         pos = entry.children_offset
+        cached = self._entries
+        info = self.info
+        ends = self._ends
         while True:
-            child = self._decode(pos, unit)
+            child = cached.get(pos)
             if child is None:
-                self._ends[entry.offset] = self._after_null(pos, unit)
-                return
+                if info[pos] == 0:  # the null entry closing the list: one byte
+                    ends[entry.offset] = pos + 1
+                    return
+                child = self._decode(pos, unit)
+                assert child is not None
             yield child
-            pos = self._sibling(child)
-
-    def _after_null(self, pos: int, unit: Unit) -> int:
-        _, _, end = self._decode_raw(pos, unit.header)
-        return end
+            if not child.has_children:
+                pos = child.children_offset
+            else:
+                end = ends.get(child.offset)
+                pos = end if end is not None else self._sibling(child)
 
     def _sibling(self, entry: Entry) -> int:
         """The offset just past ``entry`` and its children."""
@@ -441,68 +450,15 @@ class DwarfReader:
         unit = entry.unit
         try:
             if unit.version >= 5:
-                return self._rnglist(unit, offset)
-            return self._debug_ranges(unit, offset)
+                return rnglist(
+                    self.section(".debug_rnglists"),
+                    offset,
+                    unit.low_pc,
+                    lambda i: self._indexed_address(unit.header, i),
+                )
+            return debug_ranges(self.section(".debug_ranges"), offset, unit.low_pc)
         except IndexError as e:
             raise DwarfFormatError(f"range list at {offset:#x} runs past its section") from e
-
-    def _debug_ranges(self, unit: Unit, pos: int) -> list[tuple[int, int]]:
-        data = self.section(".debug_ranges")
-        base, out = unit.low_pc, list[tuple[int, int]]()
-        max_address = (1 << (8 * _ADDRESS_SIZE)) - 1
-        while True:
-            if pos + 16 > len(data):
-                raise IndexError(pos)
-            begin, end = struct.unpack_from("<QQ", data, pos)
-            pos += 16
-            if begin == 0 and end == 0:
-                return out
-            if begin == max_address:
-                base = end
-            elif end > begin:
-                out.append((begin + base, end + base))
-
-    def _rnglist(self, unit: Unit, pos: int) -> list[tuple[int, int]]:
-        data = self.section(".debug_rnglists")
-        header = unit.header
-        base, out = unit.low_pc, list[tuple[int, int]]()
-        while True:
-            kind = data[pos]
-            pos += 1
-            if kind == 0:  # DW_RLE_end_of_list
-                return out
-            if kind == 1:  # base_addressx
-                index, pos = uleb(data, pos)
-                base = self._indexed_address(header, index)
-                continue
-            if kind == 5:  # base_address
-                base = int.from_bytes(data[pos : pos + 8], "little")
-                pos += 8
-                continue
-            if kind == 2:  # startx_endx
-                a, pos = uleb(data, pos)
-                b, pos = uleb(data, pos)
-                begin, end = self._indexed_address(header, a), self._indexed_address(header, b)
-            elif kind == 3:  # startx_length
-                a, pos = uleb(data, pos)
-                length, pos = uleb(data, pos)
-                begin = self._indexed_address(header, a)
-                end = begin + length
-            elif kind == 4:  # offset_pair
-                begin, pos = uleb(data, pos)
-                end, pos = uleb(data, pos)
-                begin, end = begin + base, end + base
-            elif kind == 6:  # start_end
-                begin, end = struct.unpack_from("<QQ", data, pos)
-                pos += 16
-            elif kind == 7:  # start_length
-                begin = int.from_bytes(data[pos : pos + 8], "little")
-                length, pos = uleb(data, pos + 8)
-                end = begin + length
-            else:
-                raise DwarfFormatError(f"unknown range list entry kind {kind:#x}")
-            if end > begin:
-                out.append((begin, end))
 
     # ------------------------------------------------------------ locations
 
@@ -576,6 +532,10 @@ class DwarfReader:
             rows.sort(key=itemgetter(0))
             self._line_rows[unit.offset] = rows
         return rows
+
+    def forget_line_rows(self, unit: Unit) -> None:
+        """Drop a unit's decoded line table (a whole-binary run is done with it)."""
+        self._line_rows.pop(unit.offset, None)
 
     def function_rows(self, unit: Unit, low_pc: int, high_pc: int | None = None) -> list[LineRow]:
         """The line-table rows of the function at ``[low_pc, high_pc)``, by address.

@@ -28,6 +28,8 @@ _VARIABLE_TAGS = ("DW_TAG_formal_parameter", "DW_TAG_variable")
 
 def origin(reader: DwarfReader, entry: Entry) -> Entry:
     """The entry ``entry`` takes its name and declaration from (itself if none)."""
+    if "DW_AT_abstract_origin" not in entry.attrs:
+        return entry
     seen = 0
     while seen < 8:
         ref = entry.ref("DW_AT_abstract_origin")
@@ -186,25 +188,30 @@ def _variable(
     function_range: tuple[int, int],
     cfa_base: bool,
 ) -> Variable | None:
-    decl = origin(reader, entry)
-    name = entry.name or decl.name or ""
-    type_ref = entry.ref("DW_AT_type") or decl.ref("DW_AT_type")
-    if type_ref is None:
+    attrs = entry.attrs
+    # Attributes of the variable itself, else of its abstract origin (in an
+    # inlined copy or the concrete copy of an inlinable function).
+    decl = attrs if "DW_AT_abstract_origin" not in attrs else origin(reader, entry).attrs
+    name = attrs.get("DW_AT_name") or decl.get("DW_AT_name") or ""
+    type_ref = attrs.get("DW_AT_type") or decl.get("DW_AT_type")
+    if not isinstance(name, str) or not isinstance(type_ref, int):
         log.debug("%s: variable %r at %#x has no type, skipped", reader.path, name, entry.offset)
         return None
     role: VariableRole = "local"
     if entry.tag == "DW_TAG_formal_parameter":
-        # A concrete copy of an inlinable function keeps the flag on its origin.
-        holder = entry if "DW_AT_variable_parameter" in entry.attrs else decl
-        role = "result" if holder.flag("DW_AT_variable_parameter") else "param"
+        flag = attrs.get("DW_AT_variable_parameter")
+        if flag is None:
+            flag = decl.get("DW_AT_variable_parameter", False)
+        role = "result" if flag else "param"
     locations, unavailable = variable_locations(
         reader, entry, function_range, cfa_base, result=role == "result"
     )
+    line = attrs.get("DW_AT_decl_line") or decl.get("DW_AT_decl_line") or 0
     return Variable(
         name=name,
         type=types.require(type_ref),
         role=role,
-        decl_line=entry.integer("DW_AT_decl_line") or decl.integer("DW_AT_decl_line") or 0,
+        decl_line=line if isinstance(line, int) else 0,
         locations=locations,
         unavailable=unavailable,
         scope=scope if role == "local" else [],

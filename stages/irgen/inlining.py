@@ -94,16 +94,19 @@ def find_instances(
 
 
 def inlined_function(
-    reader: DwarfReader, abstract: Entry, instances: list[InlinedInstance], image: ElfImage
+    reader: DwarfReader,
+    abstract: Entry,
+    instances: list[InlinedInstance],
+    image: ElfImage,
+    file: str | None = None,
 ) -> InlinedFunction:
     """The IR record of an inlined function and its copies, sorted by entry PC.
 
     Go writes no ``DW_AT_decl_file`` on abstract subprograms: the file is the
-    one the line table gives for the first copy's entry.
+    one the line table gives for the first copy's entry, unless ``file`` says.
     """
     instances = sorted(instances, key=lambda i: (i.entry_pc, i.dwarf_offset))
-    file = ""
-    if instances:
+    if file is None and instances:
         first = instances[0]
         caller = image.function_at(first.entry_pc)
         if caller is not None:
@@ -116,7 +119,7 @@ def inlined_function(
     return InlinedFunction(
         name=abstract.name or "",
         origin=abstract.offset,
-        file=file,
+        file=file or "",
         line=abstract.integer("DW_AT_decl_line") or 0,
         instances=instances,
     )

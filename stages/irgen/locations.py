@@ -184,7 +184,10 @@ def variable_locations(
     made absolute against the unit's base address and its base address entries.
     """
     empty_reason = NO_LOCATION_RESULT if result else NO_LOCATION
-    loc = reader.location(variable)
+    value = variable.attrs.get("DW_AT_location")
+    if isinstance(value, LocListRef):
+        return _from_list(reader, variable, value, frame_base_cfa, empty_reason)
+    loc = ExprLoc(value) if isinstance(value, bytes) else None
     if loc is None:
         if "DW_AT_const_value" in variable.attrs:
             return [], "constant value (DW_AT_const_value) not supported"
@@ -246,14 +249,21 @@ def absolute_v5(
         kind = data[pos]
         pos += 1
         if kind == _LLE_OFFSET_PAIR:  # what Go writes, nearly always
+            # Offsets from the function's start: one or two ULEB128 bytes.
             begin = data[pos]
             if begin < 0x80:
                 pos += 1
+            elif data[pos + 1] < 0x80:
+                begin = (begin & 0x7F) | data[pos + 1] << 7
+                pos += 2
             else:
                 begin, pos = _uleb(data, pos)
             end = data[pos]
             if end < 0x80:
                 pos += 1
+            elif data[pos + 1] < 0x80:
+                end = (end & 0x7F) | data[pos + 1] << 7
+                pos += 2
             else:
                 end, pos = _uleb(data, pos)
             begin, end = begin + base, end + base

@@ -18,6 +18,9 @@ from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
 # A Go prologue is at most ~10 instructions; the huge-frame check is the longest.
 PROLOGUE_WINDOW = 64
+# The longest shape: g load, huge-frame check (5), push, mov, sub, save, lea, and
+# the instruction after them.
+PROLOGUE_INSTRUCTIONS = 12
 RETURN_ADDRESS_SIZE = 8
 _WORD = 8
 
@@ -81,7 +84,9 @@ def analyse_prologue(code: bytes, low_pc: int) -> Prologue:
     ``code`` needs only the first ``PROLOGUE_WINDOW`` bytes. The CFA offset starts
     at 8 (the return address) and grows with ``push rbp`` and ``sub rsp, N``.
     """
-    insns: list[_Insn] = list(_disassembler.disasm_lite(code[:PROLOGUE_WINDOW], low_pc))
+    insns: list[_Insn] = list(
+        _disassembler.disasm_lite(code[:PROLOGUE_WINDOW], low_pc, PROLOGUE_INSTRUCTIONS)
+    )
     if not insns:
         return Prologue(entry_pc=low_pc, cfa_offset=RETURN_ADDRESS_SIZE, frame_pointer=False)
     i = 0
@@ -137,6 +142,8 @@ def _rsp_growth(insn: _Insn) -> int | None:
 
 
 _RSP = 7
+_RET = b"\xc3"
+_NOP_RET = b"\x90\xc3"
 
 
 def returns_from_frame(
@@ -163,7 +170,14 @@ def returns_from_frame(
         if start <= 0 or register != _RSP or offset != RETURN_ADDRESS_SIZE:
             continue
         end = changes[k + 1][0] - low_pc if k + 1 < len(changes) else len(code)
-        returns.extend(find_returns(code[start:end], pc))
+        # Most such ranges are an epilogue's end, "ret" or "nop; ret": no need
+        # for the disassembler to see those.
+        if code[start:end] == _RET:
+            returns.append(pc)
+        elif code[start:end] == _NOP_RET:
+            returns.append(pc + 1)
+        else:
+            returns.extend(find_returns(code[start:end], pc))
     return returns
 
 

@@ -19,9 +19,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     seen: list[object] = []
     real = stages.irgen.generate_ir
 
-    def counting(path: str, functions: object = None) -> object:
+    def counting(path: str, functions: object = None, symbols: bool = True) -> object:
         seen.append(functions)
-        return real(path, functions)  # type: ignore[arg-type]
+        return real(path, functions, symbols=symbols)  # type: ignore[arg-type]
 
     monkeypatch.setattr(stages.irgen, "generate_ir", counting)
     return seen
@@ -78,3 +78,31 @@ def test_default_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert ir_cache.cache_dir() == tmp_path / "godi" / "ir"
     monkeypatch.setenv(ir_cache.CACHE_DIR_ENV, str(tmp_path / "elsewhere"))
     assert ir_cache.cache_dir() == tmp_path / "elsewhere" / "ir"
+
+
+def test_json_bytes_are_served_without_decoding(
+    example_binary: Path, tmp_path: Path, calls: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = ir_cache.generate_ir_json_cached(str(example_binary), ["main.greet"], directory=tmp_path)
+    assert data == encode_program(generate_ir(str(example_binary), ["main.greet"]))
+    # A hit must not decode (nor regenerate): make decoding fail loudly.
+    monkeypatch.setattr(ir_cache, "decode_program", lambda data: pytest.fail("decoded"))
+    again = ir_cache.generate_ir_json_cached(
+        str(example_binary), ["main.greet"], directory=tmp_path
+    )
+    assert again == data and len(calls) == 1
+    # The Program path shares the entries.
+    monkeypatch.undo()
+    program = ir_cache.generate_ir_cached(str(example_binary), ["main.greet"], directory=tmp_path)
+    assert encode_program(program) == data and len(calls) == 1
+
+
+def test_symbols_opt_out_is_its_own_entry(
+    example_binary: Path, tmp_path: Path, calls: list[object]
+) -> None:
+    with_symbols = ir_cache.generate_ir_cached(str(example_binary), [], directory=tmp_path)
+    without = ir_cache.generate_ir_cached(
+        str(example_binary), [], directory=tmp_path, symbols=False
+    )
+    assert with_symbols.symbols is not None and without.symbols is None
+    assert len(calls) == 2
