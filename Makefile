@@ -30,9 +30,10 @@ help:
 setup:
 	scripts/bootstrap.sh
 
-demo: setup
-	snakemake -c$(CORES) -p $(DEMO_SNAPSHOTS) >&2
-	cat $(DEMO_SNAPSHOTS)
+demo:
+	@scripts/bootstrap.sh >&2
+	@snakemake -c$(CORES) -p $(DEMO_SNAPSHOTS) >&2
+	@cat $(DEMO_SNAPSHOTS)
 
 test: setup
 	godi schemas --check
