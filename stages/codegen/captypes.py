@@ -10,7 +10,6 @@ swiss-table groups, a channel's ``hchan``, a func's code pointer, an itab.
 
 from __future__ import annotations
 
-from ..decode.redaction import is_redacted_ident, is_redacted_type
 from ..ir import (
     ArrayType,
     BucketMapLayout,
@@ -43,6 +42,7 @@ from ..layout import (
     BpfType,
     RuntimeTypeEntry,
 )
+from ..redaction import is_redacted_ident, is_redacted_type
 
 MAX_SLOTS = 32
 """Must equal GODI_MAX_SLOTS in bpf/godi.h."""

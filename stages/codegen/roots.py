@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..decode.redaction import is_redacted_ident, is_redacted_type
 from ..ir import (
     AddressPiece,
     CfaPiece,
@@ -22,6 +21,7 @@ from ..ir import (
     Variable,
 )
 from ..layout import CaptureRole, PieceLayout, PieceSource, VariableLayout
+from ..redaction import is_redacted_ident, is_redacted_type
 from .leaves import abi_leaves, place_pieces
 
 # DWARF x86-64 register numbers -> struct pt_regs members.

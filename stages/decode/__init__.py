@@ -40,13 +40,13 @@ from ..expr.probe import ProbeExpressions, build_scope
 from ..expr.values import kinds_from_types
 from ..ir import ProbeIssue, Program
 from ..layout import EVENT_FLAG_TRUNCATED, Layout, ProbeLayout, VariableLayout
+from ..redaction import Redaction
 from ..sampling import RateLimiter, probe_rate
 from ..snapshot import CapturedScope, CapturedValue, Captures, EvaluationError, Snapshot
 from .envelope import Envelope, entry_captures
 from .events import RawEvent, corrupt_event, parse_event
 from .message import MessageFormatter
 from .provenance import check_artifacts, check_dump
-from .redaction import Redaction
 from .stacks import Symbolizer
 from .values import Ranges, Render, RenderContext, ValueRenderer
 

@@ -29,9 +29,9 @@ from ..ir import (
     UnsafePointerType,
 )
 from ..layout import BLOCK_FLAG_READ_FAILED
+from ..redaction import redact_entry
 from ..snapshot import CapturedValue
 from .events import Block
-from .redaction import redact_entry
 
 if TYPE_CHECKING:
     from .values import Buffer, Ranges, Render, RenderContext, ValueRenderer

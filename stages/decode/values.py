@@ -46,12 +46,12 @@ from ..ir import (
     UnsafePointerType,
 )
 from ..layout import BLOCK_FLAG_READ_FAILED, BYTES_TYPE, Layout
+from ..redaction import Redaction
 from ..snapshot import CapturedValue
 from ..spec import Capture
 from . import runtime_values
 from .events import Block, RawEvent
 from .gofmt import BASE_FORMATS
-from .redaction import Redaction
 from .stacks import Symbolizer
 
 _U64 = struct.Struct("<Q")

@@ -31,8 +31,8 @@ from decode_helpers import (
     u64,
 )
 
-from stages.decode import redaction as red
-from stages.decode.redaction import (
+from stages import redaction as red
+from stages.redaction import (
     DEFAULT_IDENTIFIERS,
     Redaction,
     is_redacted_ident,

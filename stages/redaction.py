@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
-from ..snapshot import CapturedValue
+from .snapshot import CapturedValue
 
 __all__ = [
     "DEFAULT_IDENTIFIERS",
