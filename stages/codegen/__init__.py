@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ..abi import result_pieces
 from ..artifacts import header
 from ..errors import NoUsableProbeError
 from ..expr.probe import probe_expression_issue
@@ -29,7 +30,6 @@ from ..layout import (
 from ..probefile import ProbeSet
 from ..sampling import bpf_rate
 from ..spec import Probe
-from .abi import result_pieces
 from .captypes import CaptureTypes
 from .lines import line_pcs, live_variables
 from .render import render_file, render_probe
@@ -64,7 +64,7 @@ def _probe_points(fn: Function, types: TypeIndex) -> list[ProbePoint]:
         )
     ]
     results = [v for v in fn.variables if v.role == "result"]
-    pieces = result_pieces([v.type for v in params], [v.type for v in results], types)
+    pieces = result_pieces([v.type for v in params], [v.type for v in results], types.resolve)
     for site in fn.return_sites:
         role: CaptureRole = "return"
         located = [

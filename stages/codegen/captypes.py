@@ -10,6 +10,7 @@ swiss-table groups, a channel's ``hchan``, a func's code pointer, an itab.
 
 from __future__ import annotations
 
+from ..abi import direct_iface
 from ..ir import (
     ArrayType,
     BucketMapLayout,
@@ -22,7 +23,6 @@ from ..ir import (
     StringType,
     StructType,
     SwissMapLayout,
-    Type,
     TypeIndex,
     UnsafePointerType,
 )
@@ -319,7 +319,7 @@ class CaptureTypes:
             target = self._target(("chan", t.id))
         elif isinstance(t, FuncType):
             target = self._target(("code", t.id))
-        elif isinstance(t, UnsafePointerType) or _direct(t, self._types):
+        elif isinstance(t, UnsafePointerType) or direct_iface(type_id, self._types.resolve):
             target = None
         else:
             target = self.index_of(type_id) if t.size > 0 else None
@@ -335,17 +335,6 @@ class CaptureTypes:
         entry = self._entries[index]
         assert entry is not None
         return entry.slots
-
-
-def _direct(t: Type, types: TypeIndex) -> bool:
-    """Whether values of ``t`` are stored in an interface's data word directly."""
-    if isinstance(t, PointerType | UnsafePointerType | MapType | ChanType | FuncType):
-        return True
-    if isinstance(t, StructType) and len(t.fields) == 1:
-        return _direct(types.resolve(t.fields[0].type), types)
-    if isinstance(t, ArrayType) and t.count == 1:
-        return _direct(types.resolve(t.elem), types)
-    return False
 
 
 __all__ = ["MAX_SLOTS", "CaptureTypes"]

@@ -15,18 +15,16 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ..abi import direct_iface
 from ..ir import (
     BucketMapLayout,
     ChanType,
     FuncType,
     InterfaceType,
     MapType,
-    PointerType,
     StringType,
     StructType,
     SwissMapLayout,
-    Type,
-    UnsafePointerType,
 )
 from ..layout import BLOCK_FLAG_READ_FAILED
 from ..redaction import redact_entry
@@ -49,15 +47,6 @@ _SECONDS_PER_DAY = 86400
 _WALL_TO_INTERNAL = (1884 * 365 + 1884 // 4 - 1884 // 100 + 1884 // 400) * _SECONDS_PER_DAY
 _UNIX_TO_INTERNAL = (1969 * 365 + 1969 // 4 - 1969 // 100 + 1969 // 400) * _SECONDS_PER_DAY
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-
-
-def _is_direct(t: Type, r: ValueRenderer) -> bool:
-    """Values stored in an interface's data word itself (pointer-shaped)."""
-    if isinstance(t, PointerType | UnsafePointerType | MapType | ChanType | FuncType):
-        return True
-    if isinstance(t, StructType) and len(t.fields) == 1:
-        return _is_direct(r.resolve(t.fields[0].type), r)
-    return False
 
 
 def _valid(block: Block | None) -> bool:
@@ -364,9 +353,8 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
             return missing
         if depth >= ctx.max_reference_depth:
             return CapturedValue(type=name, notCapturedReason="depth")
-        dyn_t = r.resolve(dyn)
         render = r.renderer(dyn)
-        if _is_direct(dyn_t, r):
+        if direct_iface(dyn, r.resolve):
             # The data word is the value: a pointer renders its pointee one level
             # down, which is the level the interface hop reaches.
             value = render(_U64.pack(data), 0, depth, _NO_RANGES, ctx)

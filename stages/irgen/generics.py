@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from ..abi import INT_REGISTERS, register_needs
 from ..ir import CfaPiece, DictionaryParam, Piece, RegisterPiece, Type, Variable
-from .abi import INT_REGISTERS, register_needs
 
 DICT_NAME = ".dict"
 _SHAPE = "go.shape."

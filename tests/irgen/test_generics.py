@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from stages.abi import INT_REGISTERS
 from stages.ir import (
     CfaPiece,
     Function,
@@ -12,7 +13,6 @@ from stages.ir import (
     TypedefType,
     TypeIndex,
 )
-from stages.irgen.abi import INT_REGISTERS
 from stages.irgen.generics import shape_receiver
 
 SHAPES = (
