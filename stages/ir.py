@@ -19,7 +19,7 @@ import msgspec
 from ._base import ArtifactHeader, Struct
 
 IR_FORMAT = "godi.ir"
-IR_FORMAT_VERSION = 1
+IR_FORMAT_VERSION = 2
 
 # --------------------------------------------------------------------------- types
 
@@ -431,7 +431,8 @@ class Function(Struct, frozen=True, kw_only=True, gc=False):
     ``return_sites`` are found from the call-frame rows and disassembly.
     ``lines`` is the function's line table (``line_files`` names its files), for
     ``file:line`` probes; it includes the rows of code inlined into it.
-    ``dictionary`` is set for a generic shape instantiation.
+    ``dictionary`` is set for a generic shape instantiation. Which variables are
+    live at a PC follows from their scopes and location ranges: ``live_at``.
     """
 
     name: str
@@ -448,6 +449,21 @@ class Function(Struct, frozen=True, kw_only=True, gc=False):
     dictionary: DictionaryParam | None = None
     line_files: list[str] = []
     lines: list[LineRow] = []
+
+    def live_at(self, pc: int) -> list[Variable]:
+        """The variables a probe at ``pc`` can show: every parameter (a debugger
+        lists them even where their location is lost, as unavailable), and the
+        locals whose lexical scope holds ``pc`` and that have a location there."""
+        return [
+            v
+            for v in self.variables
+            if v.role == "param"
+            or (
+                v.role == "local"
+                and (not v.scope or any(lo <= pc < hi for lo, hi in v.scope))
+                and any(r.low_pc <= pc < r.high_pc for r in v.locations)
+            )
+        ]
 
 
 class BinaryInfo(Struct, frozen=True, kw_only=True):
@@ -477,60 +493,23 @@ class ProbeIssue(Struct, frozen=True, kw_only=True):
 # ------------------------------------------------------------------------- symbols
 
 
-class InlinedCall(Struct, frozen=True, kw_only=True, array_like=True):
-    """One entry of a function's inline tree (``FUNCDATA_InlTree``): an inlined call.
-
-    ``name`` indexes ``SymbolTable.names`` (the callee); ``parent_pc`` is the offset
-    from the function's entry of an instruction whose source position is the call
-    site (the runtime's ``inlinedCall.parentPc``). Encoded as a JSON array.
-    """
-
-    name: int
-    parent_pc: int
-
-
-class FunctionSymbols(Struct, frozen=True, kw_only=True, array_like=True):
-    """One function of the ``.gopclntab``: where it is and its PC tables.
-
-    Covers ``entry <= pc < entry + size``. ``name`` indexes ``SymbolTable.names``;
-    ``unit`` indexes ``SymbolTable.units`` (its compilation unit's file list).
-    ``pcfile``, ``pcln`` and ``pcinl`` are the runtime's pcvalue tables (file number,
-    line, inline tree index; ``runtime.step`` format: varint zig-zag value delta,
-    varint PC delta in ``quantum`` units, repeated), base64 without their
-    terminating zero, decoded lazily; ``pcinl`` is empty for a function without
-    inlined calls. Encoded as a JSON array.
-    """
-
-    entry: int
-    size: int
-    name: int
-    unit: int
-    pcfile: str
-    pcln: str
-    pcinl: str = ""
-    inlined: list[InlinedCall] = []
-
-
 class SymbolTable(Struct, frozen=True, kw_only=True):
-    """What symbolicating a PC takes, from the binary's ``.gopclntab``.
+    """What symbolicating a PC takes: the binary's ``.gopclntab``, as the linker wrote it.
 
     Present even in stripped binaries, so every stack PC can be named: for a PC,
-    the function containing it (``functions``, sorted by entry), the file and line
-    (``pcfile`` through the unit's file list, ``pcln``), and the inlined frames
-    (``pcinl`` gives an index into ``inlined``, whose ``parent_pc`` leads to the
-    caller's position). ``wrappers`` are the ``names`` of compiler-generated
-    wrappers (``abi.FuncIDWrapper``), which the Go runtime leaves out of stacks.
-    Names are spelled as in the binary (``main.F[go.shape.int]``).
+    the function containing it, its file and line and its inlined frames
+    (``stages.pclntab`` reads it, lazily). ``text`` is the address of
+    ``runtime.text``, which the table's PCs are relative to. Inline trees live in
+    ``go:func.*``: at ``funcdata_offset`` in ``pclntab`` when the linker put it
+    there (Go 1.27), else in ``funcdata`` (from ``go:func.*`` to the end of its
+    section); neither when it could not be found (inlined frames are then not
+    expanded). Bytes are base64 in JSON.
     """
 
-    quantum: int = 1
-    names: list[str]
-    files: list[str]
-    units: list[list[int]]
-    """Per compilation unit: file number -> index into ``files`` (-1: none).
-    A function whose ``unit`` is -1 has no file (linker markers)."""
-    wrappers: list[int] = []
-    functions: list[FunctionSymbols]
+    text: int
+    pclntab: bytes
+    funcdata: bytes = b""
+    funcdata_offset: int = -1
 
 
 class RuntimeType(Struct, frozen=True, kw_only=True, gc=False):

@@ -37,15 +37,6 @@ def line_pcs(program: Program, source_file: str, line: int) -> list[tuple[Functi
 
 
 def live_variables(fn: Function, pc: int) -> list[tuple[Variable, CaptureRole]]:
-    """The parameters (always listed, maybe unavailable) and the locals in scope
-    and located at ``pc``."""
-    out: list[tuple[Variable, CaptureRole]] = []
-    for v in fn.variables:
-        if v.role == "param":
-            out.append((v, "argument"))
-        elif v.role == "local":
-            in_scope = not v.scope or any(lo <= pc < hi for lo, hi in v.scope)
-            located = any(r.low_pc <= pc < r.high_pc for r in v.locations)
-            if in_scope and located:
-                out.append((v, "local"))
-    return out
+    """What a line probe at ``pc`` captures (``Function.live_at``), with the role
+    each is shown in."""
+    return [(v, "argument" if v.role == "param" else "local") for v in fn.live_at(pc)]

@@ -1,7 +1,7 @@
 """Symbolicated stacks: an event's program counters -> ``[{function, fileName, lineNumber}]``.
 
-The table is the IR's ``SymbolTable`` (``.gopclntab`` of the binary, see
-``stages.irgen.pclntab``). Lookups follow the Go runtime (``runtime/symtab.go``,
+The table is the IR's ``SymbolTable`` (the binary's ``.gopclntab``, read by
+``stages.pclntab``). Lookups follow the Go runtime (``runtime/symtab.go``,
 ``runtime/symtabinl.go``, ``runtime/traceback.go``):
 
 - the function holding a PC is the last one whose entry is <= PC, if PC is below
@@ -23,12 +23,12 @@ tables and whole stacks are cached: events of a probe repeat the same stacks.
 
 from __future__ import annotations
 
-import base64
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..ir import FunctionSymbols, SymbolTable
+from ..errors import DecodeError
+from ..ir import SymbolTable
+from ..pclntab import Pclntab, PclntabError
 from ..snapshot import StackFrame
 
 __all__ = ["Frame", "Symbolizer", "func_name_for_print"]
@@ -79,70 +79,13 @@ def func_name_for_print(name: str) -> str:
     return name
 
 
-class _PcTable:
-    """One decoded pcvalue table: ``ends[k]`` is the PC offset (from the function's
-    entry) where ``values[k]`` stops applying."""
-
-    __slots__ = ("ends", "values")
-
-    def __init__(self, encoded: str, quantum: int) -> None:
-        data = base64.b64decode(encoded) if encoded else b""
-        ends: list[int] = []
-        values: list[int] = []
-        pos = 0
-        n = len(data)
-        val = -1
-        pc = 0
-        while pos < n:
-            delta = shift = 0
-            while pos < n:
-                b = data[pos]
-                pos += 1
-                delta |= (b & 0x7F) << shift
-                shift += 7
-                if not b & 0x80:
-                    break
-            step = shift = 0
-            while pos < n:
-                b = data[pos]
-                pos += 1
-                step |= (b & 0x7F) << shift
-                shift += 7
-                if not b & 0x80:
-                    break
-            val += -(delta & 1) ^ (delta >> 1)
-            pc += step * quantum
-            ends.append(pc)
-            values.append(val)
-        self.ends = ends
-        self.values = values
-
-    def at(self, offset: int) -> int:
-        """The value at PC ``offset`` from the entry, -1 outside the table."""
-        k = bisect.bisect_right(self.ends, offset)
-        return self.values[k] if k < len(self.values) else -1
-
-
-class _Function:
-    """A function's tables, decoded on first use."""
-
-    __slots__ = ("entry", "file", "inl", "line", "sym")
-
-    def __init__(self, sym: FunctionSymbols, quantum: int) -> None:
-        self.sym = sym
-        self.entry = sym.entry
-        self.file = _PcTable(sym.pcfile, quantum)
-        self.line = _PcTable(sym.pcln, quantum)
-        self.inl = _PcTable(sym.pcinl, quantum) if sym.inlined else None
-
-
 @dataclass(frozen=True, slots=True)
 class Frame:
     """A logical frame: the PC its position was looked up at, the name (index and
     printable), file, line, and whether it is a compiler-generated wrapper."""
 
     pc: int
-    name: int
+    name: str
     function: str
     file: str
     line: int
@@ -150,72 +93,48 @@ class Frame:
 
 
 class Symbolizer:
-    """Names the PCs of one binary from its ``SymbolTable``."""
+    """Names the PCs of one binary from its ``SymbolTable``.
+
+    Raises ``DecodeError`` if the table is not a readable ``.gopclntab``.
+    """
 
     def __init__(self, table: SymbolTable) -> None:
-        self._t = table
-        self._entries = [f.entry for f in table.functions]
-        self._functions: dict[int, _Function] = {}
-        self._names = [func_name_for_print(n) for n in table.names]
-        self._wrappers = frozenset(table.wrappers)
-        self._panics = frozenset(i for i, n in enumerate(table.names) if n in _PANIC_CALLEES)
+        try:
+            self._t = Pclntab(table)
+        except PclntabError as e:
+            raise DecodeError(f"the IR's symbol table: {e}") from e
+        self._printed: dict[str, str] = {}
         self._stacks: dict[tuple[int, ...], list[StackFrame]] = {}
 
-    def _function(self, pc: int) -> _Function | None:
-        k = bisect.bisect_right(self._entries, pc) - 1
-        if k < 0:
-            return None
-        fn = self._functions.get(k)
-        if fn is None:
-            sym = self._t.functions[k]
-            if pc >= sym.entry + sym.size:
-                return None
-            fn = self._functions[k] = _Function(sym, self._t.quantum)
-        elif pc >= fn.entry + fn.sym.size:
-            return None
-        return fn
-
-    def _file(self, fn: _Function, offset: int) -> tuple[str, int]:
-        files = self._t.units[fn.sym.unit] if 0 <= fn.sym.unit < len(self._t.units) else []
-        fileno = fn.file.at(offset)
-        line = fn.line.at(offset)
-        if fileno < 0 or line < 0 or fileno >= len(files) or files[fileno] < 0:
-            return "?", 0
-        return self._t.files[files[fileno]], line
+    def _frame(self, pc: int, name: str, func_id: int, position: tuple[str, int]) -> Frame:
+        printed = self._printed.get(name)
+        if printed is None:
+            printed = self._printed[name] = func_name_for_print(name)
+        wrapper = func_id == self._t.wrapper_id
+        return Frame(pc, name, printed, position[0], position[1], wrapper)
 
     def frames(self, pc: int) -> list[Frame]:
         """The logical frames at ``pc`` (a call PC, not a return address), innermost
         first: the inlined calls, then the physical function. Empty when no function
-        holds ``pc``."""
-        fn = self._function(pc)
+        holds ``pc`` (or the table is corrupt there)."""
+        try:
+            return self._frames(pc)
+        except PclntabError:
+            return []
+
+    def _frames(self, pc: int) -> list[Frame]:
+        fn = self._t.function_at(pc)
         if fn is None:
             return []
         out: list[Frame] = []
-        inlined = fn.sym.inlined
         offset = pc - fn.entry
         for _ in range(MAX_INLINE_DEPTH):
-            file, line = self._file(fn, offset)
-            ix = fn.inl.at(offset) if fn.inl is not None else -1
-            if ix < 0 or ix >= len(inlined):
-                name = fn.sym.name
-                out.append(
-                    Frame(
-                        fn.entry + offset,
-                        name,
-                        self._names[name],
-                        file,
-                        line,
-                        name in self._wrappers,
-                    )
-                )
+            call = self._t.inlined(fn, fn.inline_index(offset))
+            position = fn.position(offset)
+            if call is None:
+                out.append(self._frame(fn.entry + offset, fn.name, fn.func_id, position))
                 return out
-            call = inlined[ix]
-            name = call.name
-            out.append(
-                Frame(
-                    fn.entry + offset, name, self._names[name], file, line, name in self._wrappers
-                )
-            )
+            out.append(self._frame(fn.entry + offset, call.name, call.func_id, position))
             offset = call.parent_pc
         return out
 
@@ -236,7 +155,7 @@ class Symbolizer:
                 out.append(
                     StackFrame(function=frame.function, fileName=frame.file, lineNumber=frame.line)
                 )
-                callee_panics = frame.name in self._panics
+                callee_panics = frame.name in _PANIC_CALLEES
         if len(self._stacks) >= MAX_CACHED_STACKS:
             self._stacks.clear()
         self._stacks[key] = out

@@ -39,8 +39,8 @@ from .dwarf import DwarfReader, Entry, Unit, member_offset, wrap_dwarf_errors
 from .elf import ElfImage, open_elf
 from .functions import build_function, is_concrete, subprogram_name
 from .inlining import find_instances, inlined_function, instances_in
-from .pclntab import build_symbols
 from .runtime_types import described_types, descriptor_range
+from .symbols import build_symbols
 from .types import TypeTable
 
 log = logging.getLogger(__name__)

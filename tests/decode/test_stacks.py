@@ -3,7 +3,7 @@ return addresses, and where stacks appear in snapshots."""
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 
 import msgspec
 import pytest
@@ -18,30 +18,12 @@ from decode_helpers import (
     make_world,
     pack_event,
 )
+from pclntab_writer import Func, Inlined, build_table
 
 from stages.decode.stacks import Symbolizer
-from stages.ir import FunctionSymbols, InlinedCall, SymbolTable
+from stages.errors import DecodeError
+from stages.ir import SymbolTable
 from stages.snapshot import StackFrame
-
-
-def pcvalue(*runs: tuple[int, int], quantum: int = 1) -> str:
-    """A pcvalue stream, base64: ``(end offset, value)`` runs from the entry on."""
-    out = bytearray()
-    val, pc = -1, 0
-    for end, value in runs:
-        delta = value - val
-        zigzag = (delta << 1) ^ (delta >> 63)
-        step = (end - pc) // quantum
-        for n in (zigzag & (2**64 - 1), step):
-            while True:
-                b = n & 0x7F
-                n >>= 7
-                out.append(b | (0x80 if n else 0))
-                if not n:
-                    break
-        val, pc = value, end
-    return base64.b64encode(bytes(out)).decode()
-
 
 # Names, files and functions of a small binary:
 #
@@ -54,62 +36,38 @@ def pcvalue(*runs: tuple[int, int], quantum: int = 1) -> str:
 #   0x1200 main.(*T).M   a wrapper: calls main.T.M at 0x1204..0x1209
 #   0x1300 main.T.M      line 40..41
 #   0x1400 (end)
-NAMES = [
-    "main.main",
-    "main.outer",
-    "main.middle",
-    "main.inner",
-    "main.(*T).M",
-    "main.T.M",
-    "main.G[go.shape.int]",
-]
-FILES = ["main.go", "inner.go"]
-TABLE = SymbolTable(
-    names=NAMES,
+FILES = ("main.go", "inner.go")
+WRAPPER = 21
+"""``abi.FuncIDWrapper`` in these tables: one more than ``runtime.systemstack_switch``'s."""
+OUTER = Func(
+    entry=0x1100,
+    size=0x100,
+    name="main.outer",
     files=FILES,
-    units=[[0, 1]],
-    wrappers=[4],
-    functions=[
-        FunctionSymbols(
-            entry=0x1000,
-            size=0x100,
-            name=0,
-            unit=0,
-            pcfile=pcvalue((0x40, 0)),
-            pcln=pcvalue((0x10, 19), (0x15, 20), (0x40, 21)),
-        ),
-        FunctionSymbols(
-            entry=0x1100,
-            size=0x100,
-            name=1,
-            unit=0,
-            pcfile=pcvalue((0x10, 0), (0x18, 1), (0x30, 0)),
-            pcln=pcvalue((0x10, 30), (0x18, 5), (0x20, 12), (0x30, 31)),
-            pcinl=pcvalue((0x10, -1), (0x18, 1), (0x20, 0), (0x30, -1)),
-            inlined=[
-                InlinedCall(name=2, parent_pc=0x08),  # middle, called from outer line 30
-                InlinedCall(name=3, parent_pc=0x1A),  # inner, called from middle line 12
-            ],
-        ),
-        FunctionSymbols(
-            entry=0x1200,
-            size=0x100,
-            name=4,
-            unit=0,
-            pcfile=pcvalue((0x10, 0)),
-            pcln=pcvalue((0x10, 1)),
-        ),
-        FunctionSymbols(
-            entry=0x1300,
-            size=0x100,
-            name=5,
-            unit=0,
-            pcfile=pcvalue((4, 0)),
-            pcln=pcvalue((2, 40), (4, 41)),
-        ),
-        FunctionSymbols(entry=0x1400, size=0x10, name=6, unit=-1, pcfile="", pcln=""),
-    ],
+    pcfile=((0x10, 0), (0x18, 1), (0x30, 0)),
+    pcln=((0x10, 30), (0x18, 5), (0x20, 12), (0x30, 31)),
+    pcinl=((0x10, -1), (0x18, 1), (0x20, 0), (0x30, -1)),
+    inlined=(
+        Inlined("main.middle", 0x08),  # middle, called from outer line 30
+        Inlined("main.inner", 0x1A),  # inner, called from middle line 12
+    ),
 )
+FUNCS = [
+    Func(0x0F00, 0x100, "runtime.systemstack_switch", func_id=WRAPPER - 1),
+    Func(
+        entry=0x1000,
+        size=0x100,
+        name="main.main",
+        files=FILES,
+        pcfile=((0x40, 0),),
+        pcln=((0x10, 19), (0x15, 20), (0x40, 21)),
+    ),
+    OUTER,
+    Func(0x1200, 0x100, "main.(*T).M", FILES, ((0x10, 0),), ((0x10, 1),), func_id=WRAPPER),
+    Func(0x1300, 0x100, "main.T.M", FILES, ((4, 0),), ((2, 40), (4, 41))),
+    Func(0x1400, 0x10, "main.G[go.shape.int]"),
+]
+TABLE = build_table(FUNCS)
 
 
 def frames(stack: list[StackFrame]) -> list[tuple[str, str, int]]:
@@ -121,7 +79,7 @@ def test_lookup_in_a_plain_function() -> None:
     (f,) = sym.frames(0x1012)
     assert (f.function, f.file, f.line, f.pc) == ("main.main", "main.go", 20, 0x1012)
     assert sym.frames(0x1015)[0].line == 21
-    assert sym.frames(0x0FFF) == []
+    assert sym.frames(0x0EFF) == []
     assert sym.frames(0x1410) == []  # past the last function's end
 
 
@@ -169,26 +127,23 @@ def test_unknown_pcs_are_skipped_and_no_table_is_question_mark() -> None:
 
 def test_corrupt_inline_tree_terminates() -> None:
     """An inline tree whose parent leads back to itself stops at the bound."""
-    looping = msgspec.structs.replace(
-        TABLE.functions[1],
-        inlined=[InlinedCall(name=2, parent_pc=0x1A), InlinedCall(name=3, parent_pc=0x1A)],
+    looping = dataclasses.replace(
+        OUTER, inlined=(Inlined("main.middle", 0x1A), Inlined("main.inner", 0x1A))
     )
-    table = msgspec.structs.replace(TABLE, functions=[TABLE.functions[0], looping])
+    table = build_table([FUNCS[1], looping])
     assert len(Symbolizer(table).frames(0x1112)) == 256
 
 
 @pytest.mark.parametrize("quantum", [1, 4])
 def test_quantum_scales_pc_deltas(quantum: int) -> None:
-    fn = FunctionSymbols(
-        entry=0x2000,
-        size=0x40,
-        name=0,
-        unit=0,
-        pcfile=pcvalue((0x40, 0), quantum=quantum),
-        pcln=pcvalue((0x20, 7), (0x40, 8), quantum=quantum),
-    )
-    table = SymbolTable(quantum=quantum, names=["f"], files=["f.go"], units=[[0]], functions=[fn])
+    fn = Func(0x2000, 0x40, "f", ("f.go",), ((0x40, 0),), ((0x20, 7), (0x40, 8)))
+    table = build_table([fn], quantum=quantum)
     assert [Symbolizer(table).frames(0x2000 + off)[0].line for off in (0, 0x1F, 0x20)] == [7, 7, 8]
+
+
+def test_a_table_that_is_not_a_pclntab_is_refused() -> None:
+    with pytest.raises(DecodeError, match="symbol table: magic"):
+        Symbolizer(SymbolTable(text=0, pclntab=bytes(100)))
 
 
 # ------------------------------------------------------------------ in snapshots

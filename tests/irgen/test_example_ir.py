@@ -179,6 +179,21 @@ def test_greet(example_ir: Program) -> None:
     assert fn.frame_pointer and fn.entry_pc > fn.low_pc
 
 
+def test_live_variables_per_line(example_ir: Program) -> None:
+    """At the first statement of each line of greet: the parameters always; ``k``
+    only in the loop (its lexical block), ``out`` where it has a location."""
+    fn = function(example_ir, "main.greet")
+    first = {}
+    for row in fn.lines:
+        if row.is_stmt and fn.line_files[row.file].endswith("example/main.go"):
+            first.setdefault(row.line, max(row.pc, fn.entry_pc))
+    live = {line: {v.name for v in fn.live_at(pc)} for line, pc in first.items()}
+    assert live[68] == {"name", "times"}
+    assert {"name", "times", "k"} <= live[71]  # in the loop body
+    assert "k" not in live[73]  # return out: the loop's block is left
+    assert {"name", "times", "out"} <= live[73]
+
+
 def test_scalars(example_ir: Program) -> None:
     fn = function(example_ir, "main.scalars")
     params = [v for v in fn.variables if v.role == "param"]
