@@ -52,6 +52,12 @@
 #ifndef GODI_NCPUS
 #define GODI_NCPUS 64
 #endif
+#ifndef GODI_STACK_WINDOW
+#define GODI_STACK_WINDOW 2048 /* bytes of goroutine stack copied for the walk; a power of two */
+#endif
+#define GODI_G_SPAN 256 /* bytes of runtime.g read at most: goid and stack.hi are in them */
+/* Scratch space after the event, for the copies of runtime.g and of the stack. */
+#define GODI_TMP GODI_MAX_EVENT
 #define GODI_STEPS_PER_ROUND 40
 #define GODI_WALK_ROUNDS 30
 #define GODI_BUF_MASK (GODI_MAX_EVENT - 1)
@@ -75,8 +81,10 @@ struct godi_type {
 
 struct godi_config {
 	__u32 target_tgid; /* 0: every process mapping the binary */
-	__u32 goid_offset; /* offset of goid in runtime.g; 0: unknown */
+	__u32 goid_offset; /* offset of goid in runtime.g */
 	__u32 stack_hi_offset; /* offset of stack.hi in runtime.g */
+	__u32 g_lo;   /* the span of runtime.g read: from the lower of the two... */
+	__u32 g_span; /* ...to the end of the higher; 0: do not read */
 	__u32 _pad;
 };
 
@@ -167,8 +175,6 @@ static __always_inline struct godi_counter *godi_counter_of(__u32 probe)
 	return godi_counters.lookup(&probe);
 }
 
-/* Begin an event for `probe`: filter by process, claim this CPU's scratch area.
- * Returns NULL (and counts a drop where due) when the hit must be ignored. */
 /* Rate limit of one Datadog probe (GCRA): a hit at `now` is allowed when
  * now >= tat - burst_ns; then tat = max(tat, now) + interval_ns. interval_ns 0:
  * no limit. A lost race on tat counts as not allowed: never more than the rate. */
@@ -187,6 +193,25 @@ static __always_inline int godi_allow(__u32 slot, __u64 now)
 /* Begin an event for `probe`: filter by process, sample (entries) or follow the
  * entry's decision (returns), then claim this CPU's scratch area. Returns NULL
  * (counting why) when the hit is not captured. */
+static __always_inline void godi_release(struct godi_scratch *s);
+
+/* Read goid and stack.hi from the current g: one read of the span of runtime.g
+ * that holds both (bpf_probe_read_user costs the same for 8 or 160 bytes). */
+static __always_inline void godi_goroutine(struct godi_scratch *s, struct godi_config *cfg,
+					   __u64 g, __u64 *goid, __u64 *stack_hi)
+{
+	__u8 *tmp = &s->buf[GODI_TMP];
+	__u32 lo = cfg->g_lo;
+	__u32 span = cfg->g_span;
+	if (!g || !span || span > GODI_G_SPAN || bpf_probe_read_user(tmp, span & (GODI_G_SPAN * 2 - 1), (void *)(g + lo)))
+		return;
+	__builtin_memcpy(goid, &tmp[(cfg->goid_offset - lo) & (GODI_G_SPAN - 1)], 8);
+	__builtin_memcpy(stack_hi, &tmp[(cfg->stack_hi_offset - lo) & (GODI_G_SPAN - 1)], 8);
+}
+
+/* Begin an event for `probe`: filter by process, claim this CPU's scratch area,
+ * identify the goroutine, then sample (entries) or follow the entry's decision
+ * (returns). Returns NULL (counting why) when the hit is not captured. */
 static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, __u32 rate_slot,
 						      __u32 gated, __u64 cfa, __u64 g)
 {
@@ -200,33 +225,6 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	struct godi_counter *c = godi_counter_of(probe);
 	if (c)
 		c->hits++;
-	__u64 goid = 0, stack_hi = 0;
-	if (g && cfg->goid_offset) {
-		bpf_probe_read_user(&goid, 8, (void *)(g + cfg->goid_offset));
-		bpf_probe_read_user(&stack_hi, 8, (void *)(g + cfg->stack_hi_offset));
-	}
-	/* A call is known by its goroutine and its frame's distance from the top of
-	 * the goroutine stack, which stays the same when the runtime moves the stack. */
-	struct godi_call_key key = {goid, stack_hi - cfa, rate_slot, 0};
-	/* `gated`: the probe is rate-limited and has returns, so a return is captured
-	 * only when its entry was (unlimited probes keep every entry: no map needed). */
-	if (kind == GODI_KIND_RETURN) {
-		if (gated) {
-			if (!godi_calls.lookup(&key))
-				return NULL;
-			godi_calls.delete(&key);
-		}
-	} else {
-		if (!godi_allow(rate_slot, bpf_ktime_get_ns())) {
-			if (c)
-				c->sampled_out++;
-			return NULL;
-		}
-		if (gated) {
-			__u8 one = 1;
-			godi_calls.update(&key, &one);
-		}
-	}
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct godi_scratch *s = godi_scratch.lookup(&cpu);
 	if (!s)
@@ -237,6 +235,34 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 		if (c)
 			c->dropped++;
 		return NULL;
+	}
+	__u64 goid = 0, stack_hi = 0;
+	godi_goroutine(s, cfg, g, &goid, &stack_hi);
+	/* A call is known by its goroutine and its frame's distance from the top of
+	 * the goroutine stack, which stays the same when the runtime moves the stack. */
+	struct godi_call_key key = {goid, stack_hi - cfa, rate_slot, 0};
+	__u64 now = bpf_ktime_get_ns();
+	/* `gated`: the probe is rate-limited and has returns, so a return is captured
+	 * only when its entry was (unlimited probes keep every entry: no map needed). */
+	if (kind == GODI_KIND_RETURN) {
+		if (gated) {
+			if (!godi_calls.lookup(&key)) {
+				godi_release(s);
+				return NULL;
+			}
+			godi_calls.delete(&key);
+		}
+	} else {
+		if (!godi_allow(rate_slot, now)) {
+			if (c)
+				c->sampled_out++;
+			godi_release(s);
+			return NULL;
+		}
+		if (gated) {
+			__u8 one = 1;
+			godi_calls.update(&key, &one);
+		}
 	}
 	s->generation++;
 	s->probe = probe;
@@ -251,6 +277,9 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	e->goid = goid;
 	e->stack_hi = stack_hi;
 	e->cfa = cfa;
+	e->ktime_ns = now;
+	e->tgid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
 	return s;
 }
 
@@ -283,35 +312,57 @@ static __always_inline void godi_release(struct godi_scratch *s)
 #define GODI_ROOT_ZERO(s, off, size) \
 	__builtin_memset(&(s)->buf[sizeof(struct godi_event) + (off)], 0, (size))
 
-/* Frame-pointer walk: pc[0] is the probe PC, pc[1] the return address (at
- * CFA-8), then the callers' return addresses along the RBP chain. */
-static __always_inline __u32 godi_stack(struct pt_regs *ctx, struct godi_scratch *s,
-					__u32 at, __u64 cfa, int pushed_bp)
+/* The saved RBP and return address of the frame at `bp`: from the copy of the
+ * stack at `win` (covering [base, base + len)) when it holds them, else read. */
+static __always_inline int godi_frame(__u8 *win, __u64 base, __u64 len, __u64 bp, __u64 *pair)
 {
-	__u64 pcs_bp[2];
+	__u64 off = bp - base;
+	if (bp >= base && off + 16 <= len) {
+		__builtin_memcpy(pair, &win[off & (GODI_STACK_WINDOW - 1)], 16);
+		return 0;
+	}
+	return bpf_probe_read_user(pair, 16, (void *)bp) ? -1 : 0;
+}
+
+/* Frame-pointer walk: pc[0] is the probe PC, pc[1] the return address (at
+ * CFA-8), then the callers' return addresses along the RBP chain. The goroutine
+ * stack from CFA-16 up (to stack.hi, at most GODI_STACK_WINDOW bytes) is copied
+ * in one read, and the chain is followed in the copy: one read instead of one
+ * per frame. Frames beyond the copy are read one by one. */
+static __always_inline __u32 godi_stack(struct pt_regs *ctx, struct godi_scratch *s, __u32 at,
+					__u64 cfa, __u64 stack_hi, int pushed_bp)
+{
+	__u64 pair[2];
 	__u64 *out = (__u64 *)&s->buf[at & GODI_BUF_MASK];
+	__u8 *win = &s->buf[GODI_TMP];
+	__u64 base = cfa - 16;
+	__u64 len = stack_hi > base ? stack_hi - base : GODI_STACK_WINDOW;
+	if (len > GODI_STACK_WINDOW)
+		len = GODI_STACK_WINDOW;
+	if (bpf_probe_read_user(win, len & (GODI_STACK_WINDOW * 2 - 1), (void *)base))
+		len = 0;
 	__u64 bp = ctx->bp;
 	__u32 n = 0;
 	out[0] = ctx->ip;
 	n = 1;
-	__u64 ret = 0;
-	if (bpf_probe_read_user(&ret, 8, (void *)(cfa - 8)))
+	/* [CFA-16]: the saved RBP if the function pushed it; [CFA-8]: the return. */
+	if (godi_frame(win, base, len, base, pair))
 		return n;
-	out[1] = ret;
+	out[1] = pair[1];
 	n = 2;
-	if (pushed_bp && bpf_probe_read_user(&bp, 8, (void *)(cfa - 16)))
-		return n;
+	if (pushed_bp)
+		bp = pair[0];
 #pragma unroll
 	for (int i = 2; i < GODI_MAX_STACK; i++) {
 		if (!bp)
 			return n;
-		if (bpf_probe_read_user(pcs_bp, 16, (void *)bp))
+		if (godi_frame(win, base, len, bp, pair))
 			return n;
-		if (!pcs_bp[1])
+		if (!pair[1])
 			return n;
-		out[i] = pcs_bp[1];
+		out[i] = pair[1];
 		n = i + 1;
-		bp = pcs_bp[0];
+		bp = pair[0];
 	}
 	godi_header(s)->flags |= GODI_EVENT_FLAG_STACK_TRUNCATED;
 	return n;
@@ -344,14 +395,10 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 				      struct godi_probe_info *h, __u64 cfa)
 {
 	struct godi_event *e = godi_header(s);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 root_size = h->root_size;
-	e->ktime_ns = bpf_ktime_get_ns();
-	e->tgid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
 	e->root_len = root_size;
 	__u32 at = (sizeof(struct godi_event) + ((root_size + 7) & ~7U)) & (GODI_MAX_ROOT * 2 - 1);
-	__u32 n = h->want_stack ? godi_stack(ctx, s, at, cfa, h->pushed_bp) : 0;
+	__u32 n = h->want_stack ? godi_stack(ctx, s, at, cfa, e->stack_hi, h->pushed_bp) : 0;
 	e->stack_len = n;
 	s->len = at + n * 8;
 	s->max_depth = h->max_depth;

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 RINGBUF_PAGES = 1024  # 4 MiB
 
 
+G_SPAN = 256
+"""``GODI_G_SPAN`` of bpf/godi.h: how much of runtime.g one event reads."""
+
+
 def _bcc() -> Any:
     try:
         import bcc
@@ -203,8 +207,17 @@ class Loaded:
         table = self.bpf["godi_config"]
         leaf = table.Leaf()
         leaf.target_tgid = target_tgid
-        leaf.goid_offset = self.layout.goid_offset
-        leaf.stack_hi_offset = self.layout.stack_hi_offset
+        goid, stack_hi = self.layout.goid_offset, self.layout.stack_hi_offset
+        leaf.goid_offset = goid
+        leaf.stack_hi_offset = stack_hi
+        # One read of runtime.g covers both fields (bpf/godi.h, godi_goroutine).
+        leaf.g_lo = min(goid, stack_hi)
+        leaf.g_span = max(goid, stack_hi) + 8 - leaf.g_lo
+        if leaf.g_span > G_SPAN:
+            raise CaptureError(
+                f"runtime.g: goid (+{goid}) and stack.hi (+{stack_hi}) are more than "
+                f"{G_SPAN} bytes apart; godi reads them in one go"
+            )
         table[ct.c_int(0)] = leaf
 
     # -- attaching --------------------------------------------------------------

@@ -118,6 +118,17 @@ def test_recursion_across_stack_growth_pairs_each_call(robust: Any) -> None:
         pad = args_of(s)["pad"]
         assert pad["size"] == "64" and len(pad["elements"]) == 2  # maxCollectionSize 2
         assert pad["notCapturedReason"] == "collectionSize" and pad["truncated"] is True
+        # The frame-pointer walk goes on past the copied part of the stack (each
+        # frame here is over 512 bytes): every recursive caller, at its call line.
+        stack = [(f["function"], f["lineNumber"]) for f in s["debugger"]["snapshot"]["stack"]]
+        callers = 200 - depth
+        assert stack[0][0] == "main.recurse"
+        shown = min(callers, len(stack) - 1)
+        assert stack[1 : 1 + shown] == [("main.recurse", 52)] * shown, depth
+        if 1 + callers < len(stack):
+            assert stack[1 + callers][0] != "main.recurse", depth
+        else:  # cut at the walk's bound (GODI_MAX_STACK)
+            assert len(stack) >= 30, depth
     assert depths == set(range(201))
 
 
