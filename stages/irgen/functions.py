@@ -7,10 +7,19 @@ from collections.abc import Iterator
 
 import msgspec
 
-from ..ir import Function, LineRow, LocationRange, ReturnSite, Variable, VariableRole
+from ..ir import (
+    DictionaryParam,
+    Function,
+    LineRow,
+    LocationRange,
+    ReturnSite,
+    TypedefType,
+    Variable,
+    VariableRole,
+)
 from .dwarf import DwarfReader, Entry, Unit
 from .elf import ElfImage
-from .generics import dictionary_param
+from .generics import DICT_NAME, dictionary_param, shape_receiver
 from .locations import frame_base_is_cfa, variable_locations
 from .prologue import (
     PROLOGUE_WINDOW,
@@ -90,12 +99,15 @@ def build_function(
         reader, types, entry, (low, high), frame_base_is_cfa(reader, entry), inlined
     )
     dictionary = dictionary_param(name, variables, types.get)
-    if dictionary is not None and dictionary.variable is not None:
-        # DWARF puts .dict in its spill slot, which the function may never write:
-        # the argument register holds it from the first instruction to the entry.
+    if dictionary is not None:
+        # The argument register holds the dictionary from the first instruction to
+        # the entry. (Go 1.27's DWARF puts .dict in its spill slot, which the
+        # function may never write; older versions do not describe it at all.)
         entry_range = LocationRange(
             low_pc=low, high_pc=prologue.entry_pc + 1, pieces=dictionary.entry_pieces
         )
+        if dictionary.variable is None:
+            variables, dictionary = _with_dictionary(variables, dictionary, types, name)
         variables = [
             msgspec.structs.replace(v, locations=[entry_range], unavailable=None)
             if v.name == dictionary.variable and v.role == "param"
@@ -118,6 +130,28 @@ def build_function(
         line_files=line_files,
         lines=lines,
     )
+
+
+def _with_dictionary(
+    variables: list[Variable], dictionary: DictionaryParam, types: TypeTable, name: str
+) -> tuple[list[Variable], DictionaryParam]:
+    """Add the ``.dict`` argument older DWARF leaves out, typed as Go 1.27 types it
+    (``*[N]uintptr``, N covering the dictionary entries the variables' types use),
+    where the compiler passes it: after the receiver of a method, else first."""
+    indices = [
+        t.dict_index
+        for t in (types.get(v.type) for v in variables)
+        if isinstance(t, TypedefType) and t.dict_index is not None
+    ]
+    pointer = types.dictionary_pointer(max(indices) + 1) if indices else None
+    if pointer is None:
+        return variables, dictionary
+    dict_var = Variable(name=DICT_NAME, type=pointer, role="param")
+    at = 1 if shape_receiver(name) else 0
+    params = [i for i, v in enumerate(variables) if v.role == "param"]
+    position = params[at] if at < len(params) else len(variables)
+    out = [*variables[:position], dict_var, *variables[position:]]
+    return out, msgspec.structs.replace(dictionary, variable=DICT_NAME)
 
 
 def line_table(

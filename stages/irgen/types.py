@@ -36,6 +36,8 @@ from .runtime_layouts import LayoutUnavailable, RuntimeLayouts
 from .runtime_types import DescriptorRange
 
 POINTER_SIZE = 8
+SYNTHETIC_BASE = 1 << 40
+"""Ids of the types irgen makes up (DIE offsets, the other ids, are far below)."""
 _MAX_CHAIN = 64
 _NO_HEADER = "the DWARF describes no runtime header type for it"
 
@@ -128,6 +130,35 @@ class TypeTable:
             self.require(offset)
             t = self._types[offset] = self._convert(self._reader.entry_at(offset))
         return t
+
+    def dictionary_pointer(self, words: int) -> int | None:
+        """The id of a made-up ``*[words]uintptr``: the type Go 1.27 gives a shape
+        function's ``.dict`` argument, for the Go versions whose DWARF has no such
+        argument. None if the binary has no ``uintptr``."""
+        uintptr = self._reader.find_named("uintptr", "DW_TAG_base_type", walk=False)
+        if uintptr is None or words <= 0:
+            return None
+        array_id = SYNTHETIC_BASE + 2 * words
+        pointer_id = array_id + 1
+        if pointer_id not in self._types:
+            elem = self.require(uintptr.offset)
+            name = f"[{words}]uintptr"
+            self._types[array_id] = ArrayType(
+                id=array_id,
+                name=name,
+                size=POINTER_SIZE * words,
+                align=POINTER_SIZE,
+                elem=elem,
+                count=words,
+            )
+            self._types[pointer_id] = PointerType(
+                id=pointer_id,
+                name="*" + name,
+                size=POINTER_SIZE,
+                align=POINTER_SIZE,
+                elem=array_id,
+            )
+        return pointer_id
 
     def build(self) -> list[Type]:
         """Convert every required type and its references; sorted by id."""

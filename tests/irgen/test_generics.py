@@ -6,8 +6,10 @@ import pytest
 
 from stages.abi import INT_REGISTERS
 from stages.ir import (
+    ArrayType,
     CfaPiece,
     Function,
+    PointerType,
     Program,
     RegisterPiece,
     TypedefType,
@@ -54,15 +56,27 @@ def shapes(types_whole_ir: Program) -> dict[str, Function]:
     return found
 
 
-def test_dictionary_recorded(shapes: dict[str, Function], go_version: str) -> None:
-    minor = int(go_version.split(".")[1])
+def test_dictionary_recorded(shapes: dict[str, Function], types_whole_ir: Program) -> None:
+    """Every shape function has its ``.dict`` argument where the compiler passes it
+    (after a method's receiver, else first), typed ``*[N]uintptr`` with N covering
+    the type parameters' indexes: Go 1.27 describes it, irgen adds it before."""
+    types = TypeIndex(types_whole_ir.types)
     for fn in shapes.values():
         assert fn.dictionary is not None, fn.name
+        assert fn.dictionary.variable == ".dict", fn.name
         names = [v.name for v in fn.variables if v.role == "param"]
-        if minor >= 27:
-            assert fn.dictionary.variable == ".dict" and ".dict" in names
-        else:
-            assert fn.dictionary.variable is None and ".dict" not in names
+        assert names.index(".dict") == (1 if shape_receiver(fn.name) else 0), fn.name
+        (dict_var,) = [v for v in fn.variables if v.name == ".dict"]
+        pointer = types[dict_var.type]
+        assert isinstance(pointer, PointerType) and pointer.elem is not None
+        array = types[pointer.elem]
+        assert isinstance(array, ArrayType) and types[array.elem].name == "uintptr", fn.name
+        indexes = [
+            t.dict_index
+            for v in fn.variables
+            if isinstance(t := types[v.type], TypedefType) and t.dict_index is not None
+        ]
+        assert array.count > max(indexes, default=-1), fn.name
 
 
 def test_no_dictionary_elsewhere(types_whole_ir: Program) -> None:
