@@ -8,8 +8,9 @@ Two synthetic dumps, built in this run from a hand-made IR and layout:
   strings, a slice of strings and a pointer to another struct.
 
 For each, decode throughput (snapshots/s, dump MB/s, JSON MB/s) of the whole stage
-as the CLI runs it (read the dump, render, encode JSON), next to the floor measured
-in the same run: msgspec encoding the very same snapshots from ready-made Structs.
+as the CLI runs it (read the dump, render, write JSON: ``DecodeRun.encoded()``),
+next to the floor measured in the same run: msgspec encoding the very same
+snapshots from ready-made Structs (the bytes of both are checked to be equal).
 Target: decode >= 0.5x the floor. Then peak RSS of a decode in a fresh subprocess
 for 1x and 4x the dump size, streaming to /dev/null: memory must stay flat.
 
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -281,9 +282,7 @@ def best_of(repeat: int, *fns: Callable[[], object]) -> list[float]:
 
 
 def decode_to_json(prog: Program, lay: Layout, dump: bytes, ir_hash: str) -> int:
-    """What ``godi decode --jsonl`` does, minus the file: decode and encode each."""
-    encoder = msgspec.json.Encoder()
-    buf = bytearray()
+    """What ``godi decode --jsonl`` does, minus the file: the JSON of each snapshot."""
     total = 0
     run = decode(
         io.BytesIO(dump),
@@ -293,9 +292,8 @@ def decode_to_json(prog: Program, lay: Layout, dump: bytes, ir_hash: str) -> int
         ir_hash=ir_hash,
         service="bench",
     )
-    for snap in run:
-        encoder.encode_into(snap, buf)
-        total += len(buf)
+    for raw in run.encoded():
+        total += len(raw)
     return total
 
 
@@ -316,6 +314,13 @@ def bench(kind: str, count: int, repeat: int) -> float:
         for s in snaps:
             encoder.encode_into(s, buf)
 
+    def run() -> Iterator[bytes]:
+        return decode(
+            io.BytesIO(dump), prog, lay, program_hash=PROGRAM_HASH, ir_hash=ir_hash, service="bench"
+        ).encoded()
+
+    # Both sides write the same bytes: decode's JSON is msgspec's for the Structs.
+    assert [encoder.encode(s) for s in snaps] == list(run()), "decode and floor differ"
     json_bytes = sum(len(encoder.encode(s)) for s in snaps)
     t_floor, t_decode = best_of(repeat, floor, lambda: decode_to_json(prog, lay, dump, ir_hash))
     ratio = t_floor / t_decode
@@ -343,14 +348,11 @@ def _child(path: str) -> None:
     prog = program()
     lay = layout(prog)
     ir_hash = sha256_bytes(encode_program(prog))
-    encoder = msgspec.json.Encoder()
-    buf = bytearray()
     before = _status_kib("VmHWM")
     with open(path, "rb") as f, open("/dev/null", "wb") as out:
         run = decode(f, prog, lay, program_hash=PROGRAM_HASH, ir_hash=ir_hash, service="bench")
-        for snap in run:
-            encoder.encode_into(snap, buf)
-            out.write(buf)
+        for raw in run.encoded():
+            out.write(raw)
     print(before, _status_kib("VmHWM"))
 
 

@@ -309,7 +309,6 @@ def _decode(
     program = load_program(ir_path)
     layout = load_layout(program_dir)
     validator = snapshot_validator() if validate else None
-    encoder = msgspec.json.Encoder()
     count = 0
     with open(dump_path, "rb") as dump:
         run = decode(
@@ -323,8 +322,7 @@ def _decode(
             name=dump_path,
         )
         parts: list[bytes] = []
-        for snap in run:
-            raw = encoder.encode(snap)
+        for raw in run.encoded():
             if validator is not None:
                 errors = list(validator.iter_errors(msgspec.json.decode(raw)))
                 if errors:

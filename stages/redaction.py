@@ -22,8 +22,6 @@ import os
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
-from .snapshot import CapturedValue
-
 __all__ = [
     "DEFAULT_IDENTIFIERS",
     "ENV_EXCLUDED_IDENTIFIERS",
@@ -33,7 +31,6 @@ __all__ = [
     "is_redacted_ident",
     "is_redacted_type",
     "normalise",
-    "redact_entry",
 ]
 
 ENV_REDACTED_IDENTIFIERS = "DD_DYNAMIC_INSTRUMENTATION_REDACTED_IDENTIFIERS"
@@ -184,16 +181,6 @@ class Redaction:
         return name in self.exact_types or (
             bool(self.type_prefixes) and name.startswith(self.type_prefixes)
         )
-
-
-def redact_entry(
-    redaction: Redaction, key: CapturedValue, value: CapturedValue, *, string_key: bool
-) -> tuple[CapturedValue, CapturedValue]:
-    """A rendered map entry, its value redacted when its key is a string naming a
-    redacted identifier (``string_key``: the map's key type is a string kind)."""
-    if string_key and key.value is not None and redaction.ident(key.value):
-        return key, CapturedValue(type=value.type, notCapturedReason="redactedIdent")
-    return key, value
 
 
 @lru_cache(maxsize=8)

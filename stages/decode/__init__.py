@@ -3,13 +3,16 @@
 ``decode(dump, program, layout, ...)`` checks that the three inputs belong together,
 then streams one ``Snapshot`` per EVENT record of the dump. The returned
 ``DecodeRun`` is the iterator and, as it goes, the report: counters, notices, where
-the dump was cut off, how many events were decoded.
+the dump was cut off, how many events were decoded. ``DecodeRun.encoded()`` streams
+the same snapshots as JSON, which is how they are made: written as text
+(``jsontext``), then read back into ``Snapshot`` objects only for who iterates them.
 
-Parts: ``events`` takes a record apart, ``values`` renders captured values (with
-one compiled renderer per type), ``redaction`` hides sensitive names and types,
-``message`` summarises the values in one line, ``stacks`` names the stack PCs,
-``envelope`` wraps it all in a snapshot, ``provenance`` refuses mismatched inputs,
-``gofmt`` spells numbers as Go does.
+Parts: ``events`` takes a record apart, ``plans`` holds what each probe's events
+need worked out once, ``values`` renders captured values (with one compiled
+renderer per type), ``redaction`` hides sensitive names and types, ``message``
+summarises the values in one line, ``stacks`` names the stack PCs, ``envelope``
+wraps it all in a snapshot, ``jsontext`` writes JSON as msgspec does,
+``provenance`` refuses mismatched inputs, ``gofmt`` spells numbers as Go does.
 """
 
 from __future__ import annotations
@@ -39,16 +42,18 @@ from ..expr.compile import ExpressionError
 from ..expr.probe import ProbeExpressions, build_scope
 from ..expr.values import kinds_from_types
 from ..ir import ProbeIssue, Program
-from ..layout import EVENT_FLAG_TRUNCATED, Layout, ProbeLayout, VariableLayout
+from ..layout import EVENT_FLAG_TRUNCATED, Layout
 from ..redaction import Redaction
 from ..sampling import RateLimiter, probe_rate
-from ..snapshot import CapturedScope, CapturedValue, Captures, EvaluationError, Snapshot
-from .envelope import Envelope, entry_captures
+from ..snapshot import CapturedValue, EvaluationError, Snapshot
+from .envelope import Envelope, entry_captures, line_captures
 from .events import RawEvent, corrupt_event, parse_event
-from .message import MessageFormatter
+from .jsontext import encode, members
+from .message import MessageFormatter, call, returns
+from .plans import ProbePlan, Said, ScopePlan, plan_probe
 from .provenance import check_artifacts, check_dump
 from .stacks import Symbolizer
-from .values import Ranges, Render, RenderContext, ValueRenderer
+from .values import RenderContext, ValueRenderer
 
 __all__ = ["DecodeRun", "decode"]
 
@@ -59,6 +64,26 @@ _T = TypeVar("_T")
 TRUNCATED_MESSAGE = "event truncated: capture budget exhausted"
 _RECORD_PREFIX = 8
 """Bytes before a record's payload in the dump: u32 kind, u32 length."""
+_SHORT_TEXT = 2048
+"""Values whose text is longer are rendered again within the summary limits for
+the message, rather than read back whole."""
+_CACHED_TEXT = 256
+"""Message pieces of values whose text is at most this long are kept for reuse."""
+_CACHED_PIECES = 1024
+"""Message pieces kept per value shown before the cache starts over."""
+MAX_CACHED_STACKS = 4096
+"""Distinct stacks kept as JSON before the cache starts over."""
+_snapshot_decoder = msgspec.json.Decoder(Snapshot)
+_NO_ENTRY = EvaluationError(
+    expr="@entry",
+    message="entry not captured: the call began before capture started, "
+    "or its entry event was dropped",
+)
+_NO_RETURN = EvaluationError(
+    expr="@return",
+    message="return not captured: the call had not returned when capture "
+    "stopped, or it ended in a panic",
+)
 
 
 class _CountingReader:
@@ -74,47 +99,18 @@ class _CountingReader:
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class _VariablePlan:
-    """A variable and the root bytes known missing whatever the event says."""
-
-    var: VariableLayout
-    name: str
-    holes: Ranges
-    fail_holes: tuple[tuple[int, tuple[int, int]], ...]
-    """``(fail bit, range)``: missing when that bit of the event's fail_mask is set."""
-    render: Render
-    """The compiled renderer of the variable's type."""
-    offset: int
-    """Where the variable is in the root area."""
-    constant: CapturedValue | None
-    """The variable's value whatever the event: redacted, or without a location."""
-
-
-@dataclass(frozen=True, slots=True)
-class _ProbePlan:
-    probe: ProbeLayout
-    root_needed: int
-    arguments: tuple[_VariablePlan, ...]
-    locals: tuple[_VariablePlan, ...]
-    results: tuple[_VariablePlan, ...]
-
-
 @dataclass(slots=True)
 class _Hit:
     """One event, rendered: waiting for its return (an entry) or completing one."""
 
-    plan: _ProbePlan
+    plan: ProbePlan
     event: RawEvent
     offset: int
-    arguments: dict[str, CapturedValue]
-    locals: dict[str, CapturedValue]
-    results: dict[str, CapturedValue]
+    arguments: list[str]
+    """The JSON texts of the arguments' values, in ``plan.arguments`` order."""
+    locals: list[str]
+    results: list[str]
     errors: list[EvaluationError]
-
-    @property
-    def probe(self) -> ProbeLayout:
-        return self.plan.probe
 
     def call_key(self) -> tuple[str, str, int, int]:
         """Identifies the call across its entry and return: probe, function, goroutine,
@@ -122,61 +118,8 @@ class _Hit:
         CFA itself, that distance survives the runtime moving the stack)."""
         e = self.event
         depth = e.stack_hi - e.cfa if e.stack_hi else e.cfa
-        return (self.probe.probe_id, self.probe.function, e.goid, depth)
-
-
-def _with_expressions(captures: Captures, values: dict[str, CapturedValue]) -> Captures:
-    """``captures`` with capture expressions where they were evaluated: at the return
-    when there is one, else at the entry."""
-    if captures.return_ is not None:
-        scope = msgspec.structs.replace(captures.return_, captureExpressions=values)
-        return msgspec.structs.replace(captures, return_=scope)
-    entry = captures.entry or CapturedScope()
-    return msgspec.structs.replace(
-        captures, entry=msgspec.structs.replace(entry, captureExpressions=values)
-    )
-
-
-def _plan_variable(renderer: ValueRenderer, var: VariableLayout) -> _VariablePlan:
-    holes: list[tuple[int, int]] = []
-    fail_holes: list[tuple[int, tuple[int, int]]] = []
-    base = var.root_offset or 0
-    for piece in var.pieces:
-        span = (base + piece.offset, base + piece.offset + piece.size)
-        if piece.source == "unavailable":
-            holes.append(span)
-        elif piece.source == "memory" and piece.fail_bit is not None:
-            fail_holes.append((piece.fail_bit, span))
-    name = renderer.name(var.type)
-    constant = None
-    if renderer.redaction.ident(var.name):
-        constant = CapturedValue(type=name, notCapturedReason="redactedIdent")
-    elif var.root_offset is None:
-        constant = CapturedValue(type=name, notCapturedReason="unavailable")
-    return _VariablePlan(
-        var,
-        name,
-        tuple(holes),
-        tuple(fail_holes),
-        renderer.renderer(var.type),
-        base,
-        constant,
-    )
-
-
-def _plan_probe(renderer: ValueRenderer, probe: ProbeLayout) -> _ProbePlan:
-    plans = [_plan_variable(renderer, v) for v in probe.variables]
-    needed = max(
-        (v.root_offset + v.size for v in probe.variables if v.root_offset is not None),
-        default=0,
-    )
-    return _ProbePlan(
-        probe=probe,
-        root_needed=needed,
-        arguments=tuple(p for p in plans if p.var.role == "argument"),
-        locals=tuple(p for p in plans if p.var.role == "local"),
-        results=tuple(p for p in plans if p.var.role == "return"),
-    )
+        probe = self.plan.probe
+        return (probe.probe_id, probe.function, e.goid, depth)
 
 
 class DecodeRun(Iterator[Snapshot]):
@@ -193,6 +136,10 @@ class DecodeRun(Iterator[Snapshot]):
       ``DecodeError``, after the snapshots of every record before it), or None;
     - ``unknown_records``: records of a kind this godi does not know (skipped);
     - ``issues``: the probes codegen could not install (``layout.issues``).
+
+    Iterating gives ``Snapshot`` objects; ``encoded()`` gives the same snapshots as
+    JSON, without building objects (the two share one stream: each snapshot comes
+    out once, either way).
     """
 
     def __init__(
@@ -235,7 +182,8 @@ class DecodeRun(Iterator[Snapshot]):
         self._message = MessageFormatter(self._renderer)
         self._envelope = Envelope(self.header, layout.probes, service, tags)
         self._symbolizer = Symbolizer(program.symbols) if program.symbols is not None else None
-        self._plans = {p.index: _plan_probe(self._renderer, p) for p in layout.probes}
+        self._stacks: dict[bytes, str] = {}
+        self._plans = {p.index: plan_probe(self._renderer, p) for p in layout.probes}
         self._returning = {p.function for p in layout.probes if p.kind == "return"}
         self._definitions = {d.id: d for d in layout.definitions}
         self._expressions: dict[str, ProbeExpressions] = {}
@@ -266,6 +214,11 @@ class DecodeRun(Iterator[Snapshot]):
         self._reader = RecordReader(dump, counting.position)
         self._records = self._run()
 
+    def encoded(self) -> Iterator[bytes]:
+        """The snapshots as JSON, each exactly what ``msgspec.json.encode`` gives for
+        the ``Snapshot`` that iterating would yield."""
+        return self._records
+
     @property
     def truncated_at(self) -> int | None:
         """Byte offset of the incomplete record that ends the dump, or None."""
@@ -275,9 +228,9 @@ class DecodeRun(Iterator[Snapshot]):
         return self
 
     def __next__(self) -> Snapshot:
-        return next(self._records)
+        return _snapshot_decoder.decode(next(self._records))
 
-    def _run(self) -> Iterator[Snapshot]:
+    def _run(self) -> Iterator[bytes]:
         pending: dict[tuple[str, str, int, int], _Hit] = {}
         returning = self._returning
         position = self._start
@@ -290,10 +243,11 @@ class DecodeRun(Iterator[Snapshot]):
                     hit = self._hit(record.payload, record.offset)
                     self.events += 1
                     probe = hit.plan.probe
+                    snapshot = None
                     if probe.kind == "line":
-                        yield from self._emit(hit, None)
+                        snapshot = self._snapshot(hit, None)
                     elif probe.kind != "entry":
-                        yield from self._emit(pending.pop(hit.call_key(), None), hit)
+                        snapshot = self._snapshot(pending.pop(hit.call_key(), None), hit)
                     elif probe.function in returning:
                         # Wait for the return; a recursive call has another key. A
                         # call already pending at the same place never returned (a
@@ -301,28 +255,35 @@ class DecodeRun(Iterator[Snapshot]):
                         key = hit.call_key()
                         stale = pending.pop(key, None)
                         if stale is not None:
-                            yield from self._emit(stale, None, lost_return=True)
+                            snapshot = self._snapshot(stale, None, lost_return=True)
                         pending[key] = hit
                     else:
-                        yield from self._emit(hit, None)
+                        snapshot = self._snapshot(hit, None)
+                    if snapshot is not None:
+                        yield snapshot
                 position = record.offset + _RECORD_PREFIX + len(record.payload)
         except DecodeError:
             # Every whole record before the corrupt one is decoded: the calls still
             # waiting for their return are reported as at the end of a dump.
             self.corrupt_at = position
-            for hit in sorted(pending.values(), key=lambda h: h.offset):
-                yield from self._emit(hit, None, lost_return=True)
+            yield from self._lost_returns(pending)
             raise
         # Calls whose return was not seen: still running when capture stopped, or
         # left by a panic (which unwinds without executing a return instruction).
-        for hit in sorted(pending.values(), key=lambda h: h.offset):
-            yield from self._emit(hit, None, lost_return=True)
+        yield from self._lost_returns(pending)
         if self._reader.truncated_at is not None:
             log.warning(
                 "%s: cut off in the record at byte %d; decoded everything before it",
                 self._name,
                 self._reader.truncated_at,
             )
+
+    def _lost_returns(self, pending: dict[tuple[str, str, int, int], _Hit]) -> Iterator[bytes]:
+        """The snapshots of the calls still waiting for their return, in dump order."""
+        for hit in sorted(pending.values(), key=lambda h: h.offset):
+            snapshot = self._snapshot(hit, None, lost_return=True)
+            if snapshot is not None:
+                yield snapshot
 
     def _other(self, record: Record) -> None:
         """Take in a record that is not an event: counters, a notice, an unknown kind."""
@@ -353,184 +314,219 @@ class DecodeRun(Iterator[Snapshot]):
             plan = self._plans.get(event.probe)
             if plan is None:
                 raise corrupt_event(offset, f"probe index {event.probe} is not in the layout")
-            if len(event.root) < plan.root_needed:
+            if event.root_len < plan.root_needed:
                 raise corrupt_event(
                     offset,
-                    f"root area of {len(event.root)} bytes, probe {plan.probe.probe_id} "
+                    f"root area of {event.root_len} bytes, probe {plan.probe.probe_id} "
                     f"needs {plan.root_needed}",
                 )
         except DecodeError as e:
             raise DecodeError(f"{self._name}: {e}") from None
-        probe = plan.probe
-        ctx = RenderContext(event, probe.limits)
-        truncated = bool(event.flags & EVENT_FLAG_TRUNCATED) or event.any_short
-        errors: list[EvaluationError] = []
-        arguments = self._scope(plan.arguments, event, ctx, errors if truncated else None)
-        locals_ = self._scope(plan.locals, event, ctx, errors if truncated else None)
-        results = self._scope(plan.results, event, ctx, errors if truncated else None)
-        if truncated and not errors:
-            errors.append(EvaluationError(expr="<capture>", message=TRUNCATED_MESSAGE))
         by_probe = self.by_probe
-        by_probe[probe.probe_id] = by_probe.get(probe.probe_id, 0) + 1
-        return _Hit(plan, event, offset, arguments, locals_, results, errors)
+        probe_id = plan.probe.probe_id
+        by_probe[probe_id] = by_probe.get(probe_id, 0) + 1
+        ctx = RenderContext(event, plan.probe.limits)
+        if event.flags & EVENT_FLAG_TRUNCATED or event.any_short:
+            return self._truncated_hit(plan, event, ctx)
+        return _Hit(
+            plan,
+            event,
+            offset,
+            _texts(plan.arguments, event, ctx) if plan.arguments.variables else [],
+            _texts(plan.locals, event, ctx) if plan.locals.variables else [],
+            _texts(plan.results, event, ctx) if plan.results.variables else [],
+            [],
+        )
 
-    def _scope(
-        self,
-        plans: tuple[_VariablePlan, ...],
-        event: RawEvent,
-        ctx: RenderContext,
-        errors: list[EvaluationError] | None,
-    ) -> dict[str, CapturedValue]:
-        """The values of ``plans``' variables; with ``errors`` (a truncated event), the
-        variables missing data are reported there."""
-        out: dict[str, CapturedValue] = {}
-        for vp in plans:
-            ctx.missing = False
-            out[vp.var.name] = self._variable(vp, event, ctx)
-            if errors is not None and ctx.missing:
-                errors.append(EvaluationError(expr=vp.var.name, message=TRUNCATED_MESSAGE))
-        return out
+    def _truncated_hit(self, plan: ProbePlan, event: RawEvent, ctx: RenderContext) -> _Hit:
+        """The hit of an event the capture budget cut short: the variables missing
+        data are reported as evaluation errors."""
+        errors: list[EvaluationError] = []
 
-    def _emit(
-        self, entry: _Hit | None, ret: _Hit | None, *, lost_return: bool = False
-    ) -> Iterator[Snapshot]:
-        """The snapshot of a hit (an entry, its return, or both), unless the probe's
-        condition is false or its rate limit (applied here for conditional probes)
-        says no."""
-        snapshot = self._snapshot(entry, ret, lost_return=lost_return)
-        if snapshot is not None:
-            yield snapshot
+        def texts(scope: ScopePlan) -> list[str]:
+            out = []
+            for vp in scope.variables:
+                ctx.missing = False
+                out.append(vp.text(event, ctx))
+                if ctx.missing:
+                    errors.append(EvaluationError(expr=vp.name, message=TRUNCATED_MESSAGE))
+            return out
+
+        arguments, locals_, results = texts(plan.arguments), texts(plan.locals), texts(plan.results)
+        if not errors:
+            errors.append(EvaluationError(expr="<capture>", message=TRUNCATED_MESSAGE))
+        return _Hit(plan, event, event.offset, arguments, locals_, results, errors)
 
     def _snapshot(
         self, entry: _Hit | None, ret: _Hit | None, *, lost_return: bool = False
-    ) -> Snapshot | None:
-        """One snapshot from an entry hit, its return hit, or both (None: skipped)."""
+    ) -> bytes | None:
+        """One snapshot from an entry hit, its return hit, or both; None when the
+        probe's condition is false or its rate limit (applied here for conditional
+        probes) says no."""
         first = entry or ret
         assert first is not None
-        probe = first.probe
-        errors = [*(entry.errors if entry else ()), *(ret.errors if ret else ())]
+        probe = first.plan.probe
+        errors = [*entry.errors, *ret.errors] if entry and ret else list(first.errors)
         if entry is None:
-            errors.append(
-                EvaluationError(
-                    expr="@entry",
-                    message="entry not captured: the call began before capture started, "
-                    "or its entry event was dropped",
-                )
-            )
+            errors.append(_NO_ENTRY)
         if lost_return:
-            errors.append(
-                EvaluationError(
-                    expr="@return",
-                    message="return not captured: the call had not returned when capture "
-                    "stopped, or it ended in a panic",
-                )
-            )
-        is_line = probe.kind == "line"
-        arguments = entry.arguments if entry else {}
-        locals_ = entry.locals if entry else {}
-        results = ret.results if ret else None
+            errors.append(_NO_RETURN)
         duration = ret.event.ktime_ns - entry.event.ktime_ns if entry and ret else None
-
-        # Conditions, templates and capture expressions (issue 6).
         message: str | None = None
-        captured_expressions: dict[str, CapturedValue] = {}
-        condition_failed = False
+        expressed: str | None = None
+        show_captures = probe.capture_snapshot
         expressions = self._expressions.get(probe.probe_id)
         if expressions is not None:
-            definition = self._definitions[probe.probe_id]
-            at_exit = not is_line and ret is not None and definition.evaluate_at != "ENTRY"
-            scope = build_scope(
-                arguments, locals_, results if at_exit else None, duration if at_exit else None
-            )
-            decision, error = expressions.decide(scope)
-            if decision == "skip":
-                self.condition_false[probe.probe_id] = (
-                    self.condition_false.get(probe.probe_id, 0) + 1
-                )
+            outcome = self._evaluate(expressions, entry, ret, duration, errors)
+            if outcome is None:
                 return None
-            limiter = self._limiters.get(probe.probe_id)
-            if limiter is not None and not limiter.allow(first.event.ktime_ns):
-                self.sampled_out[probe.probe_id] = self.sampled_out.get(probe.probe_id, 0) + 1
-                return None
-            if error is not None:
-                errors.append(error)
-                condition_failed = True
-            else:
-                rendered = expressions.message(scope)
-                if rendered is not None:
-                    message, template_errors = rendered
-                    errors.extend(template_errors)
-                captured_expressions, capture_errors = expressions.capture_expressions(scope)
-                errors.extend(capture_errors)
-
-        captures = None
+            message, expressed, condition_met = outcome
+            show_captures = show_captures and condition_met
         stack = None
         # Capture walks the stack at entries only: a return hit alone has none.
         if probe.capture_snapshot and self._symbolizer is not None and first.event.stack:
-            stack = self._symbolizer.stack(first.event.stack)
-        if probe.capture_snapshot and not condition_failed:
-            if is_line:
-                captures = Captures(
-                    lines={
-                        str(probe.line): CapturedScope(
-                            arguments=arguments,
-                            locals=locals_ or None,
-                            captureExpressions=captured_expressions or None,
-                        )
-                    }
-                )
-            else:
-                captures = entry_captures(arguments, locals_, results, with_entry=entry is not None)
-                if captured_expressions:
-                    captures = _with_expressions(captures, captured_expressions)
+            stack = self._stack(first.event)
+        captures = self._captures(entry, ret, expressed) if show_captures else None
         if message is None:
-            if is_line:
-                values = {**arguments, **locals_}
-                message = self._message.message(
-                    f"{probe.function}:{probe.line}",
-                    [
-                        (vp.var.name, vp.var.type, values[vp.var.name])
-                        for vp in (*first.plan.arguments, *first.plan.locals)
-                    ],
-                )
-            else:
-                message = self._message.message(
-                    probe.function,
-                    [
-                        (vp.var.name, vp.var.type, arguments[vp.var.name])
-                        for vp in first.plan.arguments
-                    ]
-                    if entry
-                    else [],
-                )
-                if ret is not None:
-                    message += self._message.results(
-                        [
-                            (vp.var.name, vp.var.type, ret.results[vp.var.name])
-                            for vp in ret.plan.results
-                        ]
-                    )
+            message = self._default_message(entry, ret, first)
         return self._envelope.snapshot(
-            probe=first.event.probe,
-            offset=first.offset,
-            ktime_ns=first.event.ktime_ns,
-            goid=first.event.goid,
-            message=message,
-            captures=captures,
-            errors=errors,
-            duration=duration,
-            stack=stack,
+            first.event.probe,
+            first.offset,
+            first.event.ktime_ns,
+            first.event.goid,
+            message,
+            captures,
+            errors,
+            duration,
+            stack,
         )
 
-    def _variable(self, vp: _VariablePlan, event: RawEvent, ctx: RenderContext) -> CapturedValue:
-        if vp.constant is not None:
-            return vp.constant
-        holes = vp.holes
-        if vp.fail_holes and event.fail_mask:
-            mask = event.fail_mask
-            failed = tuple(span for bit, span in vp.fail_holes if mask >> bit & 1)
-            holes = holes + failed
-        return vp.render(event.root, vp.offset, 0, holes, ctx)
+    def _evaluate(
+        self,
+        expressions: ProbeExpressions,
+        entry: _Hit | None,
+        ret: _Hit | None,
+        duration: int | None,
+        errors: list[EvaluationError],
+    ) -> tuple[str | None, str | None, bool] | None:
+        """A hit's condition, template and capture expressions (issue 6), on the
+        values as objects: None when the condition is false or the rate limit says
+        no, else the template's message (None: none), the capture expressions' JSON
+        object (None: none) and whether the condition held (it did not when it
+        failed to evaluate). Their errors are added to ``errors``."""
+        first = entry or ret
+        assert first is not None
+        probe = first.plan.probe
+        at_exit = (
+            probe.kind != "line"
+            and ret is not None
+            and self._definitions[probe.probe_id].evaluate_at != "ENTRY"
+        )
+        scope = build_scope(
+            self._objects(entry.plan.arguments, entry.arguments) if entry else {},
+            self._objects(entry.plan.locals, entry.locals) if entry else {},
+            self._objects(ret.plan.results, ret.results) if at_exit and ret else None,
+            duration if at_exit else None,
+        )
+        decision, error = expressions.decide(scope)
+        if decision == "skip":
+            self.condition_false[probe.probe_id] = self.condition_false.get(probe.probe_id, 0) + 1
+            return None
+        limiter = self._limiters.get(probe.probe_id)
+        if limiter is not None and not limiter.allow(first.event.ktime_ns):
+            self.sampled_out[probe.probe_id] = self.sampled_out.get(probe.probe_id, 0) + 1
+            return None
+        if error is not None:
+            errors.append(error)
+            return None, None, False
+        message = None
+        rendered = expressions.message(scope)
+        if rendered is not None:
+            message, template_errors = rendered
+            errors.extend(template_errors)
+        values, capture_errors = expressions.capture_expressions(scope)
+        errors.extend(capture_errors)
+        expressed = members({k: encode(v) for k, v in values.items()}) if values else None
+        return message, expressed, True
+
+    def _captures(self, entry: _Hit | None, ret: _Hit | None, expressed: str | None) -> str:
+        """The ``captures`` JSON of a hit; ``expressed``: its capture expressions'."""
+        first = entry or ret
+        assert first is not None
+        plan = first.plan
+        locals_ = plan.locals.object(first.locals) if plan.locals.variables else None
+        if plan.probe.kind == "line":
+            return line_captures(
+                plan.probe.line, plan.arguments.object(first.arguments), locals_, expressed
+            )
+        return entry_captures(
+            plan.arguments.object(entry.arguments) if entry else None,
+            locals_ if entry else None,
+            ret.plan.results.return_locals(ret.results) if ret else None,
+            expressed,
+        )
+
+    def _default_message(self, entry: _Hit | None, ret: _Hit | None, first: _Hit) -> str:
+        """The one-line summary of a hit: the call with its arguments (a line probe:
+        its location with arguments and locals), then what it returned."""
+        probe = first.plan.probe
+        if probe.kind == "line":
+            texts = first.arguments + first.locals
+            pieces = self._pieces(first.plan.said_line, texts, first)
+            return call(f"{probe.function}:{probe.line}", pieces)
+        pieces = self._pieces(entry.plan.said_call, entry.arguments, entry) if entry else []
+        message = call(probe.function, pieces)
+        if ret is not None:
+            message += returns(self._pieces(ret.plan.said_results, ret.results, ret))
+        return message
+
+    def _pieces(self, said: tuple[Said, ...], texts: list[str], hit: _Hit) -> list[str]:
+        """The message pieces (``name=summary``) of the values ``said`` shows, whose
+        texts (rendered from ``hit``) are ``texts``."""
+        out = []
+        for s in said:
+            text = texts[s.index]
+            piece = s.pieces.get(text)
+            if piece is None:
+                piece = s.prefix + self._summary(s, text, hit)
+                if len(text) <= _CACHED_TEXT:
+                    if len(s.pieces) >= _CACHED_PIECES:
+                        s.pieces.clear()
+                    s.pieces[text] = piece
+            out.append(piece)
+        return out
+
+    def _summary(self, said: Said, text: str, hit: _Hit) -> str:
+        """The summary of a value the message shows, from its text; a long value is
+        rendered again within the summary limits rather than read back whole."""
+        if len(text) > _SHORT_TEXT:
+            ctx = RenderContext(hit.event, hit.plan.summary_limits)
+            text = said.variable.text(hit.event, ctx)
+        return self._message.summary(said.type, self._renderer.value(text))
+
+    def _objects(self, scope: ScopePlan, texts: list[str]) -> dict[str, CapturedValue]:
+        """The values of a scope as objects, by name, for expressions."""
+        return {
+            name: self._renderer.value(text) for name, text in zip(scope.names, texts, strict=True)
+        }
+
+    def _stack(self, event: RawEvent) -> str:
+        """The JSON of the symbolicated stack of ``event`` (cached by its raw PCs:
+        events of a probe repeat the same stacks)."""
+        text = self._stacks.get(event.stack)
+        if text is None:
+            assert self._symbolizer is not None
+            if len(self._stacks) >= MAX_CACHED_STACKS:
+                self._stacks.clear()
+            text = self._stacks[event.stack] = encode(self._symbolizer.stack(event.pcs))
+        return text
+
+
+def _texts(scope: ScopePlan, event: RawEvent, ctx: RenderContext) -> list[str]:
+    """The JSON texts of the values of ``scope``'s variables in ``event``."""
+    if scope.group is not None:
+        return scope.group(event.payload, 0, 0, ctx)
+    return [vp.text(event, ctx) for vp in scope.variables]
 
 
 def decode(

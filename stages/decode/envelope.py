@@ -1,7 +1,7 @@
 """The snapshot envelope: logger, ids, timestamps, probe reference, captures.
 
-Everything here is per dump or per probe and computed once; ``Envelope.snapshot``
-then only fills in what changes with each hit.
+Everything here is per dump or per probe and computed once, as JSON text (see
+``jsontext``); ``Envelope.snapshot`` then only fills in what changes with each hit.
 """
 
 from __future__ import annotations
@@ -11,19 +11,8 @@ import uuid
 
 from ..dump import DumpHeader
 from ..layout import ProbeLayout
-from ..snapshot import (
-    CapturedScope,
-    CapturedValue,
-    Captures,
-    Debugger,
-    EvaluationError,
-    Logger,
-    ProbeLocation,
-    ProbeRef,
-    Snapshot,
-    SnapshotBody,
-    StackFrame,
-)
+from ..snapshot import EvaluationError, ProbeLocation, ProbeRef
+from .jsontext import encode, quote
 
 GODI_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/godi/snapshots")
 """Namespace of snapshot ids: fixed, so ids only depend on the dump."""
@@ -46,19 +35,29 @@ def split_function(function: str) -> tuple[str, str]:
     return function[:dot].replace("%2e", "."), function[dot + 1 :]
 
 
-class _ProbeEnvelope:
-    """The parts of a snapshot fixed by its probe."""
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+"""A UUID's variant nibble (hex digit 16) from the hash's: the top two bits 10."""
+_AFTER_GOID = ',"thread_name":""},"debugger":{"type":"snapshot","snapshot":{"id":"'
 
-    __slots__ = ("logger_method", "logger_name", "probe", "ref")
+
+class _ProbeEnvelope:
+    """The texts of a snapshot fixed by its probe, around what each hit fills in
+    (the members of ``Snapshot`` in declaration order)."""
+
+    __slots__ = ("before_goid", "ref")
 
     def __init__(self, probe: ProbeLayout) -> None:
-        self.probe = probe
-        self.logger_name, self.logger_method = split_function(probe.function)
-        self.ref = ProbeRef(
+        logger_name, logger_method = split_function(probe.function)
+        ref = ProbeRef(
             id=probe.probe_id,
             version=probe.probe_version,
             location=ProbeLocation(method=probe.function, file=probe.file, lines=[str(probe.line)]),
         )
+        self.before_goid = (
+            f',"logger":{{"name":{quote(logger_name)},"method":{quote(logger_method)}'
+            f',"version":{probe.probe_version},"thread_id":'
+        )
+        self.ref = ',"language":"go","probe":' + encode(ref)
 
 
 class Envelope:
@@ -74,91 +73,85 @@ class Envelope:
         self._namespace = uuid.uuid5(GODI_NAMESPACE, identity)
         self._sha1 = hashlib.sha1(self._namespace.bytes, usedforsecurity=False)
         self._clock_offset_ns = header.clock_offset_ns
-        self._service = service
-        self._tags = tags
+        self._start = (
+            f'{{"service":{quote(service)},"ddsource":"dd_debugger","ddtags":{quote(tags)}'
+            ',"message":'
+        )
         self._probes = {p.index: _ProbeEnvelope(p) for p in probes}
 
     def snapshot_id(self, offset: int) -> str:
         """The id of the snapshot decoded from the record at byte ``offset``:
-        ``str(uuid.uuid5(namespace, str(offset)))``, computed without the ``UUID``
-        object."""
+        ``str(uuid.uuid5(namespace, str(offset)))``, computed on the hex digest
+        without the ``UUID`` object: version 5, RFC 4122 variant."""
         h = self._sha1.copy()
-        h.update(str(offset).encode())
-        d = bytearray(h.digest()[:16])
-        d[6] = d[6] & 0x0F | 0x50  # version 5
-        d[8] = d[8] & 0x3F | 0x80  # RFC 4122 variant
-        x = d.hex()
-        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
-
-    def timestamp_ms(self, ktime_ns: int) -> int:
-        """Unix milliseconds of a BPF monotonic timestamp."""
-        return (ktime_ns + self._clock_offset_ns) // 1_000_000
+        h.update(b"%d" % offset)
+        x = h.hexdigest()
+        return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
     def snapshot(
         self,
-        *,
         probe: int,
         offset: int,
         ktime_ns: int,
         goid: int,
         message: str,
-        captures: Captures | None,
+        captures: str | None,
         errors: list[EvaluationError],
         duration: int | None = None,
-        stack: list[StackFrame] | None = None,
-    ) -> Snapshot:
-        """The snapshot of one hit of probe index ``probe``; ``stack`` None: none."""
+        stack: str | None = None,
+    ) -> bytes:
+        """The JSON of the snapshot of one hit of probe index ``probe``; ``captures``
+        and ``stack`` are JSON texts, None: none."""
         p = self._probes[probe]
-        ts = self.timestamp_ms(ktime_ns)
-        return Snapshot(
-            service=self._service,
-            ddsource="dd_debugger",
-            ddtags=self._tags,
-            message=message,
-            timestamp=ts,
-            duration=duration,
-            logger=Logger(
-                name=p.logger_name,
-                method=p.logger_method,
-                version=p.probe.probe_version,
-                thread_id=goid,
-                thread_name="",
-            ),
-            debugger=Debugger(
-                type="snapshot",
-                snapshot=SnapshotBody(
-                    id=self.snapshot_id(offset),
-                    timestamp=ts,
-                    language="go",
-                    probe=p.ref,
-                    stack=stack,
-                    captures=captures,
-                    evaluationErrors=errors or None,
-                ),
-            ),
+        ts = str((ktime_ns + self._clock_offset_ns) // 1_000_000)
+        optional = ""
+        if stack is not None:
+            optional = ',"stack":' + stack
+        if captures is not None:
+            optional += ',"captures":' + captures
+        if errors:
+            optional += ',"evaluationErrors":' + encode(errors)
+        during = "" if duration is None else f',"duration":{duration}'
+        text = (
+            f'{self._start}{quote(message)},"timestamp":{ts}{during}{p.before_goid}{goid}'
+            f'{_AFTER_GOID}{self.snapshot_id(offset)}","timestamp":{ts}{p.ref}{optional}}}}}}}'
         )
+        return text.encode()
 
 
 def entry_captures(
-    arguments: dict[str, CapturedValue],
-    locals_: dict[str, CapturedValue],
-    results: dict[str, CapturedValue] | None,
-    *,
-    with_entry: bool = True,
-) -> Captures:
-    """``captures`` of a call: arguments and locals under ``entry``, results under
-    ``return.locals["@return"]``: the value itself for one result, an object keyed
-    by result name for several. ``results`` None: the return was not captured.
-    """
-    ret: CapturedScope | None = None
-    if results is not None:
-        if len(results) == 1:
-            ret = CapturedScope(locals={"@return": next(iter(results.values()))})
-        elif results:
-            ret = CapturedScope(locals={"@return": CapturedValue(type="", fields=results)})
+    arguments: str | None, locals_: str | None, returned: str | None, expressions: str | None
+) -> str:
+    """``captures`` of a call, from JSON objects: ``arguments`` and ``locals_`` under
+    ``entry`` (None: the entry was not captured; ``locals_`` None: no locals), the
+    results' ``returned`` under ``return.locals`` (None: the return was not
+    captured), capture ``expressions`` where they were evaluated: at the return
+    when there is one, else at the entry."""
+    entry = None
+    if arguments is not None:
+        entry = '"arguments":' + arguments
+        if locals_ is not None:
+            entry += ',"locals":' + locals_
+    ret = None if returned is None else '"locals":' + returned
+    if expressions is not None:
+        if ret is not None:
+            ret += ',"captureExpressions":' + expressions
         else:
-            ret = CapturedScope(locals={})
-    return Captures(
-        entry=CapturedScope(arguments=arguments, locals=locals_ or None) if with_entry else None,
-        return_=ret,
-    )
+            exprs = '"captureExpressions":' + expressions
+            entry = exprs if entry is None else entry + "," + exprs
+    if entry is None:
+        return '{"return":{' + str(ret) + "}}"
+    if ret is None:
+        return '{"entry":{' + entry + "}}"
+    return '{"entry":{' + entry + '},"return":{' + ret + "}}"
+
+
+def line_captures(line: int, arguments: str, locals_: str | None, expressions: str | None) -> str:
+    """``captures`` of a line probe, from JSON objects (``locals_`` None: no locals,
+    ``expressions`` None: no capture expressions)."""
+    scope = '"arguments":' + arguments
+    if locals_ is not None:
+        scope += ',"locals":' + locals_
+    if expressions is not None:
+        scope += ',"captureExpressions":' + expressions
+    return f'{{"lines":{{{quote(str(line))}:{{{scope}}}}}}}'

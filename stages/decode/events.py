@@ -2,6 +2,7 @@
 
 The record format is ``bpf/godi_event.h``: a ``struct godi_event`` header, the root
 area (padded to 8), ``stack_len`` program counters, then blocks until ``data_len``.
+Nothing is copied out: values are read at offsets of the record's payload.
 ``parse_event`` never trusts a length: a record whose parts do not add up raises
 ``DecodeError`` naming its byte offset in the dump.
 """
@@ -9,7 +10,6 @@ area (padded to 8), ``stack_len`` program counters, then blocks until ``data_len
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from ..errors import DecodeError
 from ..layout import (
@@ -27,59 +27,81 @@ assert _EVENT.size == EVENT_HEADER_SIZE
 assert _BLOCK.size == BLOCK_HEADER_SIZE
 
 
-def _pad8(n: int) -> int:
-    return (n + 7) & ~7
+ROOT_AT = EVENT_HEADER_SIZE
+"""Where the root area starts in an event's payload."""
 
 
-class Block:
-    """``count`` elements of capture type ``type`` copied from ``addr``.
-
-    ``data`` is empty when ``read_failed``; ``short`` says the walker ran out of
-    budget and copied fewer elements than it wanted. Read-only by convention (a
-    plain slotted class: events hold thousands of these).
-    """
-
-    __slots__ = ("addr", "count", "data", "flags", "type")
-
-    def __init__(self, addr: int, type: int, count: int, flags: int, data: memoryview) -> None:
-        self.addr = addr
-        self.type = type
-        self.count = count
-        self.flags = flags
-        self.data = data
-
-    @property
-    def read_failed(self) -> bool:
-        return bool(self.flags & BLOCK_FLAG_READ_FAILED)
-
-    @property
-    def short(self) -> bool:
-        return bool(self.flags & BLOCK_FLAG_SHORT)
+Block = tuple[int, int, int, int]
+"""``(start, end, elements, flags)``: ``elements`` values of one capture type copied
+from one address, the bytes ``payload[start:end]`` of the event (none when the read
+failed: ``flags & BLOCK_FLAG_READ_FAILED``). A plain tuple, unpacked where used, and
+the data left in the payload: events hold thousands of blocks."""
+Blocks = dict[tuple[int, int], Block]
+"""An event's blocks by ``(address, capture type index)``."""
 
 
-@dataclass(frozen=True, slots=True)
 class RawEvent:
-    """An event record taken apart: header fields, root bytes, stack, blocks.
+    """An event record taken apart: header fields, stack, blocks.
 
-    ``blocks`` maps ``(addr, capture type index)`` to the block for it; when the
-    walker copied the same memory twice, the block with the most elements is kept.
-    ``offset`` is the record's byte offset in the dump.
+    ``payload`` is the whole record; the root area is ``payload[ROOT_AT:ROOT_AT +
+    root_len]`` and blocks point into it. ``blocks`` maps ``(addr, capture type
+    index)`` to the block for it; when the walker copied the same memory twice, the
+    block with the most elements is kept. ``offset`` is the record's byte offset in
+    the dump. Read-only by convention (a plain slotted class: one per event).
     """
 
-    offset: int
-    probe: int
-    ktime_ns: int
-    goid: int
-    tgid: int
-    tid: int
-    flags: int
-    fail_mask: int
-    cfa: int
-    stack_hi: int
-    root: memoryview
-    stack: tuple[int, ...]
-    blocks: dict[tuple[int, int], Block]
-    any_short: bool
+    __slots__ = (
+        "any_short",
+        "blocks",
+        "cfa",
+        "fail_mask",
+        "flags",
+        "goid",
+        "ktime_ns",
+        "offset",
+        "payload",
+        "probe",
+        "root_len",
+        "stack",
+        "stack_hi",
+        "tgid",
+        "tid",
+    )
+
+    def __init__(
+        self,
+        payload: bytes,
+        offset: int,
+        header: tuple[int, ...],
+        stack: bytes,
+        blocks: dict[tuple[int, int], Block],
+        any_short: bool,
+    ) -> None:
+        self.payload = payload
+        self.offset = offset
+        (
+            self.probe,
+            _,
+            self.ktime_ns,
+            self.goid,
+            self.tgid,
+            self.tid,
+            self.root_len,
+            _,
+            self.flags,
+            self.fail_mask,
+            self.cfa,
+            self.stack_hi,
+        ) = header
+        self.stack = stack
+        """The program counters, 8 bytes each, little-endian (see ``pcs``)."""
+        self.blocks = blocks
+        self.any_short = any_short
+
+    @property
+    def pcs(self) -> tuple[int, ...]:
+        """The program counters of the stack."""
+        return struct.unpack(f"<{len(self.stack) // 8}Q", self.stack)
 
 
 def corrupt_event(offset: int, why: str) -> DecodeError:
@@ -94,100 +116,98 @@ def parse_event(payload: bytes, offset: int, type_sizes: list[int]) -> RawEvent:
     ``DecodeError`` naming ``offset`` when the record is inconsistent (lengths that
     do not add up, unknown capture type). The probe index is not checked here.
     """
-
-    def corrupt(why: str) -> DecodeError:
-        return corrupt_event(offset, why)
-
     total = len(payload)
     if total < EVENT_HEADER_SIZE:
-        raise corrupt(f"{total} bytes, shorter than the {EVENT_HEADER_SIZE}-byte header")
-    (
-        probe,
-        data_len,
-        ktime_ns,
-        goid,
-        tgid,
-        tid,
-        root_len,
-        stack_len,
-        flags,
-        fail_mask,
-        cfa,
-        stack_hi,
-    ) = _EVENT.unpack_from(payload, 0)
-    if data_len != total - EVENT_HEADER_SIZE:
-        raise corrupt(
-            f"header says {data_len} data bytes, the record holds {total - EVENT_HEADER_SIZE}"
+        raise corrupt_event(
+            offset, f"{total} bytes, shorter than the {EVENT_HEADER_SIZE}-byte header"
         )
-    view = memoryview(payload)
-    pos = EVENT_HEADER_SIZE
-    root_end = pos + root_len
-    stack_start = pos + _pad8(root_len)
+    header = _EVENT.unpack_from(payload, 0)
+    data_len, root_len, stack_len = header[1], header[6], header[7]
+    if data_len != total - EVENT_HEADER_SIZE:
+        raise corrupt_event(
+            offset,
+            f"header says {data_len} data bytes, the record holds {total - EVENT_HEADER_SIZE}",
+        )
+    stack_start = ROOT_AT + ((root_len + 7) & ~7)
     stack_end = stack_start + 8 * stack_len
     if stack_end > total:
-        raise corrupt(
-            f"root ({root_len} bytes) and stack ({stack_len} pcs) overrun the {data_len} data bytes"
+        raise corrupt_event(
+            offset,
+            f"root ({root_len} bytes) and stack ({stack_len} pcs) overrun the "
+            f"{data_len} data bytes",
         )
-    root = view[pos:root_end]
-    stack = struct.unpack_from(f"<{stack_len}Q", payload, stack_start)
-
     blocks: dict[tuple[int, int], Block] = {}
     any_short = 0
-    pos = stack_end
-    ntypes = len(type_sizes)
-    unpack = _BLOCK.unpack_from
-    while pos < total:
-        if pos + BLOCK_HEADER_SIZE > total:
-            raise corrupt(f"block header at event byte {pos} cut off")
-        addr, type_index, count, length, bflags = unpack(payload, pos)
-        if type_index >= ntypes:
-            raise corrupt(
-                f"block at event byte {pos}: capture type {type_index}, the layout has {ntypes}"
-            )
-        data_start = pos + BLOCK_HEADER_SIZE
-        data_end = data_start + length
-        if data_end > total:
-            raise corrupt(f"block at event byte {pos}: {length} data bytes overrun the record")
-        if bflags & BLOCK_FLAG_READ_FAILED:
-            if length != 0:
-                raise corrupt(f"block at event byte {pos}: read failed but holds {length} bytes")
-        elif length != count * type_sizes[type_index]:
-            raise corrupt(
-                f"block at event byte {pos}: {count} elements of {type_sizes[type_index]} "
-                f"bytes but {length} data bytes"
-            )
-        block = Block(addr, type_index, count, bflags, view[data_start:data_end])
-        any_short |= bflags & BLOCK_FLAG_SHORT
-        key = (addr, type_index)
-        old = blocks.get(key)
-        if old is None or _better(block, old):
-            blocks[key] = block
-        # The padding after the last block may be left out.
-        pos = data_start + ((length + 7) & ~7)
-        if pos > total:
-            pos = total
-
+    if stack_end < total:
+        any_short = _parse_blocks(payload, stack_end, offset, type_sizes, blocks)
     return RawEvent(
-        offset=offset,
-        probe=probe,
-        ktime_ns=ktime_ns,
-        goid=goid,
-        tgid=tgid,
-        tid=tid,
-        flags=flags,
-        fail_mask=fail_mask,
-        cfa=cfa,
-        stack_hi=stack_hi,
-        root=root,
-        stack=stack,
-        blocks=blocks,
-        any_short=bool(any_short),
+        payload, offset, header, payload[stack_start:stack_end], blocks, bool(any_short)
     )
 
 
-def _better(new: Block, old: Block) -> bool:
-    """Whether ``new`` serves more lookups than ``old`` for the same memory."""
-    old_failed = old.flags & BLOCK_FLAG_READ_FAILED
-    if old_failed != new.flags & BLOCK_FLAG_READ_FAILED:
+def _parse_blocks(
+    payload: bytes,
+    pos: int,
+    offset: int,
+    type_sizes: list[int],
+    blocks: dict[tuple[int, int], Block],
+) -> int:
+    """Index the blocks from ``pos`` to the end of ``payload`` into ``blocks``; return
+    the OR of their flags' SHORT bits. Raises ``DecodeError`` as ``parse_event``.
+
+    Per block, only what a valid one needs runs: a header cut off and an unknown
+    capture type surface as exceptions of the unpacking and of the size lookup."""
+    total = len(payload)
+    unpack = _BLOCK.unpack_from
+    keep = blocks.setdefault
+    any_short = 0
+    try:
+        while pos < total:
+            addr, type_index, count, length, flags = unpack(payload, pos)
+            size = type_sizes[type_index]
+            start = pos + BLOCK_HEADER_SIZE
+            end = start + length
+            if end > total or length != (0 if flags & BLOCK_FLAG_READ_FAILED else count * size):
+                raise _BadBlock(_why(pos, count, size, length, flags, end > total))
+            any_short |= flags
+            block = (start, end, count, flags)
+            old = keep((addr, type_index), block)
+            if old is not block and _better(flags, count, old):
+                blocks[addr, type_index] = block
+            # The padding after the last block may be left out.
+            pos = end + (-length & 7)
+    except struct.error:
+        raise corrupt_event(offset, f"block header at event byte {pos} cut off") from None
+    except IndexError:
+        raise corrupt_event(
+            offset,
+            f"block at event byte {pos}: capture type {type_index}, "
+            f"the layout has {len(type_sizes)}",
+        ) from None
+    except _BadBlock as e:
+        raise corrupt_event(offset, str(e)) from None
+    return any_short & BLOCK_FLAG_SHORT
+
+
+class _BadBlock(Exception):
+    """A block whose lengths do not add up (the message says how)."""
+
+
+def _why(pos: int, count: int, size: int, length: int, flags: int, overrun: bool) -> str:
+    """What is wrong with the block at event byte ``pos``."""
+    where = f"block at event byte {pos}"
+    if overrun:
+        return f"{where}: {length} data bytes overrun the record"
+    if flags & BLOCK_FLAG_READ_FAILED:
+        return f"{where}: read failed but holds {length} bytes"
+    return f"{where}: {count} elements of {size} bytes but {length} data bytes"
+
+
+def _better(flags: int, count: int, old: Block) -> bool:
+    """Whether a block of ``flags`` and ``count`` serves more lookups than ``old``
+    for the same memory."""
+    _, _, old_count, old_flags = old
+    old_failed = old_flags & BLOCK_FLAG_READ_FAILED
+    if old_failed != flags & BLOCK_FLAG_READ_FAILED:
         return bool(old_failed)
-    return new.count > old.count
+    return count > old_count

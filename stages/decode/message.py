@@ -4,11 +4,19 @@ Built from the rendered argument values and their IR types: scalars bare, string
 quoted, nil as ``nil``, structs ``{X: 3, Y: -4}`` (at most ``MAX_FIELDS`` fields),
 collections ``[1, 2, 3, ...]`` (at most ``MAX_ITEMS`` items), pointers ``&{...}``,
 values not captured ``<reason>``. Nesting deeper than ``MAX_LEVEL`` is elided.
+
+A summary never looks past ``MAX_ITEMS + 1`` elements or entries or
+``MAX_FIELDS + 1`` fields, so a value rendered with ``summary_limits`` (at most
+that many) has the same summary as the value the snapshot shows: decode renders big
+values again within those limits for the message, rather than reading back their
+whole text.
 """
 
 from __future__ import annotations
 
 import json
+
+import msgspec
 
 from ..ir import (
     ArrayType,
@@ -23,6 +31,7 @@ from ..ir import (
     UnsafePointerType,
 )
 from ..snapshot import CapturedValue
+from ..spec import Capture
 from .values import NESTED_POINTEES, ValueRenderer
 
 MAX_FIELDS = 5
@@ -36,26 +45,35 @@ _PARTIAL = frozenset({"length", "collectionSize", "fieldCount"})
 _quote = json.JSONEncoder(ensure_ascii=False).encode
 
 
+def summary_limits(limits: Capture) -> Capture:
+    """``limits`` cut down to what a summary can show (see the module's docstring)."""
+    return msgspec.structs.replace(
+        limits,
+        max_collection_size=min(limits.max_collection_size, MAX_ITEMS + 1),
+        max_field_count=min(limits.max_field_count, MAX_FIELDS + 1),
+    )
+
+
+def call(function: str, pieces: list[str]) -> str:
+    """``function(name=summary, ...)`` from the ``name=summary`` pieces."""
+    return f"{function}({', '.join(pieces)})"
+
+
+def returns(pieces: list[str]) -> str:
+    """What a call returned: `` -> summary`` for one result (its piece is the bare
+    summary), `` -> (name=summary, ...)`` for several."""
+    if not pieces:
+        return ""
+    if len(pieces) == 1:
+        return " -> " + pieces[0]
+    return f" -> ({', '.join(pieces)})"
+
+
 class MessageFormatter:
     """Summarises captured values; needs the renderer for the IR types."""
 
     def __init__(self, renderer: ValueRenderer) -> None:
         self._r = renderer
-
-    def message(self, function: str, arguments: list[tuple[str, int, CapturedValue]]) -> str:
-        """``function(name=summary, ...)`` from ``(name, type id, value)`` triples."""
-        args = ", ".join(f"{name}={self.summary(tid, v)}" for name, tid, v in arguments)
-        return f"{function}({args})"
-
-    def results(self, results: list[tuple[str, int, CapturedValue]]) -> str:
-        """`` -> value`` for one result, `` -> (name=value, ...)`` for several."""
-        if not results:
-            return ""
-        if len(results) == 1:
-            _, tid, v = results[0]
-            return f" -> {self.summary(tid, v)}"
-        parts = ", ".join(f"{name}={self.summary(tid, v)}" for name, tid, v in results)
-        return f" -> ({parts})"
 
     def summary(self, type_id: int, v: CapturedValue, level: int = 0) -> str:
         """A short rendering of ``v``, a value of IR type ``type_id``."""

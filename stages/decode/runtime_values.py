@@ -15,6 +15,8 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from ..abi import direct_iface
 from ..ir import (
     BucketMapLayout,
@@ -27,9 +29,9 @@ from ..ir import (
     SwissMapLayout,
 )
 from ..layout import BLOCK_FLAG_READ_FAILED
-from ..redaction import redact_entry
-from ..snapshot import CapturedValue
+from . import jsontext
 from .events import Block
+from .jsontext import UNAVAILABLE, quote
 
 if TYPE_CHECKING:
     from .values import Buffer, Ranges, Render, RenderContext, ValueRenderer
@@ -50,20 +52,27 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def _valid(block: Block | None) -> bool:
-    return block is not None and not block.flags & BLOCK_FLAG_READ_FAILED and block.count > 0
+    """Whether ``block`` is there and holds at least one element."""
+    return block is not None and not block[3] & BLOCK_FLAG_READ_FAILED and block[2] > 0
 
 
 def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
-    """``map[K]V``: ``size`` and ``entries`` read from buckets or swiss groups."""
-    null = CapturedValue(type=name, isNull=True)
-    unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+    """``map[K]V``: ``size`` and ``entries`` read from buckets or swiss groups.
+
+    The value of an entry whose key is a string naming a redacted identifier is
+    not shown (``redactedIdent``)."""
+    head = jsontext.head(name)
+    null = head + ',"isNull":true}'
+    unavailable = head + UNAVAILABLE
     layout = t.layout
     header_ix = r.role_index("map_header", t.id)
     if layout is None or header_ix is None:
-        return _word_constant(name, t.size, unavailable)
+        return _word_constant(unavailable)
     key_r = r.renderer(t.key)
     string_key = isinstance(r.resolve(t.key), StringType)
     val_r = r.renderer(t.value)
+    redacted = jsontext.value_text(r.name(t.value), "redactedIdent")
+    redaction = r.redaction
     key_ix = r.value_indices(t.key)
     val_ix = r.value_indices(t.value)
     if isinstance(layout, BucketMapLayout):
@@ -73,9 +82,7 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
         entries_of = _swiss_entries(r, t, layout, key_ix, val_ix)
         count_offset = layout.used_offset
 
-    def render_map(
-        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-    ) -> CapturedValue:
+    def render_map(buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext) -> str:
         if holes and r.overlaps(holes, off, off + 8):
             return unavailable
         addr = _U64.unpack_from(buf, off)[0]
@@ -86,29 +93,43 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
             ctx.missing = True
             return unavailable
         assert header is not None
-        count = _U64.unpack_from(header.data, count_offset)[0]
+        count = _U64.unpack_from(ctx.payload, header[0] + count_offset)[0]
         limit = ctx.max_collection_size
-        entries: list[tuple[CapturedValue, CapturedValue]] = []
-        for key_data, key_off, val_data, val_off in entries_of(header.data, ctx):
+        entries: list[str] = []
+        for key_data, key_off, val_data, val_off in entries_of(header[0], ctx):
             if len(entries) >= limit:
                 break
             key = key_r(key_data, key_off, depth, _NO_RANGES, ctx)
             value = val_r(val_data, val_off, depth, _NO_RANGES, ctx)
-            entries.append(redact_entry(r.redaction, key, value, string_key=string_key))
+            if string_key:
+                shown = _shown_value(key)
+                if shown is not None and redaction.ident(shown):
+                    value = redacted
+            entries.append(f"[{key},{value}]")
         want = min(count, limit)
         if len(entries) < want:
             ctx.missing = True
+        text = f'{head},"entries":[{",".join(entries)}],"size":"{count}"'
         if count > len(entries):
-            return CapturedValue(
-                type=name,
-                size=str(count),
-                entries=entries,
-                truncated=True,
-                notCapturedReason="collectionSize" if count > limit else None,
-            )
-        return CapturedValue(type=name, size=str(count), entries=entries)
+            reason = ',"notCapturedReason":"collectionSize"}' if count > limit else "}"
+            return f'{text},"truncated":true{reason}'
+        return text + "}"
 
     return render_map
+
+
+class _Shown(msgspec.Struct):
+    """The one member of a rendered value a map needs of its key."""
+
+    value: str | None = None
+
+
+_shown_decoder = msgspec.json.Decoder(_Shown)
+
+
+def _shown_value(text: str) -> str | None:
+    """The ``value`` member of a rendered value: what a string key shows."""
+    return _shown_decoder.decode(text).value
 
 
 Slot = tuple["Buffer", int, "Buffer", int]
@@ -124,7 +145,7 @@ def _indirect(
         block = ctx.blocks.get((ptr, ix))
         if _valid(block):
             assert block is not None
-            return block.data, 0
+            return ctx.payload, block[0]
     return None
 
 
@@ -134,7 +155,7 @@ def _bucket_entries(
     layout: BucketMapLayout,
     key_ix: tuple[int, ...],
     val_ix: tuple[int, ...],
-) -> Callable[[Buffer, RenderContext], Iterator[Slot]]:
+) -> Callable[[int, RenderContext], Iterator[Slot]]:
     bucket_ix = r.role_index("map_bucket", t.id)
     size = layout.bucket_size
     slots = layout.bucket_slots
@@ -146,24 +167,27 @@ def _bucket_entries(
         if not _valid(block):
             return
         assert block is not None
-        for i in range(min(n, block.count)):
-            base = i * size
-            yield block.data, base
+        payload = ctx.payload
+        start, _, elements, _ = block
+        for i in range(min(n, elements)):
+            base = start + i * size
+            yield payload, base
             seen = 0
-            ovf = _U64.unpack_from(block.data, base + layout.overflow_offset)[0]
+            ovf = _U64.unpack_from(payload, base + layout.overflow_offset)[0]
             while ovf and seen < 64:  # overflow chains are short; bound them anyway
                 nxt = ctx.blocks.get((ovf, bucket_ix))
                 if not _valid(nxt):
                     break
                 assert nxt is not None
-                yield nxt.data, 0
-                ovf = _U64.unpack_from(nxt.data, layout.overflow_offset)[0]
+                yield payload, nxt[0]
+                ovf = _U64.unpack_from(payload, nxt[0] + layout.overflow_offset)[0]
                 seen += 1
 
-    def entries(header: Buffer, ctx: RenderContext) -> Iterator[Slot]:
-        log2 = header[layout.log2_buckets_offset]
-        buckets = _U64.unpack_from(header, layout.buckets_offset)[0]
-        old = _U64.unpack_from(header, layout.old_buckets_offset)[0]
+    def entries(at: int, ctx: RenderContext) -> Iterator[Slot]:
+        header = ctx.payload
+        log2 = header[at + layout.log2_buckets_offset]
+        buckets = _U64.unpack_from(header, at + layout.buckets_offset)[0]
+        old = _U64.unpack_from(header, at + layout.old_buckets_offset)[0]
         sources = [(buckets, 1 << log2)]
         if old and log2 > 0:
             sources.append((old, 1 << (log2 - 1)))
@@ -198,7 +222,7 @@ def _swiss_entries(
     layout: SwissMapLayout,
     key_ix: tuple[int, ...],
     val_ix: tuple[int, ...],
-) -> Callable[[Buffer, RenderContext], Iterator[Slot]]:
+) -> Callable[[int, RenderContext], Iterator[Slot]]:
     group_ix = r.role_index("map_group", t.id)
     table_ix = r.role_index("map_table", t.id)
     dir_ix = r.role_index("map_directory", t.id)
@@ -211,12 +235,14 @@ def _swiss_entries(
             ctx.missing = True
             return
         assert block is not None
-        for i in range(min(n, block.count)):
-            yield block.data, i * layout.group_size
+        start, _, elements, _ = block
+        for i in range(min(n, elements)):
+            yield ctx.payload, start + i * layout.group_size
 
-    def tables(header: Buffer, ctx: RenderContext) -> Iterator[tuple[Buffer, int]]:
-        dir_ptr = _U64.unpack_from(header, layout.dir_ptr_offset)[0]
-        dir_len = _U64.unpack_from(header, layout.dir_len_offset)[0]
+    def tables(at: int, ctx: RenderContext) -> Iterator[tuple[Buffer, int]]:
+        payload = ctx.payload
+        dir_ptr = _U64.unpack_from(payload, at + layout.dir_ptr_offset)[0]
+        dir_len = _U64.unpack_from(payload, at + layout.dir_len_offset)[0]
         if dir_len == 0:
             yield from groups(ctx, dir_ptr, 1)
             return
@@ -228,8 +254,9 @@ def _swiss_entries(
             return
         assert directory is not None
         seen: set[int] = set()
-        for i in range(directory.count):
-            table = _U64.unpack_from(directory.data, i * 8)[0]
+        start, _, elements, _ = directory
+        for i in range(elements):
+            table = _U64.unpack_from(payload, start + i * 8)[0]
             if table in seen:
                 continue  # several directory entries may share a table
             seen.add(table)
@@ -238,12 +265,12 @@ def _swiss_entries(
                 ctx.missing = True
                 continue
             assert tb is not None
-            data_ptr = _U64.unpack_from(tb.data, layout.groups_data_offset)[0]
-            mask = _U64.unpack_from(tb.data, layout.groups_length_mask_offset)[0]
+            data_ptr = _U64.unpack_from(payload, tb[0] + layout.groups_data_offset)[0]
+            mask = _U64.unpack_from(payload, tb[0] + layout.groups_length_mask_offset)[0]
             yield from groups(ctx, data_ptr, mask + 1)
 
-    def entries(header: Buffer, ctx: RenderContext) -> Iterator[Slot]:
-        for data, base in tables(header, ctx):
+    def entries(at: int, ctx: RenderContext) -> Iterator[Slot]:
+        for data, base in tables(at, ctx):
             ctrl = data[base + layout.ctrl_offset : base + layout.ctrl_offset + layout.group_slots]
             for j in range(layout.group_slots):
                 if ctrl[j] & layout.ctrl_empty:
@@ -263,16 +290,17 @@ def _swiss_entries(
 
 def compile_chan(r: ValueRenderer, name: str, t: ChanType) -> Render:
     """``chan T``: ``len`` and ``cap``, and whether it is closed."""
-    null = CapturedValue(type=name, isNull=True)
-    unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+    head = jsontext.head(name)
+    null = head + ',"isNull":true}'
+    unavailable = head + UNAVAILABLE
     layout = t.layout
     ix = r.role_index("chan", t.id)
     if layout is None or ix is None:
-        return _word_constant(name, t.size, unavailable)
+        return _word_constant(unavailable)
+    is_closed = head + ',"fields":{"closed":{"type":"bool","value":"true"}}'
+    is_open = head + ',"fields":{"closed":{"type":"bool","value":"false"}}'
 
-    def render_chan(
-        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-    ) -> CapturedValue:
+    def render_chan(buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext) -> str:
         if holes and r.overlaps(holes, off, off + 8):
             return unavailable
         addr = _U64.unpack_from(buf, off)[0]
@@ -281,30 +309,27 @@ def compile_chan(r: ValueRenderer, name: str, t: ChanType) -> Render:
         block = ctx.blocks.get((addr, ix))
         if not _valid(block):
             ctx.missing = True
-            return CapturedValue(type=name, address=hex(addr), notCapturedReason="unavailable")
+            return f'{head},"address":"{addr:#x}"{UNAVAILABLE}'
         assert block is not None
-        data = block.data
-        closed = _U32.unpack_from(data, layout.closed_offset)[0] != 0
-        return CapturedValue(
-            type=name,
-            address=hex(addr),
-            len=str(_U64.unpack_from(data, layout.qcount_offset)[0]),
-            cap=str(_U64.unpack_from(data, layout.dataqsiz_offset)[0]),
-            fields={"closed": CapturedValue(type="bool", value="true" if closed else "false")},
-        )
+        data, at = ctx.payload, block[0]
+        closed = _U32.unpack_from(data, at + layout.closed_offset)[0] != 0
+        length = _U64.unpack_from(data, at + layout.qcount_offset)[0]
+        cap = _U64.unpack_from(data, at + layout.dataqsiz_offset)[0]
+        start = is_closed if closed else is_open
+        return f'{start},"address":"{addr:#x}","len":"{length}","cap":"{cap}"}}'
 
     return render_chan
 
 
 def compile_func(r: ValueRenderer, name: str, t: FuncType) -> Render:
     """A func value: the name of the function its closure runs."""
-    null = CapturedValue(type=name, isNull=True)
-    unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+    head = jsontext.head(name)
+    null = head + ',"isNull":true}'
+    unavailable = head + UNAVAILABLE
+    unknown = jsontext.value_text(name, "missing type information")
     ix = r.role_index("code", None)
 
-    def render_func(
-        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-    ) -> CapturedValue:
+    def render_func(buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext) -> str:
         if holes and r.overlaps(holes, off, off + 8):
             return unavailable
         addr = _U64.unpack_from(buf, off)[0]
@@ -315,25 +340,28 @@ def compile_func(r: ValueRenderer, name: str, t: FuncType) -> Render:
             ctx.missing = ctx.missing or block is None
             return unavailable
         assert block is not None
-        pc = _U64.unpack_from(block.data, 0)[0]
+        pc = _U64.unpack_from(ctx.payload, block[0])[0]
         function = r.function_name(pc)
         if function is None:
-            return CapturedValue(type=name, notCapturedReason="missing type information")
-        return CapturedValue(type=name, value=function)
+            return unknown
+        return head + ',"value":' + quote(function) + "}"
 
     return render_func
 
 
 def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
     """An interface: ``fields.data`` is the value of its dynamic type."""
-    null = CapturedValue(type=name, isNull=True)
-    unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
-    missing = CapturedValue(type=name, notCapturedReason="missing type information")
+    head = jsontext.head(name)
+    null = head + ',"isNull":true}'
+    unavailable = head + UNAVAILABLE
+    missing = jsontext.value_text(name, "missing type information")
+    too_deep = jsontext.value_text(name, "depth")
+    data_start = head + ',"fields":{"data":'
     itab_ix = None if t.empty else r.role_index("itab", None)
 
     def render_interface(
         buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-    ) -> CapturedValue:
+    ) -> str:
         if holes and r.overlaps(holes, off, off + 16):
             return unavailable
         word, data = struct.unpack_from("<QQ", buf, off)
@@ -347,12 +375,12 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
                 ctx.missing = True
                 return unavailable
             assert itab is not None
-            descriptor = _U64.unpack_from(itab.data, 8)[0]
+            descriptor = _U64.unpack_from(ctx.payload, itab[0] + 8)[0]
         dyn = r.runtime_type(descriptor)
         if dyn is None:
             return missing
         if depth >= ctx.max_reference_depth:
-            return CapturedValue(type=name, notCapturedReason="depth")
+            return too_deep
         render = r.renderer(dyn)
         if direct_iface(dyn, r.resolve):
             # The data word is the value: a pointer renders its pointee one level
@@ -367,11 +395,11 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
                     break
             if not _valid(block):
                 ctx.missing = True
-                value = CapturedValue(type=r.name(dyn), notCapturedReason="unavailable")
+                value = jsontext.value_text(r.name(dyn), "unavailable")
             else:
                 assert block is not None
-                value = render(block.data, 0, depth + 1, _NO_RANGES, ctx)
-        return CapturedValue(type=name, fields={"data": value})
+                value = render(ctx.payload, block[0], depth + 1, _NO_RANGES, ctx)
+        return data_start + value + "}}"
 
     return render_interface
 
@@ -383,16 +411,15 @@ def compile_time(r: ValueRenderer, name: str, t: StructType) -> Render | None:
     if "wall" not in offsets or "ext" not in offsets:
         return None
     wall_off, ext_off = offsets["wall"], offsets["ext"]
-    unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+    head = jsontext.head(name)
+    unavailable = head + UNAVAILABLE
 
-    def render_time(
-        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-    ) -> CapturedValue:
+    def render_time(buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext) -> str:
         if holes and r.overlaps(holes, off, off + 16):
             return unavailable
         wall = _U64.unpack_from(buf, off + wall_off)[0]
         ext = _I64.unpack_from(buf, off + ext_off)[0]
-        return CapturedValue(type=name, value=format_time(wall, ext))
+        return head + ',"value":' + quote(format_time(wall, ext)) + "}"
 
     return render_time
 
@@ -413,10 +440,10 @@ def format_time(wall: int, ext: int) -> str:
     return text + "Z"
 
 
-def _word_constant(name: str, size: int, value: CapturedValue) -> Render:
-    def render(
-        buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-    ) -> CapturedValue:
-        return value
+def _word_constant(text: str) -> Render:
+    """A renderer that always gives ``text`` (a kind without its runtime layout)."""
+
+    def render(buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext) -> str:
+        return text
 
     return render

@@ -1,4 +1,4 @@
-"""Captured values: bytes of an event plus an IR type -> ``CapturedValue``.
+"""Captured values: bytes of an event plus an IR type -> the value's JSON text.
 
 A value is read from a buffer (the event's root area or a block) at an offset. The
 references in it (pointers, string and slice data) are followed by looking up the
@@ -10,12 +10,18 @@ pointer hops spend depth. A pointee deeper than ``max_reference_depth`` is not s
 (``notCapturedReason: "depth"``), nor one already being rendered higher up the same
 path (``"circular reference"``).
 
+Output: a renderer returns the JSON text of the value's ``CapturedValue``, as
+msgspec would encode it (``jsontext``); ``ValueRenderer.value`` reads a text back
+into the object for what needs one.
+
 Speed: each type gets one renderer, a closure built on first use
 (``ValueRenderer.renderer``) with everything that does not depend on the event
-worked out once: names, field offsets and keys, struct formats, redaction, the
-``unavailable``/``null`` values (frozen, so shared). Scalar values are cached per
-type by their raw bits. Decoding is about 3x faster than dispatching on the IR
-type for every value (``scripts/bench_decode.py``).
+worked out once: names, the texts of field keys, of ``unavailable`` and ``null``
+values, redaction. Scalar values are cached per type by their raw bits. Scalars,
+strings, slices and pointers also render from the words of their bytes
+(``ValueRenderer.words``): struct fields, elements and root variables are then
+rendered by generated code that unpacks them all at once (``generated``).
+``scripts/bench_decode.py`` measures the whole stage.
 """
 
 from __future__ import annotations
@@ -23,8 +29,7 @@ from __future__ import annotations
 import codecs
 import struct
 from collections.abc import Callable
-
-import msgspec
+from typing import get_args
 
 from ..errors import ArtifactError
 from ..ir import (
@@ -47,11 +52,13 @@ from ..ir import (
 )
 from ..layout import BLOCK_FLAG_READ_FAILED, BYTES_TYPE, Layout
 from ..redaction import Redaction
-from ..snapshot import CapturedValue
+from ..snapshot import CapturedValue, NotCapturedReason
 from ..spec import Capture
-from . import runtime_values
-from .events import Block, RawEvent
+from . import jsontext, runtime_values
+from .events import Block, Blocks, RawEvent
+from .generated import Elements, Slot, Words, elements_renderer, struct_renderer
 from .gofmt import BASE_FORMATS
+from .jsontext import UNAVAILABLE, quote
 from .stacks import Symbolizer
 
 _U64 = struct.Struct("<Q")
@@ -64,8 +71,8 @@ Ranges = tuple[tuple[int, int], ...]
 _NO_RANGES: Ranges = ()
 
 Buffer = memoryview | bytes
-Render = Callable[[Buffer, int, int, Ranges, "RenderContext"], CapturedValue]
-"""A compiled renderer: ``(buffer, offset, depth, holes, context) -> value``."""
+Render = Callable[[Buffer, int, int, Ranges, "RenderContext"], str]
+"""A compiled renderer: ``(buffer, offset, depth, holes, context) -> JSON text``."""
 
 # Base kinds read as one integer: the value itself, or the bits of a float (which
 # is how values are cached: -0.0 and NaN payloads keep their own spelling).
@@ -140,28 +147,26 @@ _MIN_SIZES: dict[type, int] = {
 class RenderContext:
     """What rendering one event needs besides the bytes.
 
-    ``blocks`` are the event's; the limits are the probe's, copied out of ``limits``
-    for speed. ``path`` holds the ``(address, type id)`` of the pointees being
-    rendered, to spot cycles; ``missing`` is set when a needed block was not in the
-    event (and the absence is not explained by the depth limit).
+    ``payload`` and ``blocks`` are the event's; the limits are the probe's, copied
+    out of ``limits`` for speed. ``path`` holds the ``(address, type id)`` of the
+    pointees being rendered, to spot cycles; ``missing`` is set when a needed block
+    was not in the event (and the absence is not explained by the depth limit).
     """
 
     __slots__ = (
         "blocks",
-        "event",
-        "limits",
         "max_collection_size",
         "max_field_count",
         "max_length",
         "max_reference_depth",
         "missing",
         "path",
+        "payload",
     )
 
     def __init__(self, event: RawEvent, limits: Capture) -> None:
-        self.event = event
+        self.payload = event.payload
         self.blocks = event.blocks
-        self.limits = limits
         self.max_reference_depth = limits.max_reference_depth
         self.max_collection_size = limits.max_collection_size
         self.max_length = limits.max_length
@@ -217,6 +222,7 @@ class ValueRenderer:
             else frozenset()
         )
         self._compiled: dict[int, Render] = {}
+        self._words: dict[int, Words] = {}
         self._roles: dict[tuple[str, int | None], int] = {}
         self._by_name: dict[str, int] | None = None
         self._runtime_types = {rt.address: rt.type for rt in program.runtime_types}
@@ -344,53 +350,67 @@ class ValueRenderer:
 
     # ------------------------------------------------------------------- rendering
 
-    def render(
-        self,
-        type_id: int,
-        buf: Buffer,
-        off: int,
-        depth: int,
-        holes: Ranges,
-        ctx: RenderContext,
-    ) -> CapturedValue:
-        """The value of type ``type_id`` at ``buf[off:]``.
-
-        ``holes`` are byte ranges of ``buf`` that were not captured; a value that
-        touches one renders ``unavailable`` (a struct or array only in the affected
-        fields or elements).
-        """
-        fn = self._compiled.get(type_id)
-        if fn is None:
-            fn = self._compile(type_id)
-        return fn(buf, off, depth, holes, ctx)
+    def value(self, text: str) -> CapturedValue:
+        """The ``CapturedValue`` a renderer's text stands for."""
+        return jsontext.captured_value(text)
 
     def renderer(self, type_id: int) -> Render:
-        """The function rendering values of ``type_id`` (built once, then cached)."""
+        """The function rendering values of ``type_id`` (built once, then cached).
+
+        It takes ``(buffer, offset, depth, holes, context)``: ``holes`` are byte
+        ranges of the buffer that were not captured; a value that touches one
+        renders ``unavailable`` (a struct or array only in the affected fields or
+        elements).
+        """
         fn = self._compiled.get(type_id)
         return fn if fn is not None else self._compile(type_id)
 
+    def words(self, type_id: int) -> Words | None:
+        """How values of ``type_id`` render from their words, for generated
+        renderers (None: only from their bytes, through ``renderer``)."""
+        self.renderer(type_id)
+        return self._words.get(type_id)
+
     def _compile(self, type_id: int) -> Render:
         """Build the renderer of ``type_id``: a closure specialised for the type, with
-        everything that does not depend on the event computed once. Renderers of the
-        types it reaches are looked up on first use, so recursive types are fine."""
+        everything that does not depend on the event computed once. A struct's
+        fields are compiled with it; the types reached through pointers, slices,
+        arrays and interfaces on first use. A type reached again while it is being
+        compiled (a struct holding a map of itself) gets a forwarder."""
+        compiled = self._compiled
+
+        def forward(buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext) -> str:
+            return compiled[type_id](buf, off, depth, holes, ctx)
+
+        compiled[type_id] = forward
+        try:
+            fn = self._build(type_id)
+        except BaseException:
+            del compiled[type_id]
+            raise
+        compiled[type_id] = fn
+        return fn
+
+    def _build(self, type_id: int) -> Render:
+        """The renderer of ``type_id``, by kind."""
         t = self.resolve(type_id)
         name = self._names[type_id]
         fn: Render
         if type_id in self._redacted_types:
-            fn = _constant(CapturedValue(type=name, notCapturedReason="redactedType"))
+            fn = _constant(jsontext.value_text(name, "redactedType"))
         elif isinstance(t, BaseType):
-            fn = self._compile_base(name, t)
+            fn = self._compile_base(type_id, name, t)
         elif isinstance(t, StringType):
-            fn = self._compile_string(name, t)
+            fn = self._compile_string(type_id, name, t)
         elif isinstance(t, StructType):
             timefn = runtime_values.compile_time(self, name, t) if t.name == "time.Time" else None
             fn = timefn if timefn is not None else self._compile_struct(name, t)
         elif isinstance(t, ArrayType):
             fn = self._compile_array(name, t)
         elif isinstance(t, SliceType):
-            fn = self._compile_slice(name, t)
+            fn = self._compile_slice(type_id, name, t)
         elif isinstance(t, PointerType):
-            fn = self._compile_pointer(name, t)
+            fn = self._compile_pointer(type_id, name, t)
         elif isinstance(t, UnsafePointerType):
             fn = self._compile_unsafe_pointer(name, t)
         elif isinstance(t, MapType):
@@ -403,23 +423,26 @@ class ValueRenderer:
             fn = runtime_values.compile_interface(self, name, t)
         else:
             fn = _constant(
-                CapturedValue(type=name, notCapturedReason="unimplemented"),
+                jsontext.value_text(name, "unimplemented"),
                 t.size,
-                CapturedValue(type=name, notCapturedReason="unavailable"),
+                jsontext.value_text(name, "unavailable"),
             )
-        self._compiled[type_id] = fn
         return fn
 
-    def _compile_base(self, name: str, t: BaseType) -> Render:
+    def _compile_base(self, type_id: int, name: str, t: BaseType) -> Render:
         size = t.size
-        unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+        head = jsontext.head(name)
+        unavailable = head + UNAVAILABLE
         if t.go_kind == "bool":
-            true = CapturedValue(type=name, value="true")
-            false = CapturedValue(type=name, value="false")
+            true = head + ',"value":"true"}'
+            false = head + ',"value":"false"}'
+            self._words[type_id] = Words(
+                "B", 1, lambda src, w: f"({src.ref(true)} if {w[0]} else {src.ref(false)})"
+            )
 
             def render_bool(
                 buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-            ) -> CapturedValue:
+            ) -> str:
                 if holes and _overlap(holes, off, off + 1):
                     return unavailable
                 return true if buf[off] else false
@@ -427,304 +450,393 @@ class ValueRenderer:
             return render_bool
         raw = _RAW_FORMATS.get((t.go_kind, size))
         fmt = BASE_FORMATS[t.go_kind]
+        value = head + ',"value":'
         if raw is None:
 
             def render_other(
                 buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-            ) -> CapturedValue:
+            ) -> str:
                 if holes and _overlap(holes, off, off + size):
                     return unavailable
-                return CapturedValue(type=name, value=fmt(buf, off, size))
+                return value + quote(fmt(buf, off, size)) + "}"
 
             return render_other
         unpack = raw.unpack_from
         # Values repeat (counters, flags, sizes): each distinct one is built once.
         # Floats are keyed by their bits, so that -0.0 and NaNs keep their spelling.
-        seen: dict[int, CapturedValue] = {}
+        seen: dict[int, str] = {}
         text = None if t.go_kind in _INT_KINDS else fmt
+
+        def miss(key: int) -> str:
+            """The text of raw value ``key``, kept in ``seen``."""
+            if len(seen) >= _SEEN_LIMIT:
+                seen.clear()
+            shown = str(key) if text is None else text(raw.pack(key), 0, size)
+            v = seen[key] = value + quote(shown) + "}"
+            return v
+
+        self._words[type_id] = Words(
+            raw.format[1:],
+            1,
+            lambda src, w: f"({src.ref(seen)}.get({w[0]}) or {src.ref(miss)}({w[0]}))",
+        )
 
         def render_number(
             buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-        ) -> CapturedValue:
+        ) -> str:
             if holes and _overlap(holes, off, off + size):
                 return unavailable
             key = unpack(buf, off)[0]
-            v = seen.get(key)
-            if v is None:
-                if len(seen) >= _SEEN_LIMIT:
-                    seen.clear()
-                v = seen[key] = CapturedValue(
-                    type=name, value=str(key) if text is None else text(buf, off, size)
-                )
-            return v
+            return seen.get(key) or miss(key)
 
         return render_number
 
-    def _compile_string(self, name: str, t: StringType) -> Render:
+    def _compile_string(self, type_id: int, name: str, t: StringType) -> Render:
         size = t.size
-        empty = CapturedValue(type=name, value="")
-        unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+        head = jsontext.head(name)
+        value = head + ',"value":'
+        empty = value + '""}'
+        unavailable = head + UNAVAILABLE
         unpack = _STR.unpack_from
 
-        def render_string(
-            buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-        ) -> CapturedValue:
-            if holes and _overlap(holes, off, off + size):
-                return unavailable
-            ptr, length = unpack(buf, off)
+        def string_text(ptr: int, length: int, ctx: RenderContext) -> str:
+            """The string of ``length`` bytes at ``ptr``."""
+            block = ctx.blocks.get((ptr, BYTES_TYPE))
+            if (
+                block is not None
+                and 0 < length <= ctx.max_length
+                and block[2] >= length
+                and not block[3] & BLOCK_FLAG_READ_FAILED
+            ):  # the whole string is there
+                start = block[0]
+                text = ctx.payload[start : start + length].decode("utf-8", "replace")
+                return f"{value}{quote(text)}}}"
             if length == 0:
                 return empty
             want = length if length < ctx.max_length else ctx.max_length
             if want <= 0:
-                data: Buffer = b""
+                data = b""
             else:
                 block = ctx.blocks.get((ptr, BYTES_TYPE))
-                if block is None or block.flags & BLOCK_FLAG_READ_FAILED:
+                if block is None or block[3] & BLOCK_FLAG_READ_FAILED:
                     ctx.missing = ctx.missing or block is None
                     return unavailable
-                data = block.data[:want]
-                if len(data) < want:
+                start, end, got, _ = block
+                if got < want:
                     ctx.missing = True
+                    data = ctx.payload[start:end]
+                else:
+                    data = ctx.payload[start : start + want]
             if len(data) == length:
-                return CapturedValue(type=name, value=str(data, "utf-8", "replace"))
-            return CapturedValue(
-                type=name,
-                value=_decode_text(bytes(data), True),
-                size=str(length),
-                truncated=True,
-                notCapturedReason="length" if len(data) == want else None,
+                return value + quote(data.decode("utf-8", "replace")) + "}"
+            reason = ',"notCapturedReason":"length"}' if len(data) == want else "}"
+            return (
+                f'{value}{quote(_decode_text(data, True))},"size":"{length}"'
+                f',"truncated":true{reason}'
             )
+
+        self._words[type_id] = Words(
+            "QQ", 2, lambda src, w: f"{src.ref(string_text)}({w[0]}, {w[1]}, ctx)"
+        )
+
+        def render_string(
+            buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
+        ) -> str:
+            if holes and _overlap(holes, off, off + size):
+                return unavailable
+            ptr, length = unpack(buf, off)
+            return string_text(ptr, length, ctx)
 
         return render_string
 
     def _compile_struct(self, name: str, t: StructType) -> Render:
+        """A struct: a generated renderer of all its fields at once (see
+        ``generated``), and for holes or a field limit the field by field one."""
         size = t.size
-        unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+        head = jsontext.head(name)
+        fields_start = head + ',"fields":{'
+        unavailable = head + UNAVAILABLE
         keys: list[str] = []
         for i, f in enumerate(t.fields):
             keys.append(f.name if f.name not in keys else f"{f.name}#{i}")
         total = len(keys)
-        ready: list[tuple[str, Render, int]] = []
-
-        def field_renderer(f: Field) -> Render:
-            if self.redaction.ident(f.name):
-                return _constant(
-                    CapturedValue(type=self._names[f.type], notCapturedReason="redactedIdent")
-                )
-            return self.renderer(f.type)
+        ready = [
+            (jsontext.key(key), self._field_renderer(f), f.offset)
+            for key, f in zip(keys, t.fields, strict=True)
+        ]
 
         def render_struct(
             buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-        ) -> CapturedValue:
+        ) -> str:
             if holes:
                 state = _overlap(holes, off, off + size)
                 if state == 2:
                     return unavailable
                 if state == 0:
                     holes = _NO_RANGES
-            if len(ready) < total:  # first use: the fields' types are compiled by now
-                ready[:] = [
-                    (key, field_renderer(f), f.offset)
-                    for key, f in zip(keys, t.fields, strict=True)
-                ]
             limit = ctx.max_field_count
-            fields: dict[str, CapturedValue] = {}
-            for key, fn, foff in ready if total <= limit else ready[:limit]:
-                fields[key] = fn(buf, off + foff, depth, holes, ctx)
+            fields = ",".join(
+                [
+                    key + (fn if isinstance(fn, str) else fn(buf, off + foff, depth, holes, ctx))
+                    for key, fn, foff in (ready if total <= limit else ready[:limit])
+                ]
+            )
             if total > limit:
-                return CapturedValue(type=name, fields=fields, notCapturedReason="fieldCount")
-            return CapturedValue(type=name, fields=fields)
+                return fields_start + fields + '},"notCapturedReason":"fieldCount"}'
+            return fields_start + fields + "}}"
 
-        return render_struct
+        slots = [
+            Slot(f.offset, fn, None if isinstance(fn, str) else self._words.get(f.type))
+            for (_, fn, _), f in zip(ready, t.fields, strict=True)
+        ]
+        members = ",".join(key.replace("%", "%%") + "%s" for key, _, _ in ready)
+        template = fields_start.replace("%", "%%") + members + "}}"
+        return struct_renderer(slots, template, total, render_struct, f"struct_{t.id}")
+
+    def _field_renderer(self, f: Field) -> Render | str:
+        """How a struct field renders: its type's renderer, or the constant text of
+        a field whose name is redacted."""
+        if self.redaction.ident(f.name):
+            return jsontext.value_text(self._names[f.type], "redactedIdent")
+        return self.renderer(f.type)
+
+    def _elements(self, elem: int, stride: int) -> Elements:
+        """The renderer of consecutive values of ``elem``, ``stride`` bytes apart:
+        generated when ``elem`` has words, else calling its renderer for each."""
+        words = self.words(elem)
+        if words is not None and stride >= struct.calcsize("<" + words.fmt):
+            return elements_renderer(words, stride, f"elements_{elem}")
+        fn = self.renderer(elem)
+
+        def one_by_one(
+            buf: Buffer, start: int, count: int, depth: int, ctx: RenderContext
+        ) -> list[str]:
+            end = start + count * stride
+            return [fn(buf, at, depth, _NO_RANGES, ctx) for at in range(start, end, stride)]
+
+        return one_by_one
 
     def _compile_array(self, name: str, t: ArrayType) -> Render:
         size = t.size
         stride = self.resolve(t.elem).size
         count = t.count
         elem = t.elem
-        unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
-        total = str(count)
+        head = jsontext.head(name)
+        elements_start = head + ',"elements":['
+        unavailable = head + UNAVAILABLE
+        whole = f'],"size":"{count}"}}'
+        cut = f'],"size":"{count}","truncated":true,"notCapturedReason":"collectionSize"}}'
+        many: list[Elements] = []
 
         def render_array(
             buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-        ) -> CapturedValue:
+        ) -> str:
             if holes:
                 state = _overlap(holes, off, off + size)
                 if state == 2:
                     return unavailable
                 if state == 0:
                     holes = _NO_RANGES
-            fn = self.renderer(elem)
             shown = count if count <= ctx.max_collection_size else ctx.max_collection_size
-            elements = [fn(buf, off + i * stride, depth, holes, ctx) for i in range(shown)]
-            if count > shown:
-                return CapturedValue(
-                    type=name,
-                    size=total,
-                    elements=elements,
-                    truncated=True,
-                    notCapturedReason="collectionSize",
-                )
-            return CapturedValue(type=name, size=total, elements=elements)
+            if holes or not stride:
+                fn = self.renderer(elem)
+                elements = [fn(buf, off + i * stride, depth, holes, ctx) for i in range(shown)]
+            else:
+                if not many:  # first use: the element type is compiled now
+                    many.append(self._elements(elem, stride))
+                elements = many[0](buf, off, shown, depth, ctx)
+            return elements_start + ",".join(elements) + (cut if count > shown else whole)
 
         return render_array
 
-    def _compile_slice(self, name: str, t: SliceType) -> Render:
-        null = CapturedValue(type=name, isNull=True)
+    def _compile_slice(self, type_id: int, name: str, t: SliceType) -> Render:
+        head = jsontext.head(name)
+        null = head + ',"isNull":true}'
+        elements_start = head + ',"elements":['
         unpack = _SLICE.unpack_from
         elem = t.elem
         stride = self.resolve(elem).size
-        get_block = self._block
         size = t.size
-        unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+        unavailable = head + UNAVAILABLE
+        many: list[Elements] = []
+        find = self._finder(elem)
 
-        def render_slice(
-            buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-        ) -> CapturedValue:
-            if holes and _overlap(holes, off, off + size):
-                return unavailable
-            ptr, length, _cap = unpack(buf, off)
+        def slice_text(ptr: int, length: int, depth: int, ctx: RenderContext) -> str:
+            """The slice of ``length`` elements at ``ptr``."""
             if ptr == 0:
                 return null
             limit = ctx.max_collection_size
             want = length if length < limit else limit
-            elements: list[CapturedValue] = []
+            elements: list[str] = []
             if want > 0:
-                fn = self.renderer(elem)
                 if stride == 0:
+                    fn = self.renderer(elem)
                     elements = [fn(b"", 0, depth, _NO_RANGES, ctx)] * want
                 else:
-                    indices = self._capture_types(elem)
-                    if not indices:
-                        return CapturedValue(
-                            type=name, size=str(length), notCapturedReason="unimplemented"
-                        )
-                    block = get_block(ctx, ptr, indices)
-                    if block is None or block.flags & BLOCK_FLAG_READ_FAILED:
+                    if find is None:
+                        return f'{head},"size":"{length}","notCapturedReason":"unimplemented"}}'
+                    block = find(ctx.blocks, ptr)
+                    if block is None or block[3] & BLOCK_FLAG_READ_FAILED:
                         ctx.missing = ctx.missing or block is None
-                        return CapturedValue(
-                            type=name, size=str(length), notCapturedReason="unavailable"
-                        )
-                    got = want if want < block.count else block.count
+                        return f'{head},"size":"{length}"{UNAVAILABLE}'
+                    start, _, got, _ = block
                     if got < want:
                         ctx.missing = True
-                    data = block.data
-                    elements = [fn(data, i * stride, depth, _NO_RANGES, ctx) for i in range(got)]
+                    else:
+                        got = want
+                    if not many:  # first use: the element type is compiled now
+                        many.append(self._elements(elem, stride))
+                    elements = many[0](ctx.payload, start, got, depth, ctx)
+            text = elements_start + ",".join(elements)
             if length > len(elements):
-                return CapturedValue(
-                    type=name,
-                    size=str(length),
-                    elements=elements,
-                    truncated=True,
-                    notCapturedReason="collectionSize" if len(elements) == want else None,
-                )
-            return CapturedValue(type=name, size=str(length), elements=elements)
+                reason = ',"notCapturedReason":"collectionSize"}' if len(elements) == want else "}"
+                return f'{text}],"size":"{length}","truncated":true{reason}'
+            return f'{text}],"size":"{length}"}}'
+
+        self._words[type_id] = Words(
+            "QQ8x", 2, lambda src, w: f"{src.ref(slice_text)}({w[0]}, {w[1]}, depth, ctx)"
+        )
+
+        def render_slice(
+            buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
+        ) -> str:
+            if holes and _overlap(holes, off, off + size):
+                return unavailable
+            ptr, length, _cap = unpack(buf, off)
+            return slice_text(ptr, length, depth, ctx)
 
         return render_slice
 
-    def _compile_pointer(self, name: str, t: PointerType) -> Render:
+    def _compile_pointer(self, type_id: int, name: str, t: PointerType) -> Render:
         target = t.elem
         if target is None:
             return self._compile_unsafe_pointer(name, t)
-        null = CapturedValue(type=name, isNull=True)
+        head = jsontext.head(name)
+        null = head + ',"isNull":true}'
         unpack = _U64.unpack_from
         size = t.size
-        unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+        unavailable = head + UNAVAILABLE
         elem_type = self.resolve(target)
         elem_id = elem_type.id
         nested = isinstance(elem_type, NESTED_POINTEES)
         zero_size = elem_type.size == 0
-        # Pointees of these kinds are rendered without reading them.
-        unread = None
-        get_block = self._block
-        replace = msgspec.structs.replace
+        # The pointee's text starts with its own type, which the pointer's replaces.
+        skip = len(jsontext.head(self._names[target]))
+        find = self._finder(target)
+        compiled = self._compiled
 
-        def render_pointer(
-            buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-        ) -> CapturedValue:
-            if holes and _overlap(holes, off, off + size):
-                return unavailable
-            addr = unpack(buf, off)[0]
+        def pointer_text(addr: int, depth: int, ctx: RenderContext) -> str:
+            """The pointer to ``addr``."""
             if addr == 0:
                 return null
-            address = hex(addr)
+            address = f',"address":"{addr:#x}"'
             key = (addr, elem_id)
             if key in ctx.path:
-                return CapturedValue(
-                    type=name, address=address, notCapturedReason="circular reference"
-                )
+                return head + address + ',"notCapturedReason":"circular reference"}'
             if depth >= ctx.max_reference_depth:
-                return CapturedValue(type=name, address=address, notCapturedReason="depth")
-            data: Buffer
-            if zero_size:
-                data = b""
-            elif unread is not None:
-                data = unread
-            else:
-                indices = self._capture_types(target)
-                if not indices:
-                    return CapturedValue(
-                        type=name, address=address, notCapturedReason="unavailable"
-                    )
-                block = get_block(ctx, addr, indices)
-                if block is None or block.flags & BLOCK_FLAG_READ_FAILED or block.count < 1:
-                    ctx.missing = ctx.missing or block is None or block.count < 1
-                    return CapturedValue(
-                        type=name, address=address, notCapturedReason="unavailable"
-                    )
-                data = block.data
+                return head + address + ',"notCapturedReason":"depth"}'
+            data: Buffer = b""
+            at = 0
+            if not zero_size:
+                if find is None:
+                    return head + address + UNAVAILABLE
+                block = find(ctx.blocks, addr)
+                if block is None or block[3] & BLOCK_FLAG_READ_FAILED or block[2] < 1:
+                    ctx.missing = ctx.missing or block is None or block[2] < 1
+                    return head + address + UNAVAILABLE
+                data = ctx.payload
+                at = block[0]
+            render = compiled.get(target) or self._compile(target)
             ctx.path.add(key)
             try:
-                pointee = self.renderer(target)(data, 0, depth + 1, _NO_RANGES, ctx)
+                pointee = render(data, at, depth + 1, _NO_RANGES, ctx)
             finally:
                 ctx.path.discard(key)
             if nested:
-                return CapturedValue(type=name, address=address, fields={"*": pointee})
-            return replace(pointee, type=name, address=address)
+                return head + ',"fields":{"*":' + pointee + "}" + address + "}"
+            return _inline(head, pointee[skip:-1], address)
+
+        self._words[type_id] = Words(
+            "Q", 1, lambda src, w: f"{src.ref(pointer_text)}({w[0]}, depth, ctx)"
+        )
+
+        def render_pointer(
+            buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
+        ) -> str:
+            if holes and _overlap(holes, off, off + size):
+                return unavailable
+            return pointer_text(unpack(buf, off)[0], depth, ctx)
 
         return render_pointer
 
     def _compile_unsafe_pointer(self, name: str, t: UnsafePointerType | PointerType) -> Render:
         """``unsafe.Pointer``, or a pointer whose target type DWARF omits: an address."""
-        null = CapturedValue(type=name, isNull=True)
+        head = jsontext.head(name)
+        null = head + ',"isNull":true}'
         unpack = _U64.unpack_from
         size = t.size
-        unavailable = CapturedValue(type=name, notCapturedReason="unavailable")
+        unavailable = head + UNAVAILABLE
 
         def render_address(
             buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-        ) -> CapturedValue:
+        ) -> str:
             if holes and _overlap(holes, off, off + size):
                 return unavailable
             addr = unpack(buf, off)[0]
-            return null if addr == 0 else CapturedValue(type=name, address=hex(addr))
+            return null if addr == 0 else f'{head},"address":"{addr:#x}"}}'
 
         return render_address
 
-    @staticmethod
-    def _block(ctx: RenderContext, addr: int, indices: tuple[int, ...]) -> Block | None:
-        blocks = ctx.blocks
+    def _finder(self, type_id: int) -> Callable[[Blocks, int], Block | None] | None:
+        """A function finding the block holding values of ``type_id`` at an address
+        (the one with most elements when several capture types can); None when no
+        capture type holds them."""
+        indices = self._capture_types(type_id)
+        if not indices:
+            return None
         if len(indices) == 1:
-            return blocks.get((addr, indices[0]))
-        best: Block | None = None
-        for index in indices:
-            block = blocks.get((addr, index))
-            if block is not None and (best is None or block.count > best.count):
-                best = block
+            index = indices[0]
+            return lambda blocks, addr: blocks.get((addr, index))
+
+        def best(blocks: Blocks, addr: int) -> Block | None:
+            found: Block | None = None
+            for index in indices:
+                block = blocks.get((addr, index))
+                if block is not None and (found is None or block[2] > found[2]):
+                    found = block
+            return found
+
         return best
 
 
-def _constant(
-    value: CapturedValue, size: int = 0, unavailable: CapturedValue | None = None
-) -> Render:
-    """A renderer that always gives ``value``; ``unavailable`` instead when the
+# What may follow the address in a pointer's rendering: the members declared after
+# ``address`` in ``CapturedValue`` that an inlined pointee can have.
+_AFTER_ADDRESS = frozenset(
+    f',"notCapturedReason":"{reason}"' for reason in get_args(NotCapturedReason)
+)
+
+
+def _inline(head: str, members: str, address: str) -> str:
+    """A pointer shown with its pointee's ``members`` (the pointee's text without its
+    type and closing brace) inlined: the pointer's type first, then the members,
+    ``address`` in its declared place, before a trailing ``notCapturedReason``. (A
+    reason nested deeper is followed by a bracket, and one inside a string has its
+    quotes escaped: neither matches.)"""
+    cut = members.rfind(',"notCapturedReason":')
+    if cut >= 0 and members[cut:] in _AFTER_ADDRESS:
+        return head + members[:cut] + address + members[cut:] + "}"
+    return head + members + address + "}"
+
+
+def _constant(text: str, size: int = 0, unavailable: str | None = None) -> Render:
+    """A renderer that always gives ``text``; ``unavailable`` instead when the
     ``size`` bytes of the value touch a hole."""
 
     def render_constant(
         buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext
-    ) -> CapturedValue:
+    ) -> str:
         if unavailable is not None and holes and _overlap(holes, off, off + size):
             return unavailable
-        return value
+        return text
 
     return render_constant

@@ -466,8 +466,14 @@ def run(world: World, dump: bytes, **kw: Any) -> DecodeRun:
 
 
 def decode_all(world: World, events: Iterable[bytes], **kw: Any) -> list[dict[str, Any]]:
-    """Decode a dump of ``events`` and return the snapshots as validated JSON."""
-    return [as_json(s) for s in run(world, make_dump(events), **kw)]
+    """Decode a dump of ``events`` and return the snapshots as validated JSON; each
+    snapshot's text must be what msgspec writes for its ``Snapshot``."""
+    out = []
+    for raw in run(world, make_dump(events), **kw).encoded():
+        snapshot = msgspec.json.decode(raw, type=Snapshot)
+        assert _encoder.encode(snapshot) == raw, raw
+        out.append(as_json(snapshot))
+    return out
 
 
 def decode_one(world: World, root: bytes, blocks: Iterable[Blk] = (), **kw: Any) -> dict[str, Any]:

@@ -7,11 +7,16 @@ import struct
 import pytest
 from decode_helpers import Blk, pack_event, u64
 
-from stages.decode.events import parse_event
+from stages.decode.events import ROOT_AT, RawEvent, parse_event
 from stages.errors import DecodeError
 from stages.layout import BLOCK_FLAG_READ_FAILED, BLOCK_HEADER_FORMAT, EVENT_HEADER_SIZE
 
 SIZES = [1, 16, 8]  # bytes, a root, an 8-byte type
+
+
+def _data(e: RawEvent, key: tuple[int, int]) -> bytes:
+    start, end, _, _ = e.blocks[key]
+    return e.payload[start:end]
 
 
 def test_parts() -> None:
@@ -26,10 +31,10 @@ def test_parts() -> None:
     )
     e = parse_event(ev, 100, SIZES)
     assert (e.offset, e.probe, e.goid, e.flags, e.fail_mask) == (100, 0, 9, 2, 5)
-    assert bytes(e.root) == b"abc"
-    assert e.stack == (1, 2, 3)
-    assert bytes(e.blocks[(0x10, 0)].data) == b"hello"
-    assert e.blocks[(0x20, 2)].count == 2
+    assert e.payload[ROOT_AT : ROOT_AT + e.root_len] == b"abc"
+    assert e.pcs == (1, 2, 3)
+    assert _data(e, (0x10, 0)) == b"hello"
+    assert e.blocks[(0x20, 2)][2] == 2  # elements
     assert not e.any_short
 
 
@@ -37,12 +42,13 @@ def test_last_block_padding_may_be_left_out() -> None:
     ev = pack_event(b"", [Blk(0x10, 0, b"abc")], stack=())
     trimmed = ev[:-5]
     trimmed = trimmed[:4] + struct.pack("<I", len(trimmed) - EVENT_HEADER_SIZE) + trimmed[8:]
-    assert bytes(parse_event(trimmed, 0, SIZES).blocks[(0x10, 0)].data) == b"abc"
+    e = parse_event(trimmed, 0, SIZES)
+    assert _data(e, (0x10, 0)) == b"abc"
 
 
 def test_same_memory_twice_keeps_the_larger_block() -> None:
     ev = pack_event(b"", [Blk(0x10, 0, b"abcdef"), Blk(0x10, 0, b"ab")], stack=())
-    assert parse_event(ev, 0, SIZES).blocks[(0x10, 0)].count == 6
+    assert parse_event(ev, 0, SIZES).blocks[(0x10, 0)][2] == 6  # elements
 
 
 def test_failed_read_does_not_replace_data() -> None:
@@ -51,7 +57,8 @@ def test_failed_read_does_not_replace_data() -> None:
         [Blk(0x10, 0, b"ab"), Blk(0x10, 0, b"", count=9, flags=BLOCK_FLAG_READ_FAILED)],
         stack=(),
     )
-    assert bytes(parse_event(ev, 0, SIZES).blocks[(0x10, 0)].data) == b"ab"
+    e = parse_event(ev, 0, SIZES)
+    assert _data(e, (0x10, 0)) == b"ab"
 
 
 def _patch(ev: bytes, offset: int, fmt: str, value: int) -> bytes:

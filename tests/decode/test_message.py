@@ -15,7 +15,7 @@ from decode_helpers import (
     make_world,
 )
 
-from stages.decode.message import MessageFormatter
+from stages.decode.message import MessageFormatter, call, returns
 from stages.decode.values import ValueRenderer
 from stages.snapshot import CapturedValue as CV
 
@@ -30,18 +30,28 @@ def _int(n: int) -> CV:
 
 
 def test_empty_arguments() -> None:
-    assert _fmt().message("main.f", []) == "main.f()"
+    assert call("main.f", []) == "main.f()"
+
+
+def test_results() -> None:
+    assert returns([]) == ""
+    assert returns(["1"]) == " -> 1"
+    assert returns(["q=2", "err=nil"]) == " -> (q=2, err=nil)"
 
 
 def test_scalars_strings_and_reasons() -> None:
-    msg = _fmt().message(
+    f = _fmt()
+    msg = call(
         "main.f",
         [
-            ("n", T_INT, _int(-1)),
-            ("s", T_STRING, CV(type="string", value='a"b\n')),
-            ("t", T_STRING, CV(type="string", value="abc", size="9", truncated=True)),
-            ("u", T_INT, CV(type="int", notCapturedReason="unavailable")),
-            ("m", T_MAP, CV(type="map[string]int", notCapturedReason="unimplemented")),
+            f"{name}={f.summary(tid, v)}"
+            for name, tid, v in [
+                ("n", T_INT, _int(-1)),
+                ("s", T_STRING, CV(type="string", value='a"b\n')),
+                ("t", T_STRING, CV(type="string", value="abc", size="9", truncated=True)),
+                ("u", T_INT, CV(type="int", notCapturedReason="unavailable")),
+                ("m", T_MAP, CV(type="map[string]int", notCapturedReason="unimplemented")),
+            ]
         ],
     )
     assert msg == 'main.f(n=-1, s="a\\"b\\n", t="abc"..., u=<unavailable>, m=<unimplemented>)'

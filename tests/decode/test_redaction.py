@@ -38,9 +38,7 @@ from stages.redaction import (
     is_redacted_ident,
     is_redacted_type,
     normalise,
-    redact_entry,
 )
-from stages.snapshot import CapturedValue
 
 S = 0xC000010000
 P = 0xC000020000
@@ -121,19 +119,6 @@ def test_module_functions_follow_the_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv(red.ENV_REDACTED_TYPES, "main.*")
     assert is_redacted_ident("Name") and not is_redacted_ident("Password")
     assert is_redacted_type("main.Point")
-
-
-def test_map_entries_with_sensitive_string_keys() -> None:
-    r = Redaction()
-    key = CapturedValue(type="string", value="Api-Key")
-    value = CapturedValue(type="string", value="s3cr3t")
-    assert redact_entry(r, key, value, string_key=True) == (
-        key,
-        CapturedValue(type="string", notCapturedReason="redactedIdent"),
-    )
-    assert redact_entry(r, key, value, string_key=False) == (key, value)
-    other = CapturedValue(type="string", value="user")
-    assert redact_entry(r, other, value, string_key=True) == (other, value)
 
 
 # ------------------------------------------------------------------- in snapshots

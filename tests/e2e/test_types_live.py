@@ -4,6 +4,7 @@ both runtime layouts, channels, funcs, interfaces, generics and methods."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -19,7 +20,9 @@ pytestmark = pytest.mark.live
 
 
 @pytest.fixture(scope="module", params=go_versions())
-def snaps(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def types_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The types program under every probe of its probe file: (output dir, snapshots
+    by probe id)."""
     binary = build_go(TYPES, str(request.param))
     out = tmp_path_factory.mktemp(f"types-{request.param}")
     plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
@@ -46,7 +49,49 @@ def snaps(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     for s in json.loads((out / "snapshots.json").read_text()):
         jsonschema.validate(s, SCHEMA)
         by.setdefault(s["debugger"]["snapshot"]["probe"]["id"], []).append(s)
-    return by
+    return out, by
+
+
+@pytest.fixture(scope="module")
+def snaps(types_run: Any) -> Any:
+    return types_run[1]
+
+
+def test_map_values_under_sensitive_string_keys_are_redacted(types_run: Any) -> None:
+    """Decoding the same dump with ``two`` declared a redacted identifier hides the
+    value of the map entry whose key is "two" (and only that one)."""
+    out, _ = types_run
+    decode = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "decode",
+            "--ir",
+            str(out / "ir.json"),
+            "--program",
+            str(out / "prog"),
+            str(out / "events.dump"),
+            "--service",
+            "types",
+            "-o",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DD_DYNAMIC_INSTRUMENTATION_REDACTED_IDENTIFIERS": "two"},
+    )
+    assert decode.returncode == 0, decode.stderr
+    (maps,) = [
+        s for s in json.loads(decode.stdout) if s["debugger"]["snapshot"]["probe"]["id"] == "maps"
+    ]
+    entries = {
+        k["value"]: v
+        for k, v in maps["debugger"]["snapshot"]["captures"]["entry"]["arguments"]["m"]["entries"]
+    }
+    assert entries["two"] == {"type": "int", "notCapturedReason": "redactedIdent"}
+    assert entries["one"] == v("int", "1")
 
 
 def args(s: dict[str, Any]) -> dict[str, Any]:
