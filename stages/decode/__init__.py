@@ -17,9 +17,10 @@ wraps it all in a snapshot, ``jsontext`` writes JSON as msgspec does,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar, cast
 
 import msgspec
@@ -48,6 +49,7 @@ from ..sampling import RateLimiter, probe_rate
 from ..snapshot import CapturedValue, EvaluationError, Snapshot
 from .envelope import Envelope, entry_captures, line_captures
 from .events import RawEvent, corrupt_event, parse_event
+from .generics import ShapeNames, dictionary_words, rename_text
 from .jsontext import encode, members
 from .message import MessageFormatter, call, returns
 from .plans import ProbePlan, Said, ScopePlan, plan_probe
@@ -111,6 +113,8 @@ class _Hit:
     locals: list[str]
     results: list[str]
     errors: list[EvaluationError]
+    words: list[int] = field(default_factory=list)
+    """A shape function's dictionary, read at the entry (see ``generics``)."""
 
     def call_key(self) -> tuple[str, str, int, int]:
         """Identifies the call across its entry and return: probe, function, goroutine,
@@ -183,7 +187,11 @@ class DecodeRun(Iterator[Snapshot]):
         self._envelope = Envelope(self.header, layout.probes, service, tags)
         self._symbolizer = Symbolizer(program.symbols) if program.symbols is not None else None
         self._stacks: dict[bytes, str] = {}
-        self._plans = {p.index: plan_probe(self._renderer, p) for p in layout.probes}
+        self._shapes = ShapeNames(program)
+        self._plans = {
+            p.index: plan_probe(self._renderer, p, shape=self._shapes.is_shape_function(p.function))
+            for p in layout.probes
+        }
         self._returning = {p.function for p in layout.probes if p.kind == "return"}
         self._definitions = {d.id: d for d in layout.definitions}
         self._expressions: dict[str, ProbeExpressions] = {}
@@ -327,16 +335,21 @@ class DecodeRun(Iterator[Snapshot]):
         by_probe[probe_id] = by_probe.get(probe_id, 0) + 1
         ctx = RenderContext(event, plan.probe.limits)
         if event.flags & EVENT_FLAG_TRUNCATED or event.any_short:
-            return self._truncated_hit(plan, event, ctx)
-        return _Hit(
-            plan,
-            event,
-            offset,
-            _texts(plan.arguments, event, ctx) if plan.arguments.variables else [],
-            _texts(plan.locals, event, ctx) if plan.locals.variables else [],
-            _texts(plan.results, event, ctx) if plan.results.variables else [],
-            [],
-        )
+            hit = self._truncated_hit(plan, event, ctx)
+        else:
+            hit = _Hit(
+                plan,
+                event,
+                offset,
+                _texts(plan.arguments, event, ctx) if plan.arguments.variables else [],
+                _texts(plan.locals, event, ctx) if plan.locals.variables else [],
+                _texts(plan.results, event, ctx) if plan.results.variables else [],
+                [],
+            )
+        if plan.dictionary is not None:
+            text = plan.dictionary.text(event, ctx)
+            hit.words = dictionary_words(self._renderer.value(text))
+        return hit
 
     def _truncated_hit(self, plan: ProbePlan, event: RawEvent, ctx: RenderContext) -> _Hit:
         """The hit of an event the capture budget cut short: the variables missing
@@ -363,6 +376,10 @@ class DecodeRun(Iterator[Snapshot]):
         """One snapshot from an entry hit, its return hit, or both; None when the
         probe's condition is false or its rate limit (applied here for conditional
         probes) says no."""
+        if entry is not None and entry.words:
+            names = self._shapes.renames(entry.plan.probe.function, entry.words)
+            if names:
+                entry, ret = _renamed(entry, names), _renamed(ret, names) if ret else None
         first = entry or ret
         assert first is not None
         probe = first.plan.probe
@@ -520,6 +537,16 @@ class DecodeRun(Iterator[Snapshot]):
                 self._stacks.clear()
             text = self._stacks[event.stack] = encode(self._symbolizer.stack(event.pcs))
         return text
+
+
+def _renamed(hit: _Hit, names: dict[str, str]) -> _Hit:
+    """``hit`` with its values' shape type names replaced by the concrete ones."""
+    return dataclasses.replace(
+        hit,
+        arguments=[rename_text(t, names) for t in hit.arguments],
+        locals=[rename_text(t, names) for t in hit.locals],
+        results=[rename_text(t, names) for t in hit.results],
+    )
 
 
 def _texts(scope: ScopePlan, event: RawEvent, ctx: RenderContext) -> list[str]:

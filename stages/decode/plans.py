@@ -16,6 +16,7 @@ from ..layout import ProbeLayout, VariableLayout
 from ..spec import Capture
 from .events import ROOT_AT, RawEvent
 from .generated import Group, Slot, group_renderer
+from .generics import DICT_NAME
 from .jsontext import quote, value_text
 from .message import summary_limits
 from .values import Ranges, Render, RenderContext, ValueRenderer
@@ -173,6 +174,9 @@ class ProbePlan:
     said_line: tuple[Said, ...]
     """Arguments then locals, in a line probe's message (texts: both scopes')."""
     said_results: tuple[Said, ...]
+    dictionary: VariablePlan | None = None
+    """A generic shape function's ``.dict`` argument: read to name the concrete
+    types (``generics``), not shown."""
 
 
 def _plan_variable(renderer: ValueRenderer, var: VariableLayout) -> VariablePlan:
@@ -202,14 +206,17 @@ def _plan_variable(renderer: ValueRenderer, var: VariableLayout) -> VariablePlan
     )
 
 
-def plan_probe(renderer: ValueRenderer, probe: ProbeLayout) -> ProbePlan:
-    """The plan of ``probe``'s events, with ``renderer``'s compiled renderers."""
+def plan_probe(renderer: ValueRenderer, probe: ProbeLayout, *, shape: bool = False) -> ProbePlan:
+    """The plan of ``probe``'s events, with ``renderer``'s compiled renderers.
+    ``shape``: the probed function is a generic shape function."""
     plans = [_plan_variable(renderer, v) for v in probe.variables]
     needed = max(
         (v.root_offset + v.size for v in probe.variables if v.root_offset is not None),
         default=0,
     )
     arguments = tuple(p for p in plans if p.var.role == "argument")
+    dictionary = next((p for p in arguments if p.name == DICT_NAME), None) if shape else None
+    arguments = tuple(p for p in arguments if p is not dictionary)
     locals_ = tuple(p for p in plans if p.var.role == "local")
     results = tuple(p for p in plans if p.var.role == "return")
     return ProbePlan(
@@ -222,4 +229,5 @@ def plan_probe(renderer: ValueRenderer, probe: ProbeLayout) -> ProbePlan:
         said_call=_said(arguments),
         said_line=_said(arguments + locals_),
         said_results=_said(results, lone=True),
+        dictionary=dictionary,
     )

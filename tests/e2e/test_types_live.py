@@ -138,6 +138,19 @@ def test_generics_and_methods(snaps: Any) -> None:
     assert ret["value"] == "9"
     strs = largest["Largest[go.shape.string]"]
     assert strs["debugger"]["snapshot"]["captures"]["return"]["locals"]["@return"]["value"] == "zz"
+    # Types are named from the dictionary, not go.shape.*; .dict itself is not shown.
+    assert args(ints)["xs"]["type"] == "[]int"
+    assert {e["type"] for e in args(ints)["xs"]["elements"]} == {"int"}
+    assert ret["type"] == "int" and ".dict" not in args(ints)
+    assert args(strs)["xs"]["type"] == "[]string"
+    (pair,) = snaps["pair"]
+    assert args(pair) == {"k": v("string", "answer"), "v": v("int", "42")}
+    made = pair["debugger"]["snapshot"]["captures"]["return"]["locals"]["@return"]
+    assert made["type"] == "main.Pair[string,int]"
+    assert made["fields"] == {"Key": v("string", "answer"), "Val": v("int", "42")}
+    assert pair["message"].startswith(
+        'main.MakePair[go.shape.string,go.shape.int](k="answer", v=42)'
+    )
     assert args(snaps["value-method"][0])["c"]["fields"]["N"] == v("int", "5")
     assert args(snaps["pointer-method"][0])["c"]["type"] == "*main.Counter"
 
