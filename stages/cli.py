@@ -7,6 +7,7 @@ and an exit status here, and nowhere else (2: bad input, 1: other failures).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -302,15 +303,17 @@ def _decode(
     jsonl: bool,
     validate: bool,
 ) -> int:
-    from .artifacts import load_layout, load_program, program_hash, write_atomic
+    from .artifacts import load_layout, load_program, open_atomic, program_hash
     from .decode import decode
+    from .errors import DecodeError
     from .schemas import snapshot_validator
 
     program = load_program(ir_path)
     layout = load_layout(program_dir)
     validator = snapshot_validator() if validate else None
     count = 0
-    with open(dump_path, "rb") as dump:
+    with contextlib.ExitStack() as stack:
+        dump = stack.enter_context(open(dump_path, "rb"))
         run = decode(
             dump,
             program,
@@ -321,25 +324,32 @@ def _decode(
             tags=tags if tags is not None else os.environ.get("DD_TAGS", ""),
             name=dump_path,
         )
-        parts: list[bytes] = []
-        for raw in run.encoded():
-            if validator is not None:
-                errors = list(validator.iter_errors(msgspec.json.decode(raw)))
-                if errors:
-                    from .errors import DecodeError
-
-                    raise DecodeError(f"snapshot {count} violates the schema: {errors[0].message}")
-            parts.append(raw)
-            count += 1
-    if jsonl:
-        data = b"".join(p + b"\n" for p in parts)
-    else:
-        data = msgspec.json.format(b"[" + b",".join(parts) + b"]", indent=2) + b"\n"
-    if out == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    else:
-        write_atomic(out, data)
+        # Written as they come (memory stays flat): JSON lines, or the pretty array
+        # msgspec.json.format would make of the whole, one element at a time.
+        sink = sys.stdout.buffer if out == "-" else stack.enter_context(open_atomic(out))
+        failure: DecodeError | None = None
+        try:
+            for raw in run.encoded():
+                if validator is not None:
+                    errors = list(validator.iter_errors(msgspec.json.decode(raw)))
+                    if errors:
+                        raise DecodeError(
+                            f"snapshot {count} violates the schema: {errors[0].message}"
+                        )
+                if jsonl:
+                    sink.write(raw + b"\n")
+                else:
+                    element = msgspec.json.format(raw, indent=2).replace(b"\n", b"\n  ")
+                    sink.write((b",\n  " if count else b"[\n  ") + element)
+                count += 1
+        except DecodeError as e:
+            failure = e  # the snapshots before it are kept, the output stays valid
+        if not jsonl:
+            sink.write(b"\n]\n" if count else b"[]\n")
+        sink.flush()
+    if failure is not None:
+        click.echo(f"godi: {count} snapshots -> {out} before the error", err=True)
+        raise failure
     _report_issues(run.issues)
     for notice in run.notices:
         click.echo(f"godi: probe {notice.probe_id}: {notice.kind}: {notice.message}", err=True)

@@ -8,16 +8,24 @@ under ``tests/golden/decode/``.
 
 from __future__ import annotations
 
+import gzip
 import io
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from decode_helpers import as_json
-from fixture_cases import CASES, load_case
+from fixture_cases import CASES, FIXTURES, load_case
 from golden import GOLDEN_DIR, check_golden, normalise_snapshot
 
 from stages.decode import decode
+from stages.dump import RECORD_EVENT, RecordReader, read_header
 from stages.errors import ArtifactError
 
 pytestmark = pytest.mark.skipif(not CASES, reason="no fixtures")
@@ -145,3 +153,46 @@ def test_dump_from_another_probe_program_is_refused() -> None:
         a.run(program_hash="0" * 64)
     assert info.value.path == "events.dump"
     assert "probe program" in str(info.value)
+
+
+@pytest.mark.parametrize("jsonl", [False, True], ids=["array", "jsonl"])
+def test_cli_keeps_the_snapshots_before_a_corrupt_record(tmp_path: Path, jsonl: bool) -> None:
+    """``godi decode`` on a dump whose last event is corrupt: a clear error and a
+    non-zero exit, and the output (written as snapshots come) is valid and holds
+    the snapshots of the records before it."""
+    d = FIXTURES / "example-go1.27.3"
+    (tmp_path / "ir.json").write_bytes(gzip.decompress((d / "ir.json.gz").read_bytes()))
+    shutil.copytree(d / "prog", tmp_path / "prog")
+    data = bytearray((d / "events.dump").read_bytes())
+    with io.BytesIO(bytes(data)) as f:
+        read_header(f)
+        last = [r.offset for r in RecordReader(f, f.tell()) if r.kind == RECORD_EVENT][-1]
+    struct.pack_into("<I", data, last + 8, 999)  # after the record prefix: the probe index
+    (tmp_path / "events.dump").write_bytes(bytes(data))
+    out = tmp_path / ("s.jsonl" if jsonl else "s.json")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "decode",
+            "--ir",
+            str(tmp_path / "ir.json"),
+            "--program",
+            str(tmp_path / "prog"),
+            str(tmp_path / "events.dump"),
+            "--service",
+            "x",
+            "-o",
+            str(out),
+            *(["--jsonl"] if jsonl else []),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "probe index 999" in result.stderr and "Traceback" not in result.stderr
+    text = out.read_text()
+    snaps = [json.loads(x) for x in text.splitlines()] if jsonl else json.loads(text)
+    assert len(snaps) >= 1
