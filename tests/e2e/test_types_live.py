@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import re
 import subprocess
 import sys
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
+from golden import GOLDEN_DIR, check_golden, normalise_snapshot
 
 TYPES = REPO / "tests" / "progs" / "types"
 SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
@@ -21,8 +24,8 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture(scope="module", params=go_versions())
 def types_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The types program under every probe of its probe file: (output dir, snapshots
-    by probe id)."""
+    """The types program under every probe of its probe file: (Go version, output
+    dir, snapshots by probe id)."""
     binary = build_go(TYPES, str(request.param))
     out = tmp_path_factory.mktemp(f"types-{request.param}")
     plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
@@ -49,18 +52,18 @@ def types_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     for s in json.loads((out / "snapshots.json").read_text()):
         jsonschema.validate(s, SCHEMA)
         by.setdefault(s["debugger"]["snapshot"]["probe"]["id"], []).append(s)
-    return out, by
+    return str(request.param), out, by
 
 
 @pytest.fixture(scope="module")
 def snaps(types_run: Any) -> Any:
-    return types_run[1]
+    return types_run[2]
 
 
 def test_map_values_under_sensitive_string_keys_are_redacted(types_run: Any) -> None:
     """Decoding the same dump with ``two`` declared a redacted identifier hides the
     value of the map entry whose key is "two" (and only that one)."""
-    out, _ = types_run
+    _, out, _ = types_run
     decode = subprocess.run(
         [
             sys.executable,
@@ -194,3 +197,35 @@ def test_every_condition_operator_on_real_values(tmp_path: Any) -> None:
         assert "evaluationErrors" not in s["debugger"]["snapshot"], s
         emitted.append(s["debugger"]["snapshot"]["probe"]["id"])
     assert sorted(emitted) == sorted(i for i in ids if i.startswith("t_"))
+
+
+def _sorted_map_entries(v: Any) -> Any:
+    """Map entries in key order: Go randomises iteration, the golden must not."""
+    if isinstance(v, dict):
+        out = {k: _sorted_map_entries(x) for k, x in v.items()}
+        if isinstance(out.get("entries"), list):
+            out["entries"] = sorted(out["entries"], key=lambda e: json.dumps(e, sort_keys=True))
+        return out
+    if isinstance(v, list):
+        return [_sorted_map_entries(x) for x in v]
+    return v
+
+
+def _stable(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A normalised snapshot with map entries sorted and the heap address the
+    program passes as an unsafe.Pointer left out of the message."""
+    s = _sorted_map_entries(normalise_snapshot(snapshot))
+    s["message"] = _HEAP_ADDRESS.sub("<address>", s["message"])
+    return s
+
+
+_HEAP_ADDRESS = re.compile(r"0x[0-9a-f]{9,}")
+
+
+def test_golden(types_run: Any, update_goldens: bool) -> None:
+    """Every value kind, method and generic probe of the types program, per Go
+    version (the order of snapshots is the program's call order)."""
+    version, out, _ = types_run
+    snapshots = json.loads((out / "snapshots.json").read_text())
+    path = GOLDEN_DIR / "types" / f"all.go{version}.{platform.machine()}.json"
+    check_golden(path, [_stable(s) for s in snapshots], update_goldens)
