@@ -53,6 +53,20 @@ class PclntabError(ValueError):
     """The table is not a Go 1.18+ ``.gopclntab`` or is corrupt (callers say whose)."""
 
 
+def _uvarint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """The unsigned varint at ``data[pos:]`` and the position after it (a varint cut
+    off by the end of ``data`` ends there)."""
+    value = shift = 0
+    while pos < len(data):
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    return value, pos
+
+
 class PcValues:
     """One decoded pcvalue stream: ``ends[k]`` is the PC offset (from the function's
     entry) where ``values[k]`` stops applying."""
@@ -63,30 +77,15 @@ class PcValues:
         ends: list[int] = []
         values: list[int] = []
         pos = start
-        n = len(data)
         val = -1
         pc = 0
         first = True
-        while pos < n:
+        while pos < len(data):
             if data[pos] == 0 and not first:
                 break
             first = False
-            delta = shift = 0
-            while pos < n:
-                b = data[pos]
-                pos += 1
-                delta |= (b & 0x7F) << shift
-                shift += 7
-                if not b & 0x80:
-                    break
-            step = shift = 0
-            while pos < n:
-                b = data[pos]
-                pos += 1
-                step |= (b & 0x7F) << shift
-                shift += 7
-                if not b & 0x80:
-                    break
+            delta, pos = _uvarint(data, pos)
+            step, pos = _uvarint(data, pos)
             val += -(delta & 1) ^ (delta >> 1)
             pc += step * quantum
             ends.append(pc)
