@@ -54,7 +54,6 @@ from .jsontext import encode, members
 from .message import MessageFormatter, call, returns
 from .plans import ProbePlan, Said, ScopePlan, plan_probe
 from .provenance import check_artifacts, check_dump
-from .stacks import Symbolizer
 from .values import RenderContext, ValueRenderer
 
 __all__ = ["DecodeRun", "decode"]
@@ -185,7 +184,7 @@ class DecodeRun(Iterator[Snapshot]):
         )
         self._message = MessageFormatter(self._renderer)
         self._envelope = Envelope(self.header, layout.probes, service, tags)
-        self._symbolizer = Symbolizer(program.symbols) if program.symbols is not None else None
+        self._symbolizer = self._renderer.symbolizer  # one reader of the table, one cache
         self._stacks: dict[bytes, str] = {}
         self._shapes = ShapeNames(program)
         self._plans = {

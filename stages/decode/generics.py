@@ -31,7 +31,7 @@ from ..ir import (
 from ..snapshot import CapturedValue
 from .jsontext import quote
 
-__all__ = ["DICT_NAME", "ShapeNames", "dictionary_words", "rename_text", "renamed"]
+__all__ = ["DICT_NAME", "ShapeNames", "dictionary_words", "rename_text"]
 
 DICT_NAME = ".dict"
 _SHAPE = "go.shape."
@@ -109,37 +109,6 @@ class ShapeNames:
         for a, b in pairs:
             if a is not None and b is not None and a in types and b in types:
                 self._walk(types[a], types[b], out, depth + 1)
-
-
-def renamed(value: CapturedValue, names: dict[str, str]) -> CapturedValue:
-    """``value`` with its type names (and its parts') spelled by ``names``."""
-    if not names:
-        return value
-    fields = (
-        {k: renamed(v, names) for k, v in value.fields.items()}
-        if value.fields is not None
-        else None
-    )
-    elements = [renamed(v, names) for v in value.elements] if value.elements is not None else None
-    entries = (
-        [(renamed(k, names), renamed(v, names)) for k, v in value.entries]
-        if value.entries is not None
-        else None
-    )
-    return CapturedValue(
-        type=names.get(value.type, value.type),
-        value=value.value,
-        fields=fields,
-        elements=elements,
-        entries=entries,
-        size=value.size,
-        truncated=value.truncated,
-        isNull=value.isNull,
-        address=value.address,
-        notCapturedReason=value.notCapturedReason,
-        len=value.len,
-        cap=value.cap,
-    )
 
 
 def rename_text(text: str, names: dict[str, str]) -> str:

@@ -226,7 +226,8 @@ class ValueRenderer:
         self._roles: dict[tuple[str, int | None], int] = {}
         self._by_name: dict[str, int] | None = None
         self._runtime_types = {rt.address: rt.type for rt in program.runtime_types}
-        self._symbolizer = Symbolizer(program.symbols) if program.symbols else None
+        self.symbolizer = Symbolizer(program.symbols) if program.symbols is not None else None
+        """Names PCs (stacks, func values); None when the IR has no symbol table."""
         for bpf in layout.types:
             if bpf.role not in ("value", "root"):
                 # Runtime structures behind maps, chans, funcs and interfaces.
@@ -328,9 +329,9 @@ class ValueRenderer:
 
     def function_name(self, pc: int) -> str | None:
         """The name of the function whose code is at ``pc``."""
-        if self._symbolizer is None:
+        if self.symbolizer is None:
             return None
-        frames = self._symbolizer.frames(pc)
+        frames = self.symbolizer.frames(pc)
         return frames[-1].function if frames else None
 
     @staticmethod

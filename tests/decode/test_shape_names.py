@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from stages._base import ArtifactHeader
-from stages.decode.generics import ShapeNames, dictionary_words, renamed
+from stages.decode.generics import ShapeNames, dictionary_words, rename_text
 from stages.ir import (
     BaseType,
     BinaryInfo,
@@ -109,13 +111,14 @@ def test_renamed_values_keep_their_contents() -> None:
             CapturedValue(type="go.shape.int", value="2"),
         ],
     )
-    out = renamed(value, {".param0": "[]int", "go.shape.int": "int"})
-    assert out == CapturedValue(
+    text = msgspec.json.encode(value).decode()
+    out = rename_text(text, {".param0": "[]int", "go.shape.int": "int"})
+    assert msgspec.json.decode(out, type=CapturedValue) == CapturedValue(
         type="[]int",
         size="2",
         elements=[CapturedValue(type="int", value="1"), CapturedValue(type="int", value="2")],
     )
-    assert renamed(value, {}) is value
+    assert rename_text(text, {}) == text
 
 
 def test_dictionary_words() -> None:
