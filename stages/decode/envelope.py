@@ -7,15 +7,14 @@ Everything here is per dump or per probe and computed once, as JSON text (see
 from __future__ import annotations
 
 import hashlib
-import uuid
 
 from ..dump import DumpHeader
 from ..layout import ProbeLayout
 from ..snapshot import EvaluationError, ProbeLocation, ProbeRef
 from .jsontext import encode, quote
 
-GODI_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/godi/snapshots")
-"""Namespace of snapshot ids: fixed, so ids only depend on the dump."""
+OFFSET_BITS = 48
+"""Bits of a snapshot id that hold the record's offset in the dump."""
 
 
 def split_function(function: str) -> tuple[str, str]:
@@ -35,8 +34,6 @@ def split_function(function: str) -> tuple[str, str]:
     return function[:dot].replace("%2e", "."), function[dot + 1 :]
 
 
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-"""A UUID's variant nibble (hex digit 16) from the hash's: the top two bits 10."""
 _AFTER_GOID = ',"thread_name":""},"debugger":{"type":"snapshot","snapshot":{"id":"'
 
 
@@ -63,15 +60,17 @@ class _ProbeEnvelope:
 class Envelope:
     """Builds snapshot envelopes for the events of one dump.
 
-    Snapshot ids are UUIDv5 of the dump's identity (build id, program hash, pid,
-    clock offset) and the record's byte offset: decoding a dump twice gives the same
-    ids, two captures give different ones.
+    Snapshot ids are UUIDs (version 8, RFC 9562's custom layout) made of the dump's
+    identity (build id, program hash, pid, clock offset), hashed into the first 80
+    bits, and the record's byte offset in the last 48: decoding a dump twice gives
+    the same ids, two captures give different ones, and making one costs a format.
     """
 
     def __init__(self, header: DumpHeader, probes: list[ProbeLayout], service: str, tags: str):
         identity = f"{header.build_id}/{header.program_hash}/{header.pid}/{header.clock_offset_ns}"
-        self._namespace = uuid.uuid5(GODI_NAMESPACE, identity)
-        self._sha1 = hashlib.sha1(self._namespace.bytes, usedforsecurity=False)
+        h = hashlib.sha256(b"godi snapshot ids/" + identity.encode()).hexdigest()
+        variant = "89ab"[int(h[15], 16) & 3]  # the top two bits of digit 16 are 10
+        self._id_prefix = f"{h[:8]}-{h[8:12]}-8{h[12:15]}-{variant}{h[16:19]}-"
         self._clock_offset_ns = header.clock_offset_ns
         self._start = (
             f'{{"service":{quote(service)},"ddsource":"dd_debugger","ddtags":{quote(tags)}'
@@ -80,13 +79,9 @@ class Envelope:
         self._probes = {p.index: _ProbeEnvelope(p) for p in probes}
 
     def snapshot_id(self, offset: int) -> str:
-        """The id of the snapshot decoded from the record at byte ``offset``:
-        ``str(uuid.uuid5(namespace, str(offset)))``, computed on the hex digest
-        without the ``UUID`` object: version 5, RFC 4122 variant."""
-        h = self._sha1.copy()
-        h.update(b"%d" % offset)
-        x = h.hexdigest()
-        return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+        """The id of the snapshot decoded from the record at byte ``offset`` (dumps
+        beyond 256 TiB would wrap)."""
+        return f"{self._id_prefix}{offset & ((1 << OFFSET_BITS) - 1):012x}"
 
     def snapshot(
         self,

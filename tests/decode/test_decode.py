@@ -85,7 +85,9 @@ def test_envelope() -> None:
         "thread_name": "",
     }
     assert snap["debugger"]["type"] == "snapshot"
-    assert uuid.UUID(body["id"]).version == 5
+    parsed = uuid.UUID(body["id"])
+    assert (parsed.version, parsed.variant) == (8, uuid.RFC_4122)
+    assert str(parsed) == body["id"]
     assert body["timestamp"] == ts
     assert body["language"] == "go"
     assert body["probe"] == {
@@ -185,6 +187,9 @@ def test_ids_are_deterministic_and_distinct() -> None:
     assert first == again
     ids = [s["debugger"]["snapshot"]["id"] for s in first]
     assert len(set(ids)) == 2
+    # The record's offset is the id's last 48 bits: the second record is further.
+    assert int(ids[1][-12:], 16) > int(ids[0][-12:], 16) > 0
+    assert ids[0][:-12] == ids[1][:-12]
     other = make_dump([greet_event(world)], header=dump_header(pid=1))
     assert as_json(next(iter(run(world, other))))["debugger"]["snapshot"]["id"] not in ids
 
@@ -405,12 +410,17 @@ def test_capture_type_size_disagreeing_with_ir() -> None:
         run(world, make_dump([]))
 
 
-def test_snapshot_ids_are_uuid5_of_the_record_offset() -> None:
-    from stages.decode.envelope import GODI_NAMESPACE, Envelope
+def test_snapshot_ids_are_uuid8_of_the_dump_and_the_record_offset() -> None:
+    from stages.decode.envelope import Envelope
 
     header = dump_header()
     env = Envelope(header, [], "svc", "")
-    identity = f"{header.build_id}/{header.program_hash}/{header.pid}/{header.clock_offset_ns}"
-    namespace = uuid.uuid5(GODI_NAMESPACE, identity)
-    for offset in (0, 7, 123456789, 2**40):
-        assert env.snapshot_id(offset) == str(uuid.uuid5(namespace, str(offset)))
+    other = Envelope(dump_header(pid=header.pid + 1), [], "svc", "")
+    for offset in (0, 7, 123456789, 2**40, 2**48 - 1):
+        text = env.snapshot_id(offset)
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert (parsed.version, parsed.variant) == (8, uuid.RFC_4122)
+        assert parsed.int & (2**48 - 1) == offset
+        assert other.snapshot_id(offset) != text
+    assert env.snapshot_id(5)[:-12] == env.snapshot_id(2**47)[:-12]
