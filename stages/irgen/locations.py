@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import NamedTuple
 
 from elftools.dwarf.dwarf_expr import DW_OP_opcode2name
 
@@ -238,6 +237,29 @@ def _from_list(
     return [], reason or empty_reason
 
 
+# ------------------------------------------------------------- location lists
+# Decoded here rather than by pyelftools, whose generic parser dominated the time
+# of a whole-binary run; tests/irgen/test_dwarf_parsers.py checks both agree.
+
+_ADDRESS_SIZE = 8
+
+
+# DW_LLE_* codes of DWARF 5 .debug_loclists.
+_LLE_END = 0
+_LLE_BASE_ADDRESSX = 1
+_LLE_STARTX_ENDX = 2
+_LLE_STARTX_LENGTH = 3
+_LLE_OFFSET_PAIR = 4
+_LLE_DEFAULT = 5
+_LLE_BASE_ADDRESS = 6
+_LLE_START_END = 7
+_LLE_START_LENGTH = 8
+
+
+def _addr(data: bytes, pos: int) -> tuple[int, int]:
+    return int.from_bytes(data[pos : pos + _ADDRESS_SIZE], "little"), pos + _ADDRESS_SIZE
+
+
 def absolute_v5(
     data: bytes, pos: int, base: int, address: Callable[[int], int]
 ) -> tuple[list[tuple[int, int, bytes]], bool]:
@@ -328,127 +350,3 @@ def absolute_v4(data: bytes, pos: int, base: int) -> list[tuple[int, int, bytes]
         pos += 2
         out.append((begin + base, end + base, data[pos : pos + length]))
         pos += length
-
-
-# ------------------------------------------------------------- location lists
-
-
-class LocBase(NamedTuple):
-    """A base address selection entry of a location list."""
-
-    address: int
-
-
-class LocRange(NamedTuple):
-    """A location list entry: ``absolute``, or relative to the current base."""
-
-    begin: int
-    end: int
-    expr: bytes
-    absolute: bool
-
-
-_ADDRESS_SIZE = 8
-
-
-# DW_LLE_* codes of DWARF 5 .debug_loclists.
-_LLE_END = 0
-_LLE_BASE_ADDRESSX = 1
-_LLE_STARTX_ENDX = 2
-_LLE_STARTX_LENGTH = 3
-_LLE_OFFSET_PAIR = 4
-_LLE_DEFAULT = 5
-_LLE_BASE_ADDRESS = 6
-_LLE_START_END = 7
-_LLE_START_LENGTH = 8
-
-
-def _addr(data: bytes, pos: int) -> tuple[int, int]:
-    return int.from_bytes(data[pos : pos + _ADDRESS_SIZE], "little"), pos + _ADDRESS_SIZE
-
-
-def parse_loclist_v4(data: bytes, pos: int) -> list[LocBase | LocRange]:
-    """A DWARF 2-4 .debug_loc list: address pairs, base selections, (0, 0) ends it."""
-    out: list[LocBase | LocRange] = []
-    max_address = (1 << (8 * _ADDRESS_SIZE)) - 1
-    try:
-        while True:
-            begin, pos = _addr(data, pos)
-            end, pos = _addr(data, pos)
-            if begin == 0 and end == 0:
-                return out
-            if begin == max_address:
-                out.append(LocBase(end))
-                continue
-            length = int.from_bytes(data[pos : pos + 2], "little")
-            pos += 2
-            out.append(LocRange(begin, end, data[pos : pos + length], False))
-            pos += length
-    except IndexError as e:
-        raise DwarfFormatError("location list runs past the end of .debug_loc") from e
-
-
-def parse_loclist_v5(
-    data: bytes, pos: int, address: Callable[[int], int]
-) -> list[LocBase | LocRange]:
-    """A DWARF 5 .debug_loclists list, indexed addresses resolved by ``address``."""
-    out: list[LocBase | LocRange] = []
-    try:
-        while True:
-            kind = data[pos]
-            pos += 1
-            if kind == _LLE_END:
-                return out
-            if kind == _LLE_BASE_ADDRESSX:
-                index, pos = _uleb(data, pos)
-                out.append(LocBase(address(index)))
-                continue
-            if kind == _LLE_BASE_ADDRESS:
-                base, pos = _addr(data, pos)
-                out.append(LocBase(base))
-                continue
-            absolute = True
-            if kind == _LLE_STARTX_ENDX:
-                a, pos = _uleb(data, pos)
-                b, pos = _uleb(data, pos)
-                begin, end = address(a), address(b)
-            elif kind == _LLE_STARTX_LENGTH:
-                a, pos = _uleb(data, pos)
-                length, pos = _uleb(data, pos)
-                begin = address(a)
-                end = begin + length
-            elif kind == _LLE_OFFSET_PAIR:
-                begin, pos = _uleb(data, pos)
-                end, pos = _uleb(data, pos)
-                absolute = False
-            elif kind == _LLE_DEFAULT:
-                begin = end = -1
-            elif kind == _LLE_START_END:
-                begin, pos = _addr(data, pos)
-                end, pos = _addr(data, pos)
-            elif kind == _LLE_START_LENGTH:
-                begin, pos = _addr(data, pos)
-                length, pos = _uleb(data, pos)
-                end = begin + length
-            else:
-                raise DwarfFormatError(f"unknown location list entry kind {kind:#x}")
-            size, pos = _uleb(data, pos)
-            out.append(LocRange(begin, end, data[pos : pos + size], absolute))
-            pos += size
-    except IndexError as e:
-        raise DwarfFormatError("location list runs past the end of .debug_loclists") from e
-
-
-def raw_location_list(
-    reader: DwarfReader, entry: Entry, ref: LocListRef
-) -> list[LocBase | LocRange]:
-    """The entries of the location list ``ref`` points at, for ``entry``.
-
-    Parsed here rather than by pyelftools, whose generic parser dominated the
-    time of a whole-binary run.
-    """
-    unit = entry.unit
-    data = reader.loclist_data(unit)
-    if unit.version >= 5:
-        return parse_loclist_v5(data, ref.offset, lambda i: reader.indexed_address(unit, i))
-    return parse_loclist_v4(data, ref.offset)

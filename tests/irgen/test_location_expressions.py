@@ -6,12 +6,10 @@ import pytest
 
 from stages.ir import AddressPiece, CfaPiece, MissingPiece, RegisterPiece
 from stages.irgen.locations import (
-    LocBase,
-    LocRange,
     UnsupportedLocation,
+    absolute_v4,
+    absolute_v5,
     decode_expression,
-    parse_loclist_v4,
-    parse_loclist_v5,
 )
 
 REG0, REG3, REG17 = 0x50, 0x53, 0x61
@@ -87,38 +85,52 @@ def _addr(value: int) -> bytes:
     return value.to_bytes(8, "little")
 
 
-def test_parse_loclist_v4() -> None:
+def test_absolute_v4() -> None:
     data = (
         b"\x00"  # padding: lists start at an offset
+        + _addr(0x10)
+        + _addr(0x20)  # relative to the unit's base
+        + (1).to_bytes(2, "little")
+        + bytes([REG0])
         + _addr(2**64 - 1)
         + _addr(0x401000)  # base address selection
         + _addr(0)
         + _addr(0x10)
         + (1).to_bytes(2, "little")
-        + bytes([REG0])
+        + bytes([CFA])
         + _addr(0)
         + _addr(0)
     )
-    assert parse_loclist_v4(data, 1) == [
-        LocBase(0x401000),
-        LocRange(0, 0x10, bytes([REG0]), absolute=False),
+    assert absolute_v4(data, 1, 0x400000) == [
+        (0x400010, 0x400020, bytes([REG0])),
+        (0x401000, 0x401010, bytes([CFA])),
     ]
+    with pytest.raises(IndexError):
+        absolute_v4(data[:-8], 1, 0)
 
 
-def test_parse_loclist_v5() -> None:
+def test_absolute_v5() -> None:
     addresses = {0: 0x49B940}
     data = bytes(
         [
+            0x04, 0x01, 0x02, 0x01, CFA,  # DW_LLE_offset_pair from the unit's base
             0x01, 0x00,  # DW_LLE_base_addressx 0
-            0x04, 0x00, 0x42, 0x01, REG0,  # DW_LLE_offset_pair 0..0x42, expr
+            0x04, 0x00, 0xC2, 0x01, 0x01, REG0,  # DW_LLE_offset_pair 0..0xc2 (2-byte ULEB)
+            0x05, 0x01, REG0,  # DW_LLE_default_location: no range to put it in
             0x07, *_addr(0x500000), *_addr(0x500010), 0x01, CFA,  # DW_LLE_start_end
             0x08, *_addr(0x600000), 0x04, 0x00,  # DW_LLE_start_length, empty expr
+            0x03, 0x00, 0x08, 0x00,  # DW_LLE_startx_length
             0x00,  # DW_LLE_end_of_list
         ]
     )  # fmt: skip
-    assert parse_loclist_v5(data, 0, addresses.__getitem__) == [
-        LocBase(0x49B940),
-        LocRange(0, 0x42, bytes([REG0]), absolute=False),
-        LocRange(0x500000, 0x500010, bytes([CFA]), absolute=True),
-        LocRange(0x600000, 0x600004, b"", absolute=True),
+    entries, default = absolute_v5(data, 0, 0x400000, addresses.__getitem__)
+    assert default
+    assert entries == [
+        (0x400001, 0x400002, bytes([CFA])),
+        (0x49B940, 0x49B940 + 0xC2, bytes([REG0])),
+        (0x500000, 0x500010, bytes([CFA])),
+        (0x600000, 0x600004, b""),
+        (0x49B940, 0x49B948, b""),
     ]
+    with pytest.raises(IndexError):
+        absolute_v5(data[:-1], 0, 0, addresses.__getitem__)
