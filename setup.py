@@ -15,5 +15,10 @@ setup(
             ["stages/capture/_ringbuf.c"],
             extra_compile_args=CFLAGS,
         ),
+        Extension(
+            "stages.decode._render",
+            ["stages/decode/_render.c"],
+            extra_compile_args=CFLAGS,
+        ),
     ],
 )

@@ -52,6 +52,7 @@ from .events import RawEvent, corrupt_event, parse_event
 from .generics import ShapeNames, dictionary_words, rename_text
 from .jsontext import encode, members
 from .message import MessageFormatter, call, returns
+from .native import NativeRenderer, block_indexer
 from .plans import ProbePlan, Said, ScopePlan, plan_probe
 from .provenance import check_artifacts, check_dump
 from .values import RenderContext, ValueRenderer
@@ -187,8 +188,12 @@ class DecodeRun(Iterator[Snapshot]):
         self._symbolizer = self._renderer.symbolizer  # one reader of the table, one cache
         self._stacks: dict[bytes, str] = {}
         self._shapes = ShapeNames(program)
+        self._index_blocks = block_indexer()
+        native = NativeRenderer(self._renderer) if self._index_blocks is not None else None
         self._plans = {
-            p.index: plan_probe(self._renderer, p, shape=self._shapes.is_shape_function(p.function))
+            p.index: plan_probe(
+                self._renderer, p, shape=self._shapes.is_shape_function(p.function), native=native
+            )
             for p in layout.probes
         }
         self._returning = {p.function for p in layout.probes if p.kind == "return"}
@@ -317,7 +322,7 @@ class DecodeRun(Iterator[Snapshot]):
 
     def _hit(self, payload: bytes, offset: int) -> _Hit:
         try:
-            event = parse_event(payload, offset, self._type_sizes)
+            event = parse_event(payload, offset, self._type_sizes, self._index_blocks)
             plan = self._plans.get(event.probe)
             if plan is None:
                 raise corrupt_event(offset, f"probe index {event.probe} is not in the layout")
@@ -550,6 +555,10 @@ def _renamed(hit: _Hit, names: dict[str, str]) -> _Hit:
 
 def _texts(scope: ScopePlan, event: RawEvent, ctx: RenderContext) -> list[str]:
     """The JSON texts of the values of ``scope``'s variables in ``event``."""
+    if scope.native is not None:
+        texts = scope.native(ctx)
+        if texts is not None:
+            return texts
     if scope.group is not None:
         return scope.group(event.payload, 0, 0, ctx)
     return [vp.text(event, ctx) for vp in scope.variables]

@@ -10,6 +10,8 @@ Nothing is copied out: values are read at offsets of the record's payload.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import Protocol
 
 from ..errors import DecodeError
 from ..layout import (
@@ -36,8 +38,20 @@ Block = tuple[int, int, int, int]
 from one address, the bytes ``payload[start:end]`` of the event (none when the read
 failed: ``flags & BLOCK_FLAG_READ_FAILED``). A plain tuple, unpacked where used, and
 the data left in the payload: events hold thousands of blocks."""
-Blocks = dict[tuple[int, int], Block]
-"""An event's blocks by ``(address, capture type index)``."""
+
+
+class Blocks(Protocol):
+    """An event's blocks by ``(address, capture type index)``: a dict, or the C
+    block index (``native``)."""
+
+    def get(self, key: tuple[int, int], /) -> Block | None: ...
+
+    def __getitem__(self, key: tuple[int, int], /) -> Block: ...
+
+
+IndexBlocks = Callable[[bytes, int, list[int]], tuple[Blocks, int] | None]
+"""``_parse_blocks`` in C: ``(payload, pos, type_sizes) -> (blocks, SHORT bit)``, or
+None where ``_parse_blocks`` raises."""
 
 
 class RawEvent:
@@ -74,7 +88,7 @@ class RawEvent:
         offset: int,
         header: tuple[int, ...],
         stack: bytes,
-        blocks: dict[tuple[int, int], Block],
+        blocks: Blocks,
         any_short: bool,
     ) -> None:
         self.payload = payload
@@ -109,10 +123,13 @@ def corrupt_event(offset: int, why: str) -> DecodeError:
     return DecodeError(f"corrupt event record at byte {offset}: {why}")
 
 
-def parse_event(payload: bytes, offset: int, type_sizes: list[int]) -> RawEvent:
+def parse_event(
+    payload: bytes, offset: int, type_sizes: list[int], index: IndexBlocks | None = None
+) -> RawEvent:
     """Take apart the payload of one EVENT record found at ``offset`` in the dump.
 
-    ``type_sizes`` is the element size of each capture type, by index. Raises
+    ``type_sizes`` is the element size of each capture type, by index; ``index``
+    indexes the blocks in C (``native``), else ``_parse_blocks`` does. Raises
     ``DecodeError`` naming ``offset`` when the record is inconsistent (lengths that
     do not add up, unknown capture type). The probe index is not checked here.
     """
@@ -136,10 +153,16 @@ def parse_event(payload: bytes, offset: int, type_sizes: list[int]) -> RawEvent:
             f"root ({root_len} bytes) and stack ({stack_len} pcs) overrun the "
             f"{data_len} data bytes",
         )
-    blocks: dict[tuple[int, int], Block] = {}
+    blocks: Blocks = {}
     any_short = 0
     if stack_end < total:
-        any_short = _parse_blocks(payload, stack_end, offset, type_sizes, blocks)
+        indexed = index(payload, stack_end, type_sizes) if index is not None else None
+        if indexed is not None:
+            blocks, any_short = indexed
+        else:  # (raises where index gave None)
+            found: dict[tuple[int, int], Block] = {}
+            any_short = _parse_blocks(payload, stack_end, offset, type_sizes, found)
+            blocks = found
     return RawEvent(
         payload, offset, header, payload[stack_start:stack_end], blocks, bool(any_short)
     )

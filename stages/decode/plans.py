@@ -19,6 +19,7 @@ from .generated import Group, Slot, group_renderer
 from .generics import DICT_NAME
 from .jsontext import quote, value_text
 from .message import summary_limits
+from .native import NativeRenderer, Scope, Value
 from .values import Ranges, Render, RenderContext, ValueRenderer
 
 
@@ -38,6 +39,8 @@ class VariablePlan:
     """Where the variable is in the event's payload (``holes`` are there too)."""
     constant: str | None
     """The variable's value whatever the event: redacted, or without a location."""
+    native: Value | None = None
+    """The C renderer of the value (``native``), for events without holes in it."""
 
     def text(self, event: RawEvent, ctx: RenderContext) -> str:
         """The JSON text of the variable's value in ``event``."""
@@ -47,6 +50,10 @@ class VariablePlan:
         if self.fail_holes and event.fail_mask:
             mask = event.fail_mask
             holes = holes + tuple(span for bit, span in self.fail_holes if mask >> bit & 1)
+        if not holes and self.native is not None:
+            text = self.native(ctx)
+            if text is not None:
+                return text
         return self.render(event.payload, self.offset, 0, holes, ctx)
 
 
@@ -69,6 +76,8 @@ class ScopePlan:
     group: Group | None
     """The generated renderer of all the scope's values at once (see ``generated``),
     when none of them depends on the event but through its bytes."""
+    native: Scope | None = None
+    """The same in C (``native``), tried first."""
 
     def shown(self, texts: list[str]) -> tuple[str, ...]:
         """The texts the snapshot shows, one per distinct name, in order."""
@@ -86,7 +95,10 @@ class ScopePlan:
 
 
 def _scope_plan(
-    renderer: ValueRenderer, variables: tuple[VariablePlan, ...], label: str
+    renderer: ValueRenderer,
+    variables: tuple[VariablePlan, ...],
+    label: str,
+    native: NativeRenderer | None,
 ) -> ScopePlan:
     names = tuple(vp.name for vp in variables)
     last = {n: i for i, n in enumerate(names)}  # first place, last index: a dict's rules
@@ -98,13 +110,22 @@ def _scope_plan(
         returned = '{"@return":%s}'
     else:
         returned = '{"@return":{"type":"","fields":{' + members + "}}}"
+    group = _group(renderer, variables, label)
     return ScopePlan(
         variables=variables,
         names=names,
         picks=picks,
         object_format="{" + members + "}",
         return_format=returned,
-        group=_group(renderer, variables, label),
+        group=group,
+        native=(
+            native.scope(
+                [vp.var.type if vp.constant is None else vp.constant for vp in variables],
+                [vp.offset for vp in variables],
+            )
+            if native is not None and group is not None
+            else None
+        ),
     )
 
 
@@ -179,7 +200,9 @@ class ProbePlan:
     types (``generics``), not shown."""
 
 
-def _plan_variable(renderer: ValueRenderer, var: VariableLayout) -> VariablePlan:
+def _plan_variable(
+    renderer: ValueRenderer, var: VariableLayout, native: NativeRenderer | None
+) -> VariablePlan:
     holes: list[tuple[int, int]] = []
     fail_holes: list[tuple[int, tuple[int, int]]] = []
     base = ROOT_AT + (var.root_offset or 0)
@@ -203,13 +226,25 @@ def _plan_variable(renderer: ValueRenderer, var: VariableLayout) -> VariablePlan
         renderer.renderer(var.type),
         base,
         constant,
+        (
+            native.value(var.type, base)
+            if native is not None and constant is None and not holes
+            else None
+        ),
     )
 
 
-def plan_probe(renderer: ValueRenderer, probe: ProbeLayout, *, shape: bool = False) -> ProbePlan:
-    """The plan of ``probe``'s events, with ``renderer``'s compiled renderers.
-    ``shape``: the probed function is a generic shape function."""
-    plans = [_plan_variable(renderer, v) for v in probe.variables]
+def plan_probe(
+    renderer: ValueRenderer,
+    probe: ProbeLayout,
+    *,
+    shape: bool = False,
+    native: NativeRenderer | None = None,
+) -> ProbePlan:
+    """The plan of ``probe``'s events, with ``renderer``'s compiled renderers (and
+    ``native``'s, when given). ``shape``: the probed function is a generic shape
+    function."""
+    plans = [_plan_variable(renderer, v, native) for v in probe.variables]
     needed = max(
         (v.root_offset + v.size for v in probe.variables if v.root_offset is not None),
         default=0,
@@ -222,9 +257,9 @@ def plan_probe(renderer: ValueRenderer, probe: ProbeLayout, *, shape: bool = Fal
     return ProbePlan(
         probe=probe,
         root_needed=needed,
-        arguments=_scope_plan(renderer, arguments, f"arguments_{probe.index}"),
-        locals=_scope_plan(renderer, locals_, f"locals_{probe.index}"),
-        results=_scope_plan(renderer, results, f"results_{probe.index}"),
+        arguments=_scope_plan(renderer, arguments, f"arguments_{probe.index}", native),
+        locals=_scope_plan(renderer, locals_, f"locals_{probe.index}", native),
+        results=_scope_plan(renderer, results, f"results_{probe.index}", native),
         summary_limits=summary_limits(probe.limits),
         said_call=_said(arguments),
         said_line=_said(arguments + locals_),

@@ -20,8 +20,9 @@ worked out once: names, the texts of field keys, of ``unavailable`` and ``null``
 values, redaction. Scalar values are cached per type by their raw bits. Scalars,
 strings, slices and pointers also render from the words of their bytes
 (``ValueRenderer.words``): struct fields, elements and root variables are then
-rendered by generated code that unpacks them all at once (``generated``).
-``scripts/bench_decode.py`` measures the whole stage.
+rendered by generated code that unpacks them all at once (``generated``). The
+common kinds also render in C (``native``), with these renderers as the reference
+and the fallback. ``scripts/bench_decode.py`` measures the whole stage.
 """
 
 from __future__ import annotations
@@ -223,6 +224,7 @@ class ValueRenderer:
         )
         self._compiled: dict[int, Render] = {}
         self._words: dict[int, Words] = {}
+        self._scalars: dict[int, tuple[dict[int, str], Callable[[int], str]]] = {}
         self._roles: dict[tuple[str, int | None], int] = {}
         self._by_name: dict[str, int] | None = None
         self._runtime_types = {rt.address: rt.type for rt in program.runtime_types}
@@ -366,6 +368,22 @@ class ValueRenderer:
         fn = self._compiled.get(type_id)
         return fn if fn is not None else self._compile(type_id)
 
+    def redacted_type(self, type_id: int) -> bool:
+        """Whether values of ``type_id`` render ``redactedType``."""
+        return type_id in self._redacted_types
+
+    def scalar_cache(self, type_id: int) -> tuple[dict[int, str], Callable[[int], str]] | None:
+        """The cache of a base type read as one integer: its texts by raw value, and
+        the function making (and keeping) a missing one (None: another kind)."""
+        self.renderer(type_id)
+        return self._scalars.get(type_id)
+
+    def field_constant(self, f: Field) -> str | None:
+        """The text of a struct field whatever its value (its name is redacted)."""
+        if self.redaction.ident(f.name):
+            return jsontext.value_text(self._names[f.type], "redactedIdent")
+        return None
+
     def words(self, type_id: int) -> Words | None:
         """How values of ``type_id`` render from their words, for generated
         renderers (None: only from their bytes, through ``renderer``)."""
@@ -476,6 +494,8 @@ class ValueRenderer:
             v = seen[key] = value + quote(shown) + "}"
             return v
 
+        self._scalars[type_id] = (seen, miss)
+
         self._words[type_id] = Words(
             raw.format[1:],
             1,
@@ -557,9 +577,7 @@ class ValueRenderer:
         head = jsontext.head(name)
         fields_start = head + ',"fields":{'
         unavailable = head + UNAVAILABLE
-        keys: list[str] = []
-        for i, f in enumerate(t.fields):
-            keys.append(f.name if f.name not in keys else f"{f.name}#{i}")
+        keys = field_keys(t)
         total = len(keys)
         ready = [
             (jsontext.key(key), self._field_renderer(f), f.offset)
@@ -597,9 +615,8 @@ class ValueRenderer:
     def _field_renderer(self, f: Field) -> Render | str:
         """How a struct field renders: its type's renderer, or the constant text of
         a field whose name is redacted."""
-        if self.redaction.ident(f.name):
-            return jsontext.value_text(self._names[f.type], "redactedIdent")
-        return self.renderer(f.type)
+        constant = self.field_constant(f)
+        return constant if constant is not None else self.renderer(f.type)
 
     def _elements(self, elem: int, stride: int) -> Elements:
         """The renderer of consecutive values of ``elem``, ``stride`` bytes apart:
@@ -808,6 +825,14 @@ class ValueRenderer:
             return found
 
         return best
+
+
+def field_keys(t: StructType) -> list[str]:
+    """The keys of a struct's fields: their names, a repeated one with ``#index``."""
+    keys: list[str] = []
+    for i, f in enumerate(t.fields):
+        keys.append(f.name if f.name not in keys else f"{f.name}#{i}")
+    return keys
 
 
 # What may follow the address in a pointer's rendering: the members declared after

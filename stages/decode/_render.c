@@ -1,0 +1,1551 @@
+/* The decode fast path: an event's blocks indexed, and whole value trees rendered
+ * to JSON text, in C.
+ *
+ * The Python code is the reference; every part here mirrors a Python function and
+ * says which. Python stays in charge of everything but the loops:
+ *
+ * - index_blocks() mirrors events._parse_blocks: it indexes the blocks into a
+ *   BlockIndex (a read-only mapping (address, capture type index) -> Block tuple,
+ *   the "keep the better block" rule applied), or returns None where
+ *   _parse_blocks raises, so that Python raises the same DecodeError.
+ * - Renderer holds a table of nodes, one per IR type, built by
+ *   stages/decode/native.py from the ValueRenderer: the texts that do not depend
+ *   on the event (heads, keys, constants) are worked out there. Renderer.value()
+ *   and Renderer.scope() mirror VariablePlan.text and the scope's generated group:
+ *   bools, ints, strings, structs, arrays, slices and pointers are rendered here;
+ *   floats, uintptrs and complex64 take their text from the Python renderer's
+ *   cache (a miss calls its formatter); every other kind ("python" nodes) calls
+ *   the Python renderer of its type and splices its text in. They decline (return
+ *   None, and Python renders) an event whose blocks were not indexed here, or a
+ *   context with a negative limit; variables with holes never come here.
+ *
+ * Nothing read from the event is trusted: every read is checked against the
+ * buffer, every count is clamped by the limits and the block it indexes.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+/* mirrors stages/layout.py (bpf/godi_event.h) */
+#define BLOCK_HEADER_SIZE 24
+#define BLOCK_FLAG_READ_FAILED 1
+#define BLOCK_FLAG_SHORT 2
+#define BYTES_TYPE 0
+
+/* Node kinds (exported to native.py). */
+enum {
+	K_CONST,   /* always the same text (redacted) */
+	K_BOOL,    /* values.ValueRenderer._compile_base, bool */
+	K_INT,     /* _compile_base, int kinds: decimal */
+	K_CACHED,  /* _compile_base, other kinds with a raw format: Python's cache */
+	K_STRING,  /* _compile_string */
+	K_STRUCT,  /* _compile_struct */
+	K_ARRAY,   /* _compile_array */
+	K_SLICE,   /* _compile_slice */
+	K_POINTER, /* _compile_pointer */
+	K_PYTHON,  /* anything else: the Python renderer */
+};
+
+static const unsigned char *read_le(const unsigned char *p, int size, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (int i = size - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	*out = v;
+	return p + size;
+}
+
+/* ------------------------------------------------------------------ BlockIndex */
+
+typedef struct {
+	uint64_t addr;
+	Py_ssize_t start;
+	Py_ssize_t end;
+	uint32_t type;
+	uint32_t count;
+	uint32_t flags;
+} Entry;
+
+typedef struct {
+	PyObject_HEAD
+	Entry *entries; /* in the order first seen, as a dict keeps them */
+	Py_ssize_t n, cap;
+	int32_t *slots; /* open addressing: entry index + 1, 0 = empty */
+	size_t mask;
+} BlockIndex;
+
+static PyTypeObject BlockIndexType;
+
+static size_t hash_key(uint64_t addr, uint32_t type)
+{
+	uint64_t h = (addr ^ ((uint64_t)type << 48) ^ type) * 0x9E3779B97F4A7C15ull;
+	return (size_t)(h ^ (h >> 29));
+}
+
+static const Entry *bi_find(const BlockIndex *bi, uint64_t addr, uint32_t type)
+{
+	if (!bi || !bi->slots)
+		return NULL;
+	for (size_t i = hash_key(addr, type) & bi->mask;; i = (i + 1) & bi->mask) {
+		int32_t s = bi->slots[i];
+		if (!s)
+			return NULL;
+		const Entry *e = &bi->entries[s - 1];
+		if (e->addr == addr && e->type == type)
+			return e;
+	}
+}
+
+/* More slots: twice as many, or for at least hint entries at first. */
+static int bi_grow(BlockIndex *bi, Py_ssize_t hint)
+{
+	size_t size = bi->slots ? (bi->mask + 1) * 2 : 64;
+	while ((Py_ssize_t)size < 2 * hint && size <= INT32_MAX / 4)
+		size *= 2;
+	if (size > INT32_MAX / 2) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	int32_t *slots = PyMem_Calloc(size, sizeof(int32_t));
+	if (!slots) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	for (Py_ssize_t k = 0; k < bi->n; k++) {
+		size_t i = hash_key(bi->entries[k].addr, bi->entries[k].type) & (size - 1);
+		while (slots[i])
+			i = (i + 1) & (size - 1);
+		slots[i] = (int32_t)(k + 1);
+	}
+	PyMem_Free(bi->slots);
+	bi->slots = slots;
+	bi->mask = size - 1;
+	return 0;
+}
+
+/* events._better: whether a block of (flags, count) serves more lookups than old. */
+static int better(uint32_t flags, uint32_t count, const Entry *old)
+{
+	uint32_t old_failed = old->flags & BLOCK_FLAG_READ_FAILED;
+	if (old_failed != (flags & BLOCK_FLAG_READ_FAILED))
+		return old_failed != 0;
+	return count > old->count;
+}
+
+static int bi_put(BlockIndex *bi, const Entry *e)
+{
+	if (!bi->slots || (size_t)(bi->n + 1) * 2 > bi->mask + 1)
+		if (bi_grow(bi, 0) < 0)
+			return -1;
+	size_t i = hash_key(e->addr, e->type) & bi->mask;
+	for (;; i = (i + 1) & bi->mask) {
+		int32_t s = bi->slots[i];
+		if (!s)
+			break;
+		Entry *old = &bi->entries[s - 1];
+		if (old->addr == e->addr && old->type == e->type) {
+			if (better(e->flags, e->count, old))
+				*old = *e;
+			return 0;
+		}
+	}
+	if (bi->n == bi->cap) {
+		Py_ssize_t cap = bi->cap ? bi->cap * 2 : 32;
+		Entry *entries = PyMem_Realloc(bi->entries, (size_t)cap * sizeof(Entry));
+		if (!entries) {
+			PyErr_NoMemory();
+			return -1;
+		}
+		bi->entries = entries;
+		bi->cap = cap;
+	}
+	bi->entries[bi->n] = *e;
+	bi->slots[i] = (int32_t)(++bi->n);
+	return 0;
+}
+
+static void bi_dealloc(BlockIndex *bi)
+{
+	PyMem_Free(bi->entries);
+	PyMem_Free(bi->slots);
+	Py_TYPE(bi)->tp_free((PyObject *)bi);
+}
+
+static PyObject *entry_tuple(const Entry *e)
+{
+	return Py_BuildValue("(nnkk)", e->start, e->end, (unsigned long)e->count,
+			     (unsigned long)e->flags);
+}
+
+/* The entry for a key object; NULL (no error) when it is not an index key. */
+static const Entry *bi_lookup(const BlockIndex *bi, PyObject *key)
+{
+	if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 2)
+		return NULL;
+	PyObject *a = PyTuple_GET_ITEM(key, 0), *t = PyTuple_GET_ITEM(key, 1);
+	if (!PyLong_Check(a) || !PyLong_Check(t))
+		return NULL;
+	unsigned long long addr = PyLong_AsUnsignedLongLong(a);
+	unsigned long long type = addr == (unsigned long long)-1 && PyErr_Occurred()
+					  ? 0
+					  : PyLong_AsUnsignedLongLong(t);
+	if (PyErr_Occurred()) { /* negative or too big: not a key of any block */
+		PyErr_Clear();
+		return NULL;
+	}
+	if (type > UINT32_MAX)
+		return NULL;
+	return bi_find(bi, addr, (uint32_t)type);
+}
+
+static PyObject *bi_subscript(BlockIndex *bi, PyObject *key)
+{
+	const Entry *e = bi_lookup(bi, key);
+	if (!e) {
+		PyErr_SetObject(PyExc_KeyError, key);
+		return NULL;
+	}
+	return entry_tuple(e);
+}
+
+static PyObject *bi_get(BlockIndex *bi, PyObject *const *args, Py_ssize_t nargs)
+{
+	if (nargs < 1 || nargs > 2) {
+		PyErr_SetString(PyExc_TypeError, "get() takes a key and an optional default");
+		return NULL;
+	}
+	const Entry *e = bi_lookup(bi, args[0]);
+	if (e)
+		return entry_tuple(e);
+	PyObject *dflt = nargs == 2 ? args[1] : Py_None;
+	Py_INCREF(dflt);
+	return dflt;
+}
+
+static Py_ssize_t bi_length(BlockIndex *bi)
+{
+	return bi->n;
+}
+
+static int bi_contains(BlockIndex *bi, PyObject *key)
+{
+	return bi_lookup(bi, key) != NULL;
+}
+
+static PyObject *bi_iter(BlockIndex *bi)
+{
+	PyObject *keys = PyList_New(bi->n);
+	if (!keys)
+		return NULL;
+	for (Py_ssize_t k = 0; k < bi->n; k++) {
+		PyObject *key = Py_BuildValue("(Kk)", (unsigned long long)bi->entries[k].addr,
+					      (unsigned long)bi->entries[k].type);
+		if (!key) {
+			Py_DECREF(keys);
+			return NULL;
+		}
+		PyList_SET_ITEM(keys, k, key);
+	}
+	PyObject *it = PyObject_GetIter(keys);
+	Py_DECREF(keys);
+	return it;
+}
+
+static PyMethodDef bi_methods[] = {
+	{"get", (PyCFunction)(void (*)(void))bi_get, METH_FASTCALL,
+	 "get(key, default=None): the block (start, end, elements, flags) for key."},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyMappingMethods bi_mapping = {
+	.mp_length = (lenfunc)bi_length,
+	.mp_subscript = (binaryfunc)bi_subscript,
+};
+
+static PySequenceMethods bi_sequence = {
+	.sq_contains = (objobjproc)bi_contains,
+};
+
+static PyTypeObject BlockIndexType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stages.decode._render.BlockIndex",
+	.tp_doc = "An event's blocks by (address, capture type index), read-only.",
+	.tp_basicsize = sizeof(BlockIndex),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_dealloc = (destructor)bi_dealloc,
+	.tp_as_mapping = &bi_mapping,
+	.tp_as_sequence = &bi_sequence,
+	.tp_iter = (getiterfunc)bi_iter,
+	.tp_methods = bi_methods,
+};
+
+/* events._parse_blocks: index the blocks from pos to the end of payload. Returns
+ * (BlockIndex, SHORT bit of the OR of their flags), or None where _parse_blocks
+ * raises (a header cut off, an unknown capture type, lengths that do not add up):
+ * the caller runs it then, for its message. */
+static PyObject *index_blocks(PyObject *self, PyObject *args)
+{
+	Py_buffer view;
+	Py_ssize_t pos;
+	PyObject *sizes;
+	(void)self;
+	if (!PyArg_ParseTuple(args, "y*nO!", &view, &pos, &PyList_Type, &sizes))
+		return NULL;
+	const unsigned char *p = view.buf;
+	Py_ssize_t total = view.len;
+	Py_ssize_t ntypes = PyList_GET_SIZE(sizes);
+	BlockIndex *bi = PyObject_New(BlockIndex, &BlockIndexType);
+	if (!bi) {
+		PyBuffer_Release(&view);
+		return NULL;
+	}
+	bi->entries = NULL;
+	bi->slots = NULL;
+	bi->n = bi->cap = 0;
+	bi->mask = 0;
+	uint32_t any_short = 0;
+	int bad = pos < 0;
+	/* at most one block per header's worth of bytes: sized for them (up to a
+	 * point: big blocks are few), the index is not rehashed as it fills */
+	Py_ssize_t most = (total - pos) / BLOCK_HEADER_SIZE;
+	if (!bad && pos < total && bi_grow(bi, most < 4096 ? most : 4096) < 0)
+		goto error;
+	while (!bad && pos < total) {
+		if (total - pos < BLOCK_HEADER_SIZE) {
+			bad = 1; /* header cut off */
+			break;
+		}
+		uint64_t addr, type, count, length, flags;
+		const unsigned char *h = read_le(p + pos, 8, &addr);
+		h = read_le(h, 4, &type);
+		h = read_le(h, 4, &count);
+		h = read_le(h, 4, &length);
+		read_le(h, 4, &flags);
+		if ((Py_ssize_t)type >= ntypes) {
+			bad = 1; /* unknown capture type */
+			break;
+		}
+		long long size = PyLong_AsLongLong(PyList_GET_ITEM(sizes, (Py_ssize_t)type));
+		if (size == -1 && PyErr_Occurred())
+			goto error;
+		Py_ssize_t start = pos + BLOCK_HEADER_SIZE;
+		long long want;
+		if (flags & BLOCK_FLAG_READ_FAILED)
+			want = 0;
+		else if (__builtin_mul_overflow((long long)count, size, &want))
+			want = -1; /* matches no u32 length */
+		if ((Py_ssize_t)length > total - start || want != (long long)length) {
+			bad = 1;
+			break;
+		}
+		any_short |= (uint32_t)flags;
+		Entry e = {addr, start, start + (Py_ssize_t)length, (uint32_t)type, (uint32_t)count,
+			   (uint32_t)flags};
+		if (bi_put(bi, &e) < 0)
+			goto error;
+		/* The padding after the last block may be left out. */
+		pos = e.end + (Py_ssize_t)(-length & 7);
+	}
+	PyBuffer_Release(&view);
+	if (bad) {
+		Py_DECREF(bi);
+		Py_RETURN_NONE;
+	}
+	return Py_BuildValue("(Nk)", (PyObject *)bi, (unsigned long)(any_short & BLOCK_FLAG_SHORT));
+error:
+	PyBuffer_Release(&view);
+	Py_DECREF(bi);
+	return NULL;
+}
+
+/* -------------------------------------------------------------------- Renderer */
+
+typedef struct {
+	const char *s;
+	Py_ssize_t n;
+} Text;
+
+typedef struct {
+	Text key;         /* "name": */
+	Py_ssize_t offset;
+	Py_ssize_t node;  /* -1: the constant text */
+	Text constant;
+} FieldSpec;
+
+typedef struct {
+	int kind;
+	Py_ssize_t size;
+	Text head;       /* {"type":"T" */
+	Text a, b;       /* K_CONST: text; K_BOOL: true, false; K_INT: {"type":"T","value":" */
+	int is_signed;
+	PyObject *seen;  /* K_CACHED: the Python renderer's cache, and its miss() */
+	PyObject *miss;
+	PyObject *compile; /* K_PYTHON: ValueRenderer.renderer, and its result */
+	PyObject *type_id;
+	PyObject *fn;
+	FieldSpec *fields;
+	Py_ssize_t nfields;
+	Py_ssize_t elem;   /* K_ARRAY, K_SLICE: elements; K_POINTER: pointee */
+	Py_ssize_t count;  /* K_ARRAY */
+	Py_ssize_t stride; /* K_ARRAY, K_SLICE */
+	uint32_t *capture; /* capture types whose blocks hold the elements or pointee */
+	Py_ssize_t ncapture;
+	long long elem_id; /* K_POINTER: the resolved pointee type, on the path */
+	int nested, zero_size;
+	Py_ssize_t skip;   /* K_POINTER: bytes of the pointee's head */
+} Node;
+
+typedef struct {
+	PyObject_HEAD
+	Node *nodes;
+	Py_ssize_t n, cap;
+	PyObject *keep;    /* the bytes objects the nodes' texts point into */
+	Text *reasons;     /* ,"notCapturedReason":"..." of every reason */
+	Py_ssize_t nreasons;
+} Renderer;
+
+static void node_clear(Node *nd)
+{
+	Py_CLEAR(nd->seen);
+	Py_CLEAR(nd->miss);
+	Py_CLEAR(nd->compile);
+	Py_CLEAR(nd->type_id);
+	Py_CLEAR(nd->fn);
+	PyMem_Free(nd->fields);
+	nd->fields = NULL;
+	PyMem_Free(nd->capture);
+	nd->capture = NULL;
+}
+
+static void renderer_dealloc(Renderer *r)
+{
+	PyObject_GC_UnTrack(r);
+	for (Py_ssize_t i = 0; i < r->n; i++)
+		node_clear(&r->nodes[i]);
+	PyMem_Free(r->nodes);
+	PyMem_Free(r->reasons);
+	Py_CLEAR(r->keep);
+	Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static int renderer_traverse(Renderer *r, visitproc visit, void *arg)
+{
+	Py_VISIT(r->keep);
+	for (Py_ssize_t i = 0; i < r->n; i++) {
+		Py_VISIT(r->nodes[i].seen);
+		Py_VISIT(r->nodes[i].miss);
+		Py_VISIT(r->nodes[i].compile);
+		Py_VISIT(r->nodes[i].fn);
+	}
+	return 0;
+}
+
+static int renderer_clear(Renderer *r)
+{
+	for (Py_ssize_t i = 0; i < r->n; i++)
+		node_clear(&r->nodes[i]);
+	r->n = 0;
+	Py_CLEAR(r->keep);
+	return 0;
+}
+
+/* A bytes object as a Text, kept alive by r->keep. */
+static int take_text(Renderer *r, PyObject *obj, Text *t)
+{
+	if (!PyBytes_Check(obj)) {
+		PyErr_SetString(PyExc_TypeError, "node texts are bytes");
+		return -1;
+	}
+	if (PyList_Append(r->keep, obj) < 0)
+		return -1;
+	t->s = PyBytes_AS_STRING(obj);
+	t->n = PyBytes_GET_SIZE(obj);
+	return 0;
+}
+
+static int take_capture(Node *nd, PyObject *seq)
+{
+	PyObject *fast = PySequence_Fast(seq, "capture types are a sequence");
+	if (!fast)
+		return -1;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+	nd->capture = PyMem_Calloc((size_t)n + 1, sizeof(uint32_t));
+	if (!nd->capture) {
+		Py_DECREF(fast);
+		PyErr_NoMemory();
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		unsigned long v = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(fast, i));
+		if (PyErr_Occurred() || v > UINT32_MAX) {
+			Py_DECREF(fast);
+			if (!PyErr_Occurred())
+				PyErr_SetString(PyExc_ValueError, "capture type index out of range");
+			return -1;
+		}
+		nd->capture[i] = (uint32_t)v;
+	}
+	nd->ncapture = n;
+	Py_DECREF(fast);
+	return 0;
+}
+
+static int take_fields(Renderer *r, Node *nd, PyObject *seq)
+{
+	PyObject *fast = PySequence_Fast(seq, "fields are a sequence");
+	if (!fast)
+		return -1;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+	nd->fields = PyMem_Calloc((size_t)n + 1, sizeof(FieldSpec));
+	if (!nd->fields) {
+		Py_DECREF(fast);
+		PyErr_NoMemory();
+		return -1;
+	}
+	nd->nfields = n;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		FieldSpec *f = &nd->fields[i];
+		PyObject *key, *constant;
+		if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "SnnO", &key, &f->offset,
+				      &f->node, &constant) ||
+		    take_text(r, key, &f->key) < 0 ||
+		    (constant != Py_None && take_text(r, constant, &f->constant) < 0)) {
+			Py_DECREF(fast);
+			return -1;
+		}
+	}
+	Py_DECREF(fast);
+	return 0;
+}
+
+/* One node from its spec tuple (kind, size, head, ...): see native.py. */
+static int take_node(Renderer *r, Node *nd, PyObject *spec)
+{
+	if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 3) {
+		PyErr_SetString(PyExc_TypeError, "a node is a tuple (kind, size, head, ...)");
+		return -1;
+	}
+	nd->kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(spec, 0));
+	nd->size = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 1));
+	if (PyErr_Occurred() || take_text(r, PyTuple_GET_ITEM(spec, 2), &nd->head) < 0)
+		return -1;
+	if (nd->size < 0) {
+		PyErr_SetString(PyExc_ValueError, "negative size");
+		return -1;
+	}
+	PyObject *rest = PyTuple_GetSlice(spec, 3, PyTuple_GET_SIZE(spec));
+	if (!rest)
+		return -1;
+	PyObject *x, *y, *capture, *fields;
+	int ok;
+	switch (nd->kind) {
+	case K_CONST:
+		ok = PyArg_ParseTuple(rest, "S", &x) && take_text(r, x, &nd->a) == 0;
+		break;
+	case K_BOOL:
+		ok = PyArg_ParseTuple(rest, "SS", &x, &y) && take_text(r, x, &nd->a) == 0 &&
+		     take_text(r, y, &nd->b) == 0 && nd->size >= 1;
+		break;
+	case K_INT:
+		ok = PyArg_ParseTuple(rest, "Sp", &x, &nd->is_signed) &&
+		     take_text(r, x, &nd->a) == 0 &&
+		     (nd->size == 1 || nd->size == 2 || nd->size == 4 || nd->size == 8);
+		break;
+	case K_CACHED:
+		ok = PyArg_ParseTuple(rest, "O!O", &PyDict_Type, &x, &y) &&
+		     (nd->size == 4 || nd->size == 8);
+		if (ok) {
+			nd->seen = Py_NewRef(x);
+			nd->miss = Py_NewRef(y);
+		}
+		break;
+	case K_STRING:
+		ok = PyArg_ParseTuple(rest, "") && nd->size >= 16;
+		break;
+	case K_STRUCT:
+		ok = PyArg_ParseTuple(rest, "O", &fields) && take_fields(r, nd, fields) == 0;
+		break;
+	case K_ARRAY:
+		ok = PyArg_ParseTuple(rest, "nnn", &nd->elem, &nd->count, &nd->stride) &&
+		     nd->count >= 0 && nd->stride >= 0 &&
+		     (nd->count == 0 || nd->stride <= nd->size / nd->count);
+		break;
+	case K_SLICE:
+		ok = PyArg_ParseTuple(rest, "nnO", &nd->elem, &nd->stride, &capture) &&
+		     nd->stride >= 0 && nd->stride <= INT32_MAX && nd->size >= 24 &&
+		     take_capture(nd, capture) == 0;
+		break;
+	case K_POINTER:
+		ok = PyArg_ParseTuple(rest, "nLppnO", &nd->elem, &nd->elem_id, &nd->nested,
+				      &nd->zero_size, &nd->skip, &capture) &&
+		     nd->size >= 8 && nd->skip >= 0 && take_capture(nd, capture) == 0;
+		break;
+	case K_PYTHON:
+		ok = PyArg_ParseTuple(rest, "OO", &x, &y);
+		if (ok) {
+			nd->compile = Py_NewRef(x);
+			nd->type_id = Py_NewRef(y);
+		}
+		break;
+	default:
+		ok = 0;
+	}
+	Py_DECREF(rest);
+	if (!ok && !PyErr_Occurred())
+		PyErr_Format(PyExc_ValueError, "bad node of kind %d", nd->kind);
+	return ok ? 0 : -1;
+}
+
+/* The node references of nd are all below n. */
+static int node_refs_ok(const Node *nd, Py_ssize_t n)
+{
+	switch (nd->kind) {
+	case K_STRUCT:
+		for (Py_ssize_t i = 0; i < nd->nfields; i++) {
+			Py_ssize_t k = nd->fields[i].node;
+			if (k >= n || (k < 0 && !nd->fields[i].constant.s))
+				return 0;
+			if (k >= 0 && nd->fields[i].offset < 0)
+				return 0;
+		}
+		return 1;
+	case K_ARRAY:
+	case K_SLICE:
+	case K_POINTER:
+		return nd->elem >= 0 && nd->elem < n;
+	default:
+		return 1;
+	}
+}
+
+/* Renderer.extend(specs): append nodes; a node may refer to any node up to the
+ * last one of specs. */
+static PyObject *renderer_extend(Renderer *r, PyObject *specs)
+{
+	if (!r->keep) {
+		PyErr_SetString(PyExc_RuntimeError, "Renderer not initialised");
+		return NULL;
+	}
+	PyObject *fast = PySequence_Fast(specs, "specs are a sequence");
+	if (!fast)
+		return NULL;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+	if (r->n + n > r->cap) {
+		Py_ssize_t cap = (r->n + n) * 2;
+		Node *nodes = PyMem_Realloc(r->nodes, (size_t)cap * sizeof(Node));
+		if (!nodes) {
+			Py_DECREF(fast);
+			return PyErr_NoMemory();
+		}
+		r->nodes = nodes;
+		r->cap = cap;
+	}
+	Py_ssize_t first = r->n;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		Node *nd = &r->nodes[first + i];
+		memset(nd, 0, sizeof(*nd));
+		if (take_node(r, nd, PySequence_Fast_GET_ITEM(fast, i)) < 0) {
+			for (Py_ssize_t k = 0; k <= i; k++)
+				node_clear(&r->nodes[first + k]);
+			Py_DECREF(fast);
+			return NULL;
+		}
+	}
+	Py_DECREF(fast);
+	for (Py_ssize_t i = 0; i < n; i++) {
+		if (!node_refs_ok(&r->nodes[first + i], first + n)) {
+			for (Py_ssize_t k = 0; k < n; k++)
+				node_clear(&r->nodes[first + k]);
+			PyErr_Format(PyExc_ValueError, "node %zd refers to an unknown node", first + i);
+			return NULL;
+		}
+	}
+	r->n = first + n;
+	Py_RETURN_NONE;
+}
+
+static int renderer_init(Renderer *r, PyObject *args, PyObject *kwds)
+{
+	PyObject *reasons;
+	static char *kwlist[] = {"reasons", NULL};
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &reasons))
+		return -1;
+	if (r->keep) {
+		PyErr_SetString(PyExc_RuntimeError, "Renderer initialised twice");
+		return -1;
+	}
+	r->keep = PyList_New(0);
+	if (!r->keep)
+		return -1;
+	PyObject *fast = PySequence_Fast(reasons, "reasons are a sequence");
+	if (!fast)
+		return -1;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+	r->reasons = PyMem_Calloc((size_t)n + 1, sizeof(Text));
+	if (!r->reasons) {
+		Py_DECREF(fast);
+		PyErr_NoMemory();
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		if (take_text(r, PySequence_Fast_GET_ITEM(fast, i), &r->reasons[i]) < 0) {
+			Py_DECREF(fast);
+			return -1;
+		}
+	}
+	r->nreasons = n;
+	Py_DECREF(fast);
+	return 0;
+}
+
+/* ---------------------------------------------------------- one value's walk */
+
+typedef struct {
+	uint64_t addr;
+	long long type;
+} PathEntry;
+
+typedef struct {
+	PyObject *obj; /* bytes: the payload, or b"" for a zero-size pointee */
+	const unsigned char *p;
+	Py_ssize_t len;
+} Buf;
+
+typedef struct {
+	Renderer *r;
+	PyObject *ctx;
+	Buf payload;
+	PyObject *blocks_obj;
+	const BlockIndex *blocks; /* NULL: no blocks */
+	long long max_depth, max_collection, max_length, max_fields;
+	int missing;
+	PathEntry *path;
+	Py_ssize_t npath, cappath;
+	char *out; /* stack, or on the heap once grown */
+	Py_ssize_t len, cap;
+	char stack[1024];
+} Walk;
+
+static PyObject *empty_bytes; /* b"" */
+static PyObject *empty_tuple; /* (): no holes */
+
+/* The RenderContext attributes read, interned once. */
+static PyObject *attr_payload, *attr_blocks, *attr_path, *attr_missing;
+static PyObject *attr_limits[4];
+static const char *const limit_names[4] = {"max_reference_depth", "max_collection_size",
+					   "max_length", "max_field_count"};
+
+/* The output grown to hold more bytes: off the stack, then doubled. */
+static int grow(Walk *w, Py_ssize_t more)
+{
+	if (more > PY_SSIZE_T_MAX / 2 - w->len) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	Py_ssize_t cap = w->cap;
+	while (cap < w->len + more)
+		cap *= 2;
+	char *out;
+	if (w->out == w->stack) {
+		out = PyMem_Malloc((size_t)cap);
+		if (out)
+			memcpy(out, w->stack, (size_t)w->len);
+	} else {
+		out = PyMem_Realloc(w->out, (size_t)cap);
+	}
+	if (!out) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	w->out = out;
+	w->cap = cap;
+	return 0;
+}
+
+/* Room for more bytes. */
+static inline int ensure(Walk *w, Py_ssize_t more)
+{
+	return w->len + more > w->cap ? grow(w, more) : 0;
+}
+
+static inline int put(Walk *w, const char *s, Py_ssize_t n)
+{
+	if (ensure(w, n) < 0)
+		return -1;
+	memcpy(w->out + w->len, s, (size_t)n);
+	w->len += n;
+	return 0;
+}
+
+#define PUT_LIT(w, lit) put((w), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+#define PUT_TEXT(w, t) put((w), (t).s, (t).n)
+
+static int put_u64(Walk *w, uint64_t v)
+{
+	char digits[24];
+	int n = 0;
+	do {
+		digits[sizeof(digits) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return put(w, digits + sizeof(digits) - n, n);
+}
+
+static int put_i64(Walk *w, int64_t v)
+{
+	if (v < 0) {
+		if (PUT_LIT(w, "-") < 0)
+			return -1;
+		return put_u64(w, (uint64_t)0 - (uint64_t)v);
+	}
+	return put_u64(w, (uint64_t)v);
+}
+
+/* ,"address":"0x..." as values.pointer_text spells it (f"{addr:#x}"). */
+static Py_ssize_t address_text(char *buf, uint64_t addr)
+{
+	static const char hex[] = "0123456789abcdef";
+	char digits[16];
+	int n = 0;
+	do {
+		digits[15 - n++] = hex[addr & 15];
+		addr >>= 4;
+	} while (addr);
+	static const char start[] = ",\"address\":\"0x";
+	memcpy(buf, start, sizeof(start) - 1);
+	Py_ssize_t len = sizeof(start) - 1;
+	memcpy(buf + len, digits + 16 - n, (size_t)n);
+	len += n;
+	buf[len++] = '"';
+	return len;
+}
+
+/* jsontext.quote (json.encoder.encode_basestring) of UTF-8 text, without the
+ * quotes: '"', '\\' and control characters escaped, everything else as is. */
+static int put_escaped(Walk *w, const unsigned char *s, Py_ssize_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	Py_ssize_t run = 0;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (put(w, (const char *)s + run, i - run) < 0)
+			return -1;
+		run = i + 1;
+		char esc[6] = {'\\', 0, 0, 0, 0, 0};
+		Py_ssize_t len = 2;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			len = 6;
+		}
+		if (put(w, esc, len) < 0)
+			return -1;
+	}
+	return put(w, (const char *)s + run, n - run);
+}
+
+/* "quote(text)" of bytes decoded as values.string_text does: UTF-8 with invalid
+ * bytes replaced; with cut (values._decode_text), a sequence split at the end is
+ * dropped. ASCII is copied; anything else goes through Python's own decoder. */
+static int put_string(Walk *w, const unsigned char *s, Py_ssize_t n, int cut)
+{
+	Py_ssize_t i = 0;
+	while (i < n && s[i] < 0x80)
+		i++;
+	if (PUT_LIT(w, "\"") < 0)
+		return -1;
+	if (i == n) {
+		if (put_escaped(w, s, n) < 0)
+			return -1;
+	} else {
+		Py_ssize_t consumed = n;
+		PyObject *text = PyUnicode_DecodeUTF8Stateful((const char *)s, n, "replace",
+							      cut ? &consumed : NULL);
+		if (!text)
+			return -1;
+		Py_ssize_t len;
+		const char *utf8 = PyUnicode_AsUTF8AndSize(text, &len);
+		int rc = utf8 ? put_escaped(w, (const unsigned char *)utf8, len) : -1;
+		Py_DECREF(text);
+		if (rc < 0)
+			return -1;
+	}
+	return PUT_LIT(w, "\"");
+}
+
+/* A str appended, as UTF-8 (lone surrogates passed through: the text is decoded
+ * back the same way). */
+static int put_str(Walk *w, PyObject *text)
+{
+	Py_ssize_t len;
+	const char *utf8 = PyUnicode_AsUTF8AndSize(text, &len);
+	if (utf8)
+		return put(w, utf8, len);
+	if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+		return -1;
+	PyErr_Clear();
+	PyObject *bytes = PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass");
+	if (!bytes)
+		return -1;
+	int rc = put(w, PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes));
+	Py_DECREF(bytes);
+	return rc;
+}
+
+/* values._finder: the block of addr among the node's capture types, the one with
+ * most elements when several have one. */
+static const Entry *find_block(const Walk *w, const Node *nd, uint64_t addr)
+{
+	const Entry *found = NULL;
+	for (Py_ssize_t i = 0; i < nd->ncapture; i++) {
+		const Entry *e = bi_find(w->blocks, addr, nd->capture[i]);
+		if (e && (!found || e->count > found->count))
+			found = e;
+	}
+	return found;
+}
+
+static int overrun(Py_ssize_t off, Py_ssize_t size, const Buf *b)
+{
+	if (off >= 0 && size <= b->len && off <= b->len - size)
+		return 0;
+	PyErr_Format(PyExc_ValueError, "value of %zd bytes at %zd is outside its buffer", size,
+		     off);
+	return 1;
+}
+
+static int render(Walk *w, Py_ssize_t node, const Buf *b, Py_ssize_t off, long long depth);
+
+/* values.string_text */
+static int render_string(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off)
+{
+	uint64_t ptr, length;
+	read_le(read_le(b->p + off, 8, &ptr), 8, &length);
+	const Entry *block = bi_find(w->blocks, ptr, BYTES_TYPE);
+	const unsigned char *data = w->payload.p;
+	if (block && length > 0 && length <= (uint64_t)w->max_length && block->count >= length &&
+	    !(block->flags & BLOCK_FLAG_READ_FAILED)) { /* the whole string is there */
+		if (overrun(block->start, (Py_ssize_t)length, &w->payload))
+			return -1;
+		return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"value\":") < 0 ||
+			       put_string(w, data + block->start, (Py_ssize_t)length, 0) < 0 ||
+			       PUT_LIT(w, "}") < 0
+			   ? -1
+			   : 0;
+	}
+	if (length == 0)
+		return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"value\":\"\"}") < 0 ? -1 : 0;
+	uint64_t want = length < (uint64_t)w->max_length ? length : (uint64_t)w->max_length;
+	Py_ssize_t start = 0, got = 0;
+	if (want > 0) {
+		if (!block || block->flags & BLOCK_FLAG_READ_FAILED) {
+			w->missing |= !block;
+			return PUT_TEXT(w, nd->head) < 0 ||
+				       PUT_LIT(w, ",\"notCapturedReason\":\"unavailable\"}") < 0
+				   ? -1
+				   : 0;
+		}
+		start = block->start;
+		got = block->end - block->start;
+		if ((uint64_t)block->count < want)
+			w->missing = 1;
+		else if ((uint64_t)got > want)
+			got = (Py_ssize_t)want;
+	}
+	if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"value\":") < 0)
+		return -1;
+	if ((uint64_t)got == length)
+		return put_string(w, data + start, got, 0) < 0 || PUT_LIT(w, "}") < 0 ? -1 : 0;
+	if (put_string(w, data + start, got, 1) < 0 || PUT_LIT(w, ",\"size\":\"") < 0 ||
+	    put_u64(w, length) < 0 || PUT_LIT(w, "\",\"truncated\":true") < 0)
+		return -1;
+	if ((uint64_t)got == want)
+		return PUT_LIT(w, ",\"notCapturedReason\":\"length\"}");
+	return PUT_LIT(w, "}");
+}
+
+/* values._compile_struct's render_struct (without holes) */
+static int render_struct(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, long long depth)
+{
+	if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"fields\":{") < 0)
+		return -1;
+	Py_ssize_t shown = nd->nfields <= w->max_fields ? nd->nfields : (Py_ssize_t)w->max_fields;
+	for (Py_ssize_t i = 0; i < shown; i++) {
+		const FieldSpec *f = &nd->fields[i];
+		if ((i && PUT_LIT(w, ",") < 0) || PUT_TEXT(w, f->key) < 0)
+			return -1;
+		if (f->node < 0) {
+			if (PUT_TEXT(w, f->constant) < 0)
+				return -1;
+		} else if (f->offset > PY_SSIZE_T_MAX - off ||
+			   render(w, f->node, b, off + f->offset, depth) < 0) {
+			return -1;
+		}
+	}
+	if (shown < nd->nfields)
+		return PUT_LIT(w, "},\"notCapturedReason\":\"fieldCount\"}");
+	return PUT_LIT(w, "}}");
+}
+
+/* count elements of node elem, stride bytes apart from off: the join of
+ * values._elements' texts */
+static int render_elements(Walk *w, Py_ssize_t elem, Py_ssize_t stride, const Buf *b,
+			   Py_ssize_t off, Py_ssize_t count, long long depth)
+{
+	for (Py_ssize_t i = 0; i < count; i++) {
+		if (i && PUT_LIT(w, ",") < 0)
+			return -1;
+		if (render(w, elem, b, off + i * stride, depth) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* values._compile_array's render_array (without holes) */
+static int render_array(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, long long depth)
+{
+	/* the elements are within the array's bytes: count * stride <= size */
+	Py_ssize_t shown = nd->count <= w->max_collection ? nd->count
+							 : (Py_ssize_t)w->max_collection;
+	if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0 ||
+	    render_elements(w, nd->elem, nd->stride, b, off, shown, depth) < 0 ||
+	    PUT_LIT(w, "],\"size\":\"") < 0 || put_u64(w, (uint64_t)nd->count) < 0)
+		return -1;
+	if (nd->count > shown)
+		return PUT_LIT(w, "\",\"truncated\":true,\"notCapturedReason\":\"collectionSize\"}");
+	return PUT_LIT(w, "\"}");
+}
+
+/* values.slice_text */
+static int render_slice(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, long long depth)
+{
+	uint64_t ptr, length;
+	read_le(read_le(b->p + off, 8, &ptr), 8, &length);
+	if (ptr == 0)
+		return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"isNull\":true}") < 0 ? -1 : 0;
+	uint64_t want = length < (uint64_t)w->max_collection ? length
+							     : (uint64_t)w->max_collection;
+	Py_ssize_t shown = 0;
+	if (want > 0) {
+		if (nd->stride == 0) {
+			/* [fn(b"", 0, ...)] * want: one text, repeated */
+			Buf none = {empty_bytes, (const unsigned char *)"", 0};
+			if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0)
+				return -1;
+			Py_ssize_t at = w->len;
+			if (render(w, nd->elem, &none, 0, depth) < 0)
+				return -1;
+			Py_ssize_t n = w->len - at;
+			for (uint64_t i = 1; i < want; i++) {
+				if (ensure(w, n + 1) < 0)
+					return -1;
+				w->out[w->len++] = ',';
+				memcpy(w->out + w->len, w->out + at, (size_t)n);
+				w->len += n;
+			}
+			shown = (Py_ssize_t)want;
+			goto close;
+		}
+		if (nd->ncapture == 0)
+			return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"size\":\"") < 0 ||
+				       put_u64(w, length) < 0 ||
+				       PUT_LIT(w, "\",\"notCapturedReason\":\"unimplemented\"}") < 0
+				   ? -1
+				   : 0;
+		const Entry *block = find_block(w, nd, ptr);
+		if (!block || block->flags & BLOCK_FLAG_READ_FAILED) {
+			w->missing |= !block;
+			return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"size\":\"") < 0 ||
+				       put_u64(w, length) < 0 ||
+				       PUT_LIT(w, "\",\"notCapturedReason\":\"unavailable\"}") < 0
+				   ? -1
+				   : 0;
+		}
+		if ((uint64_t)block->count < want) {
+			w->missing = 1;
+			shown = block->count;
+		} else {
+			shown = (Py_ssize_t)want;
+		}
+		/* the block holds count elements of the capture type's size, which
+		 * ValueRenderer checked is the element type's */
+		if (overrun(block->start, shown * nd->stride, &w->payload))
+			return -1;
+		if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0 ||
+		    render_elements(w, nd->elem, nd->stride, &w->payload, block->start, shown,
+				    depth) < 0)
+			return -1;
+	} else if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0) {
+		return -1;
+	}
+close:
+	if (PUT_LIT(w, "],\"size\":\"") < 0 || put_u64(w, length) < 0)
+		return -1;
+	if (length > (uint64_t)shown) {
+		if (PUT_LIT(w, "\",\"truncated\":true") < 0)
+			return -1;
+		if ((uint64_t)shown == want)
+			return PUT_LIT(w, ",\"notCapturedReason\":\"collectionSize\"}");
+		return PUT_LIT(w, "}");
+	}
+	return PUT_LIT(w, "\"}");
+}
+
+/* values._inline: the pointee's text at out[at:] becomes its members (without its
+ * head and closing brace) with the address before a trailing notCapturedReason. */
+static int inline_pointee(Walk *w, Py_ssize_t at, Py_ssize_t skip, const char *address,
+			  Py_ssize_t address_len)
+{
+	Py_ssize_t n = w->len - at;
+	if (n < skip + 1 || w->out[w->len - 1] != '}') {
+		PyErr_SetString(PyExc_ValueError, "a pointee's text does not start with its type");
+		return -1;
+	}
+	Py_ssize_t members = n - skip - 1;
+	memmove(w->out + at, w->out + at + skip, (size_t)members);
+	w->len = at + members;
+	Py_ssize_t cut = w->len;
+	for (Py_ssize_t i = 0; i < w->r->nreasons; i++) {
+		const Text *t = &w->r->reasons[i];
+		if (t->n <= members && memcmp(w->out + w->len - t->n, t->s, (size_t)t->n) == 0) {
+			cut = w->len - t->n;
+			break;
+		}
+	}
+	if (ensure(w, address_len + 1) < 0)
+		return -1;
+	memmove(w->out + cut + address_len, w->out + cut, (size_t)(w->len - cut));
+	memcpy(w->out + cut, address, (size_t)address_len);
+	w->len += address_len;
+	w->out[w->len++] = '}';
+	return 0;
+}
+
+/* values.pointer_text */
+static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, long long depth)
+{
+	uint64_t addr;
+	read_le(b->p + off, 8, &addr);
+	if (addr == 0)
+		return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"isNull\":true}") < 0 ? -1 : 0;
+	char address[40];
+	Py_ssize_t address_len = address_text(address, addr);
+	for (Py_ssize_t i = 0; i < w->npath; i++) {
+		if (w->path[i].addr == addr && w->path[i].type == nd->elem_id)
+			return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
+				       PUT_LIT(w, ",\"notCapturedReason\":\"circular reference\"}") < 0
+				   ? -1
+				   : 0;
+	}
+	if (depth >= w->max_depth)
+		return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
+			       PUT_LIT(w, ",\"notCapturedReason\":\"depth\"}") < 0
+			   ? -1
+			   : 0;
+	Buf data = {empty_bytes, (const unsigned char *)"", 0};
+	Py_ssize_t at = 0;
+	if (!nd->zero_size) {
+		const Entry *block = nd->ncapture ? find_block(w, nd, addr) : NULL;
+		if (!block || block->flags & BLOCK_FLAG_READ_FAILED || block->count < 1) {
+			if (nd->ncapture)
+				w->missing |= !block || block->count < 1;
+			return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
+				       PUT_LIT(w, ",\"notCapturedReason\":\"unavailable\"}") < 0
+				   ? -1
+				   : 0;
+		}
+		data = w->payload;
+		at = block->start;
+	}
+	if (w->npath == w->cappath) {
+		Py_ssize_t cap = w->cappath ? w->cappath * 2 : 16;
+		PathEntry *path = PyMem_Realloc(w->path, (size_t)cap * sizeof(PathEntry));
+		if (!path) {
+			PyErr_NoMemory();
+			return -1;
+		}
+		w->path = path;
+		w->cappath = cap;
+	}
+	if (Py_EnterRecursiveCall(" while rendering a pointee"))
+		return -1;
+	w->path[w->npath].addr = addr;
+	w->path[w->npath].type = nd->elem_id;
+	w->npath++;
+	int rc;
+	if (nd->nested) {
+		rc = PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"fields\":{\"*\":") < 0 ||
+				     render(w, nd->elem, &data, at, depth + 1) < 0 ||
+				     PUT_LIT(w, "}") < 0 || put(w, address, address_len) < 0 ||
+				     PUT_LIT(w, "}") < 0
+			 ? -1
+			 : 0;
+	} else {
+		rc = -1;
+		if (PUT_TEXT(w, nd->head) == 0) {
+			Py_ssize_t start = w->len;
+			if (render(w, nd->elem, &data, at, depth + 1) == 0)
+				rc = inline_pointee(w, start, nd->skip, address, address_len);
+		}
+	}
+	w->npath--;
+	Py_LeaveRecursiveCall();
+	return rc;
+}
+
+/* The Python renderer of a node's type, called as VariablePlan.text and the
+ * generated renderers call it: (buffer, offset, depth, holes, context). The
+ * pointees being rendered here are put on ctx.path for the call, so that it sees
+ * the cycles through them. */
+static int render_python(Walk *w, Node *nd, const Buf *b, Py_ssize_t off, long long depth)
+{
+	if (!nd->fn) {
+		nd->fn = PyObject_CallOneArg(nd->compile, nd->type_id);
+		if (!nd->fn)
+			return -1;
+	}
+	PyObject *path = NULL, *text = NULL, *at = NULL, *deep = NULL;
+	Py_ssize_t added = 0;
+	int rc = -1;
+	if (w->npath) {
+		path = PyObject_GetAttr(w->ctx, attr_path);
+		if (!path)
+			return -1;
+		if (!PySet_Check(path)) {
+			PyErr_SetString(PyExc_TypeError, "ctx.path is not a set");
+			goto done;
+		}
+		for (; added < w->npath; added++) {
+			PyObject *key = Py_BuildValue("(KL)", (unsigned long long)w->path[added].addr,
+						      w->path[added].type);
+			int r = key ? PySet_Add(path, key) : -1;
+			Py_XDECREF(key);
+			if (r < 0)
+				goto done;
+		}
+	}
+	at = PyLong_FromSsize_t(off);
+	deep = PyLong_FromLongLong(depth);
+	if (at && deep) {
+		PyObject *args[5] = {b->obj, at, deep, empty_tuple, w->ctx};
+		text = PyObject_Vectorcall(nd->fn, args, 5, NULL);
+	}
+	if (text) {
+		if (PyUnicode_Check(text))
+			rc = put_str(w, text);
+		else
+			PyErr_SetString(PyExc_TypeError, "a renderer returned a non-str");
+	}
+done:
+	for (Py_ssize_t i = 0; i < added; i++) {
+		PyObject *key = Py_BuildValue("(KL)", (unsigned long long)w->path[i].addr,
+					      w->path[i].type);
+		if (!key || PySet_Discard(path, key) < 0)
+			rc = -1;
+		Py_XDECREF(key);
+	}
+	Py_XDECREF(text);
+	Py_XDECREF(at);
+	Py_XDECREF(deep);
+	Py_XDECREF(path);
+	return rc;
+}
+
+static int render(Walk *w, Py_ssize_t node, const Buf *b, Py_ssize_t off, long long depth)
+{
+	Node *nd = &w->r->nodes[node];
+	uint64_t raw;
+	switch (nd->kind) {
+	case K_CONST:
+		return PUT_TEXT(w, nd->a);
+	case K_PYTHON:
+		return render_python(w, nd, b, off, depth);
+	default:
+		break;
+	}
+	if (overrun(off, nd->size, b))
+		return -1;
+	switch (nd->kind) {
+	case K_BOOL:
+		return b->p[off] ? PUT_TEXT(w, nd->a) : PUT_TEXT(w, nd->b);
+	case K_INT:
+		read_le(b->p + off, (int)nd->size, &raw);
+		if (PUT_TEXT(w, nd->a) < 0)
+			return -1;
+		if (nd->is_signed) {
+			int shift = 64 - 8 * (int)nd->size;
+			int64_t v = shift ? (int64_t)(raw << shift) >> shift : (int64_t)raw;
+			if (put_i64(w, v) < 0)
+				return -1;
+		} else if (put_u64(w, raw) < 0) {
+			return -1;
+		}
+		return PUT_LIT(w, "\"}");
+	case K_CACHED: {
+		/* seen.get(key) or miss(key), as the generated renderers do */
+		read_le(b->p + off, (int)nd->size, &raw);
+		PyObject *key = PyLong_FromUnsignedLongLong(raw);
+		if (!key)
+			return -1;
+		PyObject *text = PyDict_GetItemWithError(nd->seen, key);
+		int rc;
+		if (text) {
+			rc = put_str(w, text);
+		} else if (PyErr_Occurred()) {
+			rc = -1;
+		} else {
+			text = PyObject_CallOneArg(nd->miss, key);
+			rc = text ? put_str(w, text) : -1;
+			Py_XDECREF(text);
+		}
+		Py_DECREF(key);
+		return rc;
+	}
+	case K_STRING:
+		return render_string(w, nd, b, off);
+	case K_STRUCT:
+		return render_struct(w, nd, b, off, depth);
+	case K_ARRAY:
+		return render_array(w, nd, b, off, depth);
+	case K_SLICE:
+		return render_slice(w, nd, b, off, depth);
+	case K_POINTER:
+		return render_pointer(w, nd, b, off, depth);
+	default:
+		PyErr_Format(PyExc_ValueError, "node of unknown kind %d", nd->kind);
+		return -1;
+	}
+}
+
+/* A limit of the RenderContext: 0 when it is not a non-negative int (the walk is
+ * declined then: Python renders such values). */
+static int limit(PyObject *ctx, PyObject *name, long long *out)
+{
+	PyObject *v = PyObject_GetAttr(ctx, name);
+	if (!v)
+		return -1;
+	int overflow = 0;
+	long long n = PyLong_Check(v) ? PyLong_AsLongLongAndOverflow(v, &overflow) : -1;
+	Py_DECREF(v);
+	if (n == -1 && PyErr_Occurred())
+		return -1;
+	if (overflow > 0)
+		n = LLONG_MAX;
+	*out = n;
+	return n >= 0 && overflow >= 0;
+}
+
+/* Start a walk over the event of a RenderContext: 1 ready, 0 declined (blocks
+ * neither indexed here nor none, a payload not bytes, a negative limit), -1 error.
+ * walk_end ends it, whatever this returned. */
+static int walk_begin(Walk *w, Renderer *r, PyObject *ctx)
+{
+	w->r = r;
+	w->ctx = ctx;
+	w->missing = 0;
+	w->path = NULL;
+	w->npath = w->cappath = 0;
+	w->out = w->stack;
+	w->len = 0;
+	w->cap = sizeof(w->stack);
+	w->blocks_obj = NULL;
+	w->payload.obj = PyObject_GetAttr(ctx, attr_payload);
+	if (!w->payload.obj)
+		return -1;
+	w->blocks_obj = PyObject_GetAttr(ctx, attr_blocks);
+	if (!w->blocks_obj)
+		return -1;
+	/* both references are held until walk_end */
+	if (Py_IS_TYPE(w->blocks_obj, &BlockIndexType))
+		w->blocks = (const BlockIndex *)w->blocks_obj;
+	else if (PyDict_CheckExact(w->blocks_obj) && PyDict_GET_SIZE(w->blocks_obj) == 0)
+		w->blocks = NULL; /* an event without blocks */
+	else
+		return 0;
+	if (!PyBytes_CheckExact(w->payload.obj))
+		return 0;
+	w->payload.p = (const unsigned char *)PyBytes_AS_STRING(w->payload.obj);
+	w->payload.len = PyBytes_GET_SIZE(w->payload.obj);
+	long long *limits[] = {&w->max_depth, &w->max_collection, &w->max_length, &w->max_fields};
+	for (int i = 0; i < 4; i++) {
+		int rc = limit(ctx, attr_limits[i], limits[i]);
+		if (rc <= 0)
+			return rc;
+	}
+	return 1;
+}
+
+static void walk_end(Walk *w)
+{
+	Py_XDECREF(w->payload.obj);
+	Py_XDECREF(w->blocks_obj);
+	if (w->out != w->stack)
+		PyMem_Free(w->out);
+	PyMem_Free(w->path);
+}
+
+/* The value of node at offset of the payload, as a str; the walk's missing flag
+ * is passed on to ctx.missing (only ever set, as Python sets it). */
+static PyObject *walk_value(Walk *w, Py_ssize_t node, Py_ssize_t offset)
+{
+	if (node < 0 || node >= w->r->n) {
+		PyErr_Format(PyExc_IndexError, "no node %zd", node);
+		return NULL;
+	}
+	w->len = 0;
+	w->npath = 0;
+	if (render(w, node, &w->payload, offset, 0) < 0)
+		return NULL;
+	if (w->missing && PyObject_SetAttr(w->ctx, attr_missing, Py_True) < 0)
+		return NULL;
+	return PyUnicode_DecodeUTF8(w->out, w->len, "surrogatepass");
+}
+
+/* Renderer.value(node, offset, ctx): VariablePlan.text of a variable without holes,
+ * or None when the walk is declined. */
+static PyObject *renderer_value(Renderer *r, PyObject *const *args, Py_ssize_t nargs)
+{
+	if (nargs != 3) {
+		PyErr_SetString(PyExc_TypeError, "value(node, offset, ctx)");
+		return NULL;
+	}
+	Py_ssize_t node = PyLong_AsSsize_t(args[0]);
+	Py_ssize_t offset = PyLong_AsSsize_t(args[1]);
+	PyObject *ctx = args[2];
+	if (PyErr_Occurred())
+		return NULL;
+	Walk w;
+	int rc = walk_begin(&w, r, ctx);
+	PyObject *text = rc > 0 ? walk_value(&w, node, offset) : NULL;
+	walk_end(&w);
+	if (rc == 0)
+		Py_RETURN_NONE;
+	return text;
+}
+
+/* Renderer.scope(nodes, offsets, ctx): the texts of a scope's variables (the
+ * generated group of plans._group), or None when the walk is declined. */
+static PyObject *renderer_scope(Renderer *r, PyObject *const *args, Py_ssize_t nargs)
+{
+	if (nargs != 3 || !PyTuple_Check(args[0]) || !PyTuple_Check(args[1])) {
+		PyErr_SetString(PyExc_TypeError, "scope(nodes: tuple, offsets: tuple, ctx)");
+		return NULL;
+	}
+	PyObject *nodes = args[0], *offsets = args[1], *ctx = args[2];
+	Py_ssize_t n = PyTuple_GET_SIZE(nodes);
+	if (PyTuple_GET_SIZE(offsets) != n) {
+		PyErr_SetString(PyExc_ValueError, "as many offsets as nodes");
+		return NULL;
+	}
+	Walk w;
+	int rc = walk_begin(&w, r, ctx);
+	PyObject *texts = NULL;
+	if (rc > 0 && (texts = PyList_New(n))) {
+		for (Py_ssize_t i = 0; i < n; i++) {
+			Py_ssize_t node = PyLong_AsSsize_t(PyTuple_GET_ITEM(nodes, i));
+			Py_ssize_t offset = PyLong_AsSsize_t(PyTuple_GET_ITEM(offsets, i));
+			PyObject *text = PyErr_Occurred() ? NULL : walk_value(&w, node, offset);
+			if (!text) {
+				Py_CLEAR(texts);
+				break;
+			}
+			PyList_SET_ITEM(texts, i, text);
+		}
+	}
+	walk_end(&w);
+	if (rc == 0)
+		Py_RETURN_NONE;
+	return texts;
+}
+
+static PyMethodDef renderer_methods[] = {
+	{"extend", (PyCFunction)renderer_extend, METH_O,
+	 "extend(specs): append nodes (see stages/decode/native.py)."},
+	{"value", (PyCFunction)(void (*)(void))renderer_value, METH_FASTCALL,
+	 "value(node, offset, ctx): the JSON text of a root value, or None."},
+	{"scope", (PyCFunction)(void (*)(void))renderer_scope, METH_FASTCALL,
+	 "scope(nodes, offsets, ctx): the JSON texts of root values, or None."},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RendererType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stages.decode._render.Renderer",
+	.tp_doc = "Renders values from a table of nodes, one per IR type (see native.py).",
+	.tp_basicsize = sizeof(Renderer),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_new = PyType_GenericNew,
+	.tp_init = (initproc)renderer_init,
+	.tp_dealloc = (destructor)renderer_dealloc,
+	.tp_traverse = (traverseproc)renderer_traverse,
+	.tp_clear = (inquiry)renderer_clear,
+	.tp_methods = renderer_methods,
+};
+
+static PyMethodDef module_methods[] = {
+	{"index_blocks", index_blocks, METH_VARARGS,
+	 "index_blocks(payload, pos, type_sizes): (BlockIndex, short bit) or None."},
+	{NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "stages.decode._render",
+	.m_doc = "The decode fast path: block indexing and value rendering in C.",
+	.m_size = -1,
+	.m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__render(void)
+{
+	if (PyType_Ready(&BlockIndexType) < 0 || PyType_Ready(&RendererType) < 0)
+		return NULL;
+	if (!empty_bytes && !(empty_bytes = PyBytes_FromStringAndSize("", 0)))
+		return NULL;
+	if (!empty_tuple && !(empty_tuple = PyTuple_New(0)))
+		return NULL;
+	PyObject **attrs[] = {&attr_payload, &attr_blocks, &attr_path, &attr_missing};
+	const char *attr_names[] = {"payload", "blocks", "path", "missing"};
+	for (int i = 0; i < 4; i++)
+		if (!*attrs[i] && !(*attrs[i] = PyUnicode_InternFromString(attr_names[i])))
+			return NULL;
+	for (int i = 0; i < 4; i++)
+		if (!attr_limits[i] && !(attr_limits[i] = PyUnicode_InternFromString(limit_names[i])))
+			return NULL;
+	PyObject *m = PyModule_Create(&module);
+	if (!m)
+		return NULL;
+	static const struct {
+		const char *name;
+		int value;
+	} kinds[] = {
+		{"K_CONST", K_CONST},     {"K_BOOL", K_BOOL},       {"K_INT", K_INT},
+		{"K_CACHED", K_CACHED},   {"K_STRING", K_STRING},   {"K_STRUCT", K_STRUCT},
+		{"K_ARRAY", K_ARRAY},     {"K_SLICE", K_SLICE},     {"K_POINTER", K_POINTER},
+		{"K_PYTHON", K_PYTHON},
+	};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (PyModule_AddIntConstant(m, kinds[i].name, kinds[i].value) < 0)
+			goto error;
+	if (PyModule_AddObjectRef(m, "BlockIndex", (PyObject *)&BlockIndexType) < 0 ||
+	    PyModule_AddObjectRef(m, "Renderer", (PyObject *)&RendererType) < 0)
+		goto error;
+	return m;
+error:
+	Py_DECREF(m);
+	return NULL;
+}

@@ -1,0 +1,42 @@
+"""Stub of the C extension ``stages/decode/_render.c`` (see ``native``)."""
+
+from collections.abc import Iterator, Sequence
+from typing import Any, final
+
+K_CONST: int
+K_BOOL: int
+K_INT: int
+K_CACHED: int
+K_STRING: int
+K_STRUCT: int
+K_ARRAY: int
+K_SLICE: int
+K_POINTER: int
+K_PYTHON: int
+
+_Block = tuple[int, int, int, int]
+
+@final
+class BlockIndex:
+    """An event's blocks by ``(address, capture type index)``, read-only."""
+
+    def get(self, key: tuple[int, int], default: None = None, /) -> _Block | None: ...
+    def __getitem__(self, key: tuple[int, int], /) -> _Block: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[tuple[int, int]]: ...
+
+def index_blocks(
+    payload: bytes, pos: int, type_sizes: list[int], /
+) -> tuple[BlockIndex, int] | None: ...
+
+@final
+class Renderer:
+    """Renders values from a table of nodes, one per IR type."""
+
+    def __init__(self, reasons: Sequence[bytes]) -> None: ...
+    def extend(self, specs: Sequence[tuple[Any, ...] | None], /) -> None: ...
+    def value(self, node: int, offset: int, ctx: object, /) -> str | None: ...
+    def scope(
+        self, nodes: tuple[int, ...], offsets: tuple[int, ...], ctx: object, /
+    ) -> list[str] | None: ...
