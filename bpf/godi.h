@@ -61,7 +61,9 @@
 #define GODI_STEPS_PER_ROUND 40
 #define GODI_WALK_ROUNDS 30
 #define GODI_BUF_MASK (GODI_MAX_EVENT - 1)
-#define GODI_WAKEUP_EVERY 64
+#ifndef GODI_WAKEUP_BYTES
+#define GODI_WAKEUP_BYTES (256 * 1024) /* bytes a CPU emits between reader wakeups */
+#endif
 
 #define GODI_PROG_WALK 0
 
@@ -131,6 +133,7 @@ struct godi_scratch {
 	__u64 busy; /* 64-bit: BPF has no 32-bit atomic exchange on older CPUs */
 	__u32 len; /* bytes of buf in use */
 	__u32 generation;
+	__u32 unwoken; /* bytes emitted from this CPU since the reader was last woken */
 	__u32 probe;
 	__u32 max_depth;
 	__u32 max_len;
@@ -621,10 +624,17 @@ static __always_inline void godi_submit(struct pt_regs *ctx, struct godi_scratch
 		len = GODI_MAX_EVENT - 1;
 	e->data_len = len - sizeof(struct godi_event);
 	struct godi_counter *c = godi_counter_of(s->probe);
-	/* Wake the reader only every GODI_WAKEUP_EVERY events of this CPU: a wakeup
-	 * per event costs more than the capture itself, and the reader also polls on
-	 * a short timer. (BCC 0.26 cannot pass the ring to bpf_ringbuf_query.) */
-	__u64 flags = (s->generation % GODI_WAKEUP_EVERY) ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+	/* Wake the reader only every GODI_WAKEUP_BYTES of this CPU's events (the
+	 * reader also polls on a timer). A wakeup per event costs more than the
+	 * capture itself, and a reader that keeps up event by event costs the
+	 * producer cache misses on every record and on the consumer position.
+	 * (BCC 0.26 cannot pass the ring to bpf_ringbuf_query.) */
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	s->unwoken += len;
+	if (s->unwoken >= GODI_WAKEUP_BYTES) {
+		s->unwoken = 0;
+		flags = BPF_RB_FORCE_WAKEUP;
+	}
 	int err = godi_events.ringbuf_output(&s->buf[0], len & GODI_BUF_MASK, flags);
 	if (err) {
 		if (c)

@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 RINGBUF_PAGES = 1024  # 4 MiB
 
 
+def wakeup_bytes(ncpus: int) -> int:
+    """``GODI_WAKEUP_BYTES``: what one CPU emits before it wakes the reader. With
+    every CPU at that point, a quarter of the ring is waiting; the reader's poll
+    timer takes whatever comes slower."""
+    return max(16 * 1024, RINGBUF_PAGES * 4096 // (4 * ncpus))
+
+
 G_SPAN = 256
 """``GODI_G_SPAN`` of bpf/godi.h: how much of runtime.g one event reads."""
 
@@ -114,6 +121,7 @@ class Loaded:
             f"-I{bpf_dir()}",
             f"-DGODI_NCPUS={os.cpu_count() or 1}",
             f"-DGODI_RINGBUF_PAGES={RINGBUF_PAGES}",
+            f"-DGODI_WAKEUP_BYTES={wakeup_bytes(os.cpu_count() or 1)}",
             "-Wno-unused-function",
             *(f"-DGODI_SKIP_{i}" for i in skip),
         ]
