@@ -8,7 +8,9 @@ in the same run:
   capturing a depth-3 struct graph of about 1 KiB, next to an empty BPF program
   attached the same way (uprobe_multi) to the same function: the trap is the floor;
 - sustained events per second from one producing thread, and drops;
-- BCC compile + load time for 20 and 100 probes, and detach time for 100.
+- BCC compile + load time for 20 and 100 probes, and detach time for 100;
+- where a hit's time goes: the BPF programs' own run time per hit
+  (kernel.bpf_stats_enabled, in a separate run: the statistics cost time too).
 
 Usage: sudo .venv/bin/python scripts/bench_capture.py [--calls N] [--go VERSION]
 """
@@ -98,9 +100,34 @@ def prepare(binary: Path, probes: list[dict[str, object]], out: Path) -> Path:
     return prog
 
 
-def run_godi(binary: Path, prog: Path, mode: str, calls: int, out: Path) -> tuple[float, str]:
+def bpf_run_time(pid: int) -> tuple[int, int]:
+    """Total run time (ns) and runs of the BPF programs process ``pid`` holds, from
+    /proc/PID/fdinfo (counted while kernel.bpf_stats_enabled is 1)."""
+    time_ns = runs = 0
+    for fd in Path(f"/proc/{pid}/fdinfo").iterdir():
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in fd.read_text().splitlines() if ":\t" in line
+            )
+        except OSError:
+            continue
+        if "run_time_ns" in fields and "prog_id" in fields:
+            time_ns += int(fields["run_time_ns"])
+            runs += int(fields["run_cnt"])
+    return time_ns, runs
+
+
+STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+
+
+def run_godi(
+    binary: Path, prog: Path, mode: str, calls: int, out: Path, stats: bool = False
+) -> tuple[float, str]:
     """The loop under godi: capture attached to the binary (reader pinned to CPU 1),
-    the loop started on CPU 0, capture stopped with SIGINT once it is done."""
+    the loop started on CPU 0, capture stopped with SIGINT once it is done.
+    ``stats``: instead of the loop's time, the BPF run time per hit (ns): of every
+    program (the walker's tail calls too), over the entry and the return of each
+    call."""
     cap = subprocess.Popen(
         [
             "taskset",
@@ -124,7 +151,17 @@ def run_godi(binary: Path, prog: Path, mode: str, calls: int, out: Path) -> tupl
     if "uprobes attached" not in cap.stderr.readline():
         cap.kill()
         raise RuntimeError("capture did not attach")
-    t = run_plain(binary, mode, calls)
+    if stats:
+        STATS.write_text("1")
+        try:
+            before = bpf_run_time(cap.pid)
+            run_plain(binary, mode, calls)
+            after = bpf_run_time(cap.pid)
+        finally:
+            STATS.write_text("0")
+        t = (after[0] - before[0]) / (2 * calls)
+    else:
+        t = run_plain(binary, mode, calls)
     time.sleep(0.5)
     cap.send_signal(signal.SIGINT)
     _, err = cap.communicate(timeout=120)
@@ -205,6 +242,9 @@ def main() -> None:
                 f"godi/empty per-hit cost {ratio:.3f}x (median of {args.repeat} interleaved "
                 f"pairs, {min(ratios):.3f}-{max(ratios):.3f}) | {godi_runs[-1][1]}"
             )
+        for mode, prog in (("scalars", scalars_prog), ("graph", graph_prog)):
+            per_hit, _ = run_godi(binary, prog, mode, args.calls, work, stats=True)
+            print(f"{mode:8s} BPF run time {per_hit:.0f} ns per hit (bpf_stats; entries, returns)")
         target = {"scalars": 1.10, "graph": 1.5}
         for mode, ratio in results.items():
             print(
