@@ -67,7 +67,10 @@ class ProbeCounters(Struct, frozen=True, kw_only=True):
 
 
 class Counters(Struct, frozen=True, kw_only=True):
-    """Counts at the end of a capture, keyed by probe index (as a string)."""
+    """Counts at the end of a capture, keyed by probe index (as a string).
+
+    Every event the BPF side emitted is in the dump or in ``lost_records``
+    (consumed from the ring but not kept: beyond ``--max-events``)."""
 
     probes: dict[str, ProbeCounters]
     lost_records: int = 0

@@ -152,11 +152,16 @@ def capture(
             if on_ready is not None:
                 on_ready(len(loaded.attached))
             reason = _run(loaded, writer, target, duration, max_events)
+            # Detached first, so that the last drain takes every event the
+            # counters count: emitted = events in the dump + lost_records.
+            loaded.detach()
             writer.events(loaded.drain())
             counters = loaded.counters()
             # Only a target that ended on its own passes its status on.
             status = target.exit_status() if target and reason.startswith("target") else None
-            writer.counters(Counters(probes=counters, stop_reason=reason))
+            writer.counters(
+                Counters(probes=counters, lost_records=loaded.over_limit, stop_reason=reason)
+            )
             writer.flush()
         return CaptureResult(
             events=loaded.kept,

@@ -282,6 +282,11 @@ class Loaded:
         """Events taken from the ring so far (within the limit)."""
         return self._ring().kept
 
+    @property
+    def over_limit(self) -> int:
+        """Events taken from the ring and not kept: beyond the limit."""
+        return self._ring().over_limit
+
     def _ring(self) -> RingReader:
         if self._reader is None:
             raise CaptureError("the ring buffer reader is not open (open_reader)")

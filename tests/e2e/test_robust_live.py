@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
 
-from stages.dump import RECORD_EVENT, RecordReader, read_header
+from stages.dump import RECORD_EVENT, RecordReader, decode_counters, read_header
 from stages.layout import EVENT_HEADER_FORMAT
 
 ROBUST = REPO / "tests" / "progs" / "robust"
@@ -272,6 +272,14 @@ def test_target_killed_during_capture_leaves_a_complete_dump(robust: Any, tmp_pa
     )
     assert dec.returncode == 0, dec.stderr
     assert len(json.loads((tmp_path / "s.json").read_text())) >= 10
+    # Every event the BPF side emitted while the loop ran is in the dump.
+    with open(dump, "rb") as f:
+        read_header(f)
+        records = list(RecordReader(f, f.tell()))
+    counters = decode_counters(records[-1].payload)
+    emitted = sum(c.emitted for c in counters.probes.values())
+    assert emitted == [r.kind for r in records].count(RECORD_EVENT) > 10
+    assert counters.lost_records == 0
 
 
 def test_attach_to_a_pid_that_is_gone(robust: Any, tmp_path: Path) -> None:
@@ -384,8 +392,12 @@ def test_max_events_keeps_exactly_that_many(robust: Any, tmp_path: Path) -> None
     assert "captured 5 events (max-events)" in cap.stderr
     with open(dump, "rb") as f:
         read_header(f)
-        kinds = [r.kind for r in RecordReader(f, f.tell())]
-    assert kinds.count(RECORD_EVENT) == 5
+        records = list(RecordReader(f, f.tell()))
+    assert [r.kind for r in records].count(RECORD_EVENT) == 5
+    # Nothing emitted goes unaccounted: the events past the limit are counted.
+    counters = decode_counters(records[-1].payload)
+    emitted = sum(c.emitted for c in counters.probes.values())
+    assert emitted == 5 + counters.lost_records
 
 
 def test_dry_run_lists_uprobes_without_loading(robust: Any) -> None:
