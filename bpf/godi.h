@@ -103,6 +103,7 @@ struct godi_counter {
 	__u64 dropped;     /* ring buffer full, or scratch busy */
 	__u64 truncated;   /* emitted without some referenced data (budget) */
 	__u64 sampled_out; /* not captured: over the probe's rate limit */
+	__u64 condition_false; /* not captured: its condition, decided here, was false */
 };
 
 struct godi_rate {
@@ -219,11 +220,51 @@ static __always_inline void godi_goroutine(struct godi_scratch *s, struct godi_c
 	__builtin_memcpy(stack_hi, &tmp[(cfg->stack_hi_offset - lo) & (GODI_G_SPAN - 1)], 8);
 }
 
+/* Whether the hit whose call is `key` is captured: a return follows its entry's
+ * decision, an entry or line hit is sampled. `gated`: some entries of the probe
+ * are left out (rate limit, condition) and it has returns, so a return is
+ * captured only when its entry was (other probes keep every entry: no map). */
+static __always_inline int godi_admit(struct godi_counter *c, __u32 kind, __u32 rate_slot,
+				      __u32 gated, struct godi_call_key *key, __u64 now)
+{
+	if (kind == GODI_KIND_RETURN) {
+		if (gated) {
+			if (!godi_calls.lookup(key))
+				return 0;
+			godi_calls.delete(key);
+		}
+		return 1;
+	}
+	if (!godi_allow(rate_slot, now)) {
+		if (c)
+			c->sampled_out++;
+		return 0;
+	}
+	if (gated) {
+		__u8 one = 1;
+		godi_calls.update(key, &one);
+	}
+	return 1;
+}
+
+/* The key of the call an event's hit belongs to: its goroutine and its frame's
+ * distance from the top of the goroutine stack, which stays the same when the
+ * runtime moves the stack. */
+static __always_inline struct godi_call_key godi_call_of(__u64 goid, __u64 stack_hi, __u64 cfa,
+							 __u32 rate_slot)
+{
+	struct godi_call_key key = {goid, stack_hi - cfa, rate_slot, 0};
+	return key;
+}
+
 /* Begin an event for `probe`: filter by process, claim this CPU's scratch area,
- * identify the goroutine, then sample (entries) or follow the entry's decision
- * (returns). Returns NULL (counting why) when the hit is not captured. */
+ * identify the goroutine, then admit it (godi_admit) unless `decided`: a probe
+ * whose condition BPF decides is admitted after the condition (godi_decide), so
+ * that its rate limit is spent on hits that meet it. Returns NULL (counting why)
+ * when the hit is not captured. */
 static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, __u32 rate_slot,
-						      __u32 gated, __u64 cfa, __u64 g)
+						      __u32 gated, __u32 decided, __u64 cfa,
+						      __u64 g)
 {
 	__u32 zero = 0;
 	struct godi_config *cfg = godi_config.lookup(&zero);
@@ -248,31 +289,12 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	}
 	__u64 goid = 0, stack_hi = 0;
 	godi_goroutine(s, cfg, g, &goid, &stack_hi);
-	/* A call is known by its goroutine and its frame's distance from the top of
-	 * the goroutine stack, which stays the same when the runtime moves the stack. */
-	struct godi_call_key key = {goid, stack_hi - cfa, rate_slot, 0};
+	struct godi_call_key key = godi_call_of(goid, stack_hi, cfa, rate_slot);
 	__u64 now = bpf_ktime_get_ns();
-	/* `gated`: the probe is rate-limited and has returns, so a return is captured
-	 * only when its entry was (unlimited probes keep every entry: no map needed). */
-	if (kind == GODI_KIND_RETURN) {
-		if (gated) {
-			if (!godi_calls.lookup(&key)) {
-				godi_release(s);
-				return NULL;
-			}
-			godi_calls.delete(&key);
-		}
-	} else {
-		if (!godi_allow(rate_slot, now)) {
-			if (c)
-				c->sampled_out++;
-			godi_release(s);
-			return NULL;
-		}
-		if (gated) {
-			__u8 one = 1;
-			godi_calls.update(&key, &one);
-		}
+	if (!(decided && kind != GODI_KIND_RETURN) &&
+	    !godi_admit(c, kind, rate_slot, gated, &key, now)) {
+		godi_release(s);
+		return NULL;
 	}
 	s->generation++;
 	s->probe = probe;
@@ -317,6 +339,15 @@ static __always_inline void godi_release(struct godi_scratch *s)
 			godi_header(s)->fail_mask |= (1ULL << (bit));           \
 		}                                                               \
 	} while (0)
+
+/* The value of C type `type` at constant offset `off` of the root (conditions). */
+#define GODI_ROOT_LOAD(s, off, type)                                             \
+	({                                                                       \
+		type __v;                                                        \
+		__builtin_memcpy(&__v, &(s)->buf[sizeof(struct godi_event) + (off)], \
+				 sizeof(__v));                                   \
+		__v;                                                             \
+	})
 
 /* Zero `size` bytes of the root at constant `off` (a piece that is unavailable). */
 #define GODI_ROOT_ZERO(s, off, size) \
@@ -395,9 +426,32 @@ struct godi_probe_info {
 	__u32 max_depth;
 	__u32 max_len;
 	__u32 max_coll;
+	__u32 decided;    /* its condition is decided here (godi_decide) */
 };
 
 BPF_ARRAY(godi_probes, struct godi_probe_info, GODI_MAX_PROBES);
+
+/* A probe whose condition BPF decides, once its root is built: `met` is the
+ * condition's value on it. Not met: counted and left; met: admitted as
+ * godi_begin admits the others. Returns whether the hit goes on. */
+static __always_inline int godi_decide(struct godi_scratch *s, struct godi_probe_info *h,
+				       int met)
+{
+	struct godi_counter *c = godi_counter_of(s->probe);
+	struct godi_event *e = godi_header(s);
+	if (!met) {
+		if (c)
+			c->condition_false++;
+		godi_release(s);
+		return 0;
+	}
+	struct godi_call_key key = godi_call_of(e->goid, e->stack_hi, e->cfa, h->rate_slot);
+	if (!godi_admit(c, h->kind, h->rate_slot, h->gated, &key, e->ktime_ns)) {
+		godi_release(s);
+		return 0;
+	}
+	return 1;
+}
 
 /* Fill the header, walk the stack, set up the walk of the root, and hand over
  * to godi_walk. Called once the probe's generated code has built the root. */

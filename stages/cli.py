@@ -213,9 +213,11 @@ def _capture(
     dropped = sum(c.dropped for c in result.counters.values())
     truncated = sum(c.truncated for c in result.counters.values())
     sampled = sum(c.sampled_out for c in result.counters.values())
+    unmet = sum(c.condition_false for c in result.counters.values())
     click.echo(
         f"godi: captured {result.events} events ({result.stop_reason}); "
-        f"{dropped} dropped, {truncated} truncated, {sampled} over the rate limit",
+        f"{dropped} dropped, {truncated} truncated, {sampled} over the rate limit"
+        + (f", {unmet} not meeting their condition" if unmet else ""),
         err=True,
     )
     return result.exit_status

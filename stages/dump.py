@@ -64,6 +64,8 @@ class ProbeCounters(Struct, frozen=True, kw_only=True):
     dropped: int = 0
     truncated: int = 0
     sampled_out: int = 0
+    condition_false: int = 0
+    """Hits whose condition BPF decided false (not captured)."""
 
 
 class Counters(Struct, frozen=True, kw_only=True):

@@ -178,6 +178,8 @@ class ProbeLayout(Struct, frozen=True, kw_only=True):
     """The BPF program walks the frame pointers for this probe's events."""
     root_refs: int = 0
     """References in the root; 0: the walker has nothing to follow."""
+    decided: bool = False
+    """BPF decides the probe's condition here, before sampling (codegen.conditions)."""
 
 
 class RuntimeTypeEntry(Struct, frozen=True, kw_only=True):

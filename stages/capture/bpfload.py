@@ -201,6 +201,7 @@ class Loaded:
             info.max_depth = p.limits.max_reference_depth
             info.max_len = p.limits.max_length
             info.max_coll = p.limits.max_collection_size
+            info.decided = int(p.decided)
             probes[ct.c_int(p.index)] = info
         rates = self.bpf["godi_rates"]
         for r in self.layout.rates:
@@ -304,6 +305,7 @@ class Loaded:
                 dropped=sum(c.dropped for c in per_cpu),
                 truncated=sum(c.truncated for c in per_cpu),
                 sampled_out=sum(c.sampled_out for c in per_cpu),
+                condition_false=sum(c.condition_false for c in per_cpu),
             )
         return out
 

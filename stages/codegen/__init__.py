@@ -9,13 +9,14 @@ read. Per-probe problems become ``ProbeIssue``s; only "no probe usable" raises.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
 from ..abi import result_pieces
 from ..artifacts import header
 from ..errors import NoUsableProbeError
-from ..expr.probe import probe_expression_issue
+from ..expr.probe import condition_ast, probe_expression_issue
 from ..expr.values import kinds_from_types
 from ..ir import Function, LocationRange, ProbeIssue, Program, TypeIndex, Variable
 from ..layout import (
@@ -28,13 +29,14 @@ from ..layout import (
     RateLimit,
 )
 from ..probefile import ProbeSet
-from ..sampling import bpf_rate
+from ..sampling import bpf_rate, probe_rate
 from ..spec import Probe
 from .captypes import CaptureTypes
+from .conditions import condition_c, scalar_variables
 from .lines import line_pcs, live_variables
 from .render import render_file, render_probe
 from .resolve import method_candidates, resolve
-from .roots import build_root
+from .roots import Root, build_root
 
 __all__ = ["Generated", "generate_c"]
 
@@ -159,6 +161,39 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
     ]
 
 
+def _conditions(
+    probe: Probe,
+    points: list[Any],
+    roots: list[Root],
+    types: TypeIndex,
+    kinds: dict[str, str],
+) -> dict[int, str]:
+    """The C condition of each entry and line point of ``probe`` (by position in
+    ``points``), when BPF decides the probe's condition at every one of them; else
+    nothing (decode decides it). A condition evaluated at the exit may not name a
+    result: the scope there holds the results too."""
+    if probe.when is None:
+        return {}
+    results = {
+        v.name
+        for (_, kind, *_), root in zip(points, roots, strict=True)
+        if kind == "return"
+        for v in root.variables
+    }
+    out: dict[int, str] = {}
+    for i, ((_, kind, *_), root) in enumerate(zip(points, roots, strict=True)):
+        if kind == "return":
+            continue
+        scalars = scalar_variables(root.variables, types, kinds)
+        if probe.evaluate_at != "ENTRY":
+            scalars = {n: v for n, v in scalars.items() if n not in results}
+        condition = condition_c(condition_ast(probe), scalars)
+        if condition is None:
+            return {}
+        out[i] = condition
+    return out
+
+
 def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generated:
     """Generate the BPF program for ``probeset`` against ``program``.
 
@@ -182,16 +217,24 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
             issues.append(points)
             continue
         slot = len(rates)
-        rates.append(RateLimit(slot=slot, probe_id=probe.id, per_second=bpf_rate(probe)))
         returning = {fn.name for fn, kind, *_ in points if kind == "return"}
-        for fn, kind, pc, cfa_offset, pushed_bp, variables, file, line in points:
+        roots = [build_root(fn, pc, variables, types) for fn, _, pc, _, _, variables, *_ in points]
+        conditions = _conditions(probe, points, roots, types, kinds)
+        decided = bool(conditions)
+        # A condition BPF decides comes before the rate limit, which then counts
+        # only hits that meet it; otherwise BPF lets more through, for decode.
+        rate = probe_rate(probe) if decided else bpf_rate(probe)
+        rates.append(RateLimit(slot=slot, probe_id=probe.id, per_second=rate))
+        for point, ((fn, kind, pc, cfa_offset, pushed_bp, _, file, line), root) in enumerate(
+            zip(points, roots, strict=True)
+        ):
             index = len(layouts)
-            root = build_root(fn, pc, variables, types)
             root_type = captypes.add_root(
                 root.size,
                 [(v.type, v.root_offset) for v in root.variables if v.root_offset is not None],
             )
-            gated = rates[slot].per_second is not None and kind != "line" and fn.name in returning
+            # Returns follow their entry's decision when some entries are left out.
+            gated = (rate is not None or decided) and kind != "line" and fn.name in returning
             probe_layout = ProbeLayout(
                 index=index,
                 probe_id=probe.id,
@@ -209,16 +252,15 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                 bpf_function=f"godi_probe_{index}",
                 rate_slot=slot,
                 has_return=kind == "entry" and fn.name in returning,
-                # Returns follow their entry's sampling decision only when some
-                # entries can be left out (a rate limit).
                 gated=gated,
                 cfa_offset=cfa_offset,
                 pushed_bp=pushed_bp,
                 want_stack=probe.capture_snapshot and kind != "return",
                 root_refs=len(captypes.slots_of_index(root_type)),
+                decided=decided and kind != "return",
             )
             layouts.append(probe_layout)
-            sources.append(render_probe(probe_layout, root.statements))
+            sources.append(render_probe(probe_layout, root.statements, conditions.get(point)))
     if not layouts:
         detail = "; ".join(f"{i.probe_id}: {i.message}" for i in issues) or "no probes given"
         raise NoUsableProbeError(f"no probe can be installed: {detail}")

@@ -46,16 +46,19 @@ static __always_inline int godi_run(struct pt_regs *ctx, __u32 probe)
 	struct pt_regs regs;
 	__builtin_memcpy(&regs, ctx, sizeof(regs));
 	__u64 cfa = regs.sp + info->cfa_offset;
-	struct godi_scratch *s = godi_begin(probe, info->kind, info->rate_slot, info->gated, cfa,
-					    regs.r14);
+	struct godi_scratch *s = godi_begin(probe, info->kind, info->rate_slot, info->gated,
+					    info->decided, cfa, regs.r14);
 	if (!s)
 		return 0;
+	int met = 1;
 	switch (probe) {
 $cases
 	default:
 		godi_release(s);
 		return 0;
 	}
+	if (info->decided && !godi_decide(s, info, met))
+		return 0;
 	return godi_start(ctx, s, info, cfa);
 }
 
@@ -77,11 +80,13 @@ $separate
 
 PROBE = Template(
     """
-/* probe $probe_id v$probe_version: $function $kind at 0x$pc ($file:$line) */
-static __always_inline void $bpf_function(struct pt_regs *regs, struct godi_scratch *s,
-					  __u64 cfa)
+/* probe $probe_id v$probe_version: $function $kind at 0x$pc ($file:$line)
+ * Returns whether its condition is met (1 when BPF does not decide it). */
+static __always_inline int $bpf_function(struct pt_regs *regs, struct godi_scratch *s,
+					 __u64 cfa)
 {
 $statements
+	return $condition;
 }
 """
 )
@@ -89,7 +94,7 @@ $statements
 CASE = Template(
     """#ifndef GODI_SKIP_$index
 	case $index:
-		$bpf_function(&regs, s, cfa);
+		met = $bpf_function(&regs, s, cfa);
 		break;
 #endif"""
 )
@@ -103,8 +108,9 @@ SEPARATE = Template(
 )
 
 
-def render_probe(probe: ProbeLayout, statements: list[str]) -> str:
-    """The code of one probe: where its variables are, into the root."""
+def render_probe(probe: ProbeLayout, statements: list[str], condition: str | None = None) -> str:
+    """The code of one probe: where its variables are, into the root; then the C
+    expression of its condition (``conditions``) when BPF decides it."""
     body = "\n".join(f"\t{s}" for s in statements) or "\t/* nothing to capture */"
     return PROBE.substitute(
         probe_id=probe.probe_id.replace("*/", "* /"),
@@ -116,6 +122,7 @@ def render_probe(probe: ProbeLayout, statements: list[str]) -> str:
         line=probe.line,
         bpf_function=probe.bpf_function,
         statements=body,
+        condition="1" if condition is None else f"({condition}) ? 1 : 0",
     )
 
 

@@ -55,15 +55,12 @@ class ProbeExpressions:
     __slots__ = ("captures", "condition", "probe_id", "template")
 
     def __init__(self, probe: Probe, kinds: Kinds | None = None) -> None:
-        from .dsl import parse_dsl
-
         k = kinds if kinds is not None else V.NO_KINDS
         self.probe_id = probe.id
         self.condition: CompiledExpression | None = None
-        if probe.when is not None and (probe.when.json is not None or probe.when.dsl):
-            ast = probe.when.json
-            if ast is None:
-                ast = parse_dsl(probe.when.dsl)
+        ast = condition_ast(probe)
+        if ast is not None:
+            assert probe.when is not None
             try:
                 self.condition = compile_expression(ast, probe.when.dsl or None, k)
             except ExpressionError as e:
@@ -101,6 +98,17 @@ class ProbeExpressions:
         if self.captures is None:
             return {}, []
         return self.captures.evaluate(scope)
+
+
+def condition_ast(probe: Probe) -> Any:
+    """The AST of the probe's condition (its JSON form, else its DSL parsed); None
+    without one. Raises ``ExpressionError`` when the DSL does not parse."""
+    from .dsl import parse_dsl
+
+    when = probe.when
+    if when is None or (when.json is None and not when.dsl):
+        return None
+    return when.json if when.json is not None else parse_dsl(when.dsl)
 
 
 def probe_expression_issue(probe: Probe, kinds: Kinds | None = None) -> ProbeIssue | None:

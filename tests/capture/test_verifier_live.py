@@ -43,9 +43,9 @@ def test_rejected_probe_is_skipped_with_the_verifier_reason(tmp_path: Path) -> N
     bad = next(p for p in layout["probes"] if p["probe_id"] == "sum" and p["kind"] == "entry")
     # Make that probe's code write through a plain number: the verifier refuses it.
     c = (prog / "probes.bpf.c").read_text()
-    head = f"static __always_inline void {bad['bpf_function']}(struct pt_regs *regs,"
+    head = f"static __always_inline int {bad['bpf_function']}(struct pt_regs *regs,"
     start = c.index(head)
-    end = c.index("\n}\n", start)
+    end = c.index("\n\treturn ", start)  # before the condition's return
     c = c[:end] + "\n\t*(volatile __u64 *)(regs->sp) = 1;" + c[end:]
     (prog / "probes.bpf.c").write_text(c)
 

@@ -243,7 +243,7 @@ def test_output_is_deterministic_and_self_contained() -> None:
     assert "/* ---- begin bpf/godi.h ---- */" in a.c_source
     assert "int godi_walk(struct pt_regs *ctx)" in a.c_source
     assert "int godi_dispatch(struct pt_regs *ctx)" in a.c_source
-    assert "case 0:\n\t\tgodi_probe_0(&regs, s, cfa);" in a.c_source
+    assert "case 0:\n\t\tmet = godi_probe_0(&regs, s, cfa);" in a.c_source
     assert "int godi_probe_0_prog(struct pt_regs *ctx)" in a.c_source  # -DGODI_SEPARATE_PROBES
 
 

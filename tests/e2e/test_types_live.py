@@ -16,6 +16,8 @@ import pytest
 from gobuild import REPO, build_go, go_versions
 from golden import GOLDEN_DIR, check_golden, normalise_snapshot
 
+from stages.dump import RECORD_COUNTERS, RecordReader, decode_counters, read_header
+
 TYPES = REPO / "tests" / "progs" / "types"
 SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
@@ -197,6 +199,23 @@ def test_every_condition_operator_on_real_values(tmp_path: Any) -> None:
         assert "evaluationErrors" not in s["debugger"]["snapshot"], s
         emitted.append(s["debugger"]["snapshot"]["probe"]["id"])
     assert sorted(emitted) == sorted(i for i in ids if i.startswith("t_"))
+    # The conditions on scalars in registers were decided in BPF: a false one
+    # stops the hit there (counted), a true one goes on to decode.
+    layout = json.loads((tmp_path / "prog" / "layout.json").read_text())
+    decided = {p["probe_id"]: p["index"] for p in layout["probes"] if p.get("decided")}
+    assert {"t_ge", "f_lt", "t_ne", "f_le", "t_or", "f_and", "t_not_null", "f_null"} <= set(decided)
+    assert "t_len" not in decided and "t_startsWith" not in decided  # maps, string contents
+    with open(tmp_path / "events.dump", "rb") as f:
+        read_header(f)
+        (counters,) = [
+            decode_counters(r.payload)
+            for r in RecordReader(f, f.tell())
+            if r.kind == RECORD_COUNTERS
+        ]
+    for probe_id, index in decided.items():
+        c = counters.probes[str(index)]
+        met = probe_id.startswith("t_")
+        assert (c.emitted, c.condition_false) == ((1, 0) if met else (0, 1)), probe_id
 
 
 def _sorted_map_entries(v: Any) -> Any:
