@@ -77,7 +77,7 @@ def describe_attachments(program_dir: str, binary: str | None = None) -> list[st
         lines.append(
             f"uprobe {where}:0x{p.pc:x}  {p.function} ({p.kind})  probe {p.probe_id} "
             f"v{p.probe_version}  -> {p.bpf_function}, {nvars}/{len(p.variables)} "
-            f"variables readable"
+            f"variables readable" + (", condition decided in BPF" if p.decided else "")
         )
     for issue in layout.issues:
         lines.append(f"skipped probe {issue.probe_id}: {issue.message}")

@@ -116,6 +116,18 @@ def test_other_conditions_are_left_to_decode(when: str) -> None:
     assert g.layout.rates[0].per_second == CONDITIONAL_CAP_PER_SECOND
 
 
+def test_dry_run_says_which_conditions_bpf_decides(tmp_path: Path) -> None:
+    from stages.artifacts import dump_generated
+    from stages.capture import describe_attachments
+
+    for i, (when, said) in enumerate((("a > 5", True), ('s == "x"', False))):
+        g = _generate(when, captureSnapshot=True)
+        dump_generated(tmp_path / str(i), g.c_source, g.layout)
+        (line,) = describe_attachments(str(tmp_path / str(i)), "./check")
+        assert line.startswith("uprobe ./check:0x1010  main.check (entry)  probe c")
+        assert line.endswith(", condition decided in BPF") is said
+
+
 def test_no_condition_no_decision() -> None:
     g = _generate(None)
     assert not g.layout.probes[0].decided
