@@ -33,7 +33,6 @@ _C_TYPES = {
     "uint32": "__u32",
     "uint64": "__u64",
     "uintptr": "__u64",
-    "bool": "__u8",
 }
 _SIZES = {
     **{k: 8 for k in ("int", "int64", "uint", "uint64", "uintptr")},

@@ -53,6 +53,7 @@ from .generics import ShapeNames, dictionary_words, rename_text
 from .jsontext import encode, members
 from .message import MessageFormatter, call, returns
 from .native import NativeRenderer, block_indexer
+from .native import enabled as native_enabled
 from .plans import ProbePlan, Said, ScopePlan, plan_probe
 from .provenance import check_artifacts, check_dump
 from .values import RenderContext, ValueRenderer
@@ -189,7 +190,7 @@ class DecodeRun(Iterator[Snapshot]):
         self._stacks: dict[bytes, str] = {}
         self._shapes = ShapeNames(program)
         self._index_blocks = block_indexer()
-        native = NativeRenderer(self._renderer) if self._index_blocks is not None else None
+        native = NativeRenderer(self._renderer) if native_enabled() else None
         self._plans = {
             p.index: plan_probe(
                 self._renderer, p, shape=self._shapes.is_shape_function(p.function), native=native

@@ -36,10 +36,10 @@ from ..ir import (
 from . import jsontext
 from .events import IndexBlocks
 from .values import (
-    _AFTER_ADDRESS,
-    _INT_KINDS,
-    _RAW_FORMATS,
+    AFTER_ADDRESS,
+    INT_KINDS,
     NESTED_POINTEES,
+    RAW_FORMATS,
     RenderContext,
     ValueRenderer,
     field_keys,
@@ -88,7 +88,7 @@ class NativeRenderer:
 
     def __init__(self, values: ValueRenderer) -> None:
         self._values = values
-        self._c = _render.Renderer(reasons=[_text(r) for r in sorted(_AFTER_ADDRESS)])
+        self._c = _render.Renderer(reasons=[_text(r) for r in sorted(AFTER_ADDRESS)])
         self._nodes: dict[int, int] = {}
         self._constants: dict[str, int] = {}
         self._pending: list[tuple[Any, ...] | None] = []
@@ -147,8 +147,8 @@ class NativeRenderer:
             if t.go_kind == "bool":
                 true, false = head + ',"value":"true"}', head + ',"value":"false"}'
                 return (r.K_BOOL, *common, _text(true), _text(false))
-            raw = _RAW_FORMATS.get((t.go_kind, t.size))
-            if raw is not None and t.go_kind in _INT_KINDS:
+            raw = RAW_FORMATS.get((t.go_kind, t.size))
+            if raw is not None and t.go_kind in INT_KINDS:
                 signed = raw.format[1:].islower()
                 return (r.K_INT, *common, _text(head + ',"value":"'), signed)
             cache = v.scalar_cache(type_id)

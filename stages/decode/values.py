@@ -77,7 +77,7 @@ Render = Callable[[Buffer, int, int, Ranges, "RenderContext"], str]
 
 # Base kinds read as one integer: the value itself, or the bits of a float (which
 # is how values are cached: -0.0 and NaN payloads keep their own spelling).
-_RAW_FORMATS: dict[tuple[str, int], struct.Struct] = {
+RAW_FORMATS: dict[tuple[str, int], struct.Struct] = {
     (kind, size): struct.Struct(fmt)
     for kind, size, fmt in [
         ("int", 8, "<q"),
@@ -99,7 +99,7 @@ _RAW_FORMATS: dict[tuple[str, int], struct.Struct] = {
         ("complex64", 8, "<Q"),
     ]
 }
-_INT_KINDS = frozenset(
+INT_KINDS = frozenset(
     {"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64"}
 )
 _SEEN_LIMIT = 4096
@@ -467,7 +467,7 @@ class ValueRenderer:
                 return true if buf[off] else false
 
             return render_bool
-        raw = _RAW_FORMATS.get((t.go_kind, size))
+        raw = RAW_FORMATS.get((t.go_kind, size))
         fmt = BASE_FORMATS[t.go_kind]
         value = head + ',"value":'
         if raw is None:
@@ -484,7 +484,7 @@ class ValueRenderer:
         # Values repeat (counters, flags, sizes): each distinct one is built once.
         # Floats are keyed by their bits, so that -0.0 and NaNs keep their spelling.
         seen: dict[int, str] = {}
-        text = None if t.go_kind in _INT_KINDS else fmt
+        text = None if t.go_kind in INT_KINDS else fmt
 
         def miss(key: int) -> str:
             """The text of raw value ``key``, kept in ``seen``."""
@@ -837,7 +837,7 @@ def field_keys(t: StructType) -> list[str]:
 
 # What may follow the address in a pointer's rendering: the members declared after
 # ``address`` in ``CapturedValue`` that an inlined pointee can have.
-_AFTER_ADDRESS = frozenset(
+AFTER_ADDRESS = frozenset(
     f',"notCapturedReason":"{reason}"' for reason in get_args(NotCapturedReason)
 )
 
@@ -849,7 +849,7 @@ def _inline(head: str, members: str, address: str) -> str:
     reason nested deeper is followed by a bracket, and one inside a string has its
     quotes escaped: neither matches.)"""
     cut = members.rfind(',"notCapturedReason":')
-    if cut >= 0 and members[cut:] in _AFTER_ADDRESS:
+    if cut >= 0 and members[cut:] in AFTER_ADDRESS:
         return head + members[:cut] + address + members[cut:] + "}"
     return head + members + address + "}"
 

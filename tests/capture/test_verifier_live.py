@@ -4,22 +4,15 @@ out; the other probes still capture."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from gobuild import REPO, build_go, go_versions
+from godi_cli import godi
 
 EXAMPLE = REPO / "tests" / "progs" / "example"
 
 pytestmark = pytest.mark.live
-
-
-def godi(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stages", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 def test_rejected_probe_is_skipped_with_the_verifier_reason(tmp_path: Path) -> None:

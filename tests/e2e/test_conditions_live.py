@@ -7,12 +7,11 @@ gets a cap of 5,000 hits per second instead, which the other calls would use up.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from gobuild import REPO, build_go, go_versions
+from godi_cli import godi
 
 from stages.dump import RECORD_COUNTERS, RecordReader, decode_counters, read_header
 
@@ -42,22 +41,14 @@ def test_the_one_call_meeting_the_condition_is_not_sampled_out(
     )
     out = tmp_path / "out"
     target = [str(binary), "scalars", str(CALLS)]
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages",
-            "run",
-            "--probes",
-            str(probes),
-            "-o",
-            str(out),
-            "--",
-            *target,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run = godi(
+        "run",
+        "--probes",
+        str(probes),
+        "-o",
+        str(out),
+        "--",
+        *target,
     )
     assert run.returncode == 0, run.stderr
     (snapshot,) = json.loads((out / "snapshots.json").read_text())

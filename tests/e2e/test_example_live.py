@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
+from godi_cli import godi
 from golden import GOLDEN_DIR, check_golden, normalise_snapshot
 
 EXAMPLE = REPO / "tests" / "progs" / "example"
@@ -20,12 +20,6 @@ PROBES = EXAMPLE / "probes.json"
 SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
 pytestmark = pytest.mark.live
-
-
-def godi(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stages", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module", params=go_versions())

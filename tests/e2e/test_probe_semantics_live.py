@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
+from godi_cli import godi
 from golden import GOLDEN_DIR, check_golden
 
 EXAMPLE = REPO / "tests" / "progs" / "example"
@@ -25,24 +24,16 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     version = str(request.param)
     binary = build_go(EXAMPLE, version)
     out = tmp_path_factory.mktemp(f"semantics-{version}")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages",
-            "run",
-            "--probes",
-            str(EXAMPLE / "semantics.json"),
-            "-o",
-            str(out),
-            "--service",
-            "example",
-            "--",
-            str(binary),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = godi(
+        "run",
+        "--probes",
+        str(EXAMPLE / "semantics.json"),
+        "-o",
+        str(out),
+        "--service",
+        "example",
+        "--",
+        str(binary),
     )
     assert result.returncode == 0, result.stderr
     snapshots = json.loads((out / "snapshots.json").read_text())
@@ -105,24 +96,16 @@ def test_log_probe_rate_limit_counts_what_it_suppresses(tmp_path: Path) -> None:
         )
     )
     out = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages",
-            "run",
-            "--probes",
-            str(probes),
-            "-o",
-            str(out),
-            "--",
-            str(binary),
-            "scalars",
-            "20000",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = godi(
+        "run",
+        "--probes",
+        str(probes),
+        "-o",
+        str(out),
+        "--",
+        str(binary),
+        "scalars",
+        "20000",
     )
     assert result.returncode == 0, result.stderr
     emitted = len(json.loads((out / "snapshots.json").read_text()))

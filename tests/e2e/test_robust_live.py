@@ -19,6 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
+from godi_cli import godi
 
 from stages.dump import RECORD_EVENT, RecordReader, decode_counters, read_header
 from stages.layout import EVENT_HEADER_FORMAT
@@ -28,12 +29,6 @@ PROBES = ROBUST / "probes.json"
 SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
 pytestmark = pytest.mark.live
-
-
-def godi(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stages", *args], capture_output=True, text=True, timeout=timeout
-    )
 
 
 def by_probe(snapshots: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -57,22 +52,14 @@ def robust(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     binary = build_go(ROBUST, version)
     out = tmp_path_factory.mktemp(f"robust-{version}")
     plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages",
-            "run",
-            "--probes",
-            str(PROBES),
-            "-o",
-            str(out),
-            "--",
-            str(binary),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run = godi(
+        "run",
+        "--probes",
+        str(PROBES),
+        "-o",
+        str(out),
+        "--",
+        str(binary),
     )
     assert run.returncode == 0, run.stderr
     snapshots = json.loads((out / "snapshots.json").read_text())

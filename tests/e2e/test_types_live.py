@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
+from godi_cli import godi
 from golden import GOLDEN_DIR, check_golden, normalise_snapshot
 
 from stages.dump import RECORD_COUNTERS, RecordReader, decode_counters, read_header
@@ -31,21 +32,14 @@ def types_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     binary = build_go(TYPES, str(request.param))
     out = tmp_path_factory.mktemp(f"types-{request.param}")
     plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages",
-            "run",
-            "--probes",
-            str(TYPES / "probes.json"),
-            "-o",
-            str(out),
-            "--",
-            str(binary),
-        ],
-        capture_output=True,
-        text=True,
+    run = godi(
+        "run",
+        "--probes",
+        str(TYPES / "probes.json"),
+        "-o",
+        str(out),
+        "--",
+        str(binary),
         timeout=600,
     )
     assert run.returncode == plain.returncode == 0, run.stderr
@@ -174,21 +168,14 @@ def test_every_condition_operator_on_real_values(tmp_path: Any) -> None:
     condition holds on the program's values and f_* when it does not."""
     binary = build_go(TYPES, go_versions()[-1])
     conditions = TYPES / "conditions.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages",
-            "run",
-            "--probes",
-            str(conditions),
-            "-o",
-            str(tmp_path),
-            "--",
-            str(binary),
-        ],
-        capture_output=True,
-        text=True,
+    run = godi(
+        "run",
+        "--probes",
+        str(conditions),
+        "-o",
+        str(tmp_path),
+        "--",
+        str(binary),
         timeout=600,
     )
     assert run.returncode == 0, run.stderr
