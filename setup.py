@@ -1,7 +1,8 @@
 """The project's C extension modules (everything else is in pyproject.toml).
 
 Each is code where a per-event cost in Python would dominate a stage: the capture
-ring-buffer reader. They build in place with ``pip install -e .`` (bootstrap).
+ring-buffer reader, and decode's value renderer and
+snapshots of simple probes. They build in place with ``pip install -e .`` (bootstrap).
 """
 
 from setuptools import Extension, setup
@@ -17,7 +18,8 @@ setup(
         ),
         Extension(
             "stages.decode._render",
-            ["stages/decode/_render.c"],
+            ["stages/decode/_render.c", "stages/decode/_snapshots.c"],
+            depends=["stages/decode/_render.h"],
             extra_compile_args=CFLAGS,
         ),
     ],

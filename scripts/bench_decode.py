@@ -3,7 +3,10 @@
 
 Two synthetic dumps, built in this run from a hand-made IR and layout:
 
-- ``small``: snapshots of 3 scalar arguments (int, bool, float64);
+- ``small``: snapshots of 3 scalar arguments (int, bool, float64), from an entry
+  probe alone;
+- ``calls``: the same arguments and an int result, each snapshot from an entry and
+  its return (paired by goroutine and stack depth: most probes are on functions);
 - ``large``: snapshots of about 50 KB of JSON each: a slice of structs holding
   strings, a slice of strings and a pointer to another struct.
 
@@ -54,6 +57,7 @@ from stages.ir import (  # noqa: E402
 from stages.layout import (  # noqa: E402
     BLOCK_HEADER_FORMAT,
     EVENT_HEADER_FORMAT,
+    EVENT_HEADER_SIZE,
     BpfType,
     Layout,
     PieceLayout,
@@ -122,11 +126,11 @@ def program() -> Program:
     )
 
 
-def _var(name: str, tid: int, off: int, size: int) -> VariableLayout:
+def _var(name: str, tid: int, off: int, size: int, role: str = "argument") -> VariableLayout:
     return VariableLayout(
         name=name,
         type=tid,
-        role="argument",
+        role=role,  # type: ignore[arg-type]
         root_offset=off,
         size=size,
         pieces=[PieceLayout(offset=0, size=size, source="register")],
@@ -170,6 +174,30 @@ def layout(prog: Program) -> Layout:
                 bpf_function="probe_large",
                 **probe,  # type: ignore[arg-type]
             ),
+            ProbeLayout(
+                index=2,
+                probe_id="calls",
+                function="main.calls",
+                root_type=1,
+                root_size=24,
+                limits=Capture(),
+                capture_snapshot=True,
+                variables=[_var("n", INT, 0, 8), _var("ok", BOOL, 8, 1), _var("x", F64, 16, 8)],
+                bpf_function="probe_calls",
+                **probe,  # type: ignore[arg-type]
+            ),
+            ProbeLayout(
+                index=3,
+                probe_id="calls",
+                function="main.calls",
+                root_type=1,
+                root_size=24,
+                limits=Capture(),
+                capture_snapshot=True,
+                variables=[_var("r", INT, 0, 8, role="return")],
+                bpf_function="probe_calls_return",
+                **{**probe, "kind": "return", "line": 2, "pc": 0x401040},  # type: ignore[arg-type]
+            ),
         ],
         types=[
             BpfType(index=0, ir_type=None, size=1),
@@ -187,9 +215,9 @@ def _block(addr: int, type_index: int, count: int, data: bytes) -> bytes:
     return head + data + b"\0" * (-len(data) % 8)
 
 
-def _event(probe: int, root: bytes, blocks: bytes, seq: int) -> bytes:
-    stack = struct.pack("<2Q", 0x401000, 0x402000)
-    body = root + b"\0" * (-len(root) % 8) + stack + blocks
+def _event(probe: int, root: bytes, blocks: bytes, seq: int, *, stack: bool = True) -> bytes:
+    pcs = struct.pack("<2Q", 0x401000, 0x402000) if stack else b""
+    body = root + b"\0" * (-len(root) % 8) + pcs + blocks
     head = struct.pack(
         EVENT_HEADER_FORMAT,
         probe,
@@ -199,7 +227,7 @@ def _event(probe: int, root: bytes, blocks: bytes, seq: int) -> bytes:
         100,
         101,
         len(root),
-        2,
+        len(pcs) // 8,
         0,
         0,
         0xC000100000,
@@ -211,6 +239,13 @@ def _event(probe: int, root: bytes, blocks: bytes, seq: int) -> bytes:
 def small_event(seq: int) -> bytes:
     root = struct.pack("<q?7xd", seq * 7 - 1000, bool(seq & 1), seq / 3)
     return _event(0, root, b"", seq)
+
+
+def call_events(seq: int) -> bytes:
+    """An entry and its return (the records of one ``calls`` snapshot)."""
+    entry = _event(2, struct.pack("<q?7xd", seq * 7 - 1000, bool(seq & 1), seq / 3), b"", seq)
+    ret = _event(3, struct.pack("<q", seq * 3), b"", seq, stack=False)
+    return entry + ret
 
 
 def large_event(seq: int) -> bytes:
@@ -246,7 +281,7 @@ def large_event(seq: int) -> bytes:
 
 
 def make_dump(kind: str, count: int) -> bytes:
-    make = small_event if kind == "small" else large_event
+    make = {"small": small_event, "calls": call_events, "large": large_event}[kind]
     template = [make(i) for i in range(min(count, 64))]
     out = io.BytesIO()
     writer = DumpWriter(
@@ -262,7 +297,13 @@ def make_dump(kind: str, count: int) -> bytes:
         ),
     )
     for i in range(count):
-        writer.event(template[i % len(template)])
+        events = template[i % len(template)]
+        if kind == "calls":
+            entry_len = EVENT_HEADER_SIZE + struct.unpack_from("<I", events, 4)[0]
+            writer.event(events[:entry_len])
+            writer.event(events[entry_len:])
+        else:
+            writer.event(events)
     return out.getvalue()
 
 
@@ -401,6 +442,8 @@ def main() -> None:
     args = parser.parse_args()
     bench("small", args.small, args.repeat)
     memory("small", args.small)
+    bench("calls", args.small, args.repeat)
+    memory("calls", args.small)
     bench("large", args.large, args.repeat)
     memory("large", args.large)
 

@@ -90,12 +90,12 @@ fi
 stamp=.venv/.godi-installed
 # Reinstalled when the package description or a C extension's source changed, or
 # an extension is not built: `pip install -e` builds them in place, next to their
-# source (stages/**/*.c -> *.so).
+# source (the stages/**/*.c defining a module -> *.so).
 stale=
 if [ -f "$stamp" ]; then
   stale=$(find pyproject.toml setup.py stages -newer "$stamp" \
-    \( -name pyproject.toml -o -name setup.py -o -name '*.c' \) -print -quit)
-  for c in $(find stages -name '*.c'); do
+    \( -name pyproject.toml -o -name setup.py -o -name '*.c' -o -name '*.h' \) -print -quit)
+  for c in $(grep -rl --include='*.c' PyMODINIT_FUNC stages); do  # one per module
     compgen -G "${c%.c}.cpython-*.so" >/dev/null || stale=$c
   done
 fi

@@ -18,7 +18,7 @@ reports the cut instead of failing.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -161,36 +161,100 @@ def read_header(inp: BinaryIO, name: str = "dump") -> DumpHeader:
         raise DecodeError(f"{name}: dump header is not JSON: {e}") from e
 
 
+Scan = Callable[[bytes, int, int], tuple[list[bytes], int]]
+"""Takes whole records from ``buf[pos:]``, the first at dump offset ``offset``:
+``(what it made of them, where the first record it did not take starts)``."""
+
+
 class RecordReader:
     """Iterates the records after the header; stops cleanly at a cut-off record.
 
     After iteration, ``truncated_at`` is the offset of an incomplete trailing record
-    (None when the dump ended on a record boundary).
+    (None when the dump ended on a record boundary). The dump is read in chunks of
+    at most ``CHUNK`` bytes, as they come (a pipe is not waited on to fill one).
     """
 
+    CHUNK = 1 << 20
+
     def __init__(self, inp: BinaryIO, start: int) -> None:
-        self._inp = inp
+        self._read = getattr(inp, "read1", inp.read)
         self._offset = start
+        """The dump offset of ``_buf[_pos]``."""
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
         self.truncated_at: int | None = None
 
     def __iter__(self) -> Iterator[Record]:
-        inp = self._inp
+        while (record := self.next()) is not None:
+            yield record
+
+    @property
+    def offset(self) -> int:
+        """The dump offset of the next record."""
+        return self._offset
+
+    def next(self) -> Record | None:
+        """The next record; None at the end of the dump, or at a cut-off record."""
+        if not self._have(_RECORD.size):
+            if len(self._buf) > self._pos:
+                self.truncated_at = self._offset
+            return None
+        kind, length = _RECORD.unpack_from(self._buf, self._pos)
+        if length > MAX_RECORD:
+            raise DecodeError(f"record at byte {self._offset}: implausible length {length}")
+        if not self._have(_RECORD.size + length):
+            self.truncated_at = self._offset
+            return None
+        start = self._pos + _RECORD.size
+        record = Record(kind, self._buf[start : start + length], self._offset)
+        self._pos = start + length
+        self._offset += _RECORD.size + length
+        return record
+
+    def take(self, scan: Scan) -> list[bytes] | None:
+        """What ``scan`` makes of the records from here on, up to one it does not
+        take (left for ``next``), the end of the dump, or the end of what was read
+        at once; None when it took none."""
         while True:
-            head = inp.read(_RECORD.size)
-            if not head:
-                return
-            if len(head) < _RECORD.size:
-                self.truncated_at = self._offset
-                return
-            kind, length = _RECORD.unpack(head)
-            if length > MAX_RECORD:
-                raise DecodeError(f"record at byte {self._offset}: implausible length {length}")
-            payload = inp.read(length)
-            if len(payload) < length:
-                self.truncated_at = self._offset
-                return
-            yield Record(kind, payload, self._offset)
-            self._offset += _RECORD.size + length
+            made, pos = scan(self._buf, self._pos, self._offset)
+            if pos != self._pos:
+                self._offset += pos - self._pos
+                self._pos = pos
+                return made
+            if self._whole_record() or not self._more():
+                return None
+
+    def _whole_record(self) -> bool:
+        """Whether a record starts at the position and is all in the buffer (or
+        says it is too long to ever be)."""
+        left = len(self._buf) - self._pos
+        if left < _RECORD.size:
+            return False
+        length: int = _RECORD.unpack_from(self._buf, self._pos)[1]
+        return length > MAX_RECORD or left >= _RECORD.size + length
+
+    def _have(self, n: int) -> bool:
+        """Whether ``n`` bytes from the position are in the buffer, reading more
+        as needed; False at the end of the dump."""
+        while len(self._buf) - self._pos < n:
+            if not self._more(n):
+                return False
+        return True
+
+    def _more(self, want: int = 0) -> bool:
+        """Read more of the dump into the buffer (at least ``want`` bytes from the
+        position in all, if the dump has them); False at its end."""
+        if self._eof:
+            return False
+        kept = self._buf[self._pos :]
+        data = self._read(max(self.CHUNK, want - len(kept)))
+        if not data:
+            self._eof = True
+            return False
+        self._buf = kept + data
+        self._pos = 0
+        return True
 
 
 def decode_counters(payload: bytes) -> Counters:

@@ -47,8 +47,10 @@ from ..layout import EVENT_FLAG_TRUNCATED, Layout
 from ..redaction import Redaction
 from ..sampling import RateLimiter, probe_rate
 from ..snapshot import CapturedValue, EvaluationError, Snapshot
+from ..spec import Capture
 from .envelope import Envelope, entry_captures, line_captures
-from .events import RawEvent, corrupt_event, parse_event
+from .events import Blocks, EventData, RawEvent, corrupt_event, parse_event, pcs_of
+from .fastpath import EventBytes, choose, snapshots
 from .generics import ShapeNames, dictionary_words, rename_text
 from .jsontext import encode, members
 from .message import MessageFormatter, call, returns
@@ -140,7 +142,8 @@ class DecodeRun(Iterator[Snapshot]):
     - ``corrupt_at``: byte offset of the corrupt record that stopped the decode (with
       ``DecodeError``, after the snapshots of every record before it), or None;
     - ``unknown_records``: records of a kind this godi does not know (skipped);
-    - ``issues``: the probes codegen could not install (``layout.issues``).
+    - ``issues``: the probes codegen could not install (``layout.issues``);
+    - ``native_events``: of ``events``, those decoded whole in C (``fastpath``).
 
     Iterating gives ``Snapshot`` objects; ``encoded()`` gives the same snapshots as
     JSON, without building objects (the two share one stream: each snapshot comes
@@ -171,6 +174,7 @@ class DecodeRun(Iterator[Snapshot]):
         check_dump(self.header, program, program_hash, name)
 
         self.events = 0
+        self.native_events = 0
         self.by_probe: dict[str, int] = {}
         self.counters: Counters | None = None
         self.notices: list[Notice] = []
@@ -225,6 +229,22 @@ class DecodeRun(Iterator[Snapshot]):
         self._start = counting.position
         self.corrupt_at: int | None = None
         self._reader = RecordReader(dump, counting.position)
+        self._fast = snapshots(
+            native,
+            self._envelope,
+            choose(
+                list(self._plans.values()),
+                expressions=set(self._expressions),
+                returning=self._returning,
+                shape=self._shapes.is_shape_function,
+            ),
+            self._type_sizes,
+            returning=self._returning,
+            no_entry=',"evaluationErrors":' + encode([_NO_ENTRY]),
+            no_return=',"evaluationErrors":' + encode([_NO_RETURN]),
+            piece=self._piece,
+            stack=self._stack_text if self._symbolizer is not None else None,
+        )
         self._records = self._run()
 
     def encoded(self) -> Iterator[bytes]:
@@ -247,8 +267,18 @@ class DecodeRun(Iterator[Snapshot]):
         pending: dict[tuple[str, str, int, int], _Hit] = {}
         returning = self._returning
         position = self._start
+        reader = self._reader
+        fast = self._fast
         try:
-            for record in self._reader:
+            while True:
+                # The records C decodes whole, up to one it leaves to Python.
+                while fast is not None and (made := reader.take(fast.run)) is not None:
+                    self._taken(fast.counts())
+                    yield from made
+                position = reader.offset
+                record = reader.next()
+                if record is None:
+                    break
                 position = record.offset
                 if record.kind != RECORD_EVENT:
                     self._other(record)
@@ -292,11 +322,26 @@ class DecodeRun(Iterator[Snapshot]):
             )
 
     def _lost_returns(self, pending: dict[tuple[str, str, int, int], _Hit]) -> Iterator[bytes]:
-        """The snapshots of the calls still waiting for their return, in dump order."""
-        for hit in sorted(pending.values(), key=lambda h: h.offset):
-            snapshot = self._snapshot(hit, None, lost_return=True)
+        """The snapshots of the calls still waiting for their return (here and in
+        C), in dump order."""
+        waiting: list[tuple[int, _Hit | bytes]] = [(h.offset, h) for h in pending.values()]
+        if self._fast is not None:
+            waiting += self._fast.pending()
+        for _, hit in sorted(waiting, key=lambda w: w[0]):
+            snapshot = (
+                hit if isinstance(hit, bytes) else self._snapshot(hit, None, lost_return=True)
+            )
             if snapshot is not None:
                 yield snapshot
+
+    def _taken(self, counts: dict[int, int]) -> None:
+        """Count the events C decoded: ``counts`` by probe index."""
+        by_probe = self.by_probe
+        for index, n in counts.items():
+            probe_id = self._plans[index].probe.probe_id
+            by_probe[probe_id] = by_probe.get(probe_id, 0) + n
+            self.events += n
+            self.native_events += n
 
     def _other(self, record: Record) -> None:
         """Take in a record that is not an event: counters, a notice, an unknown kind."""
@@ -510,7 +555,7 @@ class DecodeRun(Iterator[Snapshot]):
             text = texts[s.index]
             piece = s.pieces.get(text)
             if piece is None:
-                piece = s.prefix + self._summary(s, text, hit)
+                piece = s.prefix + self._summary(s, text, hit.event, hit.plan.summary_limits)
                 if len(text) <= _CACHED_TEXT:
                     if len(s.pieces) >= _CACHED_PIECES:
                         s.pieces.clear()
@@ -518,13 +563,21 @@ class DecodeRun(Iterator[Snapshot]):
             out.append(piece)
         return out
 
-    def _summary(self, said: Said, text: str, hit: _Hit) -> str:
+    def _summary(self, said: Said, text: str, event: EventData, limits: Capture) -> str:
         """The summary of a value the message shows, from its text; a long value is
-        rendered again within the summary limits rather than read back whole."""
+        rendered again from ``event`` within the summary ``limits`` rather than
+        read back whole."""
         if len(text) > _SHORT_TEXT:
-            ctx = RenderContext(hit.event, hit.plan.summary_limits)
-            text = said.variable.text(hit.event, ctx)
+            ctx = RenderContext(event, limits)
+            text = said.variable.text(event, ctx)
         return self._message.summary(said.type, self._renderer.value(text))
+
+    def _piece(self, said: tuple[Said, Capture], text: str, payload: bytes, blocks: Blocks) -> str:
+        """The message piece of a value C did not have one for (``fastpath``):
+        the ``Said`` and its probe's summary limits, the value's text, and the
+        event's payload and blocks."""
+        s, limits = said
+        return s.prefix + self._summary(s, text, EventBytes(payload, blocks), limits)
 
     def _objects(self, scope: ScopePlan, texts: list[str]) -> dict[str, CapturedValue]:
         """The values of a scope as objects, by name, for expressions."""
@@ -537,11 +590,16 @@ class DecodeRun(Iterator[Snapshot]):
         events of a probe repeat the same stacks)."""
         text = self._stacks.get(event.stack)
         if text is None:
-            assert self._symbolizer is not None
             if len(self._stacks) >= MAX_CACHED_STACKS:
                 self._stacks.clear()
-            text = self._stacks[event.stack] = encode(self._symbolizer.stack(event.pcs))
+            text = self._stacks[event.stack] = self._stack_text(event.stack)
         return text
+
+    def _stack_text(self, stack: bytes) -> str:
+        """The JSON of the symbolicated stack of the PCs ``stack`` (as events hold
+        them)."""
+        assert self._symbolizer is not None
+        return encode(self._symbolizer.stack(pcs_of(stack)))
 
 
 def _renamed(hit: _Hit, names: dict[str, str]) -> _Hit:

@@ -23,61 +23,10 @@
  * buffer, every count is clamped by the limits and the block it indexes.
  */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-#include <stdint.h>
-#include <string.h>
-
-/* mirrors stages/layout.py (bpf/godi_event.h) */
-#define BLOCK_HEADER_SIZE 24
-#define BLOCK_FLAG_READ_FAILED 1
-#define BLOCK_FLAG_SHORT 2
-#define BYTES_TYPE 0
-
-/* Node kinds (exported to native.py). */
-enum {
-	K_CONST,   /* always the same text (redacted) */
-	K_BOOL,    /* values.ValueRenderer._compile_base, bool */
-	K_INT,     /* _compile_base, int kinds: decimal */
-	K_CACHED,  /* _compile_base, other kinds with a raw format: Python's cache */
-	K_STRING,  /* _compile_string */
-	K_STRUCT,  /* _compile_struct */
-	K_ARRAY,   /* _compile_array */
-	K_SLICE,   /* _compile_slice */
-	K_POINTER, /* _compile_pointer */
-	K_PYTHON,  /* anything else: the Python renderer */
-};
-
-static const unsigned char *read_le(const unsigned char *p, int size, uint64_t *out)
-{
-	uint64_t v = 0;
-	for (int i = size - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	*out = v;
-	return p + size;
-}
+#include "_render.h"
 
 /* ------------------------------------------------------------------ BlockIndex */
 
-typedef struct {
-	uint64_t addr;
-	Py_ssize_t start;
-	Py_ssize_t end;
-	uint32_t type;
-	uint32_t count;
-	uint32_t flags;
-} Entry;
-
-typedef struct {
-	PyObject_HEAD
-	Entry *entries; /* in the order first seen, as a dict keeps them */
-	Py_ssize_t n, cap;
-	int32_t *slots; /* open addressing: entry index + 1, 0 = empty */
-	size_t mask;
-} BlockIndex;
-
-static PyTypeObject BlockIndexType;
 
 static size_t hash_key(uint64_t addr, uint32_t type)
 {
@@ -269,7 +218,7 @@ static PySequenceMethods bi_sequence = {
 	.sq_contains = (objobjproc)bi_contains,
 };
 
-static PyTypeObject BlockIndexType = {
+PyTypeObject BlockIndexType = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stages.decode._render.BlockIndex",
 	.tp_doc = "An event's blocks by (address, capture type index), read-only.",
 	.tp_basicsize = sizeof(BlockIndex),
@@ -281,130 +230,106 @@ static PyTypeObject BlockIndexType = {
 	.tp_methods = bi_methods,
 };
 
-/* events._parse_blocks: index the blocks from pos to the end of payload. Returns
- * (BlockIndex, SHORT bit of the OR of their flags), or None where _parse_blocks
- * raises (a header cut off, an unknown capture type, lengths that do not add up):
- * the caller runs it then, for its message. */
-static PyObject *index_blocks(PyObject *self, PyObject *args)
+/* An empty BlockIndex. */
+BlockIndex *block_index_new(void)
 {
-	Py_buffer view;
-	Py_ssize_t pos;
-	PyObject *sizes;
-	(void)self;
-	if (!PyArg_ParseTuple(args, "y*nO!", &view, &pos, &PyList_Type, &sizes))
-		return NULL;
-	const unsigned char *p = view.buf;
-	Py_ssize_t total = view.len;
-	Py_ssize_t ntypes = PyList_GET_SIZE(sizes);
 	BlockIndex *bi = PyObject_New(BlockIndex, &BlockIndexType);
-	if (!bi) {
-		PyBuffer_Release(&view);
+	if (!bi)
 		return NULL;
-	}
 	bi->entries = NULL;
 	bi->slots = NULL;
 	bi->n = bi->cap = 0;
 	bi->mask = 0;
-	uint32_t any_short = 0;
-	int bad = pos < 0;
+	return bi;
+}
+
+/* The size of capture type `type`: 1 found, 0 no such type, -1 error. */
+static int size_of(const Sizes *sizes, uint64_t type, long long *size)
+{
+	if (type >= (uint64_t)sizes->n)
+		return 0;
+	if (sizes->array) {
+		*size = sizes->array[type];
+		return 1;
+	}
+	*size = PyLong_AsLongLong(PyList_GET_ITEM(sizes->list, (Py_ssize_t)type));
+	return *size == -1 && PyErr_Occurred() ? -1 : 1;
+}
+
+/* events._parse_blocks: index the blocks of the total bytes at p, from pos, into
+ * bi. Returns 1 (any_flags: the OR of their flags), 0 where _parse_blocks raises
+ * (a header cut off, an unknown capture type, lengths that do not add up), or -1
+ * on an error of Python's. */
+int block_index_fill(BlockIndex *bi, const unsigned char *p, Py_ssize_t total, Py_ssize_t pos,
+		     const Sizes *sizes, uint32_t *any_flags)
+{
+	uint32_t any = 0;
+	if (pos < 0)
+		return 0;
 	/* at most one block per header's worth of bytes: sized for them (up to a
 	 * point: big blocks are few), the index is not rehashed as it fills */
 	Py_ssize_t most = (total - pos) / BLOCK_HEADER_SIZE;
-	if (!bad && pos < total && bi_grow(bi, most < 4096 ? most : 4096) < 0)
-		goto error;
-	while (!bad && pos < total) {
-		if (total - pos < BLOCK_HEADER_SIZE) {
-			bad = 1; /* header cut off */
-			break;
-		}
+	if (pos < total && bi_grow(bi, most < 4096 ? most : 4096) < 0)
+		return -1;
+	while (pos < total) {
+		if (total - pos < BLOCK_HEADER_SIZE)
+			return 0; /* header cut off */
 		uint64_t addr, type, count, length, flags;
 		const unsigned char *h = read_le(p + pos, 8, &addr);
 		h = read_le(h, 4, &type);
 		h = read_le(h, 4, &count);
 		h = read_le(h, 4, &length);
 		read_le(h, 4, &flags);
-		if ((Py_ssize_t)type >= ntypes) {
-			bad = 1; /* unknown capture type */
-			break;
-		}
-		long long size = PyLong_AsLongLong(PyList_GET_ITEM(sizes, (Py_ssize_t)type));
-		if (size == -1 && PyErr_Occurred())
-			goto error;
+		long long size;
+		int known = size_of(sizes, type, &size);
+		if (known <= 0)
+			return known; /* an unknown capture type, or an error */
 		Py_ssize_t start = pos + BLOCK_HEADER_SIZE;
 		long long want;
 		if (flags & BLOCK_FLAG_READ_FAILED)
 			want = 0;
 		else if (__builtin_mul_overflow((long long)count, size, &want))
 			want = -1; /* matches no u32 length */
-		if ((Py_ssize_t)length > total - start || want != (long long)length) {
-			bad = 1;
-			break;
-		}
-		any_short |= (uint32_t)flags;
+		if ((Py_ssize_t)length > total - start || want != (long long)length)
+			return 0;
+		any |= (uint32_t)flags;
 		Entry e = {addr, start, start + (Py_ssize_t)length, (uint32_t)type, (uint32_t)count,
 			   (uint32_t)flags};
 		if (bi_put(bi, &e) < 0)
-			goto error;
+			return -1;
 		/* The padding after the last block may be left out. */
 		pos = e.end + (Py_ssize_t)(-length & 7);
 	}
+	*any_flags = any;
+	return 1;
+}
+
+/* index_blocks(payload, pos, type_sizes): (BlockIndex, the SHORT bit of the OR of
+ * the blocks' flags), or None where _parse_blocks raises: the caller runs it
+ * then, for its message. */
+static PyObject *index_blocks(PyObject *self, PyObject *args)
+{
+	Py_buffer view;
+	Py_ssize_t pos;
+	PyObject *list;
+	(void)self;
+	if (!PyArg_ParseTuple(args, "y*nO!", &view, &pos, &PyList_Type, &list))
+		return NULL;
+	Sizes sizes = {list, NULL, PyList_GET_SIZE(list)};
+	BlockIndex *bi = block_index_new();
+	uint32_t any = 0;
+	int rc = bi ? block_index_fill(bi, view.buf, view.len, pos, &sizes, &any) : -1;
 	PyBuffer_Release(&view);
-	if (bad) {
-		Py_DECREF(bi);
+	if (rc <= 0) {
+		Py_XDECREF(bi);
+		if (rc < 0)
+			return NULL;
 		Py_RETURN_NONE;
 	}
-	return Py_BuildValue("(Nk)", (PyObject *)bi, (unsigned long)(any_short & BLOCK_FLAG_SHORT));
-error:
-	PyBuffer_Release(&view);
-	Py_DECREF(bi);
-	return NULL;
+	return Py_BuildValue("(Nk)", (PyObject *)bi, (unsigned long)(any & BLOCK_FLAG_SHORT));
 }
 
 /* -------------------------------------------------------------------- Renderer */
-
-typedef struct {
-	const char *s;
-	Py_ssize_t n;
-} Text;
-
-typedef struct {
-	Text key;         /* "name": */
-	Py_ssize_t offset;
-	Py_ssize_t node;  /* -1: the constant text */
-	Text constant;
-} FieldSpec;
-
-typedef struct {
-	int kind;
-	Py_ssize_t size;
-	Text head;       /* {"type":"T" */
-	Text a, b;       /* K_CONST: text; K_BOOL: true, false; K_INT: {"type":"T","value":" */
-	int is_signed;
-	PyObject *seen;  /* K_CACHED: the Python renderer's cache, and its miss() */
-	PyObject *miss;
-	PyObject *compile; /* K_PYTHON: ValueRenderer.renderer, and its result */
-	PyObject *type_id;
-	PyObject *fn;
-	FieldSpec *fields;
-	Py_ssize_t nfields;
-	Py_ssize_t elem;   /* K_ARRAY, K_SLICE: elements; K_POINTER: pointee */
-	Py_ssize_t count;  /* K_ARRAY */
-	Py_ssize_t stride; /* K_ARRAY, K_SLICE */
-	uint32_t *capture; /* capture types whose blocks hold the elements or pointee */
-	Py_ssize_t ncapture;
-	long long elem_id; /* K_POINTER: the resolved pointee type, on the path */
-	int nested, zero_size;
-	Py_ssize_t skip;   /* K_POINTER: bytes of the pointee's head */
-} Node;
-
-typedef struct {
-	PyObject_HEAD
-	Node *nodes;
-	Py_ssize_t n, cap;
-	PyObject *keep;    /* the bytes objects the nodes' texts point into */
-	Text *reasons;     /* ,"notCapturedReason":"..." of every reason */
-	Py_ssize_t nreasons;
-} Renderer;
 
 static void node_clear(Node *nd)
 {
@@ -702,33 +627,7 @@ static int renderer_init(Renderer *r, PyObject *args, PyObject *kwds)
 
 /* ---------------------------------------------------------- one value's walk */
 
-typedef struct {
-	uint64_t addr;
-	long long type;
-} PathEntry;
-
-typedef struct {
-	PyObject *obj; /* bytes: the payload, or b"" for a zero-size pointee */
-	const unsigned char *p;
-	Py_ssize_t len;
-} Buf;
-
-typedef struct {
-	Renderer *r;
-	PyObject *ctx;
-	Buf payload;
-	PyObject *blocks_obj;
-	const BlockIndex *blocks; /* NULL: no blocks */
-	long long max_depth, max_collection, max_length, max_fields;
-	int missing;
-	PathEntry *path;
-	Py_ssize_t npath, cappath;
-	char *out; /* stack, or on the heap once grown */
-	Py_ssize_t len, cap;
-	char stack[1024];
-} Walk;
-
-static PyObject *empty_bytes; /* b"" */
+PyObject *empty_bytes; /* b"" */
 static PyObject *empty_tuple; /* (): no holes */
 
 /* The RenderContext attributes read, interned once. */
@@ -738,7 +637,7 @@ static const char *const limit_names[4] = {"max_reference_depth", "max_collectio
 					   "max_length", "max_field_count"};
 
 /* The output grown to hold more bytes: off the stack, then doubled. */
-static int grow(Walk *w, Py_ssize_t more)
+int grow(Walk *w, Py_ssize_t more)
 {
 	if (more > PY_SSIZE_T_MAX / 2 - w->len) {
 		PyErr_NoMemory();
@@ -764,25 +663,8 @@ static int grow(Walk *w, Py_ssize_t more)
 	return 0;
 }
 
-/* Room for more bytes. */
-static inline int ensure(Walk *w, Py_ssize_t more)
-{
-	return w->len + more > w->cap ? grow(w, more) : 0;
-}
 
-static inline int put(Walk *w, const char *s, Py_ssize_t n)
-{
-	if (ensure(w, n) < 0)
-		return -1;
-	memcpy(w->out + w->len, s, (size_t)n);
-	w->len += n;
-	return 0;
-}
-
-#define PUT_LIT(w, lit) put((w), (lit), (Py_ssize_t)(sizeof(lit) - 1))
-#define PUT_TEXT(w, t) put((w), (t).s, (t).n)
-
-static int put_u64(Walk *w, uint64_t v)
+int put_u64(Walk *w, uint64_t v)
 {
 	char digits[24];
 	int n = 0;
@@ -824,7 +706,7 @@ static Py_ssize_t address_text(char *buf, uint64_t addr)
 
 /* jsontext.quote (json.encoder.encode_basestring) of UTF-8 text, without the
  * quotes: '"', '\\' and control characters escaped, everything else as is. */
-static int put_escaped(Walk *w, const unsigned char *s, Py_ssize_t n)
+int put_escaped(Walk *w, const unsigned char *s, Py_ssize_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	Py_ssize_t run = 0;
@@ -890,7 +772,7 @@ static int put_string(Walk *w, const unsigned char *s, Py_ssize_t n, int cut)
 
 /* A str appended, as UTF-8 (lone surrogates passed through: the text is decoded
  * back the same way). */
-static int put_str(Walk *w, PyObject *text)
+int put_str(Walk *w, PyObject *text)
 {
 	Py_ssize_t len;
 	const char *utf8 = PyUnicode_AsUTF8AndSize(text, &len);
@@ -1222,6 +1104,15 @@ static int render_python(Walk *w, Node *nd, const Buf *b, Py_ssize_t off, long l
 	PyObject *path = NULL, *text = NULL, *at = NULL, *deep = NULL;
 	Py_ssize_t added = 0;
 	int rc = -1;
+	if (!w->ctx) {
+		if (!w->make_ctx) {
+			PyErr_SetString(PyExc_RuntimeError, "a walk without a render context");
+			return -1;
+		}
+		if (!(w->ctx = w->make_ctx(w->ctx_arg)))
+			return -1;
+		w->own_ctx = 1;
+	}
 	if (w->npath) {
 		path = PyObject_GetAttr(w->ctx, attr_path);
 		if (!path)
@@ -1350,37 +1241,65 @@ static int limit(PyObject *ctx, PyObject *name, long long *out)
 	return n >= 0 && overflow >= 0;
 }
 
-/* Start a walk over the event of a RenderContext: 1 ready, 0 declined (blocks
- * neither indexed here nor none, a payload not bytes, a negative limit), -1 error.
- * walk_end ends it, whatever this returned. */
-static int walk_begin(Walk *w, Renderer *r, PyObject *ctx)
+/* Start a walk over payload (bytes) and blocks (a BlockIndex, or NULL: none)
+ * within limits (depth, collection size, length, field count). No context: set
+ * w->ctx, or w->make_ctx to make one when a Python renderer needs it. walk_end
+ * ends it. */
+void walk_start(Walk *w, Renderer *r, PyObject *payload, PyObject *blocks,
+		const long long limits[4])
 {
 	w->r = r;
-	w->ctx = ctx;
+	w->ctx = NULL;
+	w->make_ctx = NULL;
+	w->ctx_arg = NULL;
+	w->own_ctx = 0;
 	w->missing = 0;
 	w->path = NULL;
 	w->npath = w->cappath = 0;
 	w->out = w->stack;
 	w->len = 0;
 	w->cap = sizeof(w->stack);
-	w->blocks_obj = NULL;
-	w->payload.obj = PyObject_GetAttr(ctx, attr_payload);
-	if (!w->payload.obj)
+	Py_INCREF(payload);
+	w->payload.obj = payload;
+	w->payload.p = (const unsigned char *)PyBytes_AS_STRING(payload);
+	w->payload.len = PyBytes_GET_SIZE(payload);
+	Py_XINCREF(blocks);
+	w->blocks_obj = blocks;
+	w->blocks = (const BlockIndex *)blocks;
+	w->max_depth = limits[0];
+	w->max_collection = limits[1];
+	w->max_length = limits[2];
+	w->max_fields = limits[3];
+}
+
+/* Start a walk over the event of a RenderContext: 1 ready, 0 declined (blocks
+ * neither indexed here nor none, a payload not bytes, a negative limit), -1 error.
+ * walk_end ends it, whatever this returned. */
+static int walk_begin(Walk *w, Renderer *r, PyObject *ctx)
+{
+	static const long long none[4] = {0, 0, 0, 0};
+	walk_start(w, r, empty_bytes, NULL, none);
+	w->ctx = ctx;
+	PyObject *payload = PyObject_GetAttr(ctx, attr_payload);
+	if (!payload)
 		return -1;
-	w->blocks_obj = PyObject_GetAttr(ctx, attr_blocks);
-	if (!w->blocks_obj)
+	if (!PyBytes_CheckExact(payload)) {
+		Py_DECREF(payload);
+		return 0;
+	}
+	Py_SETREF(w->payload.obj, payload);
+	w->payload.p = (const unsigned char *)PyBytes_AS_STRING(payload);
+	w->payload.len = PyBytes_GET_SIZE(payload);
+	PyObject *blocks = PyObject_GetAttr(ctx, attr_blocks);
+	if (!blocks)
 		return -1;
-	/* both references are held until walk_end */
-	if (Py_IS_TYPE(w->blocks_obj, &BlockIndexType))
-		w->blocks = (const BlockIndex *)w->blocks_obj;
-	else if (PyDict_CheckExact(w->blocks_obj) && PyDict_GET_SIZE(w->blocks_obj) == 0)
+	w->blocks_obj = blocks; /* held until walk_end */
+	if (Py_IS_TYPE(blocks, &BlockIndexType))
+		w->blocks = (const BlockIndex *)blocks;
+	else if (PyDict_CheckExact(blocks) && PyDict_GET_SIZE(blocks) == 0)
 		w->blocks = NULL; /* an event without blocks */
 	else
 		return 0;
-	if (!PyBytes_CheckExact(w->payload.obj))
-		return 0;
-	w->payload.p = (const unsigned char *)PyBytes_AS_STRING(w->payload.obj);
-	w->payload.len = PyBytes_GET_SIZE(w->payload.obj);
 	long long *limits[] = {&w->max_depth, &w->max_collection, &w->max_length, &w->max_fields};
 	for (int i = 0; i < 4; i++) {
 		int rc = limit(ctx, attr_limits[i], limits[i]);
@@ -1390,26 +1309,34 @@ static int walk_begin(Walk *w, Renderer *r, PyObject *ctx)
 	return 1;
 }
 
-static void walk_end(Walk *w)
+void walk_end(Walk *w)
 {
 	Py_XDECREF(w->payload.obj);
 	Py_XDECREF(w->blocks_obj);
+	if (w->own_ctx)
+		Py_CLEAR(w->ctx);
 	if (w->out != w->stack)
 		PyMem_Free(w->out);
 	PyMem_Free(w->path);
+}
+
+/* The value of node at offset of the payload appended to the walk's output. */
+int walk_render(Walk *w, Py_ssize_t node, Py_ssize_t offset)
+{
+	if (node < 0 || node >= w->r->n) {
+		PyErr_Format(PyExc_IndexError, "no node %zd", node);
+		return -1;
+	}
+	w->npath = 0;
+	return render(w, node, &w->payload, offset, 0);
 }
 
 /* The value of node at offset of the payload, as a str; the walk's missing flag
  * is passed on to ctx.missing (only ever set, as Python sets it). */
 static PyObject *walk_value(Walk *w, Py_ssize_t node, Py_ssize_t offset)
 {
-	if (node < 0 || node >= w->r->n) {
-		PyErr_Format(PyExc_IndexError, "no node %zd", node);
-		return NULL;
-	}
 	w->len = 0;
-	w->npath = 0;
-	if (render(w, node, &w->payload, offset, 0) < 0)
+	if (walk_render(w, node, offset) < 0)
 		return NULL;
 	if (w->missing && PyObject_SetAttr(w->ctx, attr_missing, Py_True) < 0)
 		return NULL;
@@ -1483,7 +1410,7 @@ static PyMethodDef renderer_methods[] = {
 	{NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject RendererType = {
+PyTypeObject RendererType = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stages.decode._render.Renderer",
 	.tp_doc = "Renders values from a table of nodes, one per IR type (see native.py).",
 	.tp_basicsize = sizeof(Renderer),
@@ -1512,7 +1439,8 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__render(void)
 {
-	if (PyType_Ready(&BlockIndexType) < 0 || PyType_Ready(&RendererType) < 0)
+	if (PyType_Ready(&BlockIndexType) < 0 || PyType_Ready(&RendererType) < 0 ||
+	    PyType_Ready(&SnapshotsType) < 0)
 		return NULL;
 	if (!empty_bytes && !(empty_bytes = PyBytes_FromStringAndSize("", 0)))
 		return NULL;
@@ -1542,7 +1470,8 @@ PyMODINIT_FUNC PyInit__render(void)
 		if (PyModule_AddIntConstant(m, kinds[i].name, kinds[i].value) < 0)
 			goto error;
 	if (PyModule_AddObjectRef(m, "BlockIndex", (PyObject *)&BlockIndexType) < 0 ||
-	    PyModule_AddObjectRef(m, "Renderer", (PyObject *)&RendererType) < 0)
+	    PyModule_AddObjectRef(m, "Renderer", (PyObject *)&RendererType) < 0 ||
+	    PyModule_AddObjectRef(m, "Snapshots", (PyObject *)&SnapshotsType) < 0)
 		goto error;
 	return m;
 error:

@@ -1,6 +1,6 @@
 """Stub of the C extension ``stages/decode/_render.c`` (see ``native``)."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, final
 
 K_CONST: int
@@ -40,3 +40,25 @@ class Renderer:
     def scope(
         self, nodes: tuple[int, ...], offsets: tuple[int, ...], ctx: object, /
     ) -> list[str] | None: ...
+
+@final
+class Snapshots:
+    """Whole snapshots of simple probes, from a dump's bytes (see fastpath.py)."""
+
+    def __init__(
+        self,
+        renderer: Renderer,
+        type_sizes: list[int],
+        start: bytes,
+        id_prefix: bytes,
+        clock_offset_ns: int,
+        no_entry: bytes,
+        no_return: bytes,
+        piece: Callable[..., str],
+        stack: Callable[[bytes], str],
+        context: Callable[..., object],
+    ) -> None: ...
+    def add(self, index: int, spec: tuple[Any, ...], /) -> None: ...
+    def run(self, buf: bytes, pos: int, offset: int, /) -> tuple[list[bytes], int]: ...
+    def pending(self) -> list[tuple[int, bytes]]: ...
+    def counts(self) -> dict[int, int]: ...

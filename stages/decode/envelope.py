@@ -70,18 +70,26 @@ class Envelope:
         identity = f"{header.build_id}/{header.program_hash}/{header.pid}/{header.clock_offset_ns}"
         h = hashlib.sha256(b"godi snapshot ids/" + identity.encode()).hexdigest()
         variant = "89ab"[int(h[15], 16) & 3]  # the top two bits of digit 16 are 10
-        self._id_prefix = f"{h[:8]}-{h[8:12]}-8{h[12:15]}-{variant}{h[16:19]}-"
-        self._clock_offset_ns = header.clock_offset_ns
-        self._start = (
+        self.id_prefix = f"{h[:8]}-{h[8:12]}-8{h[12:15]}-{variant}{h[16:19]}-"
+        """The ids' text before the offset's 12 hex digits."""
+        self.clock_offset_ns = header.clock_offset_ns
+        self.start = (
             f'{{"service":{quote(service)},"ddsource":"dd_debugger","ddtags":{quote(tags)}'
             ',"message":'
         )
+        """The snapshots' text up to their message."""
         self._probes = {p.index: _ProbeEnvelope(p) for p in probes}
+
+    def probe_texts(self, probe: int) -> tuple[str, str]:
+        """The texts of probe index ``probe``'s snapshots after their timestamp and
+        before the goroutine id, and after their id's timestamp (see ``snapshot``)."""
+        p = self._probes[probe]
+        return p.before_goid, p.ref
 
     def snapshot_id(self, offset: int) -> str:
         """The id of the snapshot decoded from the record at byte ``offset`` (dumps
         beyond 256 TiB would wrap)."""
-        return f"{self._id_prefix}{offset & ((1 << OFFSET_BITS) - 1):012x}"
+        return f"{self.id_prefix}{offset & ((1 << OFFSET_BITS) - 1):012x}"
 
     def snapshot(
         self,
@@ -98,7 +106,7 @@ class Envelope:
         """The JSON of the snapshot of one hit of probe index ``probe``; ``captures``
         and ``stack`` are JSON texts, None: none."""
         p = self._probes[probe]
-        ts = str((ktime_ns + self._clock_offset_ns) // 1_000_000)
+        ts = str((ktime_ns + self.clock_offset_ns) // 1_000_000)
         optional = ""
         if stack is not None:
             optional = ',"stack":' + stack
@@ -108,7 +116,7 @@ class Envelope:
             optional += ',"evaluationErrors":' + encode(errors)
         during = "" if duration is None else f',"duration":{duration}'
         text = (
-            f'{self._start}{quote(message)},"timestamp":{ts}{during}{p.before_goid}{goid}'
+            f'{self.start}{quote(message)},"timestamp":{ts}{during}{p.before_goid}{goid}'
             f'{_AFTER_GOID}{self.snapshot_id(offset)}","timestamp":{ts}{p.ref}{optional}}}}}}}'
         )
         return text.encode()

@@ -49,6 +49,20 @@ class Blocks(Protocol):
     def __getitem__(self, key: tuple[int, int], /) -> Block: ...
 
 
+class EventData(Protocol):
+    """What values are rendered from: a ``RawEvent``, or ``fastpath.EventBytes``
+    for an event decoded in C."""
+
+    @property
+    def payload(self) -> bytes: ...
+
+    @property
+    def blocks(self) -> Blocks: ...
+
+    @property
+    def fail_mask(self) -> int: ...
+
+
 IndexBlocks = Callable[[bytes, int, list[int]], tuple[Blocks, int] | None]
 """``_parse_blocks`` in C: ``(payload, pos, type_sizes) -> (blocks, SHORT bit)``, or
 None where ``_parse_blocks`` raises."""
@@ -115,7 +129,12 @@ class RawEvent:
     @property
     def pcs(self) -> tuple[int, ...]:
         """The program counters of the stack."""
-        return struct.unpack(f"<{len(self.stack) // 8}Q", self.stack)
+        return pcs_of(self.stack)
+
+
+def pcs_of(stack: bytes) -> tuple[int, ...]:
+    """The program counters of a stack as an event holds them."""
+    return struct.unpack(f"<{len(stack) // 8}Q", stack)
 
 
 def corrupt_event(offset: int, why: str) -> DecodeError:

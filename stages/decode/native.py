@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from ..ir import (
     ArrayType,
@@ -51,12 +51,14 @@ except ImportError:  # not built
     _render = None  # type: ignore[assignment]
 
 ENVIRONMENT = "GODI_DECODE_NATIVE"
+_T = TypeVar("_T")
 
 Value = Callable[[RenderContext], str | None]
 """A root value rendered in C from a render context: its text, or None when the C
 renderer declines the event (Python renders it then)."""
-Scope = Callable[[RenderContext], list[str] | None]
-"""The values of a scope rendered in C: their texts, or None (declined)."""
+Scope = partial[list[str] | None]
+"""The values of a scope rendered in C from a render context: their texts, or None
+(declined). Its ``args`` are the values' nodes and payload offsets."""
 
 
 def available() -> bool:
@@ -107,8 +109,35 @@ class NativeRenderer:
         self._flush(0)
         return partial(self._c.scope, made, tuple(offsets))
 
-    def _flush(self, node: int) -> int:
-        """Hand the nodes made so far to C; returns ``node``."""
+    def snapshots(
+        self,
+        type_sizes: list[int],
+        start: bytes,
+        id_prefix: bytes,
+        clock_offset_ns: int,
+        no_entry: bytes,
+        no_return: bytes,
+        piece: Callable[..., str],
+        stack: Callable[[bytes], str],
+        context: Callable[..., RenderContext],
+    ) -> _render.Snapshots:
+        """Whole snapshots of simple probes (``fastpath``), their values rendered
+        with this renderer's table."""
+        return _render.Snapshots(
+            self._flush(self._c),
+            type_sizes,
+            start,
+            id_prefix,
+            clock_offset_ns,
+            no_entry,
+            no_return,
+            piece,
+            stack,
+            context,
+        )
+
+    def _flush(self, node: _T) -> _T:
+        """Hand the nodes made so far to C; returns ``node`` (whatever it is)."""
         if self._pending:
             self._c.extend(self._pending)
             self._done += len(self._pending)

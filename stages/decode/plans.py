@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..layout import ProbeLayout, VariableLayout
 from ..spec import Capture
-from .events import ROOT_AT, RawEvent
+from .events import ROOT_AT, EventData
 from .generated import Group, Slot, group_renderer
 from .generics import DICT_NAME
 from .jsontext import quote, value_text
@@ -42,7 +42,7 @@ class VariablePlan:
     native: Value | None = None
     """The C renderer of the value (``native``), for events without holes in it."""
 
-    def text(self, event: RawEvent, ctx: RenderContext) -> str:
+    def text(self, event: EventData, ctx: RenderContext) -> str:
         """The JSON text of the variable's value in ``event``."""
         if self.constant is not None:
             return self.constant

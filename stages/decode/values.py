@@ -56,7 +56,7 @@ from ..redaction import Redaction
 from ..snapshot import CapturedValue, NotCapturedReason
 from ..spec import Capture
 from . import jsontext, runtime_values
-from .events import Block, Blocks, RawEvent
+from .events import Block, Blocks, EventData
 from .generated import Elements, Slot, Words, elements_renderer, struct_renderer
 from .gofmt import BASE_FORMATS
 from .jsontext import UNAVAILABLE, quote
@@ -165,7 +165,7 @@ class RenderContext:
         "payload",
     )
 
-    def __init__(self, event: RawEvent, limits: Capture) -> None:
+    def __init__(self, event: EventData, limits: Capture) -> None:
         self.payload = event.payload
         self.blocks = event.blocks
         self.max_reference_depth = limits.max_reference_depth

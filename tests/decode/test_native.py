@@ -132,7 +132,7 @@ def test_fixture_dumps_render_the_same(case: str, limits: int) -> None:
                 ir_hash=c.ir_hash,
                 service="fixture",
             )
-            out.append((list(r.encoded()), r.events, r.corrupt_at))
+            out.append((list(r.encoded()), r.events, r.by_probe, r.corrupt_at))
     assert out[0][1] > 0
     assert out[0] == out[1]
 
@@ -155,6 +155,7 @@ def test_fixture_values_take_the_c_path(case: str) -> None:
     )
     snaps = list(r.encoded())
     assert snaps
+    assert r.native_events > 0  # whole snapshots made in C (``fastpath``)
 
 
 # ---------------------------------------------------------------------- strings
