@@ -135,7 +135,9 @@ def _group(
     """A generated renderer of ``variables``, read at their offsets in the payload
     (``label`` names it); None without variables, or when one has holes, fixed or
     depending on failed reads (those render one by one)."""
-    if not variables or any(vp.holes or vp.fail_holes for vp in variables):
+    if not variables or any(
+        (vp.holes or vp.fail_holes) and vp.constant is None for vp in variables
+    ):
         return None
     slots = [
         Slot(vp.offset, vp.constant)
@@ -218,6 +220,8 @@ def _plan_variable(
         constant = value_text(type_name, "redactedIdent")
     elif var.root_offset is None:
         constant = value_text(type_name, "unavailable")
+    elif holes and not fail_holes and renderer.covered(tuple(holes), base, base + var.size):
+        constant = renderer.missing_text(var.type)  # none of it captured
     return VariablePlan(
         var,
         var.name,

@@ -176,6 +176,17 @@ class RenderContext:
         self.missing = False
 
 
+class _NoEvent:
+    """The event of a value rendered without one (``missing_text``)."""
+
+    payload = b""
+    blocks: Blocks = {}
+    fail_mask = 0
+
+
+_NO_EVENT = _NoEvent()
+
+
 def _overlap(ranges: Ranges, start: int, end: int) -> int:
     """0: ``[start, end)`` misses ``ranges``; 1: partly covered; 2: fully covered."""
     covered = 0
@@ -340,6 +351,18 @@ class ValueRenderer:
     def overlaps(holes: Ranges, start: int, end: int) -> bool:
         """Whether ``[start, end)`` touches a hole."""
         return _overlap(holes, start, end) != 0
+
+    @staticmethod
+    def covered(holes: Ranges, start: int, end: int) -> bool:
+        """Whether holes cover all of ``[start, end)``."""
+        return _overlap(holes, start, end) == 2
+
+    def missing_text(self, type_id: int) -> str:
+        """The text of a value of ``type_id`` none of whose bytes were captured:
+        whatever an event holds, since a renderer never reads the bytes of a hole."""
+        size = self.resolve(type_id).size
+        ctx = RenderContext(_NO_EVENT, Capture())
+        return self.renderer(type_id)(bytes(size), 0, 0, ((0, size),), ctx)
 
     def _capture_types(self, type_id: int) -> tuple[int, ...]:
         """Capture type indices whose blocks can hold values of ``type_id``."""

@@ -247,14 +247,20 @@ def test_message_of_long_and_odd_strings(length: int) -> None:
     assert out.native_events == 2
 
 
-def test_redacted_and_unlocated_variables() -> None:
+def test_redacted_unlocated_and_missing_variables() -> None:
+    missing = [PieceLayout(offset=0, size=8, source="unavailable")]
     m = multi(
         [
             P(
                 "entry",
                 "main.f",
                 "f",
-                [Var("password", T_STRING), Var("gone", T_INT, located=False), Var("n", T_INT)],
+                [
+                    Var("password", T_STRING),
+                    Var("gone", T_INT, located=False),
+                    Var("x", T_INT, pieces=missing),
+                    Var("n", T_INT),
+                ],
             )
         ]
     )
@@ -269,7 +275,10 @@ def test_mixed_records_keep_their_order() -> None:
     """Records C takes and records it leaves to Python (a call whose result has
     holes, a truncated event, a notice, the counters) come out in dump order, and
     calls still waiting at the end are reported in dump order from both sides."""
-    holed = [PieceLayout(offset=0, size=8, source="unavailable")]
+    holed = [  # half of it missing: rendered in Python
+        PieceLayout(offset=0, size=4, source="unavailable"),
+        PieceLayout(offset=4, size=4, source="stack"),
+    ]
     m = multi(
         [
             P("entry", "main.f", "f", SCALARS),
