@@ -240,8 +240,9 @@ class DecodeRun(Iterator[Snapshot]):
             ),
             self._type_sizes,
             returning=self._returning,
-            no_entry=',"evaluationErrors":' + encode([_NO_ENTRY]),
-            no_return=',"evaluationErrors":' + encode([_NO_RETURN]),
+            truncated=TRUNCATED_MESSAGE,
+            no_entry=_NO_ENTRY,
+            no_return=_NO_RETURN,
             piece=self._piece,
             stack=self._stack_text if self._symbolizer is not None else None,
         )

@@ -52,6 +52,7 @@ class Snapshots:
         start: bytes,
         id_prefix: bytes,
         clock_offset_ns: int,
+        truncated: bytes,
         no_entry: bytes,
         no_return: bytes,
         piece: Callable[..., str],

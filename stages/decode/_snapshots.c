@@ -10,12 +10,13 @@
  * and hands over their texts.
  *
  * Snapshots.run() takes the whole records at the start of a buffer and stops at
- * the first it does not take: a record of another kind or probe, an event cut
- * short by its budget, anything inconsistent. Python decodes that one (and
- * raises the DecodeError of a bad one), so each record is decoded once, by one
- * side, in dump order. The probes of one call (an entry and its returns) are all
- * decoded here or all in Python, so an entry and its return meet on one side;
- * Snapshots.pending() hands over the entries still waiting at the end. What is
+ * the first it does not take: a record of another kind or probe, or a corrupt
+ * one. Python decodes that one (and raises the DecodeError of a bad one), so
+ * each record is decoded once, by one side, in dump order. The probes of one
+ * call (an entry and its returns) are all decoded here or all in Python, so an
+ * entry and its return meet on one side (events cut short by their capture
+ * budget too: DecodeRun._truncated_hit); Snapshots.pending() hands over the
+ * entries still waiting at the end. What is
  * not worked out here is asked of Python and cached: the message piece of a
  * value text not seen before (DecodeRun._piece), the JSON of a stack
  * (DecodeRun._stack_text), and the RenderContext a Python renderer takes
@@ -57,6 +58,7 @@ typedef struct {
 	Text *keys;
 	Py_ssize_t *picks;
 	Text open, close;
+	Text *missing; /* per variable: its evaluation error when the event lacks its data */
 } Scope;
 
 /* A value the message shows (plans.Said): which text, and its pieces by text. */
@@ -90,7 +92,8 @@ typedef struct {
 	Renderer *renderer;
 	long long *sizes;
 	Py_ssize_t nsizes;
-	Text start, id_prefix, no_entry, no_return;
+	Text start, id_prefix;
+	Text truncated, no_entry, no_return; /* evaluation errors (EvaluationError JSON) */
 	long long clock_offset_ns;
 	PyObject *piece, *stack, *context;
 	PyObject *stacks;  /* dict: stack bytes -> JSON (bytes) */
@@ -101,12 +104,13 @@ typedef struct {
 } Snapshots;
 
 /* An entry waiting for its return, followed by its message (escaped, up to the
- * closing parenthesis), its captures' entry members and its stack's PCs. */
+ * closing parenthesis), its captures' entry members, its evaluation errors
+ * (joined by commas) and its stack's PCs. */
 typedef struct {
 	long long offset;
 	uint64_t ktime, goid;
 	Py_ssize_t probe;
-	Py_ssize_t message, members, stack; /* lengths */
+	Py_ssize_t message, members, errors, stack; /* lengths */
 } Pending;
 
 static void scope_clear(Scope *s)
@@ -115,6 +119,7 @@ static void scope_clear(Scope *s)
 	PyMem_Free(s->offsets);
 	PyMem_Free(s->keys);
 	PyMem_Free(s->picks);
+	PyMem_Free(s->missing);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -189,19 +194,20 @@ static int take_text(Snapshots *self, PyObject *obj, Text *t)
 	return 0;
 }
 
-/* Snapshots(renderer, type_sizes, start, id_prefix, clock_offset_ns, no_entry,
- * no_return, piece, stack, context) */
+/* Snapshots(renderer, type_sizes, start, id_prefix, clock_offset_ns, truncated,
+ * no_entry, no_return, piece, stack, context) */
 static int snapshots_init(Snapshots *self, PyObject *args, PyObject *kwds)
 {
-	PyObject *renderer, *sizes, *start, *id_prefix, *no_entry, *no_return, *piece, *stack,
-		*context;
+	PyObject *renderer, *sizes, *start, *id_prefix, *truncated, *no_entry, *no_return, *piece,
+		*stack, *context;
 	long long clock_offset;
-	static char *kwlist[] = {"renderer", "type_sizes", "start", "id_prefix", "clock_offset_ns",
-				 "no_entry", "no_return", "piece", "stack", "context", NULL};
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!SSLSSOOO", kwlist, &RendererType,
+	static char *kwlist[] = {"renderer",	 "type_sizes", "start",	  "id_prefix",
+				 "clock_offset_ns", "truncated",  "no_entry", "no_return",
+				 "piece",	 "stack",	 "context",  NULL};
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!SSLSSSOOO", kwlist, &RendererType,
 					 &renderer, &PyList_Type, &sizes, &start, &id_prefix,
-					 &clock_offset, &no_entry, &no_return, &piece, &stack,
-					 &context))
+					 &clock_offset, &truncated, &no_entry, &no_return, &piece,
+					 &stack, &context))
 		return -1;
 	if (self->keep) {
 		PyErr_SetString(PyExc_RuntimeError, "Snapshots initialised twice");
@@ -223,6 +229,7 @@ static int snapshots_init(Snapshots *self, PyObject *args, PyObject *kwds)
 	}
 	if (take_text(self, start, &self->start) < 0 ||
 	    take_text(self, id_prefix, &self->id_prefix) < 0 ||
+	    take_text(self, truncated, &self->truncated) < 0 ||
 	    take_text(self, no_entry, &self->no_entry) < 0 ||
 	    take_text(self, no_return, &self->no_return) < 0)
 		return -1;
@@ -249,23 +256,31 @@ static int take_indices(PyObject *seq, Py_ssize_t **out, Py_ssize_t n)
 	return 0;
 }
 
-/* A scope from (nodes, offsets, ((key, pick), ...), open, close). */
+/* A scope from (nodes, offsets, ((key, pick), ...), open, close, missing). */
 static int take_scope(Snapshots *self, Scope *s, PyObject *spec)
 {
-	PyObject *nodes, *offsets, *members, *open, *close;
+	PyObject *nodes, *offsets, *members, *open, *close, *missing;
 	if (!PyTuple_Check(spec)) {
 		PyErr_SetString(PyExc_TypeError, "a scope is a tuple");
 		return -1;
 	}
-	if (!PyArg_ParseTuple(spec, "O!O!O!SS", &PyTuple_Type, &nodes, &PyTuple_Type, &offsets,
-			      &PyTuple_Type, &members, &open, &close))
+	if (!PyArg_ParseTuple(spec, "O!O!O!SSO!", &PyTuple_Type, &nodes, &PyTuple_Type, &offsets,
+			      &PyTuple_Type, &members, &open, &close, &PyTuple_Type, &missing))
 		return -1;
 	s->n = PyTuple_GET_SIZE(nodes);
 	s->nmembers = PyTuple_GET_SIZE(members);
-	if (PyTuple_GET_SIZE(offsets) != s->n) {
-		PyErr_SetString(PyExc_ValueError, "as many offsets as nodes");
+	if (PyTuple_GET_SIZE(offsets) != s->n || PyTuple_GET_SIZE(missing) != s->n) {
+		PyErr_SetString(PyExc_ValueError, "as many offsets and errors as nodes");
 		return -1;
 	}
+	s->missing = PyMem_Calloc((size_t)s->n + 1, sizeof(Text));
+	if (!s->missing) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < s->n; i++)
+		if (take_text(self, PyTuple_GET_ITEM(missing, i), &s->missing[i]) < 0)
+			return -1;
 	if (take_indices(nodes, &s->nodes, s->n) < 0 || take_indices(offsets, &s->offsets, s->n) < 0 ||
 	    take_text(self, open, &s->open) < 0 || take_text(self, close, &s->close) < 0)
 		return -1;
@@ -484,6 +499,7 @@ typedef struct {
 	PyObject *blocks; /* BlockIndex, or NULL */
 	Walk w;           /* its values' texts */
 	Texts t;
+	Walk errors;      /* its evaluation errors, joined by commas */
 } Event;
 
 /* fastpath.context: a RenderContext for the event, for a Python renderer. */
@@ -627,8 +643,25 @@ struct Parts {
 	int (*captures)(Walk *o, const Parts *s); /* NULL: none */
 	Event *event;                         /* the hit being decoded, or NULL */
 	const Pending *entry;                 /* the entry it completes, or NULL */
-	const Text *errors; /* ,"evaluationErrors":[...], or NULL */
+	Text errors[2]; /* evaluation errors of the entry and of the return, joined by commas */
+	const Text *lost; /* one more: NO_ENTRY, NO_RETURN, or NULL */
 };
+
+/* ,"evaluationErrors":[...] of a snapshot, if it has any. */
+static int put_errors(Walk *o, const Parts *s)
+{
+	int any = 0;
+	const Text *all[3] = {&s->errors[0], &s->errors[1], s->lost};
+	for (int i = 0; i < 3; i++) {
+		if (!all[i] || !all[i]->n)
+			continue;
+		if ((any ? PUT_LIT(o, ",") : PUT_LIT(o, ",\"evaluationErrors\":[")) < 0 ||
+		    PUT_TEXT(o, *all[i]) < 0)
+			return -1;
+		any = 1;
+	}
+	return any ? PUT_LIT(o, "]") : 0;
+}
 
 /* Envelope.snapshot: the snapshot's JSON appended to out. */
 static int emit(Snapshots *self, const Parts *s, PyObject *out)
@@ -657,7 +690,7 @@ static int emit(Snapshots *self, const Parts *s, PyObject *out)
 		goto done;
 	if (s->captures && (PUT_LIT(&o, ",\"captures\":") < 0 || s->captures(&o, s) < 0))
 		goto done;
-	if (s->errors && PUT_TEXT(&o, *s->errors) < 0)
+	if (put_errors(&o, s) < 0)
 		goto done;
 	if (PUT_LIT(&o, "}}}") < 0)
 		goto done;
@@ -682,9 +715,22 @@ static const char *pending_members(const Pending *q)
 	return pending_message(q) + q->message;
 }
 
+static Text pending_errors(const Pending *q)
+{
+	Text t = {pending_members(q) + q->members, q->errors};
+	return t;
+}
+
 static const char *pending_stack(const Pending *q)
 {
-	return q->stack ? pending_members(q) + q->members : NULL;
+	return q->stack ? pending_members(q) + q->members + q->errors : NULL;
+}
+
+/* An event's evaluation errors as a Text. */
+static Text event_errors(const Event *e)
+{
+	Text t = {e->errors.out, e->errors.len};
+	return t;
 }
 
 /* The captures (envelope.entry_captures, line_captures) of: a line probe or lone
@@ -749,7 +795,7 @@ static int emit_lost(Snapshots *self, PyObject *blob, PyObject *out)
 	const Probe *p = &self->probes[q->probe];
 	Parts s = {p, q->offset, q->ktime, q->goid, pending_message(q), q->message, 0, 0,
 		   pending_stack(q), q->stack, p->captures ? captures_entry : NULL, NULL, q,
-		   &self->no_return};
+		   {pending_errors(q), {NULL, 0}}, &self->no_return};
 	return emit(self, &s, out);
 }
 
@@ -763,19 +809,19 @@ static int wait_for_return(Event *e, long long offset, uint64_t ktime, uint64_t 
 	Walk b;
 	buf_start(&b);
 	int rc = -1;
-	Pending q = {offset, ktime, goid, probe, 0, 0, stack_len};
+	Pending q = {offset, ktime, goid, probe, 0, 0, e->errors.len, stack_len};
 	if (put(&b, (const char *)&q, sizeof(q)) < 0 || PUT_TEXT(&b, e->probe->message_head) < 0 ||
 	    put_pieces(&b, e) < 0 || PUT_LIT(&b, ")") < 0)
 		goto done;
 	Py_ssize_t members = b.len;
 	if (put_entry_members(&b, e) < 0)
 		goto done;
-	Py_ssize_t stack_at = b.len;
-	if (stack_len && put(&b, stack, stack_len) < 0)
+	Py_ssize_t errors_at = b.len;
+	if (put(&b, e->errors.out, e->errors.len) < 0 || (stack_len && put(&b, stack, stack_len) < 0))
 		goto done;
 	Pending *head = (Pending *)b.out;
 	head->message = members - (Py_ssize_t)sizeof(Pending);
-	head->members = stack_at - members;
+	head->members = errors_at - members;
 	PyObject *blob = PyBytes_FromStringAndSize(b.out, b.len);
 	if (!blob)
 		goto done;
@@ -820,13 +866,15 @@ static int complete_call(Event *e, long long offset, uint64_t ktime, uint64_t go
 			goto done;
 		Parts s = {p, q->offset, q->ktime, q->goid, m.out, m.len, 1,
 			   (__int128)ktime - (__int128)q->ktime, pending_stack(q), q->stack,
-			   p->captures ? captures_call : NULL, e, q, NULL};
+			   p->captures ? captures_call : NULL, e, q,
+			   {pending_errors(q), event_errors(e)}, NULL};
 		rc = emit(self, &s, out);
 	} else {
 		if (PUT_TEXT(&m, r->message_head) < 0 || put_returns(&m, e) < 0)
 			goto done;
 		Parts s = {r, offset, ktime, goid, m.out, m.len, 0, 0, stack_len ? stack : NULL,
-			   stack_len, r->captures ? captures_return : NULL, e, NULL, &self->no_entry};
+			   stack_len, r->captures ? captures_return : NULL, e, NULL,
+			   {event_errors(e), {NULL, 0}}, &self->no_entry};
 		rc = emit(self, &s, out);
 	}
 done:
@@ -846,7 +894,7 @@ static int emit_alone(Event *e, long long offset, uint64_t ktime, uint64_t goid,
 	if (PUT_TEXT(&m, p->message_head) < 0 || put_pieces(&m, e) < 0 || PUT_LIT(&m, ")") < 0)
 		goto done;
 	Parts s = {p, offset, ktime, goid, m.out, m.len, 0, 0, stack_len ? stack : NULL, stack_len,
-		   p->captures ? captures_alone : NULL, e, NULL, NULL};
+		   p->captures ? captures_alone : NULL, e, NULL, {event_errors(e), {NULL, 0}}, NULL};
 	rc = emit(e->self, &s, out);
 done:
 	buf_end(&m);
@@ -874,9 +922,9 @@ static int decode_event(Snapshots *self, const unsigned char *p, Py_ssize_t tota
 	if (data_len != (uint64_t)(total - EVENT_HEADER_SIZE) || probe >= (uint64_t)self->nprobes)
 		return 0;
 	Probe *pr = &self->probes[probe];
-	if (!pr->present || flags & EVENT_FLAG_TRUNCATED || root_len < (uint64_t)pr->root_needed ||
-	    root_len > (uint64_t)total)
+	if (!pr->present || root_len < (uint64_t)pr->root_needed || root_len > (uint64_t)total)
 		return 0;
+	int truncated = (flags & EVENT_FLAG_TRUNCATED) != 0;
 	Py_ssize_t stack_start = EVENT_HEADER_SIZE + (Py_ssize_t)((root_len + 7) & ~(uint64_t)7);
 	Py_ssize_t stack_end = stack_start + 8 * (Py_ssize_t)stack_len;
 	if (stack_end > total)
@@ -889,10 +937,11 @@ static int decode_event(Snapshots *self, const unsigned char *p, Py_ssize_t tota
 		if (!(blocks = block_index_new()))
 			return -1;
 		int rc = block_index_fill(blocks, p, total, stack_end, &sizes, &any);
-		if (rc <= 0 || any & BLOCK_FLAG_SHORT) {
+		if (rc <= 0) {
 			Py_DECREF(blocks);
-			return rc < 0 ? -1 : 0;
+			return rc;
 		}
+		truncated |= (any & BLOCK_FLAG_SHORT) != 0;
 	}
 	PyObject *payload = PyBytes_FromStringAndSize((const char *)p, total);
 	if (!payload) {
@@ -900,6 +949,7 @@ static int decode_event(Snapshots *self, const unsigned char *p, Py_ssize_t tota
 		return -1;
 	}
 	Event e = {self, pr, payload, (PyObject *)blocks};
+	buf_start(&e.errors);
 	walk_start(&e.w, self->renderer, payload, (PyObject *)blocks, pr->limits);
 	e.w.make_ctx = make_context;
 	e.w.ctx_arg = &e;
@@ -909,10 +959,19 @@ static int decode_event(Snapshots *self, const unsigned char *p, Py_ssize_t tota
 		const Scope *s = &pr->scopes[k];
 		for (Py_ssize_t i = 0; i < s->n && rc == 0; i++) {
 			e.t.start[k][i] = e.w.len;
+			e.w.missing = 0;
 			rc = walk_render(&e.w, s->nodes[i], s->offsets[i]);
 			e.t.end[k][i] = e.w.len;
+			/* DecodeRun._truncated_hit: the variables whose data is missing */
+			if (rc == 0 && truncated && e.w.missing)
+				rc = (e.errors.len && PUT_LIT(&e.errors, ",") < 0) ||
+						     PUT_TEXT(&e.errors, s->missing[i]) < 0
+					     ? -1
+					     : 0;
 		}
 	}
+	if (rc == 0 && truncated && !e.errors.len)
+		rc = PUT_TEXT(&e.errors, self->truncated);
 	const char *stack = (const char *)p + stack_start;
 	Py_ssize_t stack_bytes = pr->stacks ? stack_end - stack_start : 0;
 	if (rc == 0) {
@@ -935,6 +994,7 @@ static int decode_event(Snapshots *self, const unsigned char *p, Py_ssize_t tota
 		pr->taken++;
 	texts_end(&e.t);
 	walk_end(&e.w);
+	buf_end(&e.errors);
 	Py_DECREF(payload);
 	return rc < 0 ? -1 : 1;
 }

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..snapshot import EvaluationError
 from ..spec import Capture
 from . import jsontext
 from .envelope import Envelope
@@ -124,14 +125,22 @@ def _escaped(text: str) -> bytes:
     return _utf8(jsontext.quote(text)[1:-1])
 
 
-_ScopeSpec = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[bytes, int], ...], bytes, bytes]
+_ScopeSpec = tuple[
+    tuple[int, ...],
+    tuple[int, ...],
+    tuple[tuple[bytes, int], ...],
+    bytes,
+    bytes,
+    tuple[bytes, ...],
+]
 
 
-def _scope(scope: ScopePlan, *, results: bool = False) -> _ScopeSpec:
+def _scope(scope: ScopePlan, truncated: str, *, results: bool = False) -> _ScopeSpec:
     """A scope for C: the nodes and payload offsets of its values (as its native
-    renderer has them), and its object (``ScopePlan.object``, or ``return_locals``
-    for ``results``): the members, each a key and the index of the text it shows,
-    and the texts around them."""
+    renderer has them); its object (``ScopePlan.object``, or ``return_locals`` for
+    ``results``): the members, each a key and the index of the text it shows, and
+    the texts around them; and the evaluation error of each variable whose data
+    an event cut short lacks (``truncated``: its message)."""
     nodes, offsets = scope.native.args if scope.native is not None else ((), ())
     distinct = list(dict.fromkeys(scope.names))
     picks = scope.picks if scope.picks is not None else range(len(scope.names))
@@ -142,11 +151,16 @@ def _scope(scope: ScopePlan, *, results: bool = False) -> _ScopeSpec:
     elif results and distinct:
         opening, closing = b'{"@return":{"type":"","fields":{', b"}}}"
     members = tuple(zip(keys, picks, strict=True))
-    return nodes, offsets, members, opening, closing
+    missing = tuple(_error(vp.name, truncated) for vp in scope.variables)
+    return nodes, offsets, members, opening, closing, missing
+
+
+def _error(expr: str, message: str) -> bytes:
+    return _utf8(jsontext.encode(EvaluationError(expr=expr, message=message)))
 
 
 def _spec(
-    plan: ProbePlan, envelope: Envelope, stacks: bool, role: int, call: int
+    plan: ProbePlan, envelope: Envelope, stacks: bool, role: int, call: int, truncated: str
 ) -> tuple[object, ...]:
     """The probe of ``plan`` as ``Snapshots.add`` takes it."""
     probe = plan.probe
@@ -187,7 +201,11 @@ def _spec(
             limits.max_field_count,
         ),
         limits,
-        (_scope(plan.arguments), _scope(plan.locals), _scope(plan.results, results=True)),
+        (
+            _scope(plan.arguments, truncated),
+            _scope(plan.locals, truncated),
+            _scope(plan.results, truncated, results=True),
+        ),
         tuple(((s, plan.summary_limits), scope, index) for s, scope, index in said),
     )
 
@@ -199,16 +217,18 @@ def snapshots(
     type_sizes: list[int],
     *,
     returning: set[str],
-    no_entry: str,
-    no_return: str,
+    truncated: str,
+    no_entry: EvaluationError,
+    no_return: EvaluationError,
     piece: Piece,
     stack: StackText | None,
 ) -> Snapshots | None:
     """The C maker of the snapshots of ``plans``, simple probes (``choose``);
     ``RecordReader.take`` runs its ``run``. None when there is none, or no C
     (``native`` None). ``returning``: the functions with return probes;
-    ``no_entry``, ``no_return``: the ``evaluationErrors`` members of a return
-    without its entry and of an entry without its return."""
+    ``truncated``: the message of the evaluation errors of events cut short;
+    ``no_entry``, ``no_return``: the evaluation errors of a return without its
+    entry and of an entry without its return."""
     if native is None or not plans:
         return None
     c = native.snapshots(
@@ -216,8 +236,9 @@ def snapshots(
         _utf8(envelope.start),
         _utf8(envelope.id_prefix),
         envelope.clock_offset_ns,
-        _utf8(no_entry),
-        _utf8(no_return),
+        _error("<capture>", truncated),
+        _error(no_entry.expr, no_entry.message),
+        _error(no_return.expr, no_return.message),
         piece,
         stack if stack is not None else _no_stack,
         context,
@@ -226,12 +247,13 @@ def snapshots(
     for plan in plans:
         calls.setdefault((plan.probe.probe_id, plan.probe.function), []).append(plan)
     added = 0
+    stacks = stack is not None
     for call, members in enumerate(calls.values()):
         try:
             specs = [
                 (
                     plan.probe.index,
-                    _spec(plan, envelope, stack is not None, _role(plan, returning), call),
+                    _spec(plan, envelope, stacks, _role(plan, returning), call, truncated),
                 )
                 for plan in members
             ]
