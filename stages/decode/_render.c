@@ -376,18 +376,23 @@ static int renderer_clear(Renderer *r)
 	return 0;
 }
 
-/* A bytes object as a Text, kept alive by r->keep. */
-static int take_text(Renderer *r, PyObject *obj, Text *t)
+/* A bytes object as a Text, kept alive by the list keep. */
+int keep_text(PyObject *keep, PyObject *obj, Text *t)
 {
 	if (!PyBytes_Check(obj)) {
-		PyErr_SetString(PyExc_TypeError, "node texts are bytes");
+		PyErr_SetString(PyExc_TypeError, "texts are bytes");
 		return -1;
 	}
-	if (PyList_Append(r->keep, obj) < 0)
+	if (PyList_Append(keep, obj) < 0)
 		return -1;
 	t->s = PyBytes_AS_STRING(obj);
 	t->n = PyBytes_GET_SIZE(obj);
 	return 0;
+}
+
+static int take_text(Renderer *r, PyObject *obj, Text *t)
+{
+	return keep_text(r->keep, obj, t);
 }
 
 static int take_capture(Node *nd, PyObject *seq)

@@ -154,6 +154,7 @@ GODI_INTERNAL int grow(Walk *w, Py_ssize_t more);
 GODI_INTERNAL int put_u64(Walk *w, uint64_t v);
 GODI_INTERNAL int put_escaped(Walk *w, const unsigned char *s, Py_ssize_t n);
 GODI_INTERNAL int put_str(Walk *w, PyObject *text);
+GODI_INTERNAL int keep_text(PyObject *keep, PyObject *obj, Text *t);
 
 /* Room for more bytes in a walk's output. */
 static inline int ensure(Walk *w, Py_ssize_t more)

@@ -183,15 +183,7 @@ static int snapshots_traverse(Snapshots *self, visitproc visit, void *arg)
 /* A bytes object as a Text, kept alive by self->keep. */
 static int take_text(Snapshots *self, PyObject *obj, Text *t)
 {
-	if (!PyBytes_Check(obj)) {
-		PyErr_SetString(PyExc_TypeError, "snapshot texts are bytes");
-		return -1;
-	}
-	if (PyList_Append(self->keep, obj) < 0)
-		return -1;
-	t->s = PyBytes_AS_STRING(obj);
-	t->n = PyBytes_GET_SIZE(obj);
-	return 0;
+	return keep_text(self->keep, obj, t);
 }
 
 /* Snapshots(renderer, type_sizes, start, id_prefix, clock_offset_ns, truncated,
