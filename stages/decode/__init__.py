@@ -119,14 +119,15 @@ class _Hit:
     words: list[int] = field(default_factory=list)
     """A shape function's dictionary, read at the entry (see ``generics``)."""
 
-    def call_key(self) -> tuple[str, str, int, int]:
-        """Identifies the call across its entry and return: probe, function, goroutine,
+    def call_key(self) -> tuple[str, str, int, int, int]:
+        """Identifies the call across its entry and return: probe, function,
+        process (binary-wide, processes have the same goroutine ids), goroutine,
         and the frame's distance from the top of the goroutine stack (unlike the
         CFA itself, that distance survives the runtime moving the stack)."""
         e = self.event
         depth = e.stack_hi - e.cfa if e.stack_hi else e.cfa
         probe = self.plan.probe
-        return (probe.probe_id, probe.function, e.goid, depth)
+        return (probe.probe_id, probe.function, e.tgid, e.goid, depth)
 
 
 class DecodeRun(Iterator[Snapshot]):
@@ -265,7 +266,7 @@ class DecodeRun(Iterator[Snapshot]):
         return _snapshot_decoder.decode(next(self._records))
 
     def _run(self) -> Iterator[bytes]:
-        pending: dict[tuple[str, str, int, int], _Hit] = {}
+        pending: dict[tuple[str, str, int, int, int], _Hit] = {}
         returning = self._returning
         position = self._start
         reader = self._reader
@@ -322,7 +323,7 @@ class DecodeRun(Iterator[Snapshot]):
                 self._reader.truncated_at,
             )
 
-    def _lost_returns(self, pending: dict[tuple[str, str, int, int], _Hit]) -> Iterator[bytes]:
+    def _lost_returns(self, pending: dict[tuple[str, str, int, int, int], _Hit]) -> Iterator[bytes]:
         """The snapshots of the calls still waiting for their return (here and in
         C), in dump order."""
         waiting: list[tuple[int, _Hit | bytes]] = [(h.offset, h) for h in pending.values()]

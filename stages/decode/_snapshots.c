@@ -768,14 +768,15 @@ static int captures_return(Walk *o, const Parts *s)
 }
 
 /* The key of the call an entry or return belongs to (_Hit.call_key): the call's
- * probe and function, the goroutine, and the frame's distance from the top of
- * its stack (a signed number in Python: its sign is kept apart). */
-static PyObject *call_key(const Probe *p, uint64_t goid, uint64_t cfa, uint64_t stack_hi)
+ * probe and function, the process, the goroutine, and the frame's distance from
+ * the top of its stack (a signed number in Python: its sign is kept apart). */
+static PyObject *call_key(const Probe *p, uint64_t tgid, uint64_t goid, uint64_t cfa,
+			  uint64_t stack_hi)
 {
 	struct {
 		long long call;
-		uint64_t goid, depth, negative;
-	} key = {p->call, goid, stack_hi ? stack_hi - cfa : cfa, stack_hi && cfa > stack_hi};
+		uint64_t tgid, goid, depth, negative;
+	} key = {p->call, tgid, goid, stack_hi ? stack_hi - cfa : cfa, stack_hi && cfa > stack_hi};
 	return PyBytes_FromStringAndSize((const char *)&key, sizeof(key));
 }
 
@@ -901,11 +902,12 @@ static int decode_event(Snapshots *self, const unsigned char *p, Py_ssize_t tota
 {
 	if (total < EVENT_HEADER_SIZE)
 		return 0;
-	uint64_t probe, data_len, ktime, goid, root_len, stack_len, flags, cfa, stack_hi;
+	uint64_t probe, data_len, ktime, goid, tgid, root_len, stack_len, flags, cfa, stack_hi;
 	read_le(p, 4, &probe);
 	read_le(p + 4, 4, &data_len);
 	read_le(p + 8, 8, &ktime);
 	read_le(p + 16, 8, &goid);
+	read_le(p + 24, 4, &tgid);
 	read_le(p + 32, 4, &root_len);
 	read_le(p + 36, 2, &stack_len);
 	read_le(p + 38, 2, &flags);
@@ -970,7 +972,7 @@ static int decode_event(Snapshots *self, const unsigned char *p, Py_ssize_t tota
 		if (pr->role == ROLE_ALONE) {
 			rc = emit_alone(&e, offset, ktime, goid, stack, stack_bytes, out);
 		} else {
-			PyObject *key = call_key(pr, goid, cfa, stack_hi);
+			PyObject *key = call_key(pr, tgid, goid, cfa, stack_hi);
 			if (!key)
 				rc = -1;
 			else if (pr->role == ROLE_ENTRY)

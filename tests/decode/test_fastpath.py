@@ -380,6 +380,22 @@ def test_lost_and_orphan_calls() -> None:
     assert errors == [["@entry"], ["@return"], [], [], ["@return"], ["@return"], ["@return"]]
 
 
+def test_calls_of_two_processes_pair_within_each() -> None:
+    """Binary-wide, two processes have the same goroutine ids and depths."""
+    m = call_world()
+    items: list[Item] = [
+        entry(m, 1, tgid=100, ktime_ns=10),
+        entry(m, 2, tgid=200, ktime_ns=20),
+        ret(m, -2, tgid=200, ktime_ns=25),
+        ret(m, -1, tgid=100, ktime_ns=40),
+    ]
+    out = both(m.world, dump_of(items))
+    assert out.native_events == 4
+    snaps = [msgspec.json.decode(s) for s in out.snapshots]
+    assert [s["duration"] for s in snaps] == [5, 30]
+    assert [s["message"] for s in snaps] == ["main.g(n=2) -> -2", "main.g(n=1) -> -1"]
+
+
 def test_corrupt_record_reports_waiting_calls_first() -> None:
     m = call_world()
     bad = bytearray(entry(m, 9))
@@ -452,13 +468,15 @@ _EXAMPLES = int(os.environ.get("GODI_FUZZ_EXAMPLES", "0"))  # as in test_fuzz
 
 
 @st.composite
-def call_records(draw: st.DrawFn) -> list[tuple[int, int, int, int, int]]:
+def call_records(draw: st.DrawFn) -> list[tuple[int, int, int, int, int, int]]:
     """Records of a call world with two return probes and a line probe: (probe,
-    goid, depth, ktime, flags), in any order (lost, orphan, nested, repeated)."""
+    process, goid, depth, ktime, flags), in any order (lost, orphan, nested,
+    repeated)."""
     return draw(
         st.lists(
             st.tuples(
                 st.integers(0, 3),
+                st.integers(100, 101),
                 st.integers(0, 3),
                 st.integers(0, 3),
                 st.integers(0, 2**64 - 1),
@@ -472,7 +490,7 @@ def call_records(draw: st.DrawFn) -> list[tuple[int, int, int, int, int]]:
 @settings(max_examples=_EXAMPLES or 150, deadline=None, derandomize=not _EXAMPLES, database=None)
 @given(call_records(), st.integers(0, 3))
 def test_random_calls_decode_the_same(
-    records: list[tuple[int, int, int, int, int]], corrupt: int
+    records: list[tuple[int, int, int, int, int, int]], corrupt: int
 ) -> None:
     probes = [P("entry", "main.g", "g", [Var("n", T_INT)])]
     probes += [
@@ -482,7 +500,7 @@ def test_random_calls_decode_the_same(
     m = multi(probes)
     hi = 0xC000200000
     items: list[Item] = []
-    for i, (probe, goid, depth, ktime, flags) in enumerate(records):
+    for i, (probe, tgid, goid, depth, ktime, flags) in enumerate(records):
         name = {0: "n", 1: "r", 2: "r", 3: "n"}[probe]
         root = m.root(probe, **{name: i64(i)})
         stack = () if probe in (1, 2) else (0x401010, 0x402000)
@@ -490,6 +508,7 @@ def test_random_calls_decode_the_same(
             pack_event(
                 root,
                 probe=probe,
+                tgid=tgid,
                 goid=goid,
                 cfa=hi - 0x100 * depth,
                 stack_hi=hi if depth else 0,
