@@ -56,7 +56,10 @@
 #define GODI_STACK_WINDOW 2048 /* bytes of goroutine stack copied for the walk; a power of two */
 #endif
 #define GODI_G_SPAN 256 /* bytes of runtime.g read at most: goid and stack.hi are in them */
-/* Scratch space after the event, for the copies of runtime.g and of the stack. */
+#ifndef GODI_FRAME_SLOTS
+#define GODI_FRAME_SLOTS 1024 /* goroutines remembered from entry to return; a power of two */
+#endif
+/* Scratch space after the event, for the copy of the stack. */
 #define GODI_TMP GODI_MAX_EVENT
 #define GODI_STEPS_PER_ROUND 40
 #define GODI_WALK_ROUNDS 30
@@ -116,7 +119,7 @@ struct godi_call_key {
 	__u64 goid;
 	__u64 depth; /* stack.hi - CFA */
 	__u32 rate_slot;
-	__u32 _pad;
+	__u32 tgid; /* binary-wide, processes have the same goids */
 };
 
 #define GODI_KIND_ENTRY 0
@@ -172,6 +175,28 @@ BPF_ARRAY(godi_rates, struct godi_rate, GODI_MAX_PROBES);
 /* Runtime type descriptor address -> capture type of what an interface's data
  * word points at (see stages/codegen/captypes.py, runtime_type). */
 BPF_HASH(godi_rtypes, __u64, __u32, GODI_MAX_RTYPES);
+/* What an entry hit read of its goroutine, for the return of the same call: a
+ * return whose g (R14), CFA, process and entry probe match its goroutine's slot
+ * takes goid and stack.hi from there instead of reading runtime.g again (a read
+ * of user memory costs about as much as the rest of the hit). Every entry hit
+ * writes or clears its g's slot before anything can end it, and the first return
+ * hit of the g after it clears it. Calls nest, so that return is the entry's own
+ * unless the entry's call ended without one (a panic unwound it): only then can
+ * a later return of the same probe, process and g find the slot, and it matches
+ * only at the same CFA, which an outer frame of the same stack never has (after
+ * stack moves, only if the stack lands exactly there). A return at its entry's
+ * CFA also has its entry's stack.hi: the depth stack.hi - CFA survives stack
+ * moves. `check` covers the whole slot, so one torn by two CPUs writing it at
+ * once is not believed. A nested probed call costs its caller's return the read. */
+struct godi_frame {
+	__u64 g;
+	__u64 cfa;
+	__u64 goid;
+	__u64 stack_hi;
+	__u64 check; /* godi_frame_check of the above, the process and the entry probe */
+};
+
+BPF_ARRAY(godi_frames, struct godi_frame, GODI_FRAME_SLOTS);
 /* Calls whose entry was captured, waiting for their return; LRU so that calls
  * that never return (panics) cannot fill it. */
 BPF_TABLE("lru_hash", struct godi_call_key, __u8, godi_calls, 65536);
@@ -207,17 +232,58 @@ static __always_inline int godi_allow(__u32 slot, __u64 now)
 static __always_inline void godi_release(struct godi_scratch *s);
 
 /* Read goid and stack.hi from the current g: one read of the span of runtime.g
- * that holds both (a read of user memory costs the same for 8 or 160 bytes). */
-static __always_inline void godi_goroutine(struct godi_scratch *s, struct godi_config *cfg,
-					   __u64 g, __u64 *goid, __u64 *stack_hi)
+ * that holds both (a read of user memory costs the same for 8 or 160 bytes), into
+ * the BPF stack: the kernel's user-copy hardening (check_object_size) makes a read
+ * into a map value cost 50-80 ns more. */
+static __always_inline int godi_goroutine(struct godi_config *cfg, __u64 g, __u64 *goid,
+					  __u64 *stack_hi)
 {
-	__u8 *tmp = &s->buf[GODI_TMP];
+	__u8 tmp[GODI_G_SPAN];
 	__u32 lo = cfg->g_lo;
 	__u32 span = cfg->g_span;
 	if (!g || !span || span > GODI_G_SPAN || godi_read_user(tmp, span & (GODI_G_SPAN * 2 - 1), (void *)(g + lo)))
-		return;
+		return -1;
 	__builtin_memcpy(goid, &tmp[(cfg->goid_offset - lo) & (GODI_G_SPAN - 1)], 8);
 	__builtin_memcpy(stack_hi, &tmp[(cfg->stack_hi_offset - lo) & (GODI_G_SPAN - 1)], 8);
+	return 0;
+}
+
+static __always_inline __u64 godi_frame_check(__u64 g, __u64 cfa, __u64 goid, __u64 stack_hi,
+					      __u32 tgid, __u32 call_probe)
+{
+	return g ^ (cfa * 0x9e3779b97f4a7c15ULL) ^ (goid * 0xc2b2ae3d27d4eb4fULL) ^
+	       (stack_hi * 0x165667b19e3779f9ULL) ^
+	       ((((__u64)tgid << 32) | call_probe) * 0x27d4eb2f165667c5ULL);
+}
+
+/* The slot of goroutine g in godi_frames. */
+static __always_inline struct godi_frame *godi_frame_of(__u64 g)
+{
+	__u32 i = (__u32)((g * 0x9e3779b97f4a7c15ULL) >> 40) & (GODI_FRAME_SLOTS - 1);
+	return godi_frames.lookup(&i);
+}
+
+/* An entry hit that cannot leave its goroutine in its slot clears the slot. */
+static __always_inline void godi_frame_forget(struct godi_frame *f, __u32 kind)
+{
+	if (f && kind == GODI_KIND_ENTRY)
+		f->g = 0;
+}
+
+/* A return: goid and stack.hi as the call's entry left them, if the slot vouches
+ * for them. Each field is loaded once: `check` vouches for exactly those values. */
+static __always_inline int godi_frame_recall(struct godi_frame *f, __u64 g, __u64 cfa, __u32 tgid,
+					     __u32 call_probe, __u64 *goid, __u64 *stack_hi)
+{
+	if (!f || *(volatile __u64 *)&f->g != g || *(volatile __u64 *)&f->cfa != cfa)
+		return 0;
+	__u64 id = *(volatile __u64 *)&f->goid;
+	__u64 hi = *(volatile __u64 *)&f->stack_hi;
+	if (*(volatile __u64 *)&f->check != godi_frame_check(g, cfa, id, hi, tgid, call_probe))
+		return 0;
+	*goid = id;
+	*stack_hi = hi;
+	return 1;
 }
 
 /* Whether the hit whose call is `key` is captured: a return follows its entry's
@@ -247,13 +313,13 @@ static __always_inline int godi_admit(struct godi_counter *c, __u32 kind, __u32 
 	return 1;
 }
 
-/* The key of the call an event's hit belongs to: its goroutine and its frame's
- * distance from the top of the goroutine stack, which stays the same when the
- * runtime moves the stack. */
+/* The key of the call an event's hit belongs to: its process, its goroutine and
+ * its frame's distance from the top of the goroutine stack, which stays the same
+ * when the runtime moves the stack. */
 static __always_inline struct godi_call_key godi_call_of(__u64 goid, __u64 stack_hi, __u64 cfa,
-							 __u32 rate_slot)
+							 __u32 rate_slot, __u32 tgid)
 {
-	struct godi_call_key key = {goid, stack_hi - cfa, rate_slot, 0};
+	struct godi_call_key key = {goid, stack_hi - cfa, rate_slot, tgid};
 	return key;
 }
 
@@ -263,8 +329,8 @@ static __always_inline struct godi_call_key godi_call_of(__u64 goid, __u64 stack
  * that its rate limit is spent on hits that meet it. Returns NULL (counting why)
  * when the hit is not captured. */
 static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, __u32 rate_slot,
-						      __u32 gated, __u32 decided, __u64 cfa,
-						      __u64 g)
+						      __u32 gated, __u32 decided, __u32 call_probe,
+						      __u64 cfa, __u64 g)
 {
 	__u32 zero = 0;
 	struct godi_config *cfg = godi_config.lookup(&zero);
@@ -276,20 +342,42 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	struct godi_counter *c = godi_counter_of(probe);
 	if (c)
 		c->hits++;
+	__u32 tgid = pid_tgid >> 32;
+	struct godi_frame *f = g ? godi_frame_of(g) : NULL;
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct godi_scratch *s = godi_scratch.lookup(&cpu);
-	if (!s)
+	if (!s) {
+		godi_frame_forget(f, kind);
 		return NULL;
+	}
 	/* A uprobe handler can be preempted by another on the same CPU: never let
 	 * two events share the scratch area. */
 	if (__sync_lock_test_and_set(&s->busy, 1)) {
+		godi_frame_forget(f, kind);
 		if (c)
 			c->dropped++;
 		return NULL;
 	}
 	__u64 goid = 0, stack_hi = 0;
-	godi_goroutine(s, cfg, g, &goid, &stack_hi);
-	struct godi_call_key key = godi_call_of(goid, stack_hi, cfa, rate_slot);
+	if (kind == GODI_KIND_RETURN) {
+		/* the entry's reading of runtime.g, else a read; either way the slot
+		 * has served the first return of its goroutine after the entry */
+		if (!godi_frame_recall(f, g, cfa, tgid, call_probe, &goid, &stack_hi))
+			godi_goroutine(cfg, g, &goid, &stack_hi);
+		if (f && f->g == g)
+			f->g = 0;
+	} else if (godi_goroutine(cfg, g, &goid, &stack_hi) == 0) {
+		if (f && kind == GODI_KIND_ENTRY) {
+			f->g = g;
+			f->cfa = cfa;
+			f->goid = goid;
+			f->stack_hi = stack_hi;
+			f->check = godi_frame_check(g, cfa, goid, stack_hi, tgid, call_probe);
+		}
+	} else {
+		godi_frame_forget(f, kind);
+	}
+	struct godi_call_key key = godi_call_of(goid, stack_hi, cfa, rate_slot, tgid);
 	__u64 now = bpf_ktime_get_ns();
 	if (!(decided && kind != GODI_KIND_RETURN) &&
 	    !godi_admit(c, kind, rate_slot, gated, &key, now)) {
@@ -310,7 +398,7 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	e->stack_hi = stack_hi;
 	e->cfa = cfa;
 	e->ktime_ns = now;
-	e->tgid = pid_tgid >> 32;
+	e->tgid = tgid;
 	e->tid = (__u32)pid_tgid;
 	return s;
 }
@@ -427,6 +515,7 @@ struct godi_probe_info {
 	__u32 max_len;
 	__u32 max_coll;
 	__u32 decided;    /* its condition is decided here (godi_decide) */
+	__u32 call_probe; /* the entry probe of its calls (itself for an entry): godi_frames */
 };
 
 BPF_ARRAY(godi_probes, struct godi_probe_info, GODI_MAX_PROBES);
@@ -445,7 +534,7 @@ static __always_inline int godi_decide(struct godi_scratch *s, struct godi_probe
 		godi_release(s);
 		return 0;
 	}
-	struct godi_call_key key = godi_call_of(e->goid, e->stack_hi, e->cfa, h->rate_slot);
+	struct godi_call_key key = godi_call_of(e->goid, e->stack_hi, e->cfa, h->rate_slot, e->tgid);
 	if (!godi_admit(c, h->kind, h->rate_slot, h->gated, &key, e->ktime_ns)) {
 		godi_release(s);
 		return 0;

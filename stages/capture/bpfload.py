@@ -187,6 +187,12 @@ class Loaded:
             if rt.capture_type is not None:
                 rtypes[ct.c_uint64(rt.address)] = ct.c_uint32(rt.capture_type)
         probes = self.bpf["godi_probes"]
+        # A return is recognised as its entry's call by the entry's index (godi_frames
+        # in bpf/godi.h); a return without an entry probe has its own, which no entry
+        # writes: it always reads runtime.g.
+        entries = {
+            (p.probe_id, p.function): p.index for p in self.layout.probes if p.kind == "entry"
+        }
         for p in self.layout.probes:
             info = probes.Leaf()
             info.kind = {"entry": 0, "return": 1, "line": 2}[p.kind]
@@ -202,6 +208,7 @@ class Loaded:
             info.max_len = p.limits.max_length
             info.max_coll = p.limits.max_collection_size
             info.decided = int(p.decided)
+            info.call_probe = entries.get((p.probe_id, p.function), p.index)
             probes[ct.c_int(p.index)] = info
         rates = self.bpf["godi_rates"]
         for r in self.layout.rates:

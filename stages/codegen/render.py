@@ -47,7 +47,7 @@ static __always_inline int godi_run(struct pt_regs *ctx, __u32 probe)
 	__builtin_memcpy(&regs, ctx, sizeof(regs));
 	__u64 cfa = regs.sp + info->cfa_offset;
 	struct godi_scratch *s = godi_begin(probe, info->kind, info->rate_slot, info->gated,
-					    info->decided, cfa, regs.r14);
+					    info->decided, info->call_probe, cfa, regs.r14);
 	if (!s)
 		return 0;
 	int met = 1;
