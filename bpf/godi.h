@@ -213,17 +213,25 @@ static __always_inline struct godi_counter *godi_counter_of(__u32 probe)
 
 /* Rate limit of one Datadog probe (GCRA): a hit at `now` is allowed when
  * now >= tat - burst_ns; then tat = max(tat, now) + interval_ns. interval_ns 0:
- * no limit. A lost race on tat counts as not allowed: never more than the rate. */
+ * no limit. A race on tat lost to another CPU is run again, a few times: a hit
+ * within the rate is not left out for coming at the same time as another, and
+ * never more than the rate gets through. */
+#define GODI_RATE_TRIES 4
 static __always_inline int godi_allow(__u32 slot, __u64 now)
 {
 	struct godi_rate *r = godi_rates.lookup(&slot);
 	if (!r || !r->interval_ns)
 		return 1;
-	__u64 tat = r->tat;
-	if (tat > r->burst_ns && now < tat - r->burst_ns)
-		return 0;
-	__u64 next = (tat > now ? tat : now) + r->interval_ns;
-	return __sync_val_compare_and_swap(&r->tat, tat, next) == tat;
+#pragma unroll
+	for (int i = 0; i < GODI_RATE_TRIES; i++) {
+		__u64 tat = r->tat;
+		if (tat > r->burst_ns && now < tat - r->burst_ns)
+			return 0;
+		__u64 next = (tat > now ? tat : now) + r->interval_ns;
+		if (__sync_val_compare_and_swap(&r->tat, tat, next) == tat)
+			return 1;
+	}
+	return 0;
 }
 
 /* Begin an event for `probe`: filter by process, sample (entries) or follow the
