@@ -12,7 +12,9 @@ need worked out once, ``values`` renders captured values (with one compiled
 renderer per type), ``redaction`` hides sensitive names and types, ``message``
 summarises the values in one line, ``stacks`` names the stack PCs, ``envelope``
 wraps it all in a snapshot, ``jsontext`` writes JSON as msgspec does,
-``provenance`` refuses mismatched inputs, ``gofmt`` spells numbers as Go does.
+``provenance`` refuses mismatched inputs, ``gofmt`` spells numbers as Go does;
+``native`` and ``fastpath`` do the common cases in C (values; whole snapshots of
+simple probes, straight from the dump's bytes).
 """
 
 from __future__ import annotations

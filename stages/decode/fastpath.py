@@ -2,21 +2,21 @@
 ``_snapshots.c``): from a record's bytes to its snapshot's JSON without a Python
 call, for the probes most events come from.
 
-A probe is simple when its events need none of what only Python does: it is an
-entry probe of a function without return probes, or a line probe; it has no
+A probe is simple when its events need none of what only Python does: it has no
 condition, template or capture expression; it is not a generic shape function
-(whose dictionary names the types); and its arguments and locals render in C
-(``ScopePlan.native``). Everything about such a probe that does not depend on
-the event (message start, envelope texts, scope members, the values its message
+(whose dictionary names the types); and the values it shows render in C
+(``ScopePlan.native``). Entries, returns (paired with their entry in C) and line
+probes can all be simple; the probes of one call are simple together or not at
+all. Everything about such a probe that does not depend on the event (message
+start, envelope texts, scope members, evaluation errors, the values its message
 shows) is worked out here once and handed to C.
 
 The C code takes the records it can and stops at the first it cannot: a record
-of another kind or probe, an event cut short by its capture budget, anything
-inconsistent. ``DecodeRun`` decodes that one in Python, then hands over again, so
-every record is decoded once and in order, and a bad one raises the same
-``DecodeError`` as without C. C asks Python for what it has not seen before: the
-message piece of a value text and the JSON of a stack (both cached in C), and a
-``RenderContext`` when a value needs a Python renderer.
+of another kind or probe, or a corrupt one. ``DecodeRun`` decodes that one in
+Python, then hands over again, so every record is decoded once and in order, and
+a bad one raises the same ``DecodeError`` as without C. C asks Python for what it
+has not seen before: the message piece of a value text and the JSON of a stack
+(both cached in C), and a ``RenderContext`` when a value needs a Python renderer.
 """
 
 from __future__ import annotations
