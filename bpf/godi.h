@@ -331,6 +331,34 @@ static __always_inline struct godi_call_key godi_call_of(__u64 goid, __u64 stack
 	return key;
 }
 
+/* goid and stack.hi of the goroutine g of a hit at `cfa`: a return takes its
+ * entry's reading from godi_frames when the slot vouches for it, an entry reads
+ * runtime.g and leaves the reading there; either way the slot ends up as that
+ * table says. */
+static __always_inline void godi_identify(struct godi_config *cfg, struct godi_frame *f,
+					  __u32 kind, __u64 g, __u64 cfa, __u32 tgid,
+					  __u32 call_probe, __u64 *goid, __u64 *stack_hi)
+{
+	if (kind == GODI_KIND_RETURN) {
+		if (!godi_frame_recall(f, g, cfa, tgid, call_probe, goid, stack_hi))
+			godi_goroutine(cfg, g, goid, stack_hi);
+		if (f && f->g == g)
+			f->g = 0; /* it has served the first return after its entry */
+		return;
+	}
+	if (godi_goroutine(cfg, g, goid, stack_hi)) {
+		godi_frame_forget(f, kind);
+		return;
+	}
+	if (f && kind == GODI_KIND_ENTRY) {
+		f->g = g;
+		f->cfa = cfa;
+		f->goid = *goid;
+		f->stack_hi = *stack_hi;
+		f->check = godi_frame_check(g, cfa, *goid, *stack_hi, tgid, call_probe);
+	}
+}
+
 /* Begin an event for `probe`: filter by process, claim this CPU's scratch area,
  * identify the goroutine, then admit it (godi_admit) unless `decided`: a probe
  * whose condition BPF decides is admitted after the condition (godi_decide), so
@@ -345,12 +373,12 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	if (!cfg)
 		return NULL;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (cfg->target_tgid && (pid_tgid >> 32) != cfg->target_tgid)
+	__u32 tgid = pid_tgid >> 32;
+	if (cfg->target_tgid && tgid != cfg->target_tgid)
 		return NULL;
 	struct godi_counter *c = godi_counter_of(probe);
 	if (c)
 		c->hits++;
-	__u32 tgid = pid_tgid >> 32;
 	struct godi_frame *f = g ? godi_frame_of(g) : NULL;
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct godi_scratch *s = godi_scratch.lookup(&cpu);
@@ -367,24 +395,7 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 		return NULL;
 	}
 	__u64 goid = 0, stack_hi = 0;
-	if (kind == GODI_KIND_RETURN) {
-		/* the entry's reading of runtime.g, else a read; either way the slot
-		 * has served the first return of its goroutine after the entry */
-		if (!godi_frame_recall(f, g, cfa, tgid, call_probe, &goid, &stack_hi))
-			godi_goroutine(cfg, g, &goid, &stack_hi);
-		if (f && f->g == g)
-			f->g = 0;
-	} else if (godi_goroutine(cfg, g, &goid, &stack_hi) == 0) {
-		if (f && kind == GODI_KIND_ENTRY) {
-			f->g = g;
-			f->cfa = cfa;
-			f->goid = goid;
-			f->stack_hi = stack_hi;
-			f->check = godi_frame_check(g, cfa, goid, stack_hi, tgid, call_probe);
-		}
-	} else {
-		godi_frame_forget(f, kind);
-	}
+	godi_identify(cfg, f, kind, g, cfa, tgid, call_probe, &goid, &stack_hi);
 	struct godi_call_key key = godi_call_of(goid, stack_hi, cfa, rate_slot, tgid);
 	__u64 now = bpf_ktime_get_ns();
 	if (!(decided && kind != GODI_KIND_RETURN) &&

@@ -72,10 +72,10 @@ def choose(
     expressions: set[str],
     returning: set[str],
     shape: Callable[[str], bool],
-) -> list[ProbePlan]:
-    """The simple probes among ``plans`` (see the module's docstring). The probes
-    of one call (one probe id and function: its entry and returns) are all chosen
-    or none is, so that entries and returns meet on one side. ``expressions``: the
+) -> list[list[ProbePlan]]:
+    """The simple probes among ``plans`` (see the module's docstring), by call:
+    the probes of one call (one probe id and function: its entry and returns) are
+    all chosen or none is, so that entries and returns meet on one side. ``expressions``: the
     probe ids with a condition, template or capture expressions; ``returning``:
     the functions with return probes; ``shape``: whether a function is a generic
     shape function."""
@@ -83,12 +83,11 @@ def choose(
     for plan in plans:
         calls.setdefault((plan.probe.probe_id, plan.probe.function), []).append(plan)
     return [
-        plan
+        members
         for (probe_id, function), members in calls.items()
         if probe_id not in expressions
         and not shape(function)
         and all(_simple(plan) for plan in members)
-        for plan in members
     ]
 
 
@@ -213,7 +212,7 @@ def _spec(
 def snapshots(
     native: NativeRenderer | None,
     envelope: Envelope,
-    plans: list[ProbePlan],
+    calls: list[list[ProbePlan]],
     type_sizes: list[int],
     *,
     returning: set[str],
@@ -223,13 +222,13 @@ def snapshots(
     piece: Piece,
     stack: StackText | None,
 ) -> Snapshots | None:
-    """The C maker of the snapshots of ``plans``, simple probes (``choose``);
+    """The C maker of the snapshots of ``calls``, the simple probes (``choose``);
     ``RecordReader.take`` runs its ``run``. None when there is none, or no C
     (``native`` None). ``returning``: the functions with return probes;
     ``truncated``: the message of the evaluation errors of events cut short;
     ``no_entry``, ``no_return``: the evaluation errors of a return without its
     entry and of an entry without its return."""
-    if native is None or not plans:
+    if native is None or not calls:
         return None
     c = native.snapshots(
         type_sizes,
@@ -243,12 +242,9 @@ def snapshots(
         stack if stack is not None else _no_stack,
         context,
     )
-    calls: dict[tuple[str, str], list[ProbePlan]] = {}
-    for plan in plans:
-        calls.setdefault((plan.probe.probe_id, plan.probe.function), []).append(plan)
     added = 0
     stacks = stack is not None
-    for call, members in enumerate(calls.values()):
+    for call, members in enumerate(calls):
         try:
             specs = [
                 (

@@ -13,7 +13,7 @@ import pytest
 from gobuild import REPO, build_go, go_versions
 from godi_cli import godi
 
-from stages.dump import RECORD_COUNTERS, RecordReader, decode_counters, read_header
+from stages.status import read_dump_summary
 
 BENCH = REPO / "tests" / "progs" / "bench"
 CALLS = 20_000
@@ -59,13 +59,8 @@ def test_the_one_call_meeting_the_condition_is_not_sampled_out(
     layout = json.loads((out / "prog" / "layout.json").read_text())
     entry = next(p for p in layout["probes"] if p["kind"] == "entry")
     assert entry["decided"]
-    with open(out / "events.dump", "rb") as f:
-        read_header(f)
-        (counters,) = [
-            decode_counters(r.payload)
-            for r in RecordReader(f, f.tell())
-            if r.kind == RECORD_COUNTERS
-        ]
+    counters = read_dump_summary(out / "events.dump").counters
+    assert counters is not None
     c = counters.probes[str(entry["index"])]
     assert (c.hits, c.condition_false, c.sampled_out, c.emitted) == (CALLS, CALLS - 1, 0, 1)
     # The returns of the other calls follow their entries: none is captured.

@@ -17,7 +17,7 @@ from gobuild import REPO, build_go, go_versions
 from godi_cli import godi
 from golden import GOLDEN_DIR, check_golden, normalise_snapshot
 
-from stages.dump import RECORD_COUNTERS, RecordReader, decode_counters, read_header
+from stages.status import read_dump_summary
 
 TYPES = REPO / "tests" / "progs" / "types"
 SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
@@ -192,13 +192,8 @@ def test_every_condition_operator_on_real_values(tmp_path: Any) -> None:
     decided = {p["probe_id"]: p["index"] for p in layout["probes"] if p.get("decided")}
     assert {"t_ge", "f_lt", "t_ne", "f_le", "t_or", "f_and", "t_not_null", "f_null"} <= set(decided)
     assert "t_len" not in decided and "t_startsWith" not in decided  # maps, string contents
-    with open(tmp_path / "events.dump", "rb") as f:
-        read_header(f)
-        (counters,) = [
-            decode_counters(r.payload)
-            for r in RecordReader(f, f.tell())
-            if r.kind == RECORD_COUNTERS
-        ]
+    counters = read_dump_summary(tmp_path / "events.dump").counters
+    assert counters is not None
     for probe_id, index in decided.items():
         c = counters.probes[str(index)]
         met = probe_id.startswith("t_")
