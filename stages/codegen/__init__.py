@@ -149,7 +149,7 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
         ]
     functions = resolve(program, probe)
     if not functions:
-        return ProbeIssue(
+        return _inlined_only(program, probe) or ProbeIssue(
             probe_id=probe.id,
             kind="function_not_found",
             message=f"no function {' or '.join(method_candidates(probe))} in the binary",
@@ -159,6 +159,23 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
         for fn in functions
         for kind, pc, cfa, pushed, variables in _probe_points(fn, types)
     ]
+
+
+def _inlined_only(program: Program, probe: Probe) -> ProbeIssue | None:
+    """The issue of a method probe whose function has no code of its own: the
+    compiler inlined every call of it (None when it is not that)."""
+    names = method_candidates(probe)
+    for inl in program.inlined:
+        if inl.name in names and inl.instances:
+            sites = sorted({f"{i.caller} ({i.call_file}:{i.call_line})" for i in inl.instances})
+            shown = ", ".join(sites[:3]) + (f" and {len(sites) - 3} more" if len(sites) > 3 else "")
+            return ProbeIssue(
+                probe_id=probe.id,
+                kind="function_inlined",
+                message=f"{inl.name} has no code of its own: the compiler inlined it into "
+                f"{shown}; probe a caller instead",
+            )
+    return None
 
 
 def _conditions(

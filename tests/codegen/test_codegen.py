@@ -18,6 +18,8 @@ from stages.ir import (
     CfaPiece,
     Field,
     Function,
+    InlinedFunction,
+    InlinedInstance,
     LocationRange,
     PointerType,
     Program,
@@ -233,6 +235,40 @@ def test_per_probe_issues_and_no_usable_probe() -> None:
     }
     with pytest.raises(NoUsableProbeError, match=r"main\.nope"):
         generate({"id": "missing", "where": {"methodName": "main.nope"}})
+
+
+def test_a_function_that_exists_only_inlined_is_named_so() -> None:
+    copies = [
+        InlinedInstance(
+            caller=caller,
+            entry_pc=pc,
+            entry_cfa_offset=16,
+            ranges=[(pc, pc + 8)],
+            call_file="main.go",
+            call_line=line,
+        )
+        for caller, pc, line in (("main.walk", 0x1010, 7), ("main.main", 0x2010, 30))
+    ]
+    program = msgspec.structs.replace(
+        PROGRAM,
+        inlined=[
+            InlinedFunction(name="main.tiny", origin=9, file="main.go", line=3, instances=copies)
+        ],
+    )
+    g = generate_c(
+        program,
+        probes(
+            {"id": "ok", "where": {"methodName": "main.walk"}},
+            {"id": "tiny", "where": {"methodName": "main.tiny"}},
+        ),
+        ir_hash="h",
+    )
+    (issue,) = g.layout.issues
+    assert (issue.probe_id, issue.kind) == ("tiny", "function_inlined")
+    assert issue.message == (
+        "main.tiny has no code of its own: the compiler inlined it into "
+        "main.main (main.go:30), main.walk (main.go:7); probe a caller instead"
+    )
 
 
 def test_output_is_deterministic_and_self_contained() -> None:
