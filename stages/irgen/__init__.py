@@ -30,6 +30,7 @@ from ..ir import (
     Function,
     InlinedFunction,
     InlinedInstance,
+    InterfaceType,
     Program,
     RuntimeType,
     SymbolTable,
@@ -39,7 +40,7 @@ from .dwarf import DwarfReader, Entry, Unit, member_offset, wrap_dwarf_errors
 from .elf import ElfImage, open_elf
 from .functions import build_function, is_concrete, subprogram_name
 from .inlining import find_instances, inlined_function, instances_in
-from .runtime_types import described_types, descriptor_range
+from .runtime_types import described_addresses, described_types, descriptor_range, itab_pairs
 from .symbols import build_symbols
 from .types import TypeTable
 
@@ -75,6 +76,8 @@ def generate_ir(
         if wanted is None:
             for offset in described_types(reader):
                 types.require(offset)
+        else:
+            _require_implementers(reader, image, types)
         all_types = types.build()
         goid_offset, stack_hi_offset = _goroutine_offsets(reader)
         build_id = image.build_id()
@@ -248,6 +251,36 @@ def _symbols(image: ElfImage) -> SymbolTable | None:
     except BinaryError as e:
         log.warning("no stack symbolication: %s", e)
         return None
+
+
+def _require_implementers(reader: DwarfReader, image: ElfImage, types: TypeTable) -> None:
+    """Add to a scoped IR the types its non-empty interfaces can hold (those with an
+    itab for the interface), and theirs in turn, so that an interface value's
+    dynamic type is known. An empty interface can hold any type: only the types the
+    scope reaches anyway are known for it."""
+    done: set[int] = set()
+    implementers: dict[int, list[int]] | None = None
+    while True:
+        pending = [
+            t.runtime_type
+            for t in types.build()
+            if isinstance(t, InterfaceType) and not t.empty and t.runtime_type not in done
+        ]
+        if not pending:
+            return
+        if implementers is None:
+            descriptors = descriptor_range(image)
+            if descriptors is None:
+                return
+            described = described_addresses(reader, descriptors)
+            implementers = {}
+            for inter, concrete in itab_pairs(image, reader):
+                if concrete in described:
+                    implementers.setdefault(inter, []).append(described[concrete])
+        for inter in pending:
+            done.add(inter)
+            for offset in implementers.get(inter, ()):
+                types.require(offset)
 
 
 def _runtime_types(types: list[Type]) -> list[RuntimeType]:

@@ -6,14 +6,22 @@ such pointers too. The linker records, on each type DIE that has a descriptor,
 the descriptor's offset from the start of the descriptors (``runtime.types``,
 which is ``moduledata.types``) in ``DW_AT_go_runtime_type``. irgen turns those
 offsets into addresses, so that a type word seen at run time names an IR type.
+
+The dynamic types a non-empty interface can hold are the ones the linker wrote an
+itab for (``abi.ITab``: the interface's descriptor, the concrete type's, then the
+method table): in the ``.itablink`` section (pointers to the itabs) up to Go 1.26,
+from Go 1.27 one after another at ``moduledata.types + itaboffset`` for
+``itabsize`` bytes. ``itab_pairs`` reads them, so that a scoped IR can hold the
+types its interfaces may hold without holding every type of the binary.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Iterator
 
-from .dwarf import DwarfReader
+from .dwarf import DwarfReader, Entry, member_offset
 from .elf import ElfImage
 
 log = logging.getLogger(__name__)
@@ -67,3 +75,66 @@ def described_types(reader: DwarfReader) -> Iterator[int]:
     for entry in reader.top_entries(anchor.unit):
         if entry.attrs.get("go_runtime_type"):
             yield entry.offset
+
+
+def described_addresses(reader: DwarfReader, descriptors: DescriptorRange) -> dict[int, int]:
+    """Descriptor address -> DIE offset of every type that has a descriptor."""
+    out: dict[int, int] = {}
+    for offset in described_types(reader):
+        value = reader.entry_at(offset).integer("go_runtime_type")
+        if value:
+            out.setdefault(descriptors.address(value), offset)
+    return out
+
+
+def itab_pairs(image: ElfImage, reader: DwarfReader) -> list[tuple[int, int]]:
+    """(interface descriptor, concrete type descriptor) of every itab the linker
+    wrote; empty when they cannot be found."""
+    itablink = image.elffile.get_section_by_name(".itablink")
+    if itablink is not None:  # Go <= 1.26: pointers to the itabs
+        data = itablink.data()
+        pointers = struct.unpack_from(f"<{len(data) // 8}Q", data)
+        return [_itab_head(image, p) for p in pointers if p] if pointers else []
+    return list(_packed_itabs(image, reader))
+
+
+def _itab_head(image: ElfImage, address: int) -> tuple[int, int]:
+    head = image.read(address, 16)
+    return struct.unpack("<QQ", head) if len(head) == 16 else (0, 0)
+
+
+def _packed_itabs(image: ElfImage, reader: DwarfReader) -> Iterator[tuple[int, int]]:
+    """Go 1.27: the itabs one after another, each 3 words and one per method."""
+    md = image.symbol("runtime.firstmoduledata")
+    fields = _members(reader, "runtime.moduledata", "types", "itaboffset", "itabsize")
+    methods = _members(reader, "internal/abi.InterfaceType", "Methods")
+    if md is None or fields is None or methods is None:
+        log.debug("%s: no itabs found (no moduledata or its layout)", image.path)
+        return
+    words = [image.read(md + fields[name], 8) for name in ("types", "itaboffset", "itabsize")]
+    if any(len(w) != 8 for w in words):
+        return
+    types, offset, size = (int.from_bytes(w, "little") for w in words)
+    at, end = types + offset, types + offset + size
+    while at < end:
+        inter, concrete = _itab_head(image, at)
+        count = image.read(inter + methods["Methods"] + 8, 8) if inter else b""
+        if not inter or len(count) != 8:
+            return
+        n = int.from_bytes(count, "little")
+        yield inter, concrete
+        at += 24 + 8 * max(n, 1)
+
+
+def _members(reader: DwarfReader, struct_name: str, *names: str) -> dict[str, int] | None:
+    """Offsets of members ``names`` of the struct type ``struct_name``; None if any
+    is missing."""
+    entry: Entry | None = reader.find_named(struct_name, "DW_TAG_structure_type")
+    if entry is None:
+        return None
+    found: dict[str, int] = {}
+    for member in reader.children(entry):
+        offset = member_offset(member)
+        if member.tag == "DW_TAG_member" and member.name in names and offset is not None:
+            found[member.name] = offset
+    return found if len(found) == len(names) else None

@@ -1,0 +1,125 @@
+"""The stacks godi captures are the ones the Go runtime sees, and probing does not
+change what the program sees.
+
+tests/progs/callers prints, at each call of ``capture(site)``, the stack that
+``runtime.Callers`` and ``runtime.CallersFrames`` give: plain calls, inlined
+callers, a generic function, a method through an interface, a closure, a deferred
+function recovering a panic, another goroutine. Under godi, with probes on
+``capture`` and on the functions around it (entries and returns), the program's
+output and exit status are the same, and the snapshot of each ``capture`` call has
+the runtime's stack: every caller's function and line, innermost first.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import jsonschema
+import pytest
+from gobuild import REPO, build_go, go_versions
+from godi_cli import godi
+
+CALLERS = REPO / "tests" / "progs" / "callers"
+SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
+AROUND = [
+    "main.plain1",
+    "main.plain2",
+    "main.outer",
+    "main.viaInterface",
+    "main.square.Area",
+    "main.closure",
+    "main.recovered",
+    "main.recovered.func1",
+    "main.main.func1",
+]
+
+INLINED = "main.closure.func1"  # called right where it is made: the compiler inlines it
+EVERY_HIT = {"captureSnapshot": True, "sampling": {"snapshotsPerSecond": 0}}
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module", params=go_versions())
+def callers_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """(plain run, godi run, snapshots) of the callers program."""
+    binary = build_go(CALLERS, str(request.param))
+    out = tmp_path_factory.mktemp(f"callers-{request.param}")
+    probes = out / "probes.json"
+    probes.write_text(
+        json.dumps(
+            [
+                {"id": name.removeprefix("main."), "where": {"methodName": name}, **EVERY_HIT}
+                for name in ["main.capture", *AROUND, INLINED]
+            ]
+        )
+    )
+    plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
+    run = godi("run", "--probes", str(probes), "-o", str(out), "--", str(binary), timeout=600)
+    snapshots = json.loads((out / "snapshots.json").read_text())
+    return plain, run, snapshots
+
+
+def test_output_and_status_unchanged(callers_run: Any) -> None:
+    plain, run, _ = callers_run
+    assert plain.returncode == run.returncode == 0, run.stderr
+    assert run.stdout == plain.stdout
+    # The probe on the inlined closure is refused, by name; the others run.
+    assert f"probe closure.func1: function_inlined: {INLINED} has no code of its own" in (
+        run.stderr
+    )
+    assert len(plain.stdout.splitlines()) == 8
+
+
+def test_every_probe_captured(callers_run: Any) -> None:
+    _, _, snapshots = callers_run
+    for s in snapshots:
+        jsonschema.validate(s, SCHEMA)
+    seen = {s["debugger"]["snapshot"]["probe"]["id"] for s in snapshots}
+    assert seen == {name.removeprefix("main.") for name in ["main.capture", *AROUND]}
+
+
+def test_interface_argument_has_its_dynamic_type(callers_run: Any) -> None:
+    """viaInterface gets a *square as a shape: only the itab of (*square, shape)
+    tells the scoped IR that type (no probed function names it)."""
+    _, _, snapshots = callers_run
+    (snap,) = [
+        s["debugger"]["snapshot"]
+        for s in snapshots
+        if s["debugger"]["snapshot"]["probe"]["id"] == "viaInterface"
+    ]
+    s = snap["captures"]["entry"]["arguments"]["s"]
+    assert s["type"] == "main.shape"
+    data = s["fields"]["data"]
+    assert data["type"] == "*main.square", s
+    assert data["fields"] == {"side": {"type": "int", "value": "2"}}
+
+
+def test_stacks_are_the_runtime_s(callers_run: Any) -> None:
+    plain, _, snapshots = callers_run
+    by_site: dict[str, list[list[dict[str, Any]]]] = {}
+    for s in snapshots:
+        snap = s["debugger"]["snapshot"]
+        if snap["probe"]["id"] == "capture":
+            site = snap["captures"]["entry"]["arguments"]["site"]["value"]
+            by_site.setdefault(site, []).append(snap["stack"])
+    records = [json.loads(line) for line in plain.stdout.splitlines()]
+    assert sorted(by_site) == sorted({r["site"] for r in records})
+    for r in records:
+        # runtime.Callers(0) starts with itself, then capture: godi's stack starts
+        # at capture's entry, then its callers.
+        expected = [(f["function"], f["line"], f["file"]) for f in r["frames"][2:]]
+        stacks = [
+            [(f["function"], f["lineNumber"], f["fileName"]) for f in st[1:]]
+            for st in by_site[r["site"]]
+            if st[0]["function"] == "main.capture"
+        ]
+        assert any(
+            len(st) == len(expected)
+            and all(
+                (fn, line) == (efn, eline) and efile.endswith(file)
+                for (fn, line, file), (efn, eline, efile) in zip(st, expected, strict=True)
+            )
+            for st in stacks
+        ), (r["site"], expected, stacks)
