@@ -9,7 +9,7 @@ read. Per-probe problems become ``ProbeIssue``s; only "no probe usable" raises.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -18,7 +18,16 @@ from ..artifacts import header
 from ..errors import NoUsableProbeError
 from ..expr.probe import condition_ast, probe_expression_issue
 from ..expr.values import kinds_from_types
-from ..ir import Function, LocationRange, ProbeIssue, Program, TypeIndex, Variable
+from ..ir import (
+    Function,
+    InlinedFunction,
+    InlinedInstance,
+    LocationRange,
+    ProbeIssue,
+    Program,
+    TypeIndex,
+    Variable,
+)
 from ..layout import (
     LAYOUT_FORMAT,
     LAYOUT_FORMAT_VERSION,
@@ -35,7 +44,7 @@ from .captypes import CaptureTypes
 from .conditions import condition_c, scalar_variables
 from .lines import line_pcs, live_variables
 from .render import render_file, render_probe
-from .resolve import method_candidates, resolve
+from .resolve import inlined_copies, method_candidates, resolve
 from .roots import Root, build_root
 
 __all__ = ["Generated", "generate_c"]
@@ -117,8 +126,35 @@ def _check_probe(probe: Probe) -> ProbeIssue | None:
     return None
 
 
-Point = tuple[Function, ProbeKind, int, int, bool, list[tuple[Variable, CaptureRole]], str, int]
-"""(function, kind, pc, CFA offset, RBP pushed, variables, file, line) of one uprobe."""
+class Point(NamedTuple):
+    """One uprobe of a probe."""
+
+    function: str  # what the snapshot names: for an inlined copy, the inlined function
+    kind: ProbeKind
+    pc: int
+    cfa_offset: int  # CFA = RSP + cfa_offset at pc
+    pushed_bp: bool  # the frame holding pc saved its caller's RBP at CFA-16
+    variables: list[tuple[Variable, CaptureRole]]
+    file: str
+    line: int
+    has_return: bool = False  # an entry whose returns are probed too
+
+
+def _inlined_point(inl: InlinedFunction, copy: InlinedInstance) -> Point:
+    """The entry of an inlined copy: its first instruction, in its caller's frame.
+    An inlined call has no return instruction: its snapshot has no return values.
+    A Go function with a frame saves RBP (a frameless one has only the return
+    address above RSP), so the caller pushed RBP when its CFA is further away."""
+    return Point(
+        inl.name,
+        "entry",
+        copy.entry_pc,
+        copy.entry_cfa_offset,
+        copy.entry_cfa_offset > 8,
+        [(v, "argument") for v in copy.variables if v.role == "param"],
+        inl.file,
+        inl.line,
+    )
 
 
 def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | ProbeIssue:
@@ -135,8 +171,8 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
                 "(no such line, or it was optimised away or only inlined)",
             )
         return [
-            (
-                fn,
+            Point(
+                fn.name,
                 "line",
                 pc,
                 fn.entry_cfa_offset,
@@ -148,34 +184,22 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
             for fn, pc, file in found
         ]
     functions = resolve(program, probe)
-    if not functions:
-        return _inlined_only(program, probe) or ProbeIssue(
+    copies = inlined_copies(program, probe)
+    if not functions and not copies:
+        return ProbeIssue(
             probe_id=probe.id,
             kind="function_not_found",
             message=f"no function {' or '.join(method_candidates(probe))} in the binary",
         )
-    return [
-        (fn, kind, pc, cfa, pushed, variables, fn.file, fn.line)
-        for fn in functions
-        for kind, pc, cfa, pushed, variables in _probe_points(fn, types)
-    ]
-
-
-def _inlined_only(program: Program, probe: Probe) -> ProbeIssue | None:
-    """The issue of a method probe whose function has no code of its own: the
-    compiler inlined every call of it (None when it is not that)."""
-    names = method_candidates(probe)
-    for inl in program.inlined:
-        if inl.name in names and inl.instances:
-            sites = sorted({f"{i.caller} ({i.call_file}:{i.call_line})" for i in inl.instances})
-            shown = ", ".join(sites[:3]) + (f" and {len(sites) - 3} more" if len(sites) > 3 else "")
-            return ProbeIssue(
-                probe_id=probe.id,
-                kind="function_inlined",
-                message=f"{inl.name} has no code of its own: the compiler inlined it into "
-                f"{shown}; probe a caller instead",
-            )
-    return None
+    points = []
+    for fn in functions:
+        found_points = _probe_points(fn, types)
+        returns = any(kind == "return" for kind, *_ in found_points)
+        points += [
+            Point(fn.name, kind, pc, cfa, pushed, variables, fn.file, fn.line, returns)
+            for kind, pc, cfa, pushed, variables in found_points
+        ]
+    return points + [_inlined_point(inl, copy) for inl, copy in copies]
 
 
 def _conditions(
@@ -193,13 +217,13 @@ def _conditions(
         return {}
     results = {
         v.name
-        for (_, kind, *_), root in zip(points, roots, strict=True)
-        if kind == "return"
+        for point, root in zip(points, roots, strict=True)
+        if point.kind == "return"
         for v in root.variables
     }
     out: dict[int, str] = {}
-    for i, ((_, kind, *_), root) in enumerate(zip(points, roots, strict=True)):
-        if kind == "return":
+    for i, (point, root) in enumerate(zip(points, roots, strict=True)):
+        if point.kind == "return":
             continue
         scalars = scalar_variables(root.variables, types, kinds)
         if probe.evaluate_at != "ENTRY":
@@ -234,33 +258,31 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
             issues.append(points)
             continue
         slot = len(rates)
-        returning = {fn.name for fn, kind, *_ in points if kind == "return"}
-        roots = [build_root(fn, pc, variables, types) for fn, _, pc, _, _, variables, *_ in points]
+        roots = [build_root(p.pc, p.variables, types) for p in points]
         conditions = _conditions(probe, points, roots, types, kinds)
         decided = bool(conditions)
         # A condition BPF decides comes before the rate limit, which then counts
         # only hits that meet it; otherwise BPF lets more through, for decode.
         rate = probe_rate(probe) if decided else bpf_rate(probe)
         rates.append(RateLimit(slot=slot, probe_id=probe.id, per_second=rate))
-        for point, ((fn, kind, pc, cfa_offset, pushed_bp, _, file, line), root) in enumerate(
-            zip(points, roots, strict=True)
-        ):
+        for i, (point, root) in enumerate(zip(points, roots, strict=True)):
+            kind = point.kind
             index = len(layouts)
             root_type = captypes.add_root(
                 root.size,
                 [(v.type, v.root_offset) for v in root.variables if v.root_offset is not None],
             )
             # Returns follow their entry's decision when some entries are left out.
-            gated = (rate is not None or decided) and kind != "line" and fn.name in returning
+            gated = (rate is not None or decided) and (point.has_return or kind == "return")
             probe_layout = ProbeLayout(
                 index=index,
                 probe_id=probe.id,
                 probe_version=probe.version,
                 kind=kind,
-                function=fn.name,
-                file=file,
-                line=line,
-                pc=pc,
+                function=point.function,
+                file=point.file,
+                line=point.line,
+                pc=point.pc,
                 root_type=root_type,
                 root_size=root.size,
                 limits=probe.limits,
@@ -268,16 +290,16 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                 variables=root.variables,
                 bpf_function=f"godi_probe_{index}",
                 rate_slot=slot,
-                has_return=kind == "entry" and fn.name in returning,
+                has_return=point.has_return,
                 gated=gated,
-                cfa_offset=cfa_offset,
-                pushed_bp=pushed_bp,
+                cfa_offset=point.cfa_offset,
+                pushed_bp=point.pushed_bp,
                 want_stack=probe.capture_snapshot and kind != "return",
                 root_refs=len(captypes.slots_of_index(root_type)),
                 decided=decided and kind != "return",
             )
             layouts.append(probe_layout)
-            sources.append(render_probe(probe_layout, root.statements, conditions.get(point)))
+            sources.append(render_probe(probe_layout, root.statements, conditions.get(i)))
     if not layouts:
         detail = "; ".join(f"{i.probe_id}: {i.message}" for i in issues) or "no probes given"
         raise NoUsableProbeError(f"no probe can be installed: {detail}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..ir import Function, Program
+from ..ir import Function, InlinedFunction, InlinedInstance, Program
 from ..spec import Probe
 
 
@@ -50,3 +50,11 @@ def resolve(program: Program, probe: Probe) -> list[Function]:
         elif name in by_name:
             return [by_name[name]]
     return []
+
+
+def inlined_copies(program: Program, probe: Probe) -> list[tuple[InlinedFunction, InlinedInstance]]:
+    """The copies the compiler inlined into other functions of the function
+    ``probe`` targets (exact names only), by address."""
+    names = set(method_candidates(probe))
+    found = [(inl, inst) for inl in program.inlined if inl.name in names for inst in inl.instances]
+    return sorted(found, key=lambda c: c[1].entry_pc)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from ..ir import (
     AddressPiece,
     CfaPiece,
-    Function,
     MissingPiece,
     RegisterPiece,
     TypeIndex,
@@ -68,9 +67,7 @@ def _uncovered(leaves: list[tuple[int, int]], pieces: list[PieceLayout]) -> list
     return [(at, n) for at, n in leaves if not any(lo <= at and at + n <= hi for lo, hi in covered)]
 
 
-def build_root(
-    fn: Function, pc: int, variables: list[tuple[Variable, CaptureRole]], types: TypeIndex
-) -> Root:
+def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: TypeIndex) -> Root:
     """Place ``variables`` (as located at ``pc``) in a root area."""
     out: list[VariableLayout] = []
     stmts: list[str] = []

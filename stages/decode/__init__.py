@@ -204,7 +204,6 @@ class DecodeRun(Iterator[Snapshot]):
             )
             for p in layout.probes
         }
-        self._returning = {p.function for p in layout.probes if p.kind == "return"}
         self._definitions = {d.id: d for d in layout.definitions}
         self._expressions: dict[str, ProbeExpressions] = {}
         self._limiters: dict[str, RateLimiter] = {}
@@ -238,11 +237,9 @@ class DecodeRun(Iterator[Snapshot]):
             choose(
                 list(self._plans.values()),
                 expressions=set(self._expressions),
-                returning=self._returning,
                 shape=self._shapes.is_shape_function,
             ),
             self._type_sizes,
-            returning=self._returning,
             truncated=TRUNCATED_MESSAGE,
             no_entry=_NO_ENTRY,
             no_return=_NO_RETURN,
@@ -269,7 +266,6 @@ class DecodeRun(Iterator[Snapshot]):
 
     def _run(self) -> Iterator[bytes]:
         pending: dict[tuple[str, str, int, int, int], _Hit] = {}
-        returning = self._returning
         position = self._start
         reader = self._reader
         fast = self._fast
@@ -295,7 +291,7 @@ class DecodeRun(Iterator[Snapshot]):
                         snapshot = self._snapshot(hit, None)
                     elif probe.kind != "entry":
                         snapshot = self._snapshot(pending.pop(hit.call_key(), None), hit)
-                    elif probe.function in returning:
+                    elif probe.has_return:
                         # Wait for the return; a recursive call has another key. A
                         # call already pending at the same place never returned (a
                         # panic unwound it): report it now.

@@ -70,15 +70,13 @@ def choose(
     plans: list[ProbePlan],
     *,
     expressions: set[str],
-    returning: set[str],
     shape: Callable[[str], bool],
 ) -> list[list[ProbePlan]]:
     """The simple probes among ``plans`` (see the module's docstring), by call:
     the probes of one call (one probe id and function: its entry and returns) are
     all chosen or none is, so that entries and returns meet on one side. ``expressions``: the
-    probe ids with a condition, template or capture expressions; ``returning``:
-    the functions with return probes; ``shape``: whether a function is a generic
-    shape function."""
+    probe ids with a condition, template or capture expressions; ``shape``: whether
+    a function is a generic shape function."""
     calls: dict[tuple[str, str], list[ProbePlan]] = {}
     for plan in plans:
         calls.setdefault((plan.probe.probe_id, plan.probe.function), []).append(plan)
@@ -215,7 +213,6 @@ def snapshots(
     calls: list[list[ProbePlan]],
     type_sizes: list[int],
     *,
-    returning: set[str],
     truncated: str,
     no_entry: EvaluationError,
     no_return: EvaluationError,
@@ -224,8 +221,7 @@ def snapshots(
 ) -> Snapshots | None:
     """The C maker of the snapshots of ``calls``, the simple probes (``choose``);
     ``RecordReader.take`` runs its ``run``. None when there is none, or no C
-    (``native`` None). ``returning``: the functions with return probes;
-    ``truncated``: the message of the evaluation errors of events cut short;
+    (``native`` None). ``truncated``: the message of the evaluation errors of events cut short;
     ``no_entry``, ``no_return``: the evaluation errors of a return without its
     entry and of an entry without its return."""
     if native is None or not calls:
@@ -249,7 +245,7 @@ def snapshots(
             specs = [
                 (
                     plan.probe.index,
-                    _spec(plan, envelope, stacks, _role(plan, returning), call, truncated),
+                    _spec(plan, envelope, stacks, _role(plan), call, truncated),
                 )
                 for plan in members
             ]
@@ -261,12 +257,12 @@ def snapshots(
     return c if added else None
 
 
-def _role(plan: ProbePlan, returning: set[str]) -> int:
+def _role(plan: ProbePlan) -> int:
     """The role of ``plan``'s probe (as ``DecodeRun._run`` treats its events)."""
     probe = plan.probe
     if probe.kind == "return":
         return RETURN
-    if probe.kind == "entry" and probe.function in returning:
+    if probe.kind == "entry" and probe.has_return:
         return ENTRY
     return ALONE
 

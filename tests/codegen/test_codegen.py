@@ -237,38 +237,55 @@ def test_per_probe_issues_and_no_usable_probe() -> None:
         generate({"id": "missing", "where": {"methodName": "main.nope"}})
 
 
-def test_a_function_that_exists_only_inlined_is_named_so() -> None:
-    copies = [
-        InlinedInstance(
+def test_inlined_copies_are_probed_at_their_entry() -> None:
+    """A function the compiler inlined is probed where each copy starts, in its
+    caller's frame, with the copy's own locations of the parameters; an inlined call
+    has no return instruction, so its entries wait for none."""
+
+    def copy(caller: str, pc: int, cfa: int, register: int) -> InlinedInstance:
+        n = Variable(
+            name="n",
+            type=6,
+            role="param",
+            locations=[LocationRange(low_pc=pc, high_pc=pc + 8, pieces=[reg(register)])],
+        )
+        return InlinedInstance(
             caller=caller,
             entry_pc=pc,
-            entry_cfa_offset=16,
+            entry_cfa_offset=cfa,
             ranges=[(pc, pc + 8)],
             call_file="main.go",
-            call_line=line,
+            call_line=7,
+            variables=[n],
         )
-        for caller, pc, line in (("main.walk", 0x1010, 7), ("main.main", 0x2010, 30))
-    ]
-    program = msgspec.structs.replace(
-        PROGRAM,
-        inlined=[
-            InlinedFunction(name="main.tiny", origin=9, file="main.go", line=3, instances=copies)
-        ],
+
+    tiny = InlinedFunction(
+        name="main.tiny",
+        origin=9,
+        file="main.go",
+        line=3,
+        instances=[copy("main.main", 0x2010, 8, 3), copy("main.walk", 0x1010, 48, 0)],
     )
     g = generate_c(
-        program,
-        probes(
-            {"id": "ok", "where": {"methodName": "main.walk"}},
-            {"id": "tiny", "where": {"methodName": "main.tiny"}},
-        ),
+        msgspec.structs.replace(PROGRAM, inlined=[tiny]),
+        probes({"id": "tiny", "where": {"methodName": "main.tiny"}, "captureSnapshot": True}),
         ir_hash="h",
     )
-    (issue,) = g.layout.issues
-    assert (issue.probe_id, issue.kind) == ("tiny", "function_inlined")
-    assert issue.message == (
-        "main.tiny has no code of its own: the compiler inlined it into "
-        "main.main (main.go:30), main.walk (main.go:7); probe a caller instead"
-    )
+    assert not g.layout.issues
+    got = [
+        (p.function, p.kind, p.pc, p.cfa_offset, p.pushed_bp, p.has_return, p.file, p.line)
+        for p in g.layout.probes
+    ]
+    assert got == [
+        ("main.tiny", "entry", 0x1010, 48, True, False, "main.go", 3),
+        ("main.tiny", "entry", 0x2010, 8, False, False, "main.go", 3),  # frameless caller
+    ]
+    assert all(not p.gated and p.want_stack for p in g.layout.probes)
+    for p, register in zip(g.layout.probes, ("ax", "bx"), strict=True):
+        (n,) = p.variables
+        assert (n.name, n.role, n.size) == ("n", "argument", 8)
+        body = g.c_source.split(f"int {p.bpf_function}(")[1].split("\n}")[0]
+        assert f"regs->{register}" in body
 
 
 def test_output_is_deterministic_and_self_contained() -> None:

@@ -89,6 +89,8 @@ def multi(probes: list[P]) -> Multi:
                 probe_id=p.probe_id,
                 line=p.line,
                 bpf_function=f"probe_{i}",
+                has_return=p.kind == "entry"
+                and any(q.kind == "return" and q.function == p.function for q in probes),
             )
         )
     first = worlds[0]

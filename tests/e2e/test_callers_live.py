@@ -35,7 +35,7 @@ AROUND = [
     "main.main.func1",
 ]
 
-INLINED = "main.closure.func1"  # called right where it is made: the compiler inlines it
+INLINED = ["main.closure.func1", "main.inner", "main.middle"]  # only inlined copies
 EVERY_HIT = {"captureSnapshot": True, "sampling": {"snapshotsPerSecond": 0}}
 
 pytestmark = pytest.mark.live
@@ -51,7 +51,7 @@ def callers_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         json.dumps(
             [
                 {"id": name.removeprefix("main."), "where": {"methodName": name}, **EVERY_HIT}
-                for name in ["main.capture", *AROUND, INLINED]
+                for name in ["main.capture", *AROUND, *INLINED]
             ]
         )
     )
@@ -65,10 +65,6 @@ def test_output_and_status_unchanged(callers_run: Any) -> None:
     plain, run, _ = callers_run
     assert plain.returncode == run.returncode == 0, run.stderr
     assert run.stdout == plain.stdout
-    # The probe on the inlined closure is refused, by name; the others run.
-    assert f"probe closure.func1: function_inlined: {INLINED} has no code of its own" in (
-        run.stderr
-    )
     assert len(plain.stdout.splitlines()) == 8
 
 
@@ -77,7 +73,7 @@ def test_every_probe_captured(callers_run: Any) -> None:
     for s in snapshots:
         jsonschema.validate(s, SCHEMA)
     seen = {s["debugger"]["snapshot"]["probe"]["id"] for s in snapshots}
-    assert seen == {name.removeprefix("main.") for name in ["main.capture", *AROUND]}
+    assert seen == {name.removeprefix("main.") for name in ["main.capture", *AROUND, *INLINED]}
 
 
 def test_interface_argument_has_its_dynamic_type(callers_run: Any) -> None:
@@ -94,6 +90,38 @@ def test_interface_argument_has_its_dynamic_type(callers_run: Any) -> None:
     data = s["fields"]["data"]
     assert data["type"] == "*main.square", s
     assert data["fields"] == {"side": {"type": "int", "value": "2"}}
+
+
+def test_inlined_functions_are_captured_at_each_copy(callers_run: Any) -> None:
+    """outer(3) calls middle(3) and middle(-3), both inlined into outer, each with
+    inner inlined into it: a snapshot per call, with the argument as the copy has
+    it and the stack showing the inlined frames; no return values (an inlined call
+    has no return instruction)."""
+    _, _, snapshots = callers_run
+    by_probe: dict[str, list[dict[str, Any]]] = {}
+    for s in snapshots:
+        snap = s["debugger"]["snapshot"]
+        by_probe.setdefault(snap["probe"]["id"], []).append(snap)
+    for probe, chain in (
+        ("inner", ["main.inner", "main.middle", "main.outer"]),
+        ("middle", ["main.middle", "main.outer"]),
+    ):
+        snaps = by_probe[probe]
+        assert sorted(s["captures"]["entry"]["arguments"]["x"]["value"] for s in snaps) == [
+            "-3",
+            "3",
+        ]
+        for snap in snaps:
+            functions = [f["function"] for f in snap["stack"]]
+            # middle's first instruction is inner's too: the stack there has inner
+            # on top (it is what runtime.CallersFrames would say at that PC).
+            if functions[0] != chain[0]:
+                assert functions[0] == "main.inner", functions
+                functions = functions[1:]
+            assert functions[: len(chain)] == chain
+            assert "return" not in snap["captures"]
+    (closure,) = by_probe["closure.func1"]
+    assert [f["function"] for f in closure["stack"][:2]] == ["main.closure.func1", "main.closure"]
 
 
 def test_stacks_are_the_runtime_s(callers_run: Any) -> None:
