@@ -482,7 +482,7 @@ class ProbeIssue(Struct, frozen=True, kw_only=True):
     """A per-probe problem found by a stage: a probe that cannot be installed as asked.
 
     ``kind`` is a stable machine-readable word (``function_not_found``,
-    ``function_inlined``, ``invalid_probe``, ``unsupported_probe_type``...).
+    ``line_not_found``, ``invalid_probe``, ``unsupported_probe_type``...).
     """
 
     probe_id: str
