@@ -454,16 +454,22 @@ class Function(Struct, frozen=True, kw_only=True, gc=False):
         """The variables a probe at ``pc`` can show: every parameter (a debugger
         lists them even where their location is lost, as unavailable), and the
         locals whose lexical scope holds ``pc`` and that have a location there."""
-        return [
-            v
-            for v in self.variables
-            if v.role == "param"
-            or (
-                v.role == "local"
-                and (not v.scope or any(lo <= pc < hi for lo, hi in v.scope))
-                and any(r.low_pc <= pc < r.high_pc for r in v.locations)
-            )
-        ]
+        return live_variables_at(self.variables, pc)
+
+
+def live_variables_at(variables: list[Variable], pc: int) -> list[Variable]:
+    """Of ``variables``, every parameter and the locals live at ``pc`` (see
+    ``Function.live_at``)."""
+    return [
+        v
+        for v in variables
+        if v.role == "param"
+        or (
+            v.role == "local"
+            and (not v.scope or any(lo <= pc < hi for lo, hi in v.scope))
+            and any(r.low_pc <= pc < r.high_pc for r in v.locations)
+        )
+    ]
 
 
 class BinaryInfo(Struct, frozen=True, kw_only=True):

@@ -42,7 +42,7 @@ from ..sampling import bpf_rate, probe_rate
 from ..spec import Probe
 from .captypes import CaptureTypes
 from .conditions import condition_c, scalar_variables
-from .lines import line_pcs, live_variables
+from .lines import line_pcs, live_variables, live_variables_of_copy
 from .render import render_file, render_probe
 from .resolve import inlined_copies, method_candidates, resolve
 from .roots import Root, build_root
@@ -168,20 +168,22 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
                 probe_id=probe.id,
                 kind="line_not_found",
                 message=f"no code for {where.source_file}:{line} in the binary "
-                "(no such line, or it was optimised away or only inlined)",
+                "(no such line, or it was optimised away)",
             )
         return [
             Point(
-                fn.name,
+                site.copy[0].name if site.copy else site.function.name,
                 "line",
-                pc,
-                fn.entry_cfa_offset,
-                fn.frame_pointer,
-                live_variables(fn, pc),
-                file,
+                site.pc,
+                site.function.entry_cfa_offset,
+                site.function.frame_pointer,
+                live_variables_of_copy(site.copy[1], site.pc)
+                if site.copy
+                else live_variables(site.function, site.pc),
+                site.file,
                 line,
             )
-            for fn, pc, file in found
+            for site in found
         ]
     functions = resolve(program, probe)
     copies = inlined_copies(program, probe)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from ..ir import Function, Program, Variable
+from typing import NamedTuple
+
+from ..ir import (
+    Function,
+    InlinedFunction,
+    InlinedInstance,
+    LineRow,
+    Program,
+    Variable,
+    live_variables_at,
+)
 from ..layout import CaptureRole
 
 
@@ -18,25 +28,66 @@ def same_file(wanted: str, recorded: str) -> bool:
     return long_ == short or long_.endswith("/" + short)
 
 
-def line_pcs(program: Program, source_file: str, line: int) -> list[tuple[Function, int, str]]:
-    """(function, PC, recorded file) for each function with code for ``line``: the
-    first statement start (``is_stmt``) of that line, else its first row."""
+class LineSite(NamedTuple):
+    """Where a line probe goes: a PC of ``function`` (the out-of-line code), the file
+    as recorded, and the inlined copy (function, instance) the PC is in, if any."""
+
+    function: Function
+    pc: int
+    file: str
+    copy: tuple[InlinedFunction, InlinedInstance] | None = None
+
+
+def line_pcs(program: Program, source_file: str, line: int) -> list[LineSite]:
+    """Each place with code for ``line``: in each function, the first statement
+    start (``is_stmt``) of that line, else its first row; and so again in each
+    copy of an inlined function that has the line (a line of a function inlined
+    twice into one caller runs at two places)."""
+    copies: dict[str, list[tuple[InlinedFunction, InlinedInstance]]] = {}
+    for inl in program.inlined:
+        for inst in inl.instances:
+            copies.setdefault(inst.caller, []).append((inl, inst))
     out = []
     for fn in program.functions:
         files = [i for i, f in enumerate(fn.line_files) if same_file(source_file, f)]
         if not files:
             continue
         rows = [r for r in fn.lines if r.file in files and r.line == line]
-        if not rows:
-            continue
-        stmts = [r for r in rows if r.is_stmt] or rows
-        row = min(stmts, key=lambda r: r.pc)
-        pc = max(row.pc, fn.entry_pc)  # a line of the prologue: after it
-        out.append((fn, pc, fn.line_files[row.file]))
-    return sorted(out, key=lambda x: (x[0].name, x[1]))
+        by_copy: dict[int, list[LineRow]] = {}
+        within = copies.get(fn.name, [])
+        for r in rows:
+            by_copy.setdefault(_innermost(within, r.pc), []).append(r)
+        for at, group in by_copy.items():
+            stmts = [r for r in group if r.is_stmt] or group
+            row = min(stmts, key=lambda r: r.pc)
+            pc = max(row.pc, fn.entry_pc)  # a line of the prologue: after it
+            copy = within[at] if at >= 0 else None
+            out.append(LineSite(fn, pc, fn.line_files[row.file], copy))
+    return sorted(out, key=lambda x: (x.function.name, x.pc))
+
+
+def _innermost(copies: list[tuple[InlinedFunction, InlinedInstance]], pc: int) -> int:
+    """The index in ``copies`` of the innermost one whose code holds ``pc``; -1 if
+    none does."""
+    best, size = -1, 0
+    for i, (_, inst) in enumerate(copies):
+        for lo, hi in inst.ranges:
+            if lo <= pc < hi and (best < 0 or hi - lo < size):
+                best, size = i, hi - lo
+    return best
 
 
 def live_variables(fn: Function, pc: int) -> list[tuple[Variable, CaptureRole]]:
     """What a line probe at ``pc`` captures (``Function.live_at``), with the role
     each is shown in."""
-    return [(v, "argument" if v.role == "param" else "local") for v in fn.live_at(pc)]
+    return _with_roles(fn.live_at(pc))
+
+
+def live_variables_of_copy(inst: InlinedInstance, pc: int) -> list[tuple[Variable, CaptureRole]]:
+    """What a line probe at ``pc`` in an inlined copy captures: the inlined
+    function's parameters and the locals live there, as that copy has them."""
+    return _with_roles(live_variables_at(inst.variables, pc))
+
+
+def _with_roles(variables: list[Variable]) -> list[tuple[Variable, CaptureRole]]:
+    return [(v, "argument" if v.role == "param" else "local") for v in variables]

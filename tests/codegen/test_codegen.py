@@ -20,6 +20,7 @@ from stages.ir import (
     Function,
     InlinedFunction,
     InlinedInstance,
+    LineRow,
     LocationRange,
     PointerType,
     Program,
@@ -286,6 +287,69 @@ def test_inlined_copies_are_probed_at_their_entry() -> None:
         assert (n.name, n.role, n.size) == ("n", "argument", 8)
         body = g.c_source.split(f"int {p.bpf_function}(")[1].split("\n}")[0]
         assert f"regs->{register}" in body
+
+
+def test_a_line_of_inlined_code_is_probed_in_each_copy_with_its_variables() -> None:
+    """Line 5 of main.tiny runs in two copies inlined into main.outer: a uprobe in
+    each, named after main.tiny, capturing that copy's parameter; line 20 of
+    main.outer itself: one uprobe with main.outer's variables."""
+    own = Variable(name="y", type=6, role="param", locations=everywhere(reg(3)))
+    outer = msgspec.structs.replace(
+        fn("main.outer", [own]),
+        line_files=["app/main.go"],
+        lines=[
+            LineRow(0x1010, 0, 20, True),
+            LineRow(0x1020, 0, 5, True),
+            LineRow(0x1024, 0, 5, False),
+            LineRow(0x1030, 0, 21, True),
+            LineRow(0x1040, 0, 5, False),
+            LineRow(0x1044, 0, 5, True),
+            LineRow(0x1050, 0, 22, True),
+        ],
+    )
+
+    def copy(lo: int, hi: int, register: int) -> InlinedInstance:
+        n = Variable(
+            name="n",
+            type=6,
+            role="param",
+            locations=[LocationRange(low_pc=lo, high_pc=hi, pieces=[reg(register)])],
+        )
+        return InlinedInstance(
+            caller="main.outer",
+            entry_pc=lo,
+            entry_cfa_offset=0x28,
+            ranges=[(lo, hi)],
+            call_file="app/main.go",
+            call_line=21,
+            variables=[n],
+        )
+
+    tiny = InlinedFunction(
+        name="main.tiny",
+        origin=9,
+        file="app/main.go",
+        line=4,
+        instances=[copy(0x1020, 0x1030, 0), copy(0x1040, 0x1050, 1)],
+    )
+    program = msgspec.structs.replace(PROGRAM, functions=[outer], inlined=[tiny])
+    g = generate_c(
+        program,
+        probes(
+            {"id": "in", "where": {"sourceFile": "main.go", "lines": ["5"]}},
+            {"id": "out", "where": {"sourceFile": "main.go", "lines": ["20"]}},
+        ),
+        ir_hash="h",
+    )
+    got = [
+        (p.probe_id, p.function, p.kind, p.pc, [v.name for v in p.variables], p.file, p.line)
+        for p in g.layout.probes
+    ]
+    assert got == [
+        ("in", "main.tiny", "line", 0x1020, ["n"], "app/main.go", 5),
+        ("in", "main.tiny", "line", 0x1044, ["n"], "app/main.go", 5),  # the statement start
+        ("out", "main.outer", "line", 0x1010, ["y"], "app/main.go", 20),
+    ]
 
 
 def test_output_is_deterministic_and_self_contained() -> None:

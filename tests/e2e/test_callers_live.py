@@ -36,6 +36,11 @@ AROUND = [
 ]
 
 INLINED = ["main.closure.func1", "main.inner", "main.middle"]  # only inlined copies
+INLINED_LINE = next(
+    i
+    for i, text in enumerate((CALLERS / "main.go").read_text().splitlines(), 1)
+    if "if x > 0 {" in text
+)  # in inner: inlined twice into outer, which runs it with x = 3 and x = -3
 EVERY_HIT = {"captureSnapshot": True, "sampling": {"snapshotsPerSecond": 0}}
 
 pytestmark = pytest.mark.live
@@ -52,6 +57,13 @@ def callers_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
             [
                 {"id": name.removeprefix("main."), "where": {"methodName": name}, **EVERY_HIT}
                 for name in ["main.capture", *AROUND, *INLINED]
+            ]
+            + [
+                {
+                    "id": "inlined-line",
+                    "where": {"sourceFile": "callers/main.go", "lines": [str(INLINED_LINE)]},
+                    **EVERY_HIT,
+                }
             ]
         )
     )
@@ -73,7 +85,8 @@ def test_every_probe_captured(callers_run: Any) -> None:
     for s in snapshots:
         jsonschema.validate(s, SCHEMA)
     seen = {s["debugger"]["snapshot"]["probe"]["id"] for s in snapshots}
-    assert seen == {name.removeprefix("main.") for name in ["main.capture", *AROUND, *INLINED]}
+    names = ["main.capture", *AROUND, *INLINED]
+    assert seen == {name.removeprefix("main.") for name in names} | {"inlined-line"}
 
 
 def test_interface_argument_has_its_dynamic_type(callers_run: Any) -> None:
@@ -120,6 +133,12 @@ def test_inlined_functions_are_captured_at_each_copy(callers_run: Any) -> None:
                 functions = functions[1:]
             assert functions[: len(chain)] == chain
             assert "return" not in snap["captures"]
+    lines = by_probe["inlined-line"]
+    xs = [s["captures"]["lines"][str(INLINED_LINE)]["arguments"]["x"]["value"] for s in lines]
+    assert sorted(xs) == ["-3", "3"]  # each copy's own x (outer's x is 3 in both)
+    for snap in lines:
+        assert snap["stack"][0]["function"] == "main.inner"
+        assert snap["stack"][0]["lineNumber"] == INLINED_LINE
     (closure,) = by_probe["closure.func1"]
     assert [f["function"] for f in closure["stack"][:2]] == ["main.closure.func1", "main.closure"]
 
