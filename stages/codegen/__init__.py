@@ -8,6 +8,7 @@ read. Per-probe problems become ``ProbeIssue``s; only "no probe usable" raises.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -48,6 +49,8 @@ from .resolve import inlined_copies, method_candidates, resolve
 from .roots import Root, build_root
 
 __all__ = ["Generated", "generate_c"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,11 @@ def _check_probe(probe: Probe) -> ProbeIssue | None:
     return None
 
 
+MAX_INLINED_COPIES = 256
+"""Inlined copies one probe may place uprobes on (a line probe: places): each is
+code in the BPF program, and work for the verifier."""
+
+
 class Point(NamedTuple):
     """One uprobe of a probe."""
 
@@ -170,6 +178,13 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
                 message=f"no code for {where.source_file}:{line} in the binary "
                 "(no such line, or it was optimised away)",
             )
+        if len(found) > MAX_INLINED_COPIES:
+            return ProbeIssue(
+                probe_id=probe.id,
+                kind="too_many_copies",
+                message=f"{where.source_file}:{line} is at {len(found)} places (inlined "
+                f"copies), more than the {MAX_INLINED_COPIES} uprobes one probe may take",
+            )
         return [
             Point(
                 site.copy[0].name if site.copy else site.function.name,
@@ -201,6 +216,24 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
             Point(fn.name, kind, pc, cfa, pushed, variables, fn.file, fn.line, returns)
             for kind, pc, cfa, pushed, variables in found_points
         ]
+    if len(copies) > MAX_INLINED_COPIES:
+        name = copies[0][0].name
+        if not points:
+            return ProbeIssue(
+                probe_id=probe.id,
+                kind="too_many_copies",
+                message=f"{name} was inlined at {len(copies)} places, more than the "
+                f"{MAX_INLINED_COPIES} uprobes one probe may take: probe its callers",
+            )
+        log.warning(
+            "probe %s: %s was also inlined at %d places (more than %d): only its own "
+            "code is probed",
+            probe.id,
+            name,
+            len(copies),
+            MAX_INLINED_COPIES,
+        )
+        copies = []
     return points + [_inlined_point(inl, copy) for inl, copy in copies]
 
 

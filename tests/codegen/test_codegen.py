@@ -289,6 +289,50 @@ def test_inlined_copies_are_probed_at_their_entry() -> None:
         assert f"regs->{register}" in body
 
 
+def test_a_function_inlined_at_too_many_places_is_refused_or_probed_in_its_own_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import stages.codegen
+
+    monkeypatch.setattr(stages.codegen, "MAX_INLINED_COPIES", 1)
+
+    def copies(name: str) -> InlinedFunction:
+        return InlinedFunction(
+            name=name,
+            origin=9,
+            file="main.go",
+            line=3,
+            instances=[
+                InlinedInstance(
+                    caller="main.walk",
+                    entry_pc=pc,
+                    entry_cfa_offset=16,
+                    ranges=[(pc, pc + 4)],
+                    call_file="main.go",
+                    call_line=8,
+                )
+                for pc in (0x1020, 0x1030)
+            ],
+        )
+
+    program = msgspec.structs.replace(PROGRAM, inlined=[copies("main.tiny"), copies("main.walk")])
+    g = generate_c(
+        program,
+        probes(
+            {"id": "tiny", "where": {"methodName": "main.tiny"}},
+            {"id": "walk", "where": {"methodName": "main.walk"}},
+        ),
+        ir_hash="h",
+    )
+    (issue,) = g.layout.issues
+    assert (issue.probe_id, issue.kind) == ("tiny", "too_many_copies")
+    assert "main.tiny was inlined at 2 places, more than the 1 uprobes" in issue.message
+    # main.walk has code of its own: that is probed, its copies are left out.
+    assert {(p.probe_id, p.pc) for p in g.layout.probes if p.kind == "entry"} == {
+        ("walk", PROGRAM.functions[0].entry_pc)
+    }
+
+
 def test_a_line_of_inlined_code_is_probed_in_each_copy_with_its_variables() -> None:
     """Line 5 of main.tiny runs in two copies inlined into main.outer: a uprobe in
     each, named after main.tiny, capturing that copy's parameter; line 20 of
