@@ -198,7 +198,9 @@ def _policy(added: str | None, excluded: str | None, types: str | None) -> Redac
     )
 
 
-def _current() -> Redaction:
+def current() -> Redaction:
+    """The policy of the current environment (read now: later changes to it are not
+    seen by the returned object)."""
     env = os.environ
     return _policy(
         env.get(ENV_REDACTED_IDENTIFIERS),
@@ -210,10 +212,10 @@ def _current() -> Redaction:
 def is_redacted_ident(name: str) -> bool:
     """Whether a variable, struct field or string map key called ``name`` is redacted
     under the current environment."""
-    return _current().ident(name)
+    return current().ident(name)
 
 
 def is_redacted_type(name: str) -> bool:
     """Whether values of the Go type ``name`` are redacted under the current
     environment."""
-    return _current().type(name)
+    return current().type(name)

@@ -42,7 +42,7 @@ from ..layout import (
     BpfType,
     RuntimeTypeEntry,
 )
-from ..redaction import is_redacted_ident, is_redacted_type
+from ..redaction import current as current_redaction
 
 MAX_SLOTS = 32
 """Must equal GODI_MAX_SLOTS in bpf/godi.h."""
@@ -56,6 +56,8 @@ class CaptureTypes:
 
     def __init__(self, types: TypeIndex) -> None:
         self._types = types
+        self._redaction = current_redaction()
+        self._refs: dict[int, bool] = {}
         self._index: dict[_Key, int] = {}
         self._entries: list[BpfType | None] = [BpfType(index=BYTES_TYPE, ir_type=None, size=1)]
 
@@ -240,7 +242,8 @@ class CaptureTypes:
                 truncated = True
                 return
             t = self._types.resolve(type_id)
-            if is_redacted_type(self._types[type_id].name) or is_redacted_type(t.name):
+            redacted = self._redaction.type
+            if redacted(self._types[type_id].name) or redacted(t.name):
                 return  # redacted: what it refers to is never copied
             if isinstance(t, PointerType):
                 if t.elem is not None and self._types.resolve(t.elem).size > 0:
@@ -265,9 +268,9 @@ class CaptureTypes:
                     add(offset, SLOT_IFACE, ("itab", t.id))
             elif isinstance(t, StructType):
                 for f in t.fields:
-                    if not is_redacted_ident(f.name):
+                    if not self._redaction.ident(f.name):
                         visit(f.type, offset + f.offset)
-            elif isinstance(t, ArrayType):
+            elif isinstance(t, ArrayType) and self._has_refs(t.elem):
                 elem = self._types.resolve(t.elem)
                 for i in range(t.count):
                     if len(pending) >= MAX_SLOTS:
@@ -284,6 +287,31 @@ class CaptureTypes:
             if target is not None:
                 slots.append(BpfSlot(offset=offset, kind=kind, target=target, aux=aux))
         return slots, truncated
+
+    def _has_refs(self, type_id: int) -> bool:
+        """Whether values of ``type_id`` hold anything ``slots_of`` follows: an array
+        of plain values (``[1 << 20]uint64``) is not walked element by element."""
+        t = self._types.resolve(type_id)
+        known = self._refs.get(t.id)
+        if known is None:
+            self._refs[t.id] = False  # a type cannot contain itself by value
+            if isinstance(t, StructType):
+                known = any(self._has_refs(f.type) for f in t.fields)
+            elif isinstance(t, ArrayType):
+                known = t.count > 0 and self._has_refs(t.elem)
+            else:
+                known = isinstance(
+                    t,
+                    PointerType
+                    | StringType
+                    | SliceType
+                    | MapType
+                    | ChanType
+                    | FuncType
+                    | InterfaceType,
+                )
+            self._refs[t.id] = known
+        return known
 
     def _target(self, spec: object) -> int | None:
         if isinstance(spec, int):

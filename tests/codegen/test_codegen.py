@@ -9,10 +9,11 @@ import pytest
 
 from stages.artifacts import header
 from stages.codegen import generate_c
-from stages.codegen.captypes import MAX_SLOTS
+from stages.codegen.captypes import MAX_SLOTS, CaptureTypes
 from stages.codegen.resolve import method_candidates, resolve
 from stages.errors import NoUsableProbeError
 from stages.ir import (
+    ArrayType,
     BaseType,
     BinaryInfo,
     CfaPiece,
@@ -29,6 +30,7 @@ from stages.ir import (
     StringType,
     StructType,
     TypedefType,
+    TypeIndex,
     Variable,
 )
 from stages.layout import BYTES_TYPE, SLOT_POINTER, SLOT_SLICE, SLOT_STRING
@@ -406,6 +408,31 @@ def test_output_is_deterministic_and_self_contained() -> None:
     assert "int godi_dispatch(struct pt_regs *ctx)" in a.c_source
     assert "case 0:\n\t\tmet = godi_probe_0(&regs, s, cfa);" in a.c_source
     assert "int godi_probe_0_prog(struct pt_regs *ctx)" in a.c_source  # -DGODI_SEPARATE_PROBES
+
+
+def test_a_huge_array_of_plain_values_is_not_walked_element_by_element() -> None:
+    """A struct with a [1<<24]int before a pointer: one slot, found at once (every
+    described type of a big binary is in a full IR, some with such arrays)."""
+    big = ArrayType(id=40, name="[16777216]int", size=8 << 24, elem=6, count=1 << 24)
+    ptrs = ArrayType(id=41, name="[1<<24]*int", size=8 << 24, elem=42, count=1 << 24)
+    pint = PointerType(id=42, name="*int", size=8, elem=6)
+    holder = StructType(
+        id=43,
+        name="main.holder",
+        size=(16 << 24) + 8,
+        fields=[
+            Field(name="table", offset=0, type=40),
+            Field(name="next", offset=8 << 24, type=42),
+            Field(name="ptrs", offset=(8 << 24) + 8, type=41),
+        ],
+    )
+    table = CaptureTypes(TypeIndex([*TYPES, big, ptrs, pint, holder]))
+    index = table.index_of(43)
+    entry = table.table()[index]
+    offsets = [slot.offset for slot in entry.slots]
+    assert offsets[0] == 8 << 24  # next: the plain array added nothing
+    assert offsets[1:] == [(8 << 24) + 8 + 8 * i for i in range(MAX_SLOTS - 1)]
+    assert entry.slots_truncated
 
 
 def test_slot_limit_matches_the_bpf_header() -> None:
