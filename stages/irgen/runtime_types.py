@@ -138,3 +138,23 @@ def _members(reader: DwarfReader, struct_name: str, *names: str) -> dict[str, in
         if member.tag == "DW_TAG_member" and member.name in names and offset is not None:
             found[member.name] = offset
     return found if len(found) == len(names) else None
+
+
+def unnamed_pointers(
+    image: ElfImage, reader: DwarfReader, descriptors: DescriptorRange, described: dict[int, int]
+) -> dict[int, int]:
+    """Descriptor address -> DIE offset of T, for each ``*T`` that has a descriptor
+    (``abi.Type.PtrToThis`` of T's) but no DWARF entry of its own."""
+    fields = _members(reader, "internal/abi.Type", "PtrToThis")
+    if fields is None:
+        return {}
+    at = fields["PtrToThis"]
+    out: dict[int, int] = {}
+    for address, offset in described.items():
+        raw = image.read(address + at, 4)
+        if len(raw) != 4:
+            continue
+        (ptr,) = struct.unpack("<i", raw)
+        if ptr > 0 and descriptors.base + ptr not in described:
+            out[descriptors.base + ptr] = offset
+    return out

@@ -160,6 +160,24 @@ class TypeTable:
             )
         return pointer_id
 
+    def pointer_to(self, elem: int, descriptor: int) -> int:
+        """The id of a made-up ``*T`` for the type at DIE offset ``elem``, whose
+        runtime descriptor is at ``descriptor``: the linker writes a DWARF entry for
+        a pointer type only if some DWARF refers to it, while the descriptor exists
+        as soon as the program makes such a pointer (say, to put it in an ``any``)."""
+        pointer_id = SYNTHETIC_BASE + (1 << 32) + elem
+        if pointer_id not in self._types:
+            target = self.get(elem)
+            self._types[pointer_id] = PointerType(
+                id=pointer_id,
+                name="*" + target.name,
+                size=POINTER_SIZE,
+                align=POINTER_SIZE,
+                runtime_type=descriptor,
+                elem=self.require(elem),
+            )
+        return pointer_id
+
     def build(self) -> list[Type]:
         """Convert every required type and its references; sorted by id."""
         while self._pending:

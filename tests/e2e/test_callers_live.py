@@ -33,6 +33,7 @@ AROUND = [
     "main.recovered",
     "main.recovered.func1",
     "main.main.func1",
+    "main.kindOf",
 ]
 
 INLINED = ["main.closure.func1", "main.inner", "main.middle"]  # only inlined copies
@@ -141,6 +142,21 @@ def test_inlined_functions_are_captured_at_each_copy(callers_run: Any) -> None:
         assert snap["stack"][0]["lineNumber"] == INLINED_LINE
     (closure,) = by_probe["closure.func1"]
     assert [f["function"] for f in closure["stack"][:2]] == ["main.closure.func1", "main.closure"]
+
+
+def test_any_argument_has_its_dynamic_type(callers_run: Any) -> None:
+    """kindOf(v any) gets a *token, which no probed function names: with an empty
+    interface in scope, the IR holds every type that has a runtime descriptor."""
+    _, _, snapshots = callers_run
+    (snap,) = [
+        s["debugger"]["snapshot"]
+        for s in snapshots
+        if s["debugger"]["snapshot"]["probe"]["id"] == "kindOf"
+    ]
+    v = snap["captures"]["entry"]["arguments"]["v"]
+    data = v["fields"]["data"]
+    assert data["type"] == "*main.token", v
+    assert data["fields"] == {"id": {"type": "int", "value": "7"}}
 
 
 def test_stacks_are_the_runtime_s(callers_run: Any) -> None:

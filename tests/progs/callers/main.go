@@ -123,4 +123,18 @@ func main() {
 		plain1()
 	}()
 	wg.Wait()
+	_ = kindOf(&token{id: 7})
+}
+
+// token is named by no function but main: only its descriptor says what kindOf's
+// argument holds.
+type token struct{ id int }
+
+//go:noinline
+func kindOf(v any) string {
+	_, ok := v.(fmt.Stringer)
+	if ok {
+		return "stringer"
+	}
+	return "other"
 }
