@@ -240,34 +240,38 @@ def test_per_probe_issues_and_no_usable_probe() -> None:
         generate({"id": "missing", "where": {"methodName": "main.nope"}})
 
 
+def inlined_copy(caller: str, lo: int, hi: int, cfa: int, register: int) -> InlinedInstance:
+    """A copy inlined into ``caller`` at [lo, hi), its parameter n in ``register``."""
+    n = Variable(
+        name="n",
+        type=6,
+        role="param",
+        locations=[LocationRange(low_pc=lo, high_pc=hi, pieces=[reg(register)])],
+    )
+    return InlinedInstance(
+        caller=caller,
+        entry_pc=lo,
+        entry_cfa_offset=cfa,
+        ranges=[(lo, hi)],
+        call_file="main.go",
+        call_line=7,
+        variables=[n],
+    )
+
+
 def test_inlined_copies_are_probed_at_their_entry() -> None:
     """A function the compiler inlined is probed where each copy starts, in its
     caller's frame, with the copy's own locations of the parameters; an inlined call
     has no return instruction, so its entries wait for none."""
-
-    def copy(caller: str, pc: int, cfa: int, register: int) -> InlinedInstance:
-        n = Variable(
-            name="n",
-            type=6,
-            role="param",
-            locations=[LocationRange(low_pc=pc, high_pc=pc + 8, pieces=[reg(register)])],
-        )
-        return InlinedInstance(
-            caller=caller,
-            entry_pc=pc,
-            entry_cfa_offset=cfa,
-            ranges=[(pc, pc + 8)],
-            call_file="main.go",
-            call_line=7,
-            variables=[n],
-        )
-
     tiny = InlinedFunction(
         name="main.tiny",
         origin=9,
         file="main.go",
         line=3,
-        instances=[copy("main.main", 0x2010, 8, 3), copy("main.walk", 0x1010, 48, 0)],
+        instances=[
+            inlined_copy("main.main", 0x2010, 0x2018, 8, 3),
+            inlined_copy("main.walk", 0x1010, 0x1018, 48, 0),
+        ],
     )
     g = generate_c(
         msgspec.structs.replace(PROGRAM, inlined=[tiny]),
@@ -353,30 +357,15 @@ def test_a_line_of_inlined_code_is_probed_in_each_copy_with_its_variables() -> N
             LineRow(0x1050, 0, 22, True),
         ],
     )
-
-    def copy(lo: int, hi: int, register: int) -> InlinedInstance:
-        n = Variable(
-            name="n",
-            type=6,
-            role="param",
-            locations=[LocationRange(low_pc=lo, high_pc=hi, pieces=[reg(register)])],
-        )
-        return InlinedInstance(
-            caller="main.outer",
-            entry_pc=lo,
-            entry_cfa_offset=0x28,
-            ranges=[(lo, hi)],
-            call_file="app/main.go",
-            call_line=21,
-            variables=[n],
-        )
-
     tiny = InlinedFunction(
         name="main.tiny",
         origin=9,
         file="app/main.go",
         line=4,
-        instances=[copy(0x1020, 0x1030, 0), copy(0x1040, 0x1050, 1)],
+        instances=[
+            inlined_copy("main.outer", 0x1020, 0x1030, 0x28, 0),
+            inlined_copy("main.outer", 0x1040, 0x1050, 0x28, 1),
+        ],
     )
     program = msgspec.structs.replace(PROGRAM, functions=[outer], inlined=[tiny])
     g = generate_c(

@@ -74,6 +74,14 @@ def callers_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     return plain, run, snapshots
 
 
+def _snapshots_of(callers_run: Any, probe_id: str) -> list[dict[str, Any]]:
+    return [
+        s["debugger"]["snapshot"]
+        for s in callers_run[2]
+        if s["debugger"]["snapshot"]["probe"]["id"] == probe_id
+    ]
+
+
 def test_output_and_status_unchanged(callers_run: Any) -> None:
     plain, run, _ = callers_run
     assert plain.returncode == run.returncode == 0, run.stderr
@@ -93,12 +101,7 @@ def test_every_probe_captured(callers_run: Any) -> None:
 def test_interface_argument_has_its_dynamic_type(callers_run: Any) -> None:
     """viaInterface gets a *square as a shape: only the itab of (*square, shape)
     tells the scoped IR that type (no probed function names it)."""
-    _, _, snapshots = callers_run
-    (snap,) = [
-        s["debugger"]["snapshot"]
-        for s in snapshots
-        if s["debugger"]["snapshot"]["probe"]["id"] == "viaInterface"
-    ]
+    (snap,) = _snapshots_of(callers_run, "viaInterface")
     s = snap["captures"]["entry"]["arguments"]["s"]
     assert s["type"] == "main.shape"
     data = s["fields"]["data"]
@@ -147,12 +150,7 @@ def test_inlined_functions_are_captured_at_each_copy(callers_run: Any) -> None:
 def test_any_argument_has_its_dynamic_type(callers_run: Any) -> None:
     """kindOf(v any) gets a *token, which no probed function names: with an empty
     interface in scope, the IR holds every type that has a runtime descriptor."""
-    _, _, snapshots = callers_run
-    (snap,) = [
-        s["debugger"]["snapshot"]
-        for s in snapshots
-        if s["debugger"]["snapshot"]["probe"]["id"] == "kindOf"
-    ]
+    (snap,) = _snapshots_of(callers_run, "kindOf")
     v = snap["captures"]["entry"]["arguments"]["v"]
     data = v["fields"]["data"]
     assert data["type"] == "*main.token", v
