@@ -132,16 +132,9 @@ def run_floor(
     thread = threading.Thread(target=drain)
     thread.start()
     try:
-        if not stats:
-            return run_plain(binary, mode, calls)
-        STATS.write_text("1")
-        try:
-            before = bpf_run_time(os.getpid())
-            run_plain(binary, mode, calls)
-            after = bpf_run_time(os.getpid())
-        finally:
-            STATS.write_text("0")
-        return (after[0] - before[0]) / (2 * calls)
+        if stats:
+            return bpf_time_per_hit(os.getpid(), binary, mode, calls)
+        return run_plain(binary, mode, calls)
     finally:
         done.set()
         thread.join()
@@ -180,6 +173,19 @@ def bpf_run_time(pid: int) -> tuple[int, int]:
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 
 
+def bpf_time_per_hit(pid: int, binary: Path, mode: str, calls: int) -> float:
+    """The loop run once with kernel.bpf_stats_enabled on: the run time (ns) of the
+    BPF programs process ``pid`` holds, per hit (an entry and a return per call)."""
+    STATS.write_text("1")
+    try:
+        before = bpf_run_time(pid)
+        run_plain(binary, mode, calls)
+        after = bpf_run_time(pid)
+    finally:
+        STATS.write_text("0")
+    return (after[0] - before[0]) / (2 * calls)
+
+
 def run_godi(
     binary: Path, prog: Path, mode: str, calls: int, out: Path, stats: bool = False
 ) -> tuple[float, str]:
@@ -211,17 +217,7 @@ def run_godi(
     if "uprobes attached" not in cap.stderr.readline():
         cap.kill()
         raise RuntimeError("capture did not attach")
-    if stats:
-        STATS.write_text("1")
-        try:
-            before = bpf_run_time(cap.pid)
-            run_plain(binary, mode, calls)
-            after = bpf_run_time(cap.pid)
-        finally:
-            STATS.write_text("0")
-        t = (after[0] - before[0]) / (2 * calls)
-    else:
-        t = run_plain(binary, mode, calls)
+    t = bpf_time_per_hit(cap.pid, binary, mode, calls) if stats else run_plain(binary, mode, calls)
     time.sleep(0.5)
     cap.send_signal(signal.SIGINT)
     _, err = cap.communicate(timeout=120)

@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -137,8 +138,33 @@ def _var(name: str, tid: int, off: int, size: int, role: str = "argument") -> Va
     )
 
 
+SCALARS = [_var("n", INT, 0, 8), _var("ok", BOOL, 8, 1), _var("x", F64, 16, 8)]
+
+
+def _probe(index: int, name: str, variables: list[VariableLayout], **fields: Any) -> ProbeLayout:
+    """An entry probe of main.<name> (``fields`` override: kind, root_type...)."""
+    base: dict[str, Any] = dict(
+        probe_version=1,
+        kind="entry",
+        file="main.go",
+        line=1,
+        pc=0x401000,
+        root_type=1,
+        root_size=24,
+        limits=Capture(),
+        capture_snapshot=True,
+        bpf_function=f"probe_{name}",
+    )
+    return ProbeLayout(
+        index=index,
+        probe_id=name,
+        function=f"main.{name}",
+        variables=variables,
+        **{**base, **fields},
+    )
+
+
 def layout(prog: Program) -> Layout:
-    probe = dict(probe_version=1, kind="entry", file="main.go", line=1, pc=0x401000)
     return Layout(
         header=ArtifactHeader(
             format="godi.layout",
@@ -150,53 +176,23 @@ def layout(prog: Program) -> Layout:
         goid_offset=152,
         stack_hi_offset=8,
         probes=[
-            ProbeLayout(
-                index=0,
-                probe_id="small",
-                function="main.small",
-                root_type=1,
-                root_size=24,
-                limits=Capture(),
-                capture_snapshot=True,
-                variables=[_var("n", INT, 0, 8), _var("ok", BOOL, 8, 1), _var("x", F64, 16, 8)],
-                bpf_function="probe_small",
-                **probe,  # type: ignore[arg-type]
-            ),
-            ProbeLayout(
-                index=1,
-                probe_id="large",
-                function="main.large",
+            _probe(0, "small", SCALARS),
+            _probe(
+                1,
+                "large",
+                [_var("items", SLICE_ITEM, 0, 24)],
                 root_type=2,
-                root_size=24,
                 limits=Capture(max_collection_size=ITEMS),
-                capture_snapshot=True,
-                variables=[_var("items", SLICE_ITEM, 0, 24)],
-                bpf_function="probe_large",
-                **probe,  # type: ignore[arg-type]
             ),
-            ProbeLayout(
-                index=2,
-                probe_id="calls",
-                function="main.calls",
-                root_type=1,
-                root_size=24,
-                limits=Capture(),
-                capture_snapshot=True,
-                variables=[_var("n", INT, 0, 8), _var("ok", BOOL, 8, 1), _var("x", F64, 16, 8)],
-                bpf_function="probe_calls",
-                **probe,  # type: ignore[arg-type]
-            ),
-            ProbeLayout(
-                index=3,
-                probe_id="calls",
-                function="main.calls",
-                root_type=1,
-                root_size=24,
-                limits=Capture(),
-                capture_snapshot=True,
-                variables=[_var("r", INT, 0, 8, role="return")],
+            _probe(2, "calls", SCALARS, has_return=True),
+            _probe(
+                3,
+                "calls",
+                [_var("r", INT, 0, 8, role="return")],
+                kind="return",
+                line=2,
+                pc=0x401040,
                 bpf_function="probe_calls_return",
-                **{**probe, "kind": "return", "line": 2, "pc": 0x401040},  # type: ignore[arg-type]
             ),
         ],
         types=[

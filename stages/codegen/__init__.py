@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import msgspec
 
@@ -239,7 +239,7 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
 
 def _conditions(
     probe: Probe,
-    points: list[Any],
+    points: list[Point],
     roots: list[Root],
     types: TypeIndex,
     kinds: dict[str, str],

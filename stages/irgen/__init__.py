@@ -41,6 +41,7 @@ from .elf import ElfImage, open_elf
 from .functions import build_function, is_concrete, subprogram_name
 from .inlining import find_instances, inlined_function, instances_in
 from .runtime_types import (
+    DescriptorRange,
     described_addresses,
     described_types,
     descriptor_range,
@@ -74,15 +75,14 @@ def generate_ir(
     with _no_cyclic_gc(), open_elf(path) as image, wrap_dwarf_errors(path):
         reader = DwarfReader(image)
         go_unit = reader.check_go_producer()
-        types = TypeTable(reader, descriptor_range(image))
+        descriptors = descriptor_range(image)
+        types = TypeTable(reader, descriptors)
         wanted = None if functions is None else frozenset(functions)
         collected = _collect(reader, image, types, wanted)
         found = sorted(collected.functions, key=lambda f: (f.low_pc, f.name, f.dwarf_offset))
         inlined = collected.inlined_functions(reader, image)
-        if wanted is None:
-            for offset in described_types(reader):
-                types.require(offset)
-        _require_implementers(reader, image, types)
+        if descriptors is not None:
+            _require_dynamic_types(reader, image, types, descriptors, everything=wanted is None)
         all_types = types.build()
         goid_offset, stack_hi_offset = _goroutine_offsets(reader)
         build_id = image.build_id()
@@ -258,43 +258,50 @@ def _symbols(image: ElfImage) -> SymbolTable | None:
         return None
 
 
-def _require_implementers(reader: DwarfReader, image: ElfImage, types: TypeTable) -> None:
-    """Add to a scoped IR the types its interfaces can hold, and theirs in turn, so
-    that an interface value's dynamic type is known: for a non-empty interface, the
-    types with an itab for it; for an empty one (``any``), every type that has a
-    runtime descriptor (for cmd/compile: 4,600 of them, 0.13 s). A ``*T`` the DWARF
-    does not describe is made up from T's descriptor (``unnamed_pointers``)."""
-    descriptors = descriptor_range(image)
-    if descriptors is None:
-        return
+def _require_dynamic_types(
+    reader: DwarfReader,
+    image: ElfImage,
+    types: TypeTable,
+    descriptors: DescriptorRange,
+    *,
+    everything: bool,
+) -> None:
+    """Add to the IR the types its interfaces can hold, and theirs in turn, so that
+    an interface value's dynamic type is known: for a non-empty interface, the types
+    with an itab for it; for an empty one (``any``), and with ``everything`` (a
+    whole-binary IR), every type that has a runtime descriptor (for cmd/compile:
+    4,600 of them, 0.13 s). A ``*T`` the DWARF does not describe is made up from T's
+    descriptor (``unnamed_pointers``)."""
+    described: dict[int, int] | None = None
+    implementers: dict[int, list[int]] | None = None
+    pointers: dict[int, int] = {}
     done: set[int] = set()
-    known: tuple[dict[int, int], dict[int, int]] | None = None
-    implementers: dict[int, list[int]] = {}
     while True:
-        built = types.build()
         pending = [
-            t.runtime_type
-            for t in built
-            if isinstance(t, InterfaceType) and t.runtime_type not in done
+            t for t in types.build() if isinstance(t, InterfaceType) and t.runtime_type not in done
         ]
-        if not pending:
+        if not pending and not everything:
             return
-        if known is None:
+        if described is None:
             described = described_addresses(reader, descriptors)
-            known = described, unnamed_pointers(image, reader, descriptors, described)
+        if everything or any(t.empty for t in pending):
+            for offset in described_types(reader):
+                types.require(offset)
+            for address, elem in unnamed_pointers(image, reader, descriptors, described).items():
+                types.pointer_to(elem, address)
+            return
+        if implementers is None:
+            implementers = {}
+            pointers = unnamed_pointers(image, reader, descriptors, described)
             for inter, concrete in itab_pairs(image, reader):
                 implementers.setdefault(inter, []).append(concrete)
-        described, pointers = known
-        if any(isinstance(t, InterfaceType) and t.empty for t in built):
-            wanted = [*described, *pointers]
-        else:
-            wanted = [c for inter in pending for c in implementers.get(inter, ())]
-        done.update(pending)
-        for address in wanted:
-            if address in described:
-                types.require(described[address])
-            elif address in pointers:
-                types.pointer_to(pointers[address], address)
+        for t in pending:
+            done.add(t.runtime_type)
+            for address in implementers.get(t.runtime_type, ()):
+                if address in described:
+                    types.require(described[address])
+                elif address in pointers:
+                    types.pointer_to(pointers[address], address)
 
 
 def _runtime_types(types: list[Type]) -> list[RuntimeType]:

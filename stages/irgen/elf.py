@@ -103,26 +103,6 @@ class ElfImage:
             pos = data.find(needle, pos + 1)
         return None
 
-    def itab_types(self, interface: str) -> list[str]:
-        """The names of the concrete types the binary has an itab for with
-        ``interface`` (from the ``go:itab.<type>,<interface>`` symbols): the dynamic
-        types a value of that non-empty interface can hold. Empty without .symtab."""
-        symtab = self.elffile.get_section_by_name(".symtab")
-        if symtab is None:
-            return []
-        strings = self.elffile.get_section(symtab["sh_link"]).data()
-        suffix = b"," + interface.encode() + b"\0"
-        found = []
-        pos = strings.find(suffix)
-        while pos >= 0:
-            start = strings.rfind(b"\0", 0, pos) + 1
-            name = strings[start:pos]
-            for prefix in (b"go:itab.", b"go.itab."):  # the second before Go 1.20
-                if name.startswith(prefix):
-                    found.append(name[len(prefix) :].decode(errors="replace"))
-            pos = strings.find(suffix, pos + 1)
-        return sorted(set(found))
-
     def function_at(self, pc: int) -> tuple[int, str, int] | None:
         """(start, name, end) of the function symbol whose code holds ``pc``."""
         if self._functions is None:
