@@ -8,6 +8,7 @@ The Snakemake config schema (``schemas/config.schema.yaml``) is hand-written.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,28 @@ SCHEMAS: dict[str, Any] = {
 
 def render(name: str) -> bytes:
     """The schema file ``name`` as it should be on disk."""
-    schema = msgspec.json.schema(SCHEMAS[name])
+    schema = clean_descriptions(msgspec.json.schema(SCHEMAS[name]))
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
     return (json.dumps(schema, indent=2, sort_keys=True) + "\n").encode()
+
+
+def clean_descriptions(node: Any) -> Any:
+    """``node`` with every ``description`` text passed through ``inspect.cleandoc``.
+
+    msgspec copies docstrings into descriptions, and how it trims their indentation
+    changed between releases (0.22 kept the body's indentation, 0.23 removes it):
+    cleaning them here keeps the generated schemas the same under either.
+    """
+    if isinstance(node, dict):
+        return {
+            key: inspect.cleandoc(value)
+            if key == "description" and isinstance(value, str)
+            else clean_descriptions(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [clean_descriptions(value) for value in node]
+    return node
 
 
 def write_all(directory: Path | None = None) -> list[Path]:
