@@ -306,7 +306,9 @@ def capture(
     With `-- CMD ARGS...` godi starts CMD with the probes attached before its
     first instruction, and stops when it exits (the exit status is passed on).
     Needs root. Stops on target exit, --duration, --max-events or Ctrl-C, and
-    always leaves a complete dump."""
+    always leaves a complete dump. The target must be the binary the probes were
+    generated for (checked byte for byte); godi never stops or kills it, and one
+    it launched and that still runs when the capture ends is left running."""
     from .errors import TargetError
 
     targets = sum(1 for t in (command, pid, binary) if t)
