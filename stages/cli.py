@@ -8,11 +8,12 @@ and an exit status here, and nowhere else (2: bad input, 1: other failures).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,30 @@ class GodiGroup(click.Group):
                 raise
             click.echo(f"godi: error: {e}", err=True)
             ctx.exit(2 if e.user_error else 1)
+        except OSError as e:
+            # A full or read-only output location is the user's to fix (2).
+            if e.errno not in _OUTPUT_ERRNOS or (ctx.obj and ctx.obj.get("verbose")):
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"godi: error: {where}cannot write: {e.strerror}", err=True)
+            ctx.exit(2)
+
+
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+@contextlib.contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """Name ``path`` in the error of a write that fails for lack of room (a full or
+    read-only disk): ``OutputError``, exit status 2."""
+    from .errors import OutputError
+
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in _OUTPUT_ERRNOS:
+            raise
+        raise OutputError(path, f"cannot write: {e.strerror}") from e
 
 
 @click.group(
@@ -92,8 +117,10 @@ def _irgen(binary: str, out: str, probes: str | None, functions: tuple[str, ...]
         wanted = wanted_function_names(load_probes(probes).probes)
     if functions and (wanted is not None or not probes):
         wanted = sorted({*(wanted or []), *functions})
-    # Cached by the binary's build id and the scope ($GODI_IR_CACHE=0 to bypass).
-    write_atomic(out, generate_ir_json_cached(binary, wanted))
+    # Cached by the hash of the binary's bytes and the scope ($GODI_IR_CACHE=0 to bypass).
+    data = generate_ir_json_cached(binary, wanted)
+    with _writing(out):
+        write_atomic(out, data)
     log.info("%s written", out)
 
 
@@ -139,7 +166,8 @@ def _codegen(ir_path: str, probes_path: str, out_dir: str) -> None:
     probeset = load_probes(probes_path)
     program = load_program(ir_path)
     generated = generate_c(program, probeset, ir_hash=_sha256_file(ir_path))
-    dump_generated(out_dir, generated.c_source, generated.layout)
+    with _writing(out_dir):
+        dump_generated(out_dir, generated.c_source, generated.layout)
     _report_issues(generated.layout.issues)
     log.info("%s: %d uprobes", out_dir, len(generated.layout.probes))
 
@@ -210,6 +238,12 @@ def _capture(
     )
     for probe_id, message in result.attach_failures:
         click.echo(f"godi: probe {probe_id}: not attached: {message}", err=True)
+    if result.left_running is not None:
+        click.echo(
+            f"godi: the target (PID {result.left_running}) still runs: left running, "
+            "without probes (godi never stops what it launched)",
+            err=True,
+        )
     dropped = sum(c.dropped for c in result.counters.values())
     truncated = sum(c.truncated for c in result.counters.values())
     sampled = sum(c.sampled_out for c in result.counters.values())
@@ -272,7 +306,9 @@ def capture(
     With `-- CMD ARGS...` godi starts CMD with the probes attached before its
     first instruction, and stops when it exits (the exit status is passed on).
     Needs root. Stops on target exit, --duration, --max-events or Ctrl-C, and
-    always leaves a complete dump."""
+    always leaves a complete dump. The target must be the binary the probes were
+    generated for (checked byte for byte); godi never stops or kills it, and one
+    it launched and that still runs when the capture ends is left running."""
     from .errors import TargetError
 
     targets = sum(1 for t in (command, pid, binary) if t)
@@ -314,7 +350,7 @@ def _decode(
     layout = load_layout(program_dir)
     validator = snapshot_validator() if validate else None
     count = 0
-    with contextlib.ExitStack() as stack:
+    with _writing(out), contextlib.ExitStack() as stack:
         dump = stack.enter_context(open(dump_path, "rb"))
         run = decode(
             dump,

@@ -63,6 +63,18 @@ class TargetError(CaptureError):
     user_error = True
 
 
+class OutputError(GodiError):
+    """An output cannot be written (no space left, read-only, no permission): the
+    user's choice of location, so exit status 2. Whatever was written before the
+    failure is kept and readable up to there."""
+
+    user_error = True
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
 class DecodeError(GodiError):
     """A dump cannot be decoded (bad magic, header mismatch, corrupt record)."""
 

@@ -473,7 +473,13 @@ def live_variables_at(variables: list[Variable], pc: int) -> list[Variable]:
 
 
 class BinaryInfo(Struct, frozen=True, kw_only=True):
-    """Facts about the binary as a whole."""
+    """Facts about the binary as a whole.
+
+    ``build_id`` is only a name, which two different programs may share. ``sha256``
+    is the hash of the file's bytes (``stages.buildid.content_sha256``): what
+    identifies the code the IR describes (empty in an IR made before it was
+    recorded: capture refuses such an IR's probes).
+    """
 
     build_id: str
     go_version: str
@@ -482,6 +488,7 @@ class BinaryInfo(Struct, frozen=True, kw_only=True):
     goid_offset: int
     stack_hi_offset: int = 8
     """Offset of ``stack.hi`` in ``runtime.g``: the top of the goroutine's stack."""
+    sha256: str = ""
 
 
 class ProbeIssue(Struct, frozen=True, kw_only=True):

@@ -216,6 +216,10 @@ class Layout(Struct, frozen=True, kw_only=True):
     definitions: list[Probe] = []
     """The definitions of the installed probes (conditions, templates, capture
     expressions are evaluated by decode), one per probe id."""
+    binary_sha256: str = ""
+    """The hash of the bytes of the binary the IR was made from: capture attaches
+    only to a file with this content (``stages.capture.identity``); empty in a
+    layout made before it was recorded, which capture refuses."""
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")

@@ -3,6 +3,7 @@ stage (or ``godi run``) in its own process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -12,4 +13,17 @@ def godi(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     package), its output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "stages", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def godi_env(
+    env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``godi ARGS...`` like ``godi``, with ``env`` added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "stages", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env},
     )

@@ -1,10 +1,14 @@
 """Stage 3, capture: run the generated program against a live process.
 
-``capture(...)`` compiles ``probes.bpf.c``, attaches one uprobe per probe (before
-the target's ``main`` when godi launches it), streams each event from the ring
+``capture(...)`` checks the binary the probes go into (``identity``: the very
+file, its content, each address an instruction start), compiles ``probes.bpf.c``,
+attaches one uprobe per probe (before the target's first instruction when godi
+launches it, behind the gate of ``target``), streams each event from the ring
 buffer into the dump as it arrives, and when the target exits, the duration is
 over, enough events came or the user interrupts, writes the per-probe counters
-and detaches. The dump is complete and readable whatever stopped the capture.
+and detaches. The dump is complete and readable whatever stopped the capture; a
+full disk stops it early, with what was written still readable up to the cut.
+godi never signals a target: one it launched runs on, or ends on its own terms.
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from .. import __version__
 from ..artifacts import load_c_source, load_layout, program_hash
-from ..buildid import read_build_id
 from ..dump import Counters, DumpHeader, DumpWriter, Notice, ProbeCounters
-from ..errors import CaptureError, TargetError
+from ..errors import CaptureError, OutputError, TargetError
 from ..layout import Layout
-from .target import Target, attach_pid, launch_stopped, resolve_executable, resume, stop
+from .identity import CheckedBinary, open_checked
+from .target import Target, attach_pid, find_executable, launch_gated
+
+if TYPE_CHECKING:
+    from .bpfload import Loaded
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,8 @@ class CaptureResult:
     stop_reason: str
     exit_status: int | None
     attach_failures: list[tuple[str, str]]
+    left_running: int | None = None
+    """The PID of a launched target still running when the capture stopped."""
 
 
 @contextmanager
@@ -58,21 +68,25 @@ def _interruptible() -> Iterator[list[bool]]:
         signal.signal(signal.SIGTERM, old_term)
 
 
-def _check_binary(layout: Layout, binary: str) -> None:
-    got = read_build_id(binary)
-    if got != layout.binary_build_id:
-        raise TargetError(
-            f"{binary} has build id {got or '(none)'}, but the program was generated for "
-            f"{layout.binary_build_id}: run irgen and codegen on this binary"
-        )
-
-
 def describe_attachments(program_dir: str, binary: str | None = None) -> list[str]:
-    """What ``capture`` would attach, one line per uprobe (for ``--dry-run``)."""
+    """What ``capture`` would attach, one line per uprobe (for ``--dry-run``).
+
+    With the path of an existing ``binary``, it is checked as capture checks it
+    (``identity.open_checked``): refused probes say why, and another binary raises
+    ``TargetError``.
+    """
     layout = load_layout(program_dir)
     where = binary or "<target binary>"
+    refused: dict[int, str] = {}
+    if binary and os.path.exists(binary):
+        checked = open_checked(binary, layout)
+        refused = checked.refused
+        checked.close()
     lines = []
     for p in layout.probes:
+        if p.index in refused:
+            lines.append(f"refused probe {p.probe_id} ({p.function}): {refused[p.index]}")
+            continue
         nvars = sum(1 for v in p.variables if v.root_offset is not None)
         lines.append(
             f"uprobe {where}:0x{p.pc:x}  {p.function} ({p.kind})  probe {p.probe_id} "
@@ -82,6 +96,65 @@ def describe_attachments(program_dir: str, binary: str | None = None) -> list[st
     for issue in layout.issues:
         lines.append(f"skipped probe {issue.probe_id}: {issue.message}")
     return lines
+
+
+class _Output:
+    """The dump file, unbuffered: each write goes to the file at once, and the first
+    that fails (a full disk...) stops every later one, so the file holds exactly the
+    records written before the failure (the last one possibly cut, which decode
+    reports)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by close()
+        except OSError as e:
+            raise OutputError(path, f"cannot write the dump: {e.strerror}") from e
+        self.error: OSError | None = None
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view and self.error is None:
+            try:
+                n = self._file.write(view)
+            except OSError as e:
+                self.error = e
+                break
+            self.written += n or 0
+            view = view[n or 0 :]
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except OSError as e:
+            self.error = self.error or e
+
+    def failure(self, target: Target | None) -> OutputError:
+        """The error to report for ``self.error``."""
+        assert self.error is not None
+        fate = ""
+        if target is not None and target.launched is not None:
+            fate = (
+                f"; the target (PID {target.pid}) runs on"
+                if target.alive()
+                else f"; the target exited with status {target.exit_status()}"
+            )
+        return OutputError(
+            self.path,
+            f"cannot write the dump: {self.error.strerror or self.error} after {self.written} "
+            "bytes: capture stopped there, and decode reads the dump up to the cut" + fate,
+        )
+
+
+GRACE_S = 1.0
+"""After an interruption, how long godi waits for a launched target to exit (it got
+the terminal's Ctrl-C too) before leaving it running."""
 
 
 def capture(
@@ -99,8 +172,18 @@ def capture(
     process running ``binary``; write them to ``out_path``. ``on_ready`` is called
     with the number of attached uprobes once they are in place.
 
-    Raises TargetError when the target cannot be started or found, CaptureError
-    when the program cannot be loaded or no probe attaches.
+    The file the probes go into is checked first (``identity.open_checked``): a
+    probe at an address that is not an instruction start of that file is refused,
+    another binary refuses the capture. A launched target always runs and is
+    never signalled by godi: when the capture stops before it exits (duration,
+    max-events, interruption, an error), it is left running
+    (``CaptureResult.left_running``). A ``pid`` or ``binary`` target is only
+    probed.
+
+    Raises TargetError when the target cannot be started or found, or is not the
+    binary of the program; CaptureError when the program cannot be loaded or no
+    probe attaches; OutputError when the dump cannot be written (what was written
+    stays readable).
     """
     from .bpfload import Loaded
 
@@ -110,27 +193,72 @@ def capture(
 
     if not command and pid is None and not binary:
         raise TargetError("give a command to launch, a --pid, or a --binary")
+    found: Target | None = None
     if command:
-        _check_binary(layout, resolve_executable(command))
-    elif binary:
-        _check_binary(layout, binary)
-    # Compile before starting anything: a program that does not load must not
-    # leave a half-started target behind.
-    loaded = Loaded(c_source, layout)
-    target: Target | None = None
+        exe = find_executable(command)
+        checked = open_checked(exe, layout)
+    elif pid is not None:
+        found = attach_pid(pid)
+        checked = open_checked(f"/proc/{pid}/exe", layout, name=f"{found.binary} (PID {pid})")
+    else:
+        exe = os.path.realpath(binary or "")
+        checked = open_checked(exe, layout, name=binary)
+    try:
+        with _interruptible() as interrupted:
+            # Compile before starting anything: a program that does not load must
+            # not leave a half-started target behind.
+            loaded = Loaded(c_source, layout)
+            try:
+                if interrupted[0]:
+                    raise CaptureError("interrupted before anything was attached")
+                output = _Output(out_path)
+                try:
+                    return _capture(
+                        loaded,
+                        layout,
+                        checked,
+                        output,
+                        phash=phash,
+                        command=command,
+                        found=found,
+                        duration=duration,
+                        max_events=max_events,
+                        on_ready=on_ready,
+                        interrupted=interrupted,
+                    )
+                finally:
+                    output.close()
+            finally:
+                loaded.close()
+    finally:
+        checked.close()
+
+
+def _capture(
+    loaded: Loaded,
+    layout: Layout,
+    checked: CheckedBinary,
+    output: _Output,
+    *,
+    phash: str,
+    command: list[str] | None,
+    found: Target | None,
+    duration: float | None,
+    max_events: int | None,
+    on_ready: Callable[[int], None] | None,
+    interrupted: list[bool],
+) -> CaptureResult:
+    """``capture`` once the program is loaded, the binary checked and the output open."""
+    target = found
     try:
         if command:
-            target = launch_stopped(command)
-        elif pid is not None:
-            target = attach_pid(pid)
-            _check_binary(layout, target.binary)
-        binary_path = target.binary if target else os.path.realpath(binary or "")
+            target = launch_gated(command, checked.path)
         loaded.set_target(target.pid if target else 0)
-        failures = loaded.attach(binary_path, target.pid if target else -1)
+        failures = loaded.attach(checked.attach_path, target.pid if target else -1, checked.refused)
         if not loaded.attached:
             detail = "; ".join(f"{layout.probes[i].probe_id}: {m}" for i, m in failures)
             raise CaptureError(f"no probe could be attached: {detail}")
-        mode = "launch" if command else ("pid" if pid is not None else "binary")
+        mode = "launch" if command else ("pid" if found is not None else "binary")
         header = DumpHeader(
             tool_version=__version__,
             build_id=layout.binary_build_id,
@@ -138,68 +266,78 @@ def capture(
             clock_offset_ns=time.clock_gettime_ns(time.CLOCK_REALTIME)
             - time.clock_gettime_ns(time.CLOCK_MONOTONIC),
             pid=target.pid if target else 0,
-            command=target.command if target else [binary_path],
+            command=target.command if target else [checked.path],
             mode=mode,
         )
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        with open(out_path, "wb") as out:
-            writer = DumpWriter(out, header)
-            for index, message in failures:
-                p = layout.probes[index]
-                log.warning("probe %s (%s) not attached: %s", p.probe_id, p.function, message)
-                writer.notice(Notice(probe_id=p.probe_id, kind="attach_failed", message=message))
-            loaded.open_reader(max_events)
-            if on_ready is not None:
-                on_ready(len(loaded.attached))
-            reason = _run(loaded, writer, target, duration, max_events)
-            # Detached first, so that the last drain takes every event the
-            # counters count: emitted = events in the dump + lost_records.
-            loaded.detach()
-            writer.events(loaded.drain())
-            counters = loaded.counters()
-            # Only a target that ended on its own passes its status on.
-            status = target.exit_status() if target and reason.startswith("target") else None
-            writer.counters(
-                Counters(probes=counters, lost_records=loaded.over_limit, stop_reason=reason)
-            )
-            writer.flush()
+        writer = DumpWriter(cast(BinaryIO, output), header)
+        for index, message in failures:
+            p = layout.probes[index]
+            log.warning("probe %s (%s) not attached: %s", p.probe_id, p.function, message)
+            writer.notice(Notice(probe_id=p.probe_id, kind="attach_failed", message=message))
+        loaded.open_reader(max_events)
+        if on_ready is not None:
+            on_ready(len(loaded.attached))
+        if target is not None:
+            target.release()
+        reason = _run(loaded, writer, output, target, duration, max_events, interrupted)
+        # Detached first, so that the last drain takes every event the
+        # counters count: emitted = events in the dump + lost_records.
+        loaded.detach()
+        writer.events(loaded.drain())
+        counters = loaded.counters()
+        writer.counters(
+            Counters(probes=counters, lost_records=loaded.over_limit, stop_reason=reason)
+        )
+        if output.error is not None:
+            raise output.failure(target)
+        status: int | None = None
+        left_running: int | None = None
+        if target is not None and target.launched is not None:
+            if reason == "interrupted":
+                target.wait(GRACE_S)
+            # A launched target that has ended passes its status on; one that runs
+            # on is left to run.
+            if target.alive():
+                left_running = target.pid
+            else:
+                status = target.exit_status()
         return CaptureResult(
             events=loaded.kept,
             counters=counters,
             stop_reason=reason,
             exit_status=status,
             attach_failures=[(layout.probes[i].probe_id, m) for i, m in failures],
+            left_running=left_running,
         )
     finally:
-        loaded.close()
-        if target is not None and target.launched is not None and target.alive():
-            # Still stopped (setup failed) or still running (duration): it is ours.
-            os.kill(target.pid, signal.SIGCONT)
-            stop(target)
+        if target is not None:
+            # Whatever went wrong, a launched target runs: without probes if they
+            # are not attached yet (the gate opens), never signalled.
+            target.release()
+        if output.written == 0:
+            Path(output.path).unlink(missing_ok=True)
 
 
 def _run(
-    loaded: object,
+    loaded: Loaded,
     writer: DumpWriter,
+    output: _Output,
     target: Target | None,
     duration: float | None,
     max_events: int | None,
+    interrupted: list[bool],
 ) -> str:
-    from .bpfload import Loaded
-
-    assert isinstance(loaded, Loaded)
     deadline = time.monotonic() + duration if duration else None
-    with _interruptible() as interrupted:
-        if target is not None and target.launched is not None:
-            resume(target)
-        while True:
-            writer.events(loaded.poll(50))
-            if interrupted[0]:
-                return "interrupted"
-            if max_events is not None and loaded.kept >= max_events:
-                return "max-events"
-            if deadline is not None and time.monotonic() >= deadline:
-                return "duration"
-            if target is not None and not target.alive():
-                status = target.exit_status()
-                return "target exited" + (f" with status {status}" if status is not None else "")
+    while True:
+        writer.events(loaded.poll(50))
+        if output.error is not None:
+            return "output error"
+        if interrupted[0]:
+            return "interrupted"
+        if max_events is not None and loaded.kept >= max_events:
+            return "max-events"
+        if deadline is not None and time.monotonic() >= deadline:
+            return "duration"
+        if target is not None and not target.alive():
+            status = target.exit_status()
+            return "target exited" + (f" with status {status}" if status is not None else "")

@@ -240,10 +240,14 @@ class Loaded:
 
     # -- attaching --------------------------------------------------------------
 
-    def attach(self, binary: str, pid: int) -> list[tuple[int, str]]:
-        """Attach every probe; returns (probe index, reason) for those not attached."""
-        failures = sorted(self.rejected.items())
-        wanted = [p for p in self.layout.probes if p.index not in self.rejected]
+    def attach(
+        self, binary: str, pid: int, refused: dict[int, str] | None = None
+    ) -> list[tuple[int, str]]:
+        """Attach every probe but the ``refused`` ones (probe index -> why) to the
+        file ``binary``; returns (probe index, reason) for those not attached."""
+        skipped = {**self.rejected, **(refused or {})}
+        failures = sorted(skipped.items())
+        wanted = [p for p in self.layout.probes if p.index not in skipped]
         if not wanted:
             return failures
         if self.multi:

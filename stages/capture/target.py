@@ -1,28 +1,63 @@
-"""The process being traced: launched by godi, or an existing PID."""
+"""The process being traced: launched by godi, or an existing PID.
+
+A launched target starts behind a gate: a small process (Python, ``-I -S``)
+that blocks reading a pipe whose write end only godi holds, then execs the
+command under the same PID. godi attaches the probes to that PID while nothing
+of the target has run, then closes its end: the gate reads end-of-file and
+execs. If godi dies first, however it dies (SIGKILL included), the kernel closes
+the pipe and the gate execs all the same, and godi's probes are gone with its
+file descriptors: the target always runs, never stays stopped, and godi never
+signals it (``Target.release`` only closes the pipe).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
+import sys
+import time
 from dataclasses import dataclass
 
 from ..errors import TargetError
 
-# The shell stops itself, so the probes can be attached while nothing of the
-# target has run yet, then execs the command under the same PID.
-_STOP_THEN_EXEC = 'kill -STOP $$ && exec "$@"'
+# argv: the gate's read fd, the program's path, then the command (argv[0] as given).
+# Python sets SIGPIPE and SIGXFSZ to SIG_IGN and SIGINT to its own handler at
+# start; the command gets them back as the gate got them (default), since an
+# ignored signal stays ignored across exec.
+_GATE = r"""
+import os, signal, sys
+fd = int(sys.argv[1])
+for s in (signal.SIGPIPE, signal.SIGXFSZ):
+    signal.signal(s, signal.SIG_DFL)
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+try:
+    while os.read(fd, 4096):
+        pass
+except OSError:
+    pass
+os.close(fd)
+try:
+    os.execv(sys.argv[2], sys.argv[3:])
+except OSError as e:
+    sys.stderr.write(f"godi: cannot run {sys.argv[2]}: {e.strerror}\n")
+    sys.exit(127)
+"""
 
 
 @dataclass
 class Target:
-    """A traced process: its PID, binary path, command line, and whether we own it."""
+    """A traced process: its PID, binary path, command line, and whether we launched it.
+
+    ``gate`` is the write end of a launched target's gate pipe until ``release``.
+    """
 
     pid: int
     binary: str
     command: list[str]
     launched: subprocess.Popen[bytes] | None = None
+    gate: int | None = None
 
     def alive(self) -> bool:
         """Whether the process still runs."""
@@ -41,9 +76,26 @@ class Target:
         """The launched process's exit status (negative: killed by that signal)."""
         return self.launched.returncode if self.launched is not None else None
 
+    def release(self) -> None:
+        """Let a launched target run (close the gate); idempotent, never signals it."""
+        if self.gate is not None:
+            os.close(self.gate)
+            self.gate = None
 
-def resolve_executable(command: list[str]) -> str:
-    """The absolute path of the program ``command`` runs."""
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a launched target to exit; whether it did."""
+        if self.launched is None:
+            return not self.alive()
+        deadline = time.monotonic() + timeout
+        while self.launched.poll() is None:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+
+def find_executable(command: list[str]) -> str:
+    """The path of the program ``command`` runs, as the shell would find it."""
     if not command:
         raise TargetError("no command given to launch")
     exe = command[0]
@@ -52,23 +104,40 @@ def resolve_executable(command: list[str]) -> str:
         raise TargetError(f"cannot find the program {exe!r}")
     if not os.access(path, os.X_OK):
         raise TargetError(f"{path} is not executable")
-    return os.path.realpath(path)
+    return path
 
 
-def launch_stopped(command: list[str]) -> Target:
-    """Start ``command`` stopped before its first instruction; resume with ``resume``."""
-    binary = resolve_executable(command)
-    proc = subprocess.Popen(["/bin/sh", "-c", _STOP_THEN_EXEC, "godi-launch", *command])
-    _, status = os.waitpid(proc.pid, os.WUNTRACED)
-    if not os.WIFSTOPPED(status):
-        proc.wait()
-        raise TargetError(f"could not start {command[0]!r} (status {status})")
-    return Target(pid=proc.pid, binary=binary, command=list(command), launched=proc)
+def resolve_executable(command: list[str]) -> str:
+    """The absolute path of the program ``command`` runs."""
+    return os.path.realpath(find_executable(command))
 
 
-def resume(target: Target) -> None:
-    """Let a target started by ``launch_stopped`` run."""
-    os.kill(target.pid, signal.SIGCONT)
+def launch_gated(command: list[str], path: str | None = None) -> Target:
+    """Start ``command`` held at the gate (see the module docstring): its PID exists,
+    none of its code has run. ``path`` is the file to exec (default: found as the
+    shell would); ``Target.release`` lets it run.
+
+    Raises ``TargetError`` when the gate cannot be started.
+    """
+    exe = path or find_executable(command)
+    read_end, write_end = os.pipe()  # both close-on-exec: the gate alone inherits one
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _GATE, str(read_end), exe, *command],
+            pass_fds=(read_end,),
+        )
+    except OSError as e:
+        os.close(write_end)
+        raise TargetError(f"could not start {command[0]!r}: {e.strerror}") from e
+    finally:
+        os.close(read_end)
+    return Target(
+        pid=proc.pid,
+        binary=os.path.realpath(exe),
+        command=list(command),
+        launched=proc,
+        gate=write_end,
+    )
 
 
 def attach_pid(pid: int) -> Target:
@@ -88,16 +157,3 @@ def attach_pid(pid: int) -> Target:
         binary=f"/proc/{pid}/exe" if not os.path.exists(binary) else binary,
         command=command,
     )
-
-
-def stop(target: Target, timeout: float = 5.0) -> None:
-    """End a target godi launched (SIGTERM, then SIGKILL); never touches others."""
-    proc = target.launched
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()

@@ -344,9 +344,15 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         header=header(
             LAYOUT_FORMAT,
             LAYOUT_FORMAT_VERSION,
-            {"ir": ir_hash, "probes": probeset.sha256, "binary": program.binary.build_id},
+            {
+                "ir": ir_hash,
+                "probes": probeset.sha256,
+                "binary": program.binary.build_id,
+                "binary_sha256": program.binary.sha256,
+            },
         ),
         binary_build_id=program.binary.build_id,
+        binary_sha256=program.binary.sha256,
         goid_offset=program.binary.goid_offset,
         stack_hi_offset=program.binary.stack_hi_offset,
         probes=layouts,

@@ -34,6 +34,12 @@ def check_artifacts(program: Program, layout: Layout, ir_hash: str) -> None:
             f"was generated for binary {layout.binary_build_id} but ir.json describes "
             f"binary {program.binary.build_id}",
         )
+    if layout.binary_sha256 != program.binary.sha256:
+        raise ArtifactError(
+            "layout.json",
+            f"was generated for the binary with sha256 {layout.binary_sha256[:12]}... but "
+            f"ir.json describes the one with sha256 {program.binary.sha256[:12]}...",
+        )
 
 
 def check_dump(header: DumpHeader, program: Program, program_hash: str, name: str) -> None:

@@ -86,8 +86,10 @@ def generate_ir(
         all_types = types.build()
         goid_offset, stack_hi_offset = _goroutine_offsets(reader)
         build_id = image.build_id()
+        sha256 = image.sha256()
         binary = BinaryInfo(
             build_id=build_id,
+            sha256=sha256,
             go_version=image.go_version() or _producer_version(go_unit.producer),
             arch=ARCH,
             dwarf_version=go_unit.version,
@@ -95,7 +97,9 @@ def generate_ir(
             stack_hi_offset=stack_hi_offset,
         )
         return Program(
-            header=artifacts.header(IR_FORMAT, IR_FORMAT_VERSION, {"binary": build_id}),
+            header=artifacts.header(
+                IR_FORMAT, IR_FORMAT_VERSION, {"binary": build_id, "binary_sha256": sha256}
+            ),
             binary=binary,
             functions=found,
             types=all_types,

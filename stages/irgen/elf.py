@@ -19,7 +19,7 @@ from elftools.common.exceptions import ELFError
 from elftools.construct.core import ConstructError
 from elftools.elf.elffile import ELFFile
 
-from ..buildid import build_id_of
+from ..buildid import build_id_of, content_sha256
 from ..errors import BinaryError
 
 _ELF_MAGIC = b"\x7fELF"
@@ -147,6 +147,13 @@ class ElfImage:
     def build_id(self) -> str:
         """The binary's identity (see ``stages.buildid``)."""
         return build_id_of(self.elffile, self.stream)
+
+    def sha256(self) -> str:
+        """The hash of the file's bytes (see ``stages.buildid``)."""
+        try:
+            return content_sha256(self.stream.fileno())
+        except OSError as e:
+            raise BinaryError(self.path, f"cannot read: {e.strerror or e}") from e
 
     def go_version(self) -> str | None:
         """The Go version recorded in ``.go.buildinfo`` ("go1.23.9"), None if absent."""

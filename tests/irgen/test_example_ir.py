@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,9 @@ def test_binary_info(example_ir: Program, example_binary: Path, go_version: str)
     assert info.dwarf_version == (5 if (major, minor) >= (1, 25) else 4)
     assert info.build_id
     assert example_ir.header.format == "godi.ir"
-    assert example_ir.header.inputs == {"binary": info.build_id}
+    # The bytes, hashed here from the file: what identifies the binary.
+    assert info.sha256 == hashlib.sha256(example_binary.read_bytes()).hexdigest()
+    assert example_ir.header.inputs == {"binary": info.build_id, "binary_sha256": info.sha256}
     with example_binary.open("rb") as f:
         note = ELFFile(f).get_section_by_name(".note.gnu.build-id")
         if note is not None:
