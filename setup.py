@@ -1,8 +1,8 @@
 """The project's C extension modules (everything else is in pyproject.toml).
 
 Each is code where a per-event cost in Python would dominate a stage: the capture
-ring-buffer reader, and decode's value renderer and
-snapshots of simple probes. They build in place with ``pip install -e .`` (bootstrap).
+ring-buffer reader, decode's value renderer and
+snapshots of simple probes, and the check of its output against the schema. They build in place with ``pip install -e .`` (bootstrap).
 """
 
 from setuptools import Extension, setup
@@ -14,6 +14,11 @@ setup(
         Extension(
             "stages.capture._ringbuf",
             ["stages/capture/_ringbuf.c"],
+            extra_compile_args=CFLAGS,
+        ),
+        Extension(
+            "stages._schemacheck",
+            ["stages/_schemacheck.c"],
             extra_compile_args=CFLAGS,
         ),
         Extension(
