@@ -46,6 +46,7 @@ from ..expr.probe import ProbeExpressions, build_scope
 from ..expr.values import kinds_from_types
 from ..ir import ProbeIssue, Program
 from ..layout import EVENT_FLAG_TRUNCATED, Layout
+from ..probecounts import DecodeTally
 from ..redaction import Redaction
 from ..sampling import RateLimiter, probe_rate
 from ..snapshot import CapturedValue, EvaluationError, Snapshot
@@ -146,7 +147,9 @@ class DecodeRun(Iterator[Snapshot]):
       ``DecodeError``, after the snapshots of every record before it), or None;
     - ``unknown_records``: records of a kind this godi does not know (skipped);
     - ``issues``: the probes codegen could not install (``layout.issues``);
-    - ``native_events``: of ``events``, those decoded whole in C (``fastpath``).
+    - ``native_events``: of ``events``, those decoded whole in C (``fastpath``);
+    - ``tally``: per probe id, the snapshots made and the evaluation errors they
+      carry, and the hits decode left out (condition false, over the rate limit).
 
     Iterating gives ``Snapshot`` objects; ``encoded()`` gives the same snapshots as
     JSON, without building objects (the two share one stream: each snapshot comes
@@ -225,8 +228,12 @@ class DecodeRun(Iterator[Snapshot]):
                 rate = probe_rate(d)
                 if rate is not None:
                     self._limiters[d.id] = RateLimiter(rate)
-        self.condition_false: dict[str, int] = {}
-        self.sampled_out: dict[str, int] = {}
+        self.tally = DecodeTally()
+        self.condition_false = self.tally.condition_false
+        self.sampled_out = self.tally.sampled_out
+        self._probe_keys = {
+            key: p.probe_id for p in layout.probes if (key := _json_string(p.probe_id))
+        }
         self._type_sizes = [t.size for t in sorted(layout.types, key=lambda t: t.index)]
         self._start = counting.position
         self.corrupt_at: int | None = None
@@ -274,6 +281,8 @@ class DecodeRun(Iterator[Snapshot]):
                 # The records C decodes whole, up to one it leaves to Python.
                 while fast is not None and (made := reader.take(fast.run)) is not None:
                     self._taken(fast.counts())
+                    for raw in made:
+                        self._count(raw)
                     yield from made
                 position = reader.offset
                 record = reader.next()
@@ -303,6 +312,7 @@ class DecodeRun(Iterator[Snapshot]):
                     else:
                         snapshot = self._snapshot(hit, None)
                     if snapshot is not None:
+                        self._count(snapshot)
                         yield snapshot
                 position = record.offset + _RECORD_PREFIX + len(record.payload)
         except DecodeError:
@@ -332,7 +342,25 @@ class DecodeRun(Iterator[Snapshot]):
                 hit if isinstance(hit, bytes) else self._snapshot(hit, None, lost_return=True)
             )
             if snapshot is not None:
+                self._count(snapshot)
                 yield snapshot
+
+    def _count(self, raw: bytes) -> None:
+        """Count a snapshot made, and its evaluation errors, for its probe. Read
+        from its JSON: a quote inside a string is escaped, so the first
+        ``"probe":{"id":`` is the snapshot's probe, and ``"evaluationErrors":[``
+        (last of the snapshot body: the text then ends with ``]}}}``) its errors."""
+        at = raw.find(b'"probe":{"id":') + 14
+        probe_id = self._probe_keys.get(raw[at : raw.find(b',"version":', at)])
+        if probe_id is None:
+            return
+        tally = self.tally
+        tally.snapshots[probe_id] = tally.snapshots.get(probe_id, 0) + 1
+        if raw.endswith(b"]}}}"):
+            errors = raw.rfind(b'"evaluationErrors":[')
+            if errors >= 0:
+                n = raw.count(b'{"expr":', errors)
+                tally.evaluation_errors[probe_id] = tally.evaluation_errors.get(probe_id, 0) + n
 
     def _taken(self, counts: dict[int, int]) -> None:
         """Count the events C decoded: ``counts`` by probe index."""
@@ -600,6 +628,15 @@ class DecodeRun(Iterator[Snapshot]):
         them)."""
         assert self._symbolizer is not None
         return encode(self._symbolizer.stack(pcs_of(stack)))
+
+
+def _json_string(text: str) -> bytes | None:
+    """``text`` as the envelope writes a JSON string; None if it cannot (lone
+    surrogates: no snapshot of it is made either)."""
+    try:
+        return encode(text).encode()
+    except (UnicodeEncodeError, msgspec.EncodeError):
+        return None
 
 
 def _renamed(hit: _Hit, names: dict[str, str]) -> _Hit:
