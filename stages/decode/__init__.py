@@ -61,6 +61,7 @@ from .native import NativeRenderer, block_indexer
 from .native import enabled as native_enabled
 from .plans import ProbePlan, Said, ScopePlan, plan_probe
 from .provenance import check_artifacts, check_dump
+from .summaries import Summaries
 from .values import RenderContext, ValueRenderer
 
 __all__ = ["DecodeRun", "decode"]
@@ -201,6 +202,7 @@ class DecodeRun(Iterator[Snapshot]):
         self._shapes = ShapeNames(program)
         self._index_blocks = block_indexer()
         native = NativeRenderer(self._renderer) if native_enabled() else None
+        self._summaries = Summaries(self._renderer) if native is not None else None
         self._plans = {
             p.index: plan_probe(
                 self._renderer, p, shape=self._shapes.is_shape_function(p.function), native=native
@@ -252,6 +254,7 @@ class DecodeRun(Iterator[Snapshot]):
             no_return=_NO_RETURN,
             piece=self._piece,
             stack=self._stack_text if self._symbolizer is not None else None,
+            summaries=self._summaries,
         )
         self._records = self._run()
 
@@ -594,7 +597,11 @@ class DecodeRun(Iterator[Snapshot]):
     def _summary(self, said: Said, text: str, event: EventData, limits: Capture) -> str:
         """The summary of a value the message shows, from its text; a long value is
         rendered again from ``event`` within the summary ``limits`` rather than
-        read back whole."""
+        read back whole. C does it when it can (``summaries``)."""
+        if self._summaries is not None:
+            made = self._summaries.summary(said.type, text)
+            if made is not None:
+                return made
         if len(text) > _SHORT_TEXT:
             ctx = RenderContext(event, limits)
             text = said.variable.text(event, ctx)
