@@ -22,6 +22,7 @@ from .layout import Layout
 from .paths import schemas_dir
 from .snapshot import Snapshot
 from .spec import ProbeFile
+from .upload.status import ProbeStatus
 
 SCHEMAS: dict[str, Any] = {
     "ir.schema.json": Program,
@@ -31,6 +32,7 @@ SCHEMAS: dict[str, Any] = {
     "snapshots.schema.json": list[Snapshot],
     "dump-header.schema.json": DumpHeader,
     "dump-counters.schema.json": Counters,
+    "probe-statuses.schema.json": list[ProbeStatus],
 }
 
 
