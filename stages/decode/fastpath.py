@@ -75,15 +75,20 @@ def choose(
 ) -> list[list[ProbePlan]]:
     """The simple probes among ``plans`` (see the module's docstring), by call:
     the probes of one call (one probe id and function: its entry and returns) are
-    all chosen or none is, so that entries and returns meet on one side. ``expressions``: the
+    all chosen or none is, so that entries and returns meet on one side; a probe
+    whose events stand alone (``ALONE``) is chosen by itself. ``expressions``: the
     probe ids with a condition, template or capture expressions; ``shape``: whether
     a function is a generic shape function."""
-    calls: dict[tuple[str, str], list[ProbePlan]] = {}
+    calls: dict[tuple[str, str, int], list[ProbePlan]] = {}
     for plan in plans:
-        calls.setdefault((plan.probe.probe_id, plan.probe.function), []).append(plan)
+        # A probe whose events stand alone (a line, an entry without returns: an
+        # inlined copy) is a call of its own.
+        alone = _role(plan) == ALONE
+        key = (plan.probe.probe_id, plan.probe.function, plan.probe.index if alone else -1)
+        calls.setdefault(key, []).append(plan)
     return [
         members
-        for (probe_id, function), members in calls.items()
+        for (probe_id, function, _), members in calls.items()
         if probe_id not in expressions
         and not shape(function)
         and all(_simple(plan) for plan in members)
