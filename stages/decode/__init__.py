@@ -284,8 +284,7 @@ class DecodeRun(Iterator[Snapshot]):
                 # The records C decodes whole, up to one it leaves to Python.
                 while fast is not None and (made := reader.take(fast.run)) is not None:
                     self._taken(fast.counts())
-                    for raw in made:
-                        self._count(raw)
+                    self._made(fast.made())
                     yield from made
                 position = reader.offset
                 record = reader.next()
@@ -340,16 +339,27 @@ class DecodeRun(Iterator[Snapshot]):
         waiting: list[tuple[int, _Hit | bytes]] = [(h.offset, h) for h in pending.values()]
         if self._fast is not None:
             waiting += self._fast.pending()
+            self._made(self._fast.made())
         for _, hit in sorted(waiting, key=lambda w: w[0]):
-            snapshot = (
-                hit if isinstance(hit, bytes) else self._snapshot(hit, None, lost_return=True)
-            )
+            if isinstance(hit, bytes):  # made (and counted) in C
+                yield hit
+                continue
+            snapshot = self._snapshot(hit, None, lost_return=True)
             if snapshot is not None:
                 self._count(snapshot)
                 yield snapshot
 
+    def _made(self, made: dict[int, tuple[int, int]]) -> None:
+        """Count the snapshots C made and their evaluation errors: ``made`` by
+        probe index."""
+        tally = self.tally
+        for index, (count, errors) in made.items():
+            probe_id = self._plans[index].probe.probe_id
+            tally.snapshots[probe_id] = tally.snapshots.get(probe_id, 0) + count
+            tally.evaluation_errors[probe_id] = tally.evaluation_errors.get(probe_id, 0) + errors
+
     def _count(self, raw: bytes) -> None:
-        """Count a snapshot made, and its evaluation errors, for its probe. Read
+        """Count a snapshot made in Python, and its evaluation errors, for its probe. Read
         from its JSON: a quote inside a string is escaped, so the first
         ``"probe":{"id":`` is the snapshot's probe, and ``"evaluationErrors":[``
         (last of the snapshot body: the text then ends with ``]}}}``) its errors."""

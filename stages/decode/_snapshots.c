@@ -89,6 +89,8 @@ typedef struct {
 	Said *said;
 	Py_ssize_t nsaid;
 	long long taken; /* events decoded here since counts() */
+	long long made, errors; /* snapshots made here (this probe's first hit) and
+				   their evaluation errors, since made() */
 } Probe;
 
 typedef struct {
@@ -741,9 +743,24 @@ static int put_errors(Walk *o, const Parts *s)
 	return any ? PUT_LIT(o, "]") : 0;
 }
 
+/* The evaluation errors in a text of them joined by commas (each an
+ * EvaluationError object, which starts so: a quote inside is escaped). */
+static long long count_errors(const Text *t)
+{
+	static const char start[] = "{\"expr\":";
+	long long n = 0;
+	for (Py_ssize_t i = 0; i + (Py_ssize_t)sizeof(start) - 1 <= t->n; i++)
+		if (t->s[i] == '{' && memcmp(t->s + i, start, sizeof(start) - 1) == 0)
+			n++;
+	return n;
+}
+
 /* Envelope.snapshot: the snapshot's JSON appended to out. */
 static int emit(Snapshots *self, const Parts *s, PyObject *out)
 {
+	Probe *counted = &self->probes[s->probe - self->probes];
+	counted->made++;
+	counted->errors += count_errors(&s->errors[0]) + count_errors(&s->errors[1]) + (s->lost != NULL);
 	Walk o;
 	buf_start(&o);
 	int rc = -1;
@@ -1182,7 +1199,33 @@ static PyObject *snapshots_counts(Snapshots *self, PyObject *unused)
 	return counts;
 }
 
+/* made(): {probe index: (snapshots, evaluation errors)} made since the last call. */
+static PyObject *snapshots_made(Snapshots *self, PyObject *unused)
+{
+	(void)unused;
+	PyObject *made = PyDict_New();
+	if (!made)
+		return NULL;
+	for (Py_ssize_t i = 0; i < self->nprobes; i++) {
+		Probe *p = &self->probes[i];
+		if (!p->made)
+			continue;
+		PyObject *k = PyLong_FromSsize_t(i), *v = Py_BuildValue("(LL)", p->made, p->errors);
+		int rc = k && v ? PyDict_SetItem(made, k, v) : -1;
+		Py_XDECREF(k);
+		Py_XDECREF(v);
+		if (rc < 0) {
+			Py_DECREF(made);
+			return NULL;
+		}
+		p->made = p->errors = 0;
+	}
+	return made;
+}
+
 static PyMethodDef snapshots_methods[] = {
+	{"made", (PyCFunction)snapshots_made, METH_NOARGS,
+	 "made(): {probe index: (snapshots, evaluation errors)} made since the last call."},
 	{"add", (PyCFunction)snapshots_add, METH_VARARGS,
 	 "add(index, spec): decode the events of that probe here (see fastpath.py)."},
 	{"run", (PyCFunction)snapshots_run, METH_VARARGS,
