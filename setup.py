@@ -1,8 +1,9 @@
 """The project's C extension modules (everything else is in pyproject.toml).
 
 Each is code where a per-event cost in Python would dominate a stage: the capture
-ring-buffer reader, and decode's value renderer and
-snapshots of simple probes. They build in place with ``pip install -e .`` (bootstrap).
+ring-buffer reader, decode's value renderer, snapshots of simple probes and message
+summaries, and the check of its output against the schema. They build in place with
+``pip install -e .`` (bootstrap).
 """
 
 from setuptools import Extension, setup
@@ -17,8 +18,13 @@ setup(
             extra_compile_args=CFLAGS,
         ),
         Extension(
+            "stages._schemacheck",
+            ["stages/_schemacheck.c"],
+            extra_compile_args=CFLAGS,
+        ),
+        Extension(
             "stages.decode._render",
-            ["stages/decode/_render.c", "stages/decode/_snapshots.c"],
+            ["stages/decode/_render.c", "stages/decode/_snapshots.c", "stages/decode/_summary.c"],
             depends=["stages/decode/_render.h"],
             extra_compile_args=CFLAGS,
         ),

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import msgspec
 
 from . import __version__
 from .errors import GodiError
@@ -220,7 +219,11 @@ def _capture(
     binary: str | None,
     duration: float | None,
     max_events: int | None,
+    *,
+    table: bool = True,
 ) -> int | None:
+    """Run the capture and report it; ``table``: end with the per-probe table
+    (``run`` prints it after decode instead)."""
     from .capture import capture
 
     def ready(n: int) -> None:
@@ -254,6 +257,15 @@ def _capture(
         + (f", {unmet} not meeting their condition" if unmet else ""),
         err=True,
     )
+    if table:
+        from .artifacts import load_layout
+        from .dump import Counters
+        from .probecounts import probe_counts, render_table
+
+        counters = Counters(probes=result.counters, stop_reason=result.stop_reason)
+        click.echo(
+            render_table(probe_counts(load_layout(program_dir), counters)), err=True, nl=False
+        )
     return result.exit_status
 
 
@@ -331,6 +343,45 @@ def capture(
 # ------------------------------------------------------------------------ decode
 
 
+class _Progress:
+    """A progress line on stderr for a long decode: snapshots done, MB written,
+    rate. Nothing for the first seconds; then, on a terminal, one line rewritten
+    a few times a second, else a line every ``QUIET`` seconds."""
+
+    START = 3.0
+    EVERY_TTY = 0.25
+    QUIET = 10.0
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._start = self._clock()
+        self._next = self._start + self.START
+        self._tty = sys.stderr.isatty()
+        self._shown = False
+
+    def update(self, snapshots: int, written: int, done: bool = False) -> None:
+        """Show the counts if it is time (``done``: the last call, if shown before)."""
+        now = self._clock()
+        if not done and now < self._next:
+            return
+        if done and not self._shown:
+            return
+        self._next = now + (self.EVERY_TTY if self._tty else self.QUIET)
+        elapsed = max(now - self._start, 1e-9)
+        line = (
+            f"godi: decoding: {snapshots} snapshots, {written / 1e6:.0f} MB written, "
+            f"{snapshots / elapsed:.0f} snapshots/s, {written / 1e6 / elapsed:.0f} MB/s"
+        )
+        if self._tty:
+            sys.stderr.write("\r" + line + ("\n" if done else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+        self._shown = True
+
+
 def _decode(
     ir_path: str,
     program_dir: str,
@@ -344,12 +395,14 @@ def _decode(
     from .artifacts import load_layout, load_program, open_atomic, program_hash
     from .decode import decode
     from .errors import DecodeError
-    from .schemas import snapshot_validator
+    from .probecounts import probe_counts, render_table
+    from .schemas import explain_snapshot, snapshot_check
 
     program = load_program(ir_path)
     layout = load_layout(program_dir)
-    validator = snapshot_validator() if validate else None
-    count = 0
+    check = snapshot_check() if validate else None
+    count = written = 0
+    progress = _Progress()
     with _writing(out), contextlib.ExitStack() as stack:
         dump = stack.enter_context(open(dump_path, "rb"))
         run = decode(
@@ -362,29 +415,32 @@ def _decode(
             tags=tags if tags is not None else os.environ.get("DD_TAGS", ""),
             name=dump_path,
         )
-        # Written as they come (memory stays flat): JSON lines, or the pretty array
-        # msgspec.json.format would make of the whole, one element at a time.
+        # Written as they come (memory stays flat): JSON lines, or an array with
+        # one snapshot a line. Compact: whitespace would be most of the bytes.
         sink = sys.stdout.buffer if out == "-" else stack.enter_context(open_atomic(out))
         failure: DecodeError | None = None
         try:
             for raw in run.encoded():
-                if validator is not None:
-                    errors = list(validator.iter_errors(msgspec.json.decode(raw)))
-                    if errors:
-                        raise DecodeError(
-                            f"snapshot {count} violates the schema: {errors[0].message}"
-                        )
+                if check is not None and (reason := check(raw)) is not None:
+                    raise DecodeError(
+                        f"snapshot {count} violates the schema: {explain_snapshot(raw, reason)}"
+                    )
                 if jsonl:
-                    sink.write(raw + b"\n")
+                    sink.write(raw)
+                    sink.write(b"\n")
                 else:
-                    element = msgspec.json.format(raw, indent=2).replace(b"\n", b"\n  ")
-                    sink.write((b",\n  " if count else b"[\n  ") + element)
+                    sink.write(b",\n" if count else b"[\n")
+                    sink.write(raw)
                 count += 1
+                written += len(raw) + 2
+                if not count & 255:
+                    progress.update(count, written)
         except DecodeError as e:
             failure = e  # the snapshots before it are kept, the output stays valid
         if not jsonl:
             sink.write(b"\n]\n" if count else b"[]\n")
         sink.flush()
+    progress.update(count, written, done=True)
     if failure is not None:
         click.echo(f"godi: {count} snapshots -> {out} before the error", err=True)
         raise failure
@@ -397,17 +453,19 @@ def _decode(
             "decoded every whole record before it",
             err=True,
         )
-    if run.counters is not None:
-        for index, c in sorted(run.counters.probes.items(), key=lambda kv: int(kv[0])):
-            p = layout.probes[int(index)]
-            if c.dropped or c.truncated:
-                click.echo(
-                    f"godi: probe {p.probe_id} ({p.function}): {c.hits} hits, "
-                    f"{c.emitted} emitted, {c.dropped} dropped, "
-                    f"{c.truncated} truncated",
-                    err=True,
-                )
+    if run.counters is None:
+        click.echo(
+            f"godi: {dump_path} has no counters (capture did not end cleanly): hits are not known",
+            err=True,
+        )
+    elif run.counters.lost_records:
+        click.echo(
+            f"godi: {run.counters.lost_records} events captured beyond --max-events were not kept",
+            err=True,
+        )
     click.echo(f"godi: {count} snapshots -> {out}", err=True)
+    rows = probe_counts(layout, run.counters, run.tally)
+    click.echo(render_table(rows), err=True, nl=False)
     return count
 
 
@@ -525,7 +583,7 @@ def run(
     )
     _irgen(binary, str(ir_path), probes_path, ())
     _codegen(str(ir_path), probes_path, str(prog))
-    status = _capture(str(prog), str(dump), list(command), None, None, duration, None)
+    status = _capture(str(prog), str(dump), list(command), None, None, duration, None, table=False)
     svc = service or os.environ.get("DD_SERVICE") or Path(binary).name
     _decode(str(ir_path), str(prog), str(dump), str(snaps), svc, tags, False, True)
     if status:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from .layout import Layout
 from .paths import schemas_dir
 from .snapshot import Snapshot
 from .spec import ProbeFile
+from .upload.status import ProbeStatus
 
 SCHEMAS: dict[str, Any] = {
     "ir.schema.json": Program,
@@ -30,6 +32,7 @@ SCHEMAS: dict[str, Any] = {
     "snapshots.schema.json": list[Snapshot],
     "dump-header.schema.json": DumpHeader,
     "dump-counters.schema.json": Counters,
+    "probe-statuses.schema.json": list[ProbeStatus],
 }
 
 
@@ -84,9 +87,33 @@ def drifted(directory: Path | None = None) -> list[str]:
 
 @functools.cache
 def snapshot_validator() -> Any:
-    """A jsonschema validator for one snapshot."""
+    """The reference validator of one snapshot: ``jsonschema``, on the parsed JSON
+    (slow; ``snapshot_check`` is the fast check of the same schema)."""
     import jsonschema
 
     schema = json.loads(render("snapshot.schema.json"))
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
+
+
+@functools.cache
+def snapshot_check() -> Callable[[bytes], str | None]:
+    """The check of one snapshot's JSON text against ``snapshot.schema.json``, in C
+    (``schemacheck``): None when valid, else why not. It accepts what
+    ``snapshot_validator`` accepts (tests/test_schemacheck.py)."""
+    from .schemacheck import SchemaCheck
+
+    return SchemaCheck(json.loads(render("snapshot.schema.json"))).check
+
+
+def explain_snapshot(raw: bytes, reason: str) -> str:
+    """Why the snapshot ``raw`` failed ``snapshot_check`` (which said ``reason``):
+    the reference validator's first message, with where it is."""
+    try:
+        instance = json.loads(raw)
+    except ValueError:
+        return f"not JSON ({reason})"
+    for error in snapshot_validator().iter_errors(instance):
+        where = "".join(f"[{p!r}]" for p in error.absolute_path)
+        return f"{error.message}" + (f" (at {where})" if where else "")
+    return reason

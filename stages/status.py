@@ -14,7 +14,10 @@ sends to ``/debugger/v1/diagnostics``), from what the stages know:
   is in the probe file and not in the layout.
 
 Statuses are sorted by probe id. ``message`` carries the sentence Datadog's
-tracers send with each status (dd-trace-py ``ProbeStatusLogger``).
+tracers send with each status (dd-trace-py ``ProbeStatusLogger``). With a dump,
+each installed probe's status also has its ``counts`` (``probecounts``: the rows
+of the table ``capture`` and ``decode`` print), with the snapshots written and
+their evaluation errors when the snapshots file is given too.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from .dump import (
 from .errors import DecodeError
 from .ir import ProbeIssue
 from .layout import Layout
+from .probecounts import DecodeTally, probe_counts
 from .probefile import ProbeSet
 from .upload.status import (
     Diagnostics,
@@ -55,6 +59,7 @@ from .upload.status import (
 __all__ = [
     "DumpSummary",
     "ProbeStatus",
+    "count_snapshots",
     "encode_statuses",
     "probe_statuses",
     "read_dump_summary",
@@ -132,12 +137,14 @@ def probe_statuses(
     probes: ProbeSet | None = None,
     dump: DumpSummary | None = None,
     versions: dict[str, int] | None = None,
+    decoded: DecodeTally | None = None,
 ) -> list[ProbeStatus]:
     """One status per probe id of ``layout`` (and of ``probes`` when given).
 
     ``dump`` is the capture's summary (``read_dump_summary``); without it no probe
-    is known to be attached. ``versions`` gives probe versions for probes known
-    only by an issue (the probe file's raw content).
+    is known to be attached, nor counted. ``versions`` gives probe versions for
+    probes known only by an issue (the probe file's raw content). ``decoded``:
+    what decode made of the events (``count_snapshots``), for the counts.
     """
     rid = runtime_id or default_runtime_id(layout, dump)
     entries: dict[str, list[int]] = {}
@@ -167,6 +174,11 @@ def probe_statuses(
                 if pid is not None:
                     emitted[pid] = emitted.get(pid, 0) + counts.emitted
 
+    rows = (
+        {row.probe_id: row for row in probe_counts(layout, dump.counters, decoded)}
+        if dump is not None
+        else {}
+    )
     out: list[ProbeStatus] = []
     for pid in sorted(ids):
         exception: StatusException | None = None
@@ -203,9 +215,35 @@ def probe_statuses(
                         exception=exception,
                     )
                 ),
+                counts=rows.get(pid),
             )
         )
     return out
+
+
+def count_snapshots(path: str | os.PathLike[str]) -> DecodeTally:
+    """The snapshots of a ``godi decode`` output (a JSON array, or JSON lines) and
+    their evaluation errors, by probe id; raises ``DecodeError`` if it is not one."""
+    tally = DecodeTally()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        snapshots = (
+            msgspec.json.decode(data)
+            if data.lstrip().startswith(b"[")
+            else [msgspec.json.decode(line) for line in data.splitlines() if line.strip()]
+        )
+        for snap in snapshots:
+            body = snap["debugger"]["snapshot"]
+            probe_id = body["probe"]["id"]
+            tally.snapshots[probe_id] = tally.snapshots.get(probe_id, 0) + 1
+            errors = len(body.get("evaluationErrors") or ())
+            tally.evaluation_errors[probe_id] = tally.evaluation_errors.get(probe_id, 0) + errors
+    except OSError as e:
+        raise DecodeError(f"{path}: cannot read: {e.strerror}") from e
+    except (msgspec.DecodeError, KeyError, TypeError) as e:
+        raise DecodeError(f"{path}: not a snapshots file: {e}") from e
+    return tally
 
 
 _encoder = msgspec.json.Encoder()
@@ -247,6 +285,7 @@ Examples:
   godi status --program prog/ -o probe-status.json
   godi status --program prog/ --dump events.dump --service shop -o probe-status.json
   godi status --program prog/ --probes probes.json --dump events.dump -o -
+  godi status --program prog/ --dump events.dump --snapshots snapshots.json -o -
   godi upload --statuses probe-status.json
 """
 )
@@ -269,6 +308,12 @@ Examples:
     type=click.Path(exists=True, dir_okay=False),
     help="The probe file, to list probes the layout does not mention.",
 )
+@click.option(
+    "--snapshots",
+    "snapshots_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The snapshots decode wrote: their counts per probe.",
+)
 @click.option("--service", help="Service name (default: $DD_SERVICE, else the program's name).")
 @click.option("--runtime-id", help="Runtime id (default: derived from the dump or binary).")
 @click.option("--timestamp", type=int, help="Unix time in ms of the statuses (default: now).")
@@ -284,13 +329,15 @@ def status(
     program_dir: str,
     dump_path: str | None,
     probes_path: str | None,
+    snapshots_path: str | None,
     service: str | None,
     runtime_id: str | None,
     timestamp: int | None,
     out: str,
 ) -> None:
     """Write each probe's status as Datadog's diagnostics: RECEIVED, INSTALLED,
-    EMITTING or ERROR (with the error's type and message)."""
+    EMITTING or ERROR (with the error's type and message), and with a dump what
+    happened to its hits (counts; with --snapshots, the snapshots too)."""
     from .artifacts import load_layout, write_atomic
     from .probefile import load_probes
 
@@ -310,6 +357,7 @@ def status(
         probes=probeset,
         dump=dump,
         versions=_raw_versions(probes_path) if probes_path else None,
+        decoded=count_snapshots(snapshots_path) if snapshots_path else None,
     )
     data = encode_statuses(statuses)
     if out == "-":

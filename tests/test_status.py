@@ -15,15 +15,18 @@ from stages.dump import Counters, DumpHeader, DumpWriter, Notice, ProbeCounters
 from stages.errors import DecodeError
 from stages.ir import ProbeIssue
 from stages.layout import Layout, ProbeLayout, encode_layout
+from stages.probecounts import DecodeTally
 from stages.probefile import parse_probes
 from stages.spec import DEFAULT_CAPTURE
 from stages.status import (
     DumpSummary,
+    count_snapshots,
     encode_statuses,
     probe_statuses,
     read_dump_summary,
 )
 from stages.upload.status import ProbeStatus, status_decoder
+from stages.upload.uploader import _Statuses
 
 
 def _probe(index: int, probe_id: str, version: int = 1, kind: str = "entry") -> ProbeLayout:
@@ -190,7 +193,7 @@ def test_encoded_statuses_are_what_upload_reads() -> None:
     data = encode_statuses(statuses)
     raw = json.loads(data)
     assert isinstance(raw, list) and len(raw) == 6
-    assert set(raw[0]) == {"service", "ddsource", "timestamp", "message", "debugger"}
+    assert set(raw[0]) - {"counts"} == {"service", "ddsource", "timestamp", "message", "debugger"}
     ok = [x for x in raw if x["debugger"]["diagnostics"]["status"] != "ERROR"]
     assert all("exception" not in x["debugger"]["diagnostics"] for x in ok)
     for item in raw:
@@ -293,3 +296,46 @@ def test_bad_dump_is_a_user_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "not a godi dump" in result.output
+
+
+def test_statuses_carry_the_counts_of_the_table() -> None:
+    """With a dump, each installed probe's status has its row of the per-probe
+    table (summed over its entry and return uprobes); with the snapshots file,
+    what decode wrote too. Upload leaves the counts out: they are godi's."""
+    tally = DecodeTally(snapshots={"emits": 2}, evaluation_errors={"emits": 1})
+    statuses = _by_id(
+        probe_statuses(LAYOUT, service="s", timestamp_ms=1, dump=_dump(), decoded=tally)
+    )
+    emits = statuses["emits"].counts
+    assert emits is not None
+    assert (emits.entry_hits, emits.return_hits, emits.captured) == (5, 2, 2)
+    assert (emits.snapshots, emits.evaluation_errors) == (2, 1)
+    quiet = statuses["quiet"].counts
+    assert quiet is not None and quiet.snapshots == 0
+    assert statuses["nofunc"].counts is None  # never installed
+    without = _by_id(probe_statuses(LAYOUT, service="s", timestamp_ms=1, dump=_dump()))
+    assert without["emits"].counts is not None and without["emits"].counts.snapshots is None
+    raw = encode_statuses([statuses["emits"]])
+    item = json.dumps(json.loads(raw)[0]).encode()
+    sent, _ = _Statuses(None).prepare(item)
+    assert "counts" in json.loads(item) and "counts" not in json.loads(sent)
+
+
+def test_count_snapshots_reads_arrays_and_lines(tmp_path: Path) -> None:
+    snap = {
+        "debugger": {
+            "snapshot": {"probe": {"id": "p"}, "evaluationErrors": [{"expr": "x", "message": "m"}]}
+        }
+    }
+    other = {"debugger": {"snapshot": {"probe": {"id": "q"}}}}
+    array = tmp_path / "a.json"
+    array.write_text("[\n" + ",\n".join(json.dumps(x) for x in [snap, other, snap]) + "\n]\n")
+    lines = tmp_path / "a.jsonl"
+    lines.write_text("".join(json.dumps(x) + "\n" for x in [snap, other, snap]))
+    for path in (array, lines):
+        tally = count_snapshots(path)
+        assert tally.snapshots == {"p": 2, "q": 1}
+        assert tally.evaluation_errors == {"p": 2, "q": 0}
+    (tmp_path / "bad.json").write_text("[{}]")
+    with pytest.raises(DecodeError):
+        count_snapshots(tmp_path / "bad.json")

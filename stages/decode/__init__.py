@@ -46,6 +46,7 @@ from ..expr.probe import ProbeExpressions, build_scope
 from ..expr.values import kinds_from_types
 from ..ir import ProbeIssue, Program
 from ..layout import EVENT_FLAG_TRUNCATED, Layout
+from ..probecounts import DecodeTally
 from ..redaction import Redaction
 from ..sampling import RateLimiter, probe_rate
 from ..snapshot import CapturedValue, EvaluationError, Snapshot
@@ -60,6 +61,7 @@ from .native import NativeRenderer, block_indexer
 from .native import enabled as native_enabled
 from .plans import ProbePlan, Said, ScopePlan, plan_probe
 from .provenance import check_artifacts, check_dump
+from .summaries import Summaries
 from .values import RenderContext, ValueRenderer
 
 __all__ = ["DecodeRun", "decode"]
@@ -146,7 +148,9 @@ class DecodeRun(Iterator[Snapshot]):
       ``DecodeError``, after the snapshots of every record before it), or None;
     - ``unknown_records``: records of a kind this godi does not know (skipped);
     - ``issues``: the probes codegen could not install (``layout.issues``);
-    - ``native_events``: of ``events``, those decoded whole in C (``fastpath``).
+    - ``native_events``: of ``events``, those decoded whole in C (``fastpath``);
+    - ``tally``: per probe id, the snapshots made and the evaluation errors they
+      carry, and the hits decode left out (condition false, over the rate limit).
 
     Iterating gives ``Snapshot`` objects; ``encoded()`` gives the same snapshots as
     JSON, without building objects (the two share one stream: each snapshot comes
@@ -198,6 +202,7 @@ class DecodeRun(Iterator[Snapshot]):
         self._shapes = ShapeNames(program)
         self._index_blocks = block_indexer()
         native = NativeRenderer(self._renderer) if native_enabled() else None
+        self._summaries = Summaries(self._renderer) if native is not None else None
         self._plans = {
             p.index: plan_probe(
                 self._renderer, p, shape=self._shapes.is_shape_function(p.function), native=native
@@ -225,8 +230,12 @@ class DecodeRun(Iterator[Snapshot]):
                 rate = probe_rate(d)
                 if rate is not None:
                     self._limiters[d.id] = RateLimiter(rate)
-        self.condition_false: dict[str, int] = {}
-        self.sampled_out: dict[str, int] = {}
+        self.tally = DecodeTally()
+        self.condition_false = self.tally.condition_false
+        self.sampled_out = self.tally.sampled_out
+        self._probe_keys = {
+            key: p.probe_id for p in layout.probes if (key := _json_string(p.probe_id))
+        }
         self._type_sizes = [t.size for t in sorted(layout.types, key=lambda t: t.index)]
         self._start = counting.position
         self.corrupt_at: int | None = None
@@ -245,6 +254,7 @@ class DecodeRun(Iterator[Snapshot]):
             no_return=_NO_RETURN,
             piece=self._piece,
             stack=self._stack_text if self._symbolizer is not None else None,
+            summaries=self._summaries,
         )
         self._records = self._run()
 
@@ -274,6 +284,7 @@ class DecodeRun(Iterator[Snapshot]):
                 # The records C decodes whole, up to one it leaves to Python.
                 while fast is not None and (made := reader.take(fast.run)) is not None:
                     self._taken(fast.counts())
+                    self._made(fast.made())
                     yield from made
                 position = reader.offset
                 record = reader.next()
@@ -303,6 +314,7 @@ class DecodeRun(Iterator[Snapshot]):
                     else:
                         snapshot = self._snapshot(hit, None)
                     if snapshot is not None:
+                        self._count(snapshot)
                         yield snapshot
                 position = record.offset + _RECORD_PREFIX + len(record.payload)
         except DecodeError:
@@ -327,12 +339,41 @@ class DecodeRun(Iterator[Snapshot]):
         waiting: list[tuple[int, _Hit | bytes]] = [(h.offset, h) for h in pending.values()]
         if self._fast is not None:
             waiting += self._fast.pending()
+            self._made(self._fast.made())
         for _, hit in sorted(waiting, key=lambda w: w[0]):
-            snapshot = (
-                hit if isinstance(hit, bytes) else self._snapshot(hit, None, lost_return=True)
-            )
+            if isinstance(hit, bytes):  # made (and counted) in C
+                yield hit
+                continue
+            snapshot = self._snapshot(hit, None, lost_return=True)
             if snapshot is not None:
+                self._count(snapshot)
                 yield snapshot
+
+    def _made(self, made: dict[int, tuple[int, int]]) -> None:
+        """Count the snapshots C made and their evaluation errors: ``made`` by
+        probe index."""
+        tally = self.tally
+        for index, (count, errors) in made.items():
+            probe_id = self._plans[index].probe.probe_id
+            tally.snapshots[probe_id] = tally.snapshots.get(probe_id, 0) + count
+            tally.evaluation_errors[probe_id] = tally.evaluation_errors.get(probe_id, 0) + errors
+
+    def _count(self, raw: bytes) -> None:
+        """Count a snapshot made in Python, and its evaluation errors, for its probe. Read
+        from its JSON: a quote inside a string is escaped, so the first
+        ``"probe":{"id":`` is the snapshot's probe, and ``"evaluationErrors":[``
+        (last of the snapshot body: the text then ends with ``]}}}``) its errors."""
+        at = raw.find(b'"probe":{"id":') + 14
+        probe_id = self._probe_keys.get(raw[at : raw.find(b',"version":', at)])
+        if probe_id is None:
+            return
+        tally = self.tally
+        tally.snapshots[probe_id] = tally.snapshots.get(probe_id, 0) + 1
+        if raw.endswith(b"]}}}"):
+            errors = raw.rfind(b'"evaluationErrors":[')
+            if errors >= 0:
+                n = raw.count(b'{"expr":', errors)
+                tally.evaluation_errors[probe_id] = tally.evaluation_errors.get(probe_id, 0) + n
 
     def _taken(self, counts: dict[int, int]) -> None:
         """Count the events C decoded: ``counts`` by probe index."""
@@ -566,7 +607,11 @@ class DecodeRun(Iterator[Snapshot]):
     def _summary(self, said: Said, text: str, event: EventData, limits: Capture) -> str:
         """The summary of a value the message shows, from its text; a long value is
         rendered again from ``event`` within the summary ``limits`` rather than
-        read back whole."""
+        read back whole. C does it when it can (``summaries``)."""
+        if self._summaries is not None:
+            made = self._summaries.summary(said.type, text)
+            if made is not None:
+                return made
         if len(text) > _SHORT_TEXT:
             ctx = RenderContext(event, limits)
             text = said.variable.text(event, ctx)
@@ -600,6 +645,15 @@ class DecodeRun(Iterator[Snapshot]):
         them)."""
         assert self._symbolizer is not None
         return encode(self._symbolizer.stack(pcs_of(stack)))
+
+
+def _json_string(text: str) -> bytes | None:
+    """``text`` as the envelope writes a JSON string; None if it cannot (lone
+    surrogates: no snapshot of it is made either)."""
+    try:
+        return encode(text).encode()
+    except (UnicodeEncodeError, msgspec.EncodeError):
+        return None
 
 
 def _renamed(hit: _Hit, names: dict[str, str]) -> _Hit:

@@ -1445,7 +1445,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__render(void)
 {
 	if (PyType_Ready(&BlockIndexType) < 0 || PyType_Ready(&RendererType) < 0 ||
-	    PyType_Ready(&SnapshotsType) < 0)
+	    PyType_Ready(&SnapshotsType) < 0 || PyType_Ready(&SummariesType) < 0)
 		return NULL;
 	if (!empty_bytes && !(empty_bytes = PyBytes_FromStringAndSize("", 0)))
 		return NULL;
@@ -1476,7 +1476,8 @@ PyMODINIT_FUNC PyInit__render(void)
 			goto error;
 	if (PyModule_AddObjectRef(m, "BlockIndex", (PyObject *)&BlockIndexType) < 0 ||
 	    PyModule_AddObjectRef(m, "Renderer", (PyObject *)&RendererType) < 0 ||
-	    PyModule_AddObjectRef(m, "Snapshots", (PyObject *)&SnapshotsType) < 0)
+	    PyModule_AddObjectRef(m, "Snapshots", (PyObject *)&SnapshotsType) < 0 ||
+	    PyModule_AddObjectRef(m, "Summaries", (PyObject *)&SummariesType) < 0)
 		goto error;
 	return m;
 error:

@@ -177,4 +177,12 @@ static inline int put(Walk *w, const char *s, Py_ssize_t n)
 /* _snapshots.c */
 GODI_INTERNAL extern PyTypeObject SnapshotsType;
 
+/* _summary.c */
+GODI_INTERNAL extern PyTypeObject SummariesType;
+/* The message summary of a value text appended to o, escaped for a JSON string:
+ * 0, 1 declined (o unchanged but for what it may have appended: the caller cuts
+ * it), -1 error. */
+GODI_INTERNAL int summary_into(PyObject *summaries, Py_ssize_t node, const char *text,
+			       Py_ssize_t n, Walk *o);
+
 #endif /* GODI_RENDER_H */

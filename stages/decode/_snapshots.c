@@ -33,6 +33,7 @@
 #define EVENT_FLAG_TRUNCATED 1
 #define OFFSET_BITS 48     /* envelope.OFFSET_BITS */
 #define CACHED_TEXT 256    /* DecodeRun: _CACHED_TEXT */
+#define SHORT_TEXT 2048    /* DecodeRun: _SHORT_TEXT */
 #define CACHED_PIECES 1024 /* _CACHED_PIECES */
 #define CACHED_STACKS 4096 /* MAX_CACHED_STACKS */
 
@@ -67,6 +68,9 @@ typedef struct {
 	PyObject *pieces; /* dict: text (bytes) -> escaped piece (bytes) */
 	int scope;
 	Py_ssize_t index;
+	Py_ssize_t summary; /* its type's node in Snapshots.summaries, -1: none */
+	Text prefix;        /* escaped "name=" (or nothing) */
+	long long limits[4]; /* the summary limits (message.summary_limits) */
 } Said;
 
 typedef struct {
@@ -85,6 +89,8 @@ typedef struct {
 	Said *said;
 	Py_ssize_t nsaid;
 	long long taken; /* events decoded here since counts() */
+	long long made, errors; /* snapshots made here (this probe's first hit) and
+				   their evaluation errors, since made() */
 } Probe;
 
 typedef struct {
@@ -96,6 +102,7 @@ typedef struct {
 	Text truncated, no_entry, no_return; /* evaluation errors (EvaluationError JSON) */
 	long long clock_offset_ns;
 	PyObject *piece, *stack, *context;
+	PyObject *summaries; /* _summary.c's Summaries, or None */
 	PyObject *stacks;  /* dict: stack bytes -> JSON (bytes) */
 	PyObject *waiting; /* dict: call key (bytes) -> Pending + texts (bytes) */
 	Probe *probes;
@@ -144,6 +151,7 @@ static int snapshots_clear(Snapshots *self)
 		probe_clear(&self->probes[i]);
 	Py_CLEAR(self->renderer);
 	Py_CLEAR(self->piece);
+	Py_CLEAR(self->summaries);
 	Py_CLEAR(self->stack);
 	Py_CLEAR(self->context);
 	Py_CLEAR(self->stacks);
@@ -165,6 +173,7 @@ static int snapshots_traverse(Snapshots *self, visitproc visit, void *arg)
 {
 	Py_VISIT(self->renderer);
 	Py_VISIT(self->piece);
+	Py_VISIT(self->summaries);
 	Py_VISIT(self->stack);
 	Py_VISIT(self->context);
 	Py_VISIT(self->stacks);
@@ -191,15 +200,15 @@ static int take_text(Snapshots *self, PyObject *obj, Text *t)
 static int snapshots_init(Snapshots *self, PyObject *args, PyObject *kwds)
 {
 	PyObject *renderer, *sizes, *start, *id_prefix, *truncated, *no_entry, *no_return, *piece,
-		*stack, *context;
+		*stack, *context, *summaries = Py_None;
 	long long clock_offset;
 	static char *kwlist[] = {"renderer",	 "type_sizes", "start",	  "id_prefix",
 				 "clock_offset_ns", "truncated",  "no_entry", "no_return",
-				 "piece",	 "stack",	 "context",  NULL};
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!SSLSSSOOO", kwlist, &RendererType,
+				 "piece",	 "stack",	 "context",  "summaries", NULL};
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!SSLSSSOOO|O", kwlist, &RendererType,
 					 &renderer, &PyList_Type, &sizes, &start, &id_prefix,
 					 &clock_offset, &truncated, &no_entry, &no_return, &piece,
-					 &stack, &context))
+					 &stack, &context, &summaries))
 		return -1;
 	if (self->keep) {
 		PyErr_SetString(PyExc_RuntimeError, "Snapshots initialised twice");
@@ -227,7 +236,12 @@ static int snapshots_init(Snapshots *self, PyObject *args, PyObject *kwds)
 		return -1;
 	self->clock_offset_ns = clock_offset;
 	self->renderer = (Renderer *)Py_NewRef(renderer);
+	if (summaries != Py_None && !PyObject_TypeCheck(summaries, &SummariesType)) {
+		PyErr_SetString(PyExc_TypeError, "summaries is a Summaries or None");
+		return -1;
+	}
 	self->piece = Py_NewRef(piece);
+	self->summaries = Py_NewRef(summaries);
 	self->stack = Py_NewRef(stack);
 	self->context = Py_NewRef(context);
 	return 0;
@@ -303,7 +317,7 @@ static int take_scope(Snapshots *self, Scope *s, PyObject *spec)
 	return 0;
 }
 
-static int take_said(Probe *p, PyObject *seq)
+static int take_said(Snapshots *self, Probe *p, PyObject *seq)
 {
 	if (!PyTuple_Check(seq)) {
 		PyErr_SetString(PyExc_TypeError, "said is a tuple");
@@ -317,11 +331,29 @@ static int take_said(Probe *p, PyObject *seq)
 	}
 	for (Py_ssize_t i = 0; i < n; i++) {
 		Said *s = &p->said[i];
-		PyObject *said;
-		if (!PyArg_ParseTuple(PyTuple_GET_ITEM(seq, i), "Oin", &said, &s->scope, &s->index))
+		PyObject *said, *prefix;
+		if (!PyArg_ParseTuple(PyTuple_GET_ITEM(seq, i), "OinnS", &said, &s->scope, &s->index,
+				      &s->summary, &prefix) ||
+		    take_text(self, prefix, &s->prefix) < 0)
 			return -1;
 		p->nsaid = i + 1;
 		s->said = Py_NewRef(said);
+		static const char *const names[4] = {"max_reference_depth", "max_collection_size",
+						     "max_length", "max_field_count"};
+		PyObject *limits = PyTuple_Check(said) && PyTuple_GET_SIZE(said) == 2
+					   ? PyTuple_GET_ITEM(said, 1)
+					   : NULL;
+		if (!limits) {
+			PyErr_SetString(PyExc_TypeError, "said is (Said, summary limits)");
+			return -1;
+		}
+		for (int k = 0; k < 4; k++) {
+			PyObject *v = PyObject_GetAttrString(limits, names[k]);
+			s->limits[k] = v ? PyLong_AsLongLong(v) : -1;
+			Py_XDECREF(v);
+			if (PyErr_Occurred())
+				return -1;
+		}
 		if (!(s->pieces = PyDict_New()))
 			return -1;
 		if (s->scope < 0 || s->scope >= SCOPES || s->index < 0 ||
@@ -390,7 +422,7 @@ static PyObject *snapshots_add(Snapshots *self, PyObject *args)
 	for (int k = 0; k < SCOPES; k++)
 		if (take_scope(self, &p->scopes[k], PyTuple_GET_ITEM(scopes, k)) < 0)
 			goto error;
-	if (take_said(p, said) < 0)
+	if (take_said(self, p, said) < 0)
 		goto error;
 	p->taken = 0;
 	p->present = 1;
@@ -507,6 +539,53 @@ static PyObject *make_context(void *arg)
 	return ctx;
 }
 
+/* A RenderContext within a message value's summary limits (DecodeRun._summary). */
+typedef struct {
+	Event *e;
+	Said *s;
+} SummaryArg;
+
+static PyObject *make_summary_context(void *arg)
+{
+	SummaryArg *a = arg;
+	PyObject *blocks = a->e->blocks ? Py_NewRef(a->e->blocks) : PyDict_New();
+	if (!blocks)
+		return NULL;
+	PyObject *ctx = PyObject_CallFunctionObjArgs(a->e->self->context, a->e->payload, blocks,
+						     PyTuple_GET_ITEM(a->s->said, 1), NULL);
+	Py_DECREF(blocks);
+	return ctx;
+}
+
+/* The summary of a value in C (summaries.py), escaped, after the piece's prefix:
+ * 0, 1 declined, -1 error. A long text is rendered again within the summary
+ * limits first, as DecodeRun._summary does. */
+static int put_summary(Walk *o, Event *e, Said *s, const char *text, Py_ssize_t n)
+{
+	Py_ssize_t at = o->len;
+	if (PUT_TEXT(o, s->prefix) < 0)
+		return -1;
+	if (n <= SHORT_TEXT) {
+		int rc = summary_into(e->self->summaries, s->summary, text, n, o);
+		if (rc == 1)
+			o->len = at;
+		return rc;
+	}
+	const Scope *scope = &e->probe->scopes[s->scope];
+	Walk w;
+	SummaryArg arg = {e, s};
+	walk_start(&w, e->self->renderer, e->payload, e->blocks, s->limits);
+	w.make_ctx = make_summary_context;
+	w.ctx_arg = &arg;
+	int rc = walk_render(&w, scope->nodes[s->index], scope->offsets[s->index]);
+	if (rc == 0)
+		rc = summary_into(e->self->summaries, s->summary, w.out, w.len, o);
+	walk_end(&w);
+	if (rc == 1)
+		o->len = at;
+	return rc;
+}
+
 /* The escaped message piece of a value the message shows (DecodeRun._pieces). */
 static int put_piece(Walk *o, Event *e, Said *s)
 {
@@ -525,20 +604,29 @@ static int put_piece(Walk *o, Event *e, Said *s)
 		if (PyErr_Occurred())
 			goto done;
 	}
-	if (!(str = PyUnicode_DecodeUTF8(text, n, "surrogatepass")) ||
-	    !(blocks = e->blocks ? Py_NewRef(e->blocks) : PyDict_New()))
+	Py_ssize_t at = o->len;
+	int declined = 1;
+	/* the summary in C; Python's piece() where it declines */
+	if (s->summary >= 0 && e->self->summaries != Py_None &&
+	    (declined = put_summary(o, e, s, text, n)) < 0)
 		goto done;
-	made = PyObject_CallFunctionObjArgs(e->self->piece, s->said, str, e->payload, blocks, NULL);
-	if (!made)
-		goto done;
-	if (!PyUnicode_Check(made)) {
-		PyErr_SetString(PyExc_TypeError, "a message piece is a str");
-		goto done;
+	if (declined) {
+		if (!(str = PyUnicode_DecodeUTF8(text, n, "surrogatepass")) ||
+		    !(blocks = e->blocks ? Py_NewRef(e->blocks) : PyDict_New()))
+			goto done;
+		made = PyObject_CallFunctionObjArgs(e->self->piece, s->said, str, e->payload, blocks,
+						    NULL);
+		if (!made)
+			goto done;
+		if (!PyUnicode_Check(made)) {
+			PyErr_SetString(PyExc_TypeError, "a message piece is a str");
+			goto done;
+		}
+		Py_ssize_t len;
+		const char *utf8 = PyUnicode_AsUTF8AndSize(made, &len);
+		if (!utf8 || put_escaped(o, (const unsigned char *)utf8, len) < 0)
+			goto done;
 	}
-	Py_ssize_t at = o->len, len;
-	const char *utf8 = PyUnicode_AsUTF8AndSize(made, &len);
-	if (!utf8 || put_escaped(o, (const unsigned char *)utf8, len) < 0)
-		goto done;
 	rc = 0;
 	if (key) {
 		if (PyDict_GET_SIZE(s->pieces) >= CACHED_PIECES)
@@ -655,9 +743,24 @@ static int put_errors(Walk *o, const Parts *s)
 	return any ? PUT_LIT(o, "]") : 0;
 }
 
+/* The evaluation errors in a text of them joined by commas (each an
+ * EvaluationError object, which starts so: a quote inside is escaped). */
+static long long count_errors(const Text *t)
+{
+	static const char start[] = "{\"expr\":";
+	long long n = 0;
+	for (Py_ssize_t i = 0; i + (Py_ssize_t)sizeof(start) - 1 <= t->n; i++)
+		if (t->s[i] == '{' && memcmp(t->s + i, start, sizeof(start) - 1) == 0)
+			n++;
+	return n;
+}
+
 /* Envelope.snapshot: the snapshot's JSON appended to out. */
 static int emit(Snapshots *self, const Parts *s, PyObject *out)
 {
+	Probe *counted = &self->probes[s->probe - self->probes];
+	counted->made++;
+	counted->errors += count_errors(&s->errors[0]) + count_errors(&s->errors[1]) + (s->lost != NULL);
 	Walk o;
 	buf_start(&o);
 	int rc = -1;
@@ -1096,7 +1199,33 @@ static PyObject *snapshots_counts(Snapshots *self, PyObject *unused)
 	return counts;
 }
 
+/* made(): {probe index: (snapshots, evaluation errors)} made since the last call. */
+static PyObject *snapshots_made(Snapshots *self, PyObject *unused)
+{
+	(void)unused;
+	PyObject *made = PyDict_New();
+	if (!made)
+		return NULL;
+	for (Py_ssize_t i = 0; i < self->nprobes; i++) {
+		Probe *p = &self->probes[i];
+		if (!p->made)
+			continue;
+		PyObject *k = PyLong_FromSsize_t(i), *v = Py_BuildValue("(LL)", p->made, p->errors);
+		int rc = k && v ? PyDict_SetItem(made, k, v) : -1;
+		Py_XDECREF(k);
+		Py_XDECREF(v);
+		if (rc < 0) {
+			Py_DECREF(made);
+			return NULL;
+		}
+		p->made = p->errors = 0;
+	}
+	return made;
+}
+
 static PyMethodDef snapshots_methods[] = {
+	{"made", (PyCFunction)snapshots_made, METH_NOARGS,
+	 "made(): {probe index: (snapshots, evaluation errors)} made since the last call."},
 	{"add", (PyCFunction)snapshots_add, METH_VARARGS,
 	 "add(index, spec): decode the events of that probe here (see fastpath.py)."},
 	{"run", (PyCFunction)snapshots_run, METH_VARARGS,

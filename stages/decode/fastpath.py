@@ -32,6 +32,7 @@ from .envelope import Envelope
 from .events import Blocks
 from .native import NativeRenderer
 from .plans import ProbePlan, Said, ScopePlan
+from .summaries import Summaries
 from .values import RenderContext
 
 if TYPE_CHECKING:
@@ -74,15 +75,20 @@ def choose(
 ) -> list[list[ProbePlan]]:
     """The simple probes among ``plans`` (see the module's docstring), by call:
     the probes of one call (one probe id and function: its entry and returns) are
-    all chosen or none is, so that entries and returns meet on one side. ``expressions``: the
+    all chosen or none is, so that entries and returns meet on one side; a probe
+    whose events stand alone (``ALONE``) is chosen by itself. ``expressions``: the
     probe ids with a condition, template or capture expressions; ``shape``: whether
     a function is a generic shape function."""
-    calls: dict[tuple[str, str], list[ProbePlan]] = {}
+    calls: dict[tuple[str, str, int], list[ProbePlan]] = {}
     for plan in plans:
-        calls.setdefault((plan.probe.probe_id, plan.probe.function), []).append(plan)
+        # A probe whose events stand alone (a line, an entry without returns: an
+        # inlined copy) is a call of its own.
+        alone = _role(plan) == ALONE
+        key = (plan.probe.probe_id, plan.probe.function, plan.probe.index if alone else -1)
+        calls.setdefault(key, []).append(plan)
     return [
         members
-        for (probe_id, function), members in calls.items()
+        for (probe_id, function, _), members in calls.items()
         if probe_id not in expressions
         and not shape(function)
         and all(_simple(plan) for plan in members)
@@ -157,7 +163,13 @@ def _error(expr: str, message: str) -> bytes:
 
 
 def _spec(
-    plan: ProbePlan, envelope: Envelope, stacks: bool, role: int, call: int, truncated: str
+    plan: ProbePlan,
+    envelope: Envelope,
+    stacks: bool,
+    role: int,
+    call: int,
+    truncated: str,
+    summaries: Summaries | None,
 ) -> tuple[object, ...]:
     """The probe of ``plan`` as ``Snapshots.add`` takes it."""
     probe = plan.probe
@@ -203,7 +215,16 @@ def _spec(
             _scope(plan.locals, truncated),
             _scope(plan.results, truncated, results=True),
         ),
-        tuple(((s, plan.summary_limits), scope, index) for s, scope, index in said),
+        tuple(
+            (
+                (s, plan.summary_limits),
+                scope,
+                index,
+                summaries.node(s.type) if summaries is not None else -1,
+                _escaped(s.prefix),
+            )
+            for s, scope, index in said
+        ),
     )
 
 
@@ -218,12 +239,14 @@ def snapshots(
     no_return: EvaluationError,
     piece: Piece,
     stack: StackText | None,
+    summaries: Summaries | None = None,
 ) -> Snapshots | None:
     """The C maker of the snapshots of ``calls``, the simple probes (``choose``);
     ``RecordReader.take`` runs its ``run``. None when there is none, or no C
     (``native`` None). ``truncated``: the message of the evaluation errors of events cut short;
     ``no_entry``, ``no_return``: the evaluation errors of a return without its
-    entry and of an entry without its return."""
+    entry and of an entry without its return; ``summaries``: the C summaries of
+    message values (``piece`` is called where they decline)."""
     if native is None or not calls:
         return None
     c = native.snapshots(
@@ -237,6 +260,7 @@ def snapshots(
         piece,
         stack if stack is not None else _no_stack,
         context,
+        summaries,
     )
     added = 0
     stacks = stack is not None
@@ -245,7 +269,7 @@ def snapshots(
             specs = [
                 (
                     plan.probe.index,
-                    _spec(plan, envelope, stacks, _role(plan), call, truncated),
+                    _spec(plan, envelope, stacks, _role(plan), call, truncated, summaries),
                 )
                 for plan in members
             ]

@@ -35,6 +35,7 @@ from ..ir import (
 )
 from . import jsontext
 from .events import IndexBlocks
+from .summaries import Summaries
 from .values import (
     AFTER_ADDRESS,
     INT_KINDS,
@@ -121,6 +122,7 @@ class NativeRenderer:
         piece: Callable[..., str],
         stack: Callable[[bytes], str],
         context: Callable[..., RenderContext],
+        summaries: Summaries | None = None,
     ) -> _render.Snapshots:
         """Whole snapshots of simple probes (``fastpath``), their values rendered
         with this renderer's table."""
@@ -136,6 +138,7 @@ class NativeRenderer:
             piece,
             stack,
             context,
+            summaries.c if summaries is not None else None,
         )
 
     def _flush(self, node: _T) -> _T:

@@ -92,6 +92,10 @@ class Frame:
     wrapper: bool
 
 
+MAX_CACHED_PCS = 1 << 16
+"""PCs whose frames are kept before the cache starts over."""
+
+
 class Symbolizer:
     """Names the PCs of one binary from its ``SymbolTable``.
 
@@ -105,6 +109,8 @@ class Symbolizer:
             raise DecodeError(f"the IR's symbol table: {e}") from e
         self._printed: dict[str, str] = {}
         self._stacks: dict[tuple[int, ...], list[StackFrame]] = {}
+        self._at: dict[int, list[Frame]] = {}
+        """Frames by PC: stacks that differ share most of their PCs."""
 
     def _frame(self, pc: int, name: str, func_id: int, position: tuple[str, int]) -> Frame:
         printed = self._printed.get(name)
@@ -117,10 +123,16 @@ class Symbolizer:
         """The logical frames at ``pc`` (a call PC, not a return address), innermost
         first: the inlined calls, then the physical function. Empty when no function
         holds ``pc`` (or the table is corrupt there)."""
-        try:
-            return self._frames(pc)
-        except PclntabError:
-            return []
+        frames = self._at.get(pc)
+        if frames is None:
+            try:
+                frames = self._frames(pc)
+            except PclntabError:
+                frames = []
+            if len(self._at) >= MAX_CACHED_PCS:
+                self._at.clear()
+            self._at[pc] = frames
+        return frames
 
     def _frames(self, pc: int) -> list[Frame]:
         fn = self._t.function_at(pc)

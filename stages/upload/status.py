@@ -12,6 +12,7 @@ from typing import Literal
 import msgspec
 
 from .._base import Struct
+from ..probecounts import ProbeCounts
 
 Status = Literal["RECEIVED", "INSTALLED", "EMITTING", "ERROR"]
 
@@ -55,6 +56,9 @@ class ProbeStatus(_Out, frozen=True, kw_only=True):
     timestamp: int
     message: str | None = None
     debugger: DiagnosticsBody
+    counts: ProbeCounts | None = None
+    """godi's own: what happened to the probe's hits (``probecounts``); not sent
+    to the agent."""
 
 
 status_decoder = msgspec.json.Decoder(ProbeStatus)

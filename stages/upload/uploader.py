@@ -138,6 +138,8 @@ class _Statuses:
         status = status_decoder.decode(raw)
         if self._service is not None and status.service != self._service:
             status = msgspec.structs.replace(status, service=self._service)
+        if status.counts is not None:  # godi's own: the agent gets Datadog's shape
+            status = msgspec.structs.replace(status, counts=None)
         return status_encoder.encode(status), ""
 
     def body(self, items: list[bytes]) -> tuple[bytes, str]:
