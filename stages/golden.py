@@ -342,20 +342,34 @@ def _texts(groups: dict[str, list[dict[str, Any]]]) -> dict[str, tuple[str, str,
 
 def _read_regular(path: Path) -> str:
     """A golden's text; a symlink, FIFO, device or directory raises ``ArtifactError``
-    (without opening it: a FIFO would block, a link could point anywhere)."""
+    without being opened (a FIFO would block, a device could act, a link could
+    point anywhere)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError as e:
+        raise ArtifactError(str(path), f"cannot read: {e.strerror}") from e
+    if stat.S_ISLNK(mode):
+        raise ArtifactError(str(path), "is a symbolic link")
+    if not stat.S_ISREG(mode):
+        raise ArtifactError(str(path), "is not a regular file")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as e:
         why = "is a symbolic link" if e.errno == errno.ELOOP else f"cannot read: {e.strerror}"
         raise ArtifactError(str(path), why) from e
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped since the lstat
             raise ArtifactError(str(path), "is not a regular file")
         data = f.read()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ArtifactError(str(path), f"is not UTF-8: {e}") from e
+
+
+def _why(e: ArtifactError) -> str:
+    """The message of an ``ArtifactError`` without its path."""
+    return str(e)[len(e.path) + 2 :]
 
 
 def _golden_files(directory: Path) -> Iterator[Path]:
@@ -513,9 +527,10 @@ def check_goldens(
             try:
                 _read_regular(path)
             except ArtifactError as e:
-                result.unreadable.append((path.name, str(e).split(": ", 1)[-1]))
+                result.unreadable.append((path.name, _why(e)))
                 continue
-            result.missing.append((probe_id_from_name(path.name), path.name))
+            if _is_golden(path):  # other JSON files are not ours (write keeps them)
+                result.missing.append((probe_id_from_name(path.name), path.name))
     for name, (probe_id, text, count) in texts.items():
         if name not in present:
             result.added.append((probe_id, name, count))
@@ -523,7 +538,7 @@ def check_goldens(
         try:
             want = _read_regular(d / name)
         except ArtifactError as e:
-            result.unreadable.append((name, str(e).split(": ", 1)[-1]))
+            result.unreadable.append((name, _why(e)))
             continue
         if want == text:
             result.matched.append(name)
