@@ -8,7 +8,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 CORES ?= 2
-DEMO_TARGET := example-go1.27
+DEMO_TARGET := example/go1.27.3
 DEMO_SNAPSHOTS := artifacts/$(DEMO_TARGET)/entry/snapshots.json
 GO_ALL := $(shell cat scripts/go-versions-all.txt)
 
@@ -19,7 +19,8 @@ LIVE := if [ "$$(id -u)" -eq 0 ]; then export GODI_LIVE_TESTS=$${GODI_LIVE_TESTS
 # The checks of `make test`, run with whichever virtualenv is first on PATH.
 CHECKS := godi schemas --check; ruff check .; ruff format --check .; mypy; $(LIVE); pytest
 
-.PHONY: help setup demo test test-latest test-all-go lock lock-upgrade snakemake lint clean
+.PHONY: help setup demo test test-latest test-all-go lock lock-upgrade snakemake golden-check \
+	golden report lint clean
 
 help:
 	@echo "make setup        install BCC, kernel headers, .venv and the pinned Go toolchains"
@@ -30,6 +31,9 @@ help:
 	@echo "make lock         update requirements/ (the lock) for a changed pyproject.toml or Go list"
 	@echo "make lock-upgrade move the lock to the newest releases"
 	@echo "make snakemake    the pipeline for every target of config/config.yaml"
+	@echo "make golden-check the pipeline, then compare its snapshots with the goldens (CI)"
+	@echo "make golden       the pipeline, then rewrite the goldens (after an intended change)"
+	@echo "make report       the pipeline, then its report: artifacts/report.html"
 	@echo "make lint         snakemake --lint"
 	@echo "make clean        remove artifacts/"
 
@@ -61,6 +65,17 @@ lock-upgrade: setup
 
 snakemake: setup
 	snakemake -c$(CORES) -p
+
+# -k: every probe set is checked, so one run shows every diff.
+golden-check: setup
+	snakemake -c$(CORES) -k golden_check
+
+golden: setup
+	snakemake -c$(CORES) -p golden
+
+report: setup
+	snakemake -c$(CORES)
+	snakemake --report artifacts/report.html
 
 lint: setup
 	snakemake --lint

@@ -2,6 +2,7 @@
 # Set up everything godi needs on a fresh Debian 12 machine, idempotently:
 #   - Debian's BCC (python3-bpfcc) and the kernel headers it compiles against,
 #     with /lib/modules/$(uname -r)/{build,source} links when the kernel has none;
+#   - Debian's chromium and chromium-driver (the browser test of the pipeline's report);
 #   - a project virtualenv (.venv) on Debian's Python that sees BCC and nothing else
 #     of Debian's Python packages;
 #   - godi's Python dependencies, dev tools included, from the committed lock
@@ -52,8 +53,9 @@ quietly() {
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 need_apt=()
+# chromium and chromium-driver: the browser test of the pipeline's report (selenium).
 for pkg in python3-bpfcc python3-venv python3-pip python3-dev gcc linux-libc-dev \
-  linux-headers-cloud-amd64 binutils; do
+  linux-headers-cloud-amd64 binutils chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

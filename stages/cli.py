@@ -590,6 +590,268 @@ def run(
         sys.exit(status if status > 0 else 128 - status)
 
 
+# ------------------------------------------------------------------------ golden
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  godi golden snapshots.json -o testdata/golden/          # write one golden per probe
+  godi golden snapshots.json --check testdata/golden/     # CI: exit 1 with a diff if changed
+  godi golden --ir ir.json --program prog/ --dump events.dump --check testdata/golden/
+  godi golden snapshots.json -o golden/ --ignore-lines --stack-depth 1 --mask 'id=[0-9]+'
+"""
+)
+@click.argument("snapshots_path", metavar="[SNAPSHOTS]", required=False, type=click.Path())
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Write the goldens into this directory (stale ones are removed).",
+)
+@click.option(
+    "--check",
+    "check_dir",
+    type=click.Path(file_okay=False),
+    help="Compare with the goldens of this directory instead; exit 1 when they differ.",
+)
+@click.option("--dump", "dump_path", type=click.Path(dir_okay=False), help="Decode this dump.")
+@click.option("--ir", "ir_path", type=click.Path(dir_okay=False), help="IR, with --dump.")
+@click.option(
+    "--program", "program_dir", type=click.Path(file_okay=False), help="Program, with --dump."
+)
+@click.option("--service", help="Service name, with --dump (default as `godi decode`).")
+@click.option("--tags", default=None, help="ddtags, with --dump (default: $DD_TAGS).")
+@click.option(
+    "--ignore-lines", is_flag=True, help="Replace line numbers (stack, probe location) by 0."
+)
+@click.option(
+    "--stack-depth",
+    type=click.IntRange(min=0),
+    help="Keep only this many frames of each stack, from the probe (0: none).",
+)
+@click.option(
+    "--mask",
+    multiple=True,
+    metavar="REGEX",
+    help="Replace matches in messages and values by <masked> (repeatable).",
+)
+@click.option(
+    "--sort-snapshots", is_flag=True, help="Order each probe's snapshots by content, not time."
+)
+def golden(
+    snapshots_path: str | None,
+    out_dir: str | None,
+    check_dir: str | None,
+    dump_path: str | None,
+    ir_path: str | None,
+    program_dir: str | None,
+    service: str | None,
+    tags: str | None,
+    ignore_lines: bool,
+    stack_depth: int | None,
+    mask: tuple[str, ...],
+    sort_snapshots: bool,
+) -> None:
+    """Write one golden file per probe (DIR/<probe id>.json: pretty, sorted JSON,
+    volatile fields normalised), or check a run against them.
+
+    Input: SNAPSHOTS (what `godi decode` wrote, JSON array or lines), or a dump
+    with the IR and program it was captured with. Ids, timestamps, durations,
+    addresses and goroutine ids are always normalised and map entries sorted; the
+    options normalise more. --check prints a unified diff per changed probe, lists
+    probes without a golden and goldens without a probe, and exits 1 if any."""
+    from . import golden as mod
+
+    if (out_dir is None) == (check_dir is None):
+        raise click.UsageError("give one of -o DIR (write) or --check DIR")
+    if (snapshots_path is None) == (dump_path is None):
+        raise click.UsageError("give SNAPSHOTS, or --dump with --ir and --program")
+    options = mod.Normalisation(
+        lines=ignore_lines, stack_depth=stack_depth, mask=mask, sort_snapshots=sort_snapshots
+    )
+    options.masks()  # a bad expression is reported before any reading
+    if dump_path is not None:
+        if ir_path is None or program_dir is None:
+            raise click.UsageError("--dump needs --ir and --program")
+        if service is None:
+            service = os.environ.get("DD_SERVICE") or _service_from_dump(dump_path)
+        tags = tags if tags is not None else os.environ.get("DD_TAGS", "")
+        snapshots = mod.decode_snapshots(ir_path, program_dir, dump_path, service, tags)
+    else:
+        assert snapshots_path is not None
+        snapshots = mod.load_snapshots(snapshots_path)
+    if out_dir is not None:
+        written = mod.write_goldens(snapshots, out_dir, options)
+        for name in written.kept:
+            click.echo(f"godi: {Path(out_dir) / name} is not a golden: left alone", err=True)
+        click.echo(
+            f"godi: goldens in {out_dir}: {len(written.created)} new, "
+            f"{len(written.changed)} changed, {len(written.unchanged)} unchanged, "
+            f"{len(written.removed)} removed",
+            err=True,
+        )
+        return
+    assert check_dir is not None
+    result = mod.check_goldens(snapshots, check_dir, options)
+    if result.ok:
+        click.echo(f"godi: {result.summary()}", err=True)
+        return
+    click.echo(result.report(), nl=False)
+    click.echo(f"godi: {result.summary()}", err=True)
+    click.echo(
+        f"godi: if the change is intended, write the goldens again: -o {check_dir} "
+        "instead of --check (pipeline: snakemake -c2 golden)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+# -------------------------------------------------------------------------- show
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  godi show snapshots.json
+  godi show snapshots.json -p greet --depth 5 --width 20
+  godi show snapshots.json --grep gopher --stack | less -R
+"""
+)
+@click.argument("snapshots_path", metavar="SNAPSHOTS", type=click.Path(dir_okay=False))
+@click.option("-p", "--probe", "probes", multiple=True, help="Only this probe id (repeatable).")
+@click.option(
+    "-g", "--grep", "text", help="Only snapshots with this text (message, names, types, values)."
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Levels of nested values shown.",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Values shown per scope, fields/elements/entries per value.",
+)
+@click.option("--stack", is_flag=True, help="Show each snapshot's stack too.")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colours: auto means when stdout is a terminal and $NO_COLOR is unset.",
+)
+def show(
+    snapshots_path: str,
+    probes: tuple[str, ...],
+    text: str | None,
+    depth: int,
+    width: int,
+    stack: bool,
+    color: str,
+) -> None:
+    """Print snapshots for a person: one block per snapshot with its probe,
+    location and time, the message, then the captured values as an indented tree
+    with their types (what `godi decode` wrote, or a golden file)."""
+    from .golden import load_snapshots
+    from .show import Style, render_snapshot, select
+
+    snapshots = load_snapshots(snapshots_path)
+    if color == "auto":
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    else:
+        colour = color == "always"
+    style = Style(colour=colour)
+    shown = 0
+    try:
+        for position, s in select(snapshots, probes, text):
+            block = render_snapshot(position, s, depth=depth, width=width, stack=stack, style=style)
+            click.echo(("\n" if shown else "") + block, nl=False, color=colour)
+            shown += 1
+        sys.stdout.flush()
+    except BrokenPipeError:  # `godi show ... | head`: the reader has seen enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return
+    click.echo(f"godi: {shown} of {len(snapshots)} snapshots shown", err=True)
+
+
+# -------------------------------------------------------------------------- page
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  godi page snapshots.json -o page.html
+  godi page snapshots.json --statuses probe-status.json --dump events.dump \\
+      --program prog/ --benchmark capture=bench/capture.tsv -o page.html
+"""
+)
+@click.argument("snapshots_path", metavar="SNAPSHOTS", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the page.",
+)
+@click.option("--statuses", type=click.Path(dir_okay=False), help="Probe statuses (`godi status`).")
+@click.option("--dump", "dump_path", type=click.Path(dir_okay=False), help="The capture's dump.")
+@click.option(
+    "--program",
+    "program_dir",
+    type=click.Path(file_okay=False),
+    help="Codegen directory (its layout names the dump's counters).",
+)
+@click.option(
+    "--benchmark",
+    "benchmarks",
+    multiple=True,
+    metavar="STAGE=TSV",
+    help="A stage's Snakemake benchmark file (repeatable; missing files say so).",
+)
+@click.option("--title", default=None, help="Heading (default: the snapshots' path).")
+def page(
+    snapshots_path: str,
+    out: str,
+    statuses: str | None,
+    dump_path: str | None,
+    program_dir: str | None,
+    benchmarks: tuple[str, ...],
+    title: str | None,
+) -> None:
+    """Write one self-contained HTML page of a capture: each probe's status and
+    counts, what each stage cost, and the snapshots as an expandable tree (type,
+    value and notCapturedReason of every captured value)."""
+    from .artifacts import write_atomic
+    from .golden import load_snapshots
+    from .report import probe_counts, read_benchmark, render_page
+
+    costs = []
+    for item in benchmarks:
+        stage, sep, path = item.partition("=")
+        if not sep or not stage or not path:
+            raise click.BadParameter(f"{item!r} is not STAGE=TSV", param_hint="--benchmark")
+        costs.append(read_benchmark(stage, path))
+    if dump_path is not None and program_dir is None:
+        raise click.UsageError("--dump needs --program (its layout names the counters)")
+    snapshots = load_snapshots(snapshots_path)
+    counts = probe_counts(
+        snapshots=snapshots, statuses=statuses, dump=dump_path, program_dir=program_dir
+    )
+    text = render_page(
+        title=title or snapshots_path, snapshots=snapshots, counts=counts, costs=costs
+    )
+    write_atomic(out, text.encode())
+    click.echo(f"godi: page of {len(snapshots)} snapshots -> {out}", err=True)
+
+
 # ----------------------------------------------------------------------- schemas
 
 
