@@ -831,7 +831,7 @@ def page(
     value and notCapturedReason of every captured value)."""
     from .artifacts import write_atomic
     from .golden import load_snapshots
-    from .report import probe_counts, read_benchmark, render_page
+    from .report import probe_rows, read_benchmark, render_page
 
     costs = []
     for item in benchmarks:
@@ -842,7 +842,7 @@ def page(
     if dump_path is not None and program_dir is None:
         raise click.UsageError("--dump needs --program (its layout names the counters)")
     snapshots = load_snapshots(snapshots_path)
-    counts = probe_counts(
+    counts = probe_rows(
         snapshots=snapshots, statuses=statuses, dump=dump_path, program_dir=program_dir
     )
     text = render_page(

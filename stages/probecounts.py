@@ -30,7 +30,7 @@ from ._base import Struct
 from .dump import Counters
 from .layout import Layout
 
-__all__ = ["DecodeTally", "ProbeCounts", "probe_counts", "render_table"]
+__all__ = ["COLUMNS", "DecodeTally", "ProbeCounts", "probe_counts", "render_table"]
 
 
 class ProbeCounts(Struct, frozen=True, kw_only=True):
@@ -115,7 +115,7 @@ def probe_counts(
     return rows
 
 
-_COLUMNS = (
+COLUMNS = (
     ("entry hits", "entry_hits"),
     ("return hits", "return_hits"),
     ("captured", "captured"),
@@ -139,10 +139,10 @@ def render_table(rows: list[ProbeCounts]) -> str:
     without rows."""
     if not rows:
         return ""
-    table = [["probe", *(title for title, _ in _COLUMNS)]]
+    table = [["probe", *(title for title, _ in COLUMNS)]]
     for row in rows:
         cells = [_printable(row.probe_id)]
-        for _, name in _COLUMNS:
+        for _, name in COLUMNS:
             value = getattr(row, name)
             cells.append("-" if value is None else str(value))
         table.append(cells)

@@ -26,8 +26,10 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 import msgspec
@@ -221,10 +223,22 @@ def probe_statuses(
     return out
 
 
+def tally_snapshots(snapshots: Iterable[Any]) -> DecodeTally:
+    """The snapshots (decoded JSON objects) and their evaluation errors, by probe
+    id; raises ``KeyError``/``TypeError`` on what is not a snapshot."""
+    tally = DecodeTally()
+    for snap in snapshots:
+        body = snap["debugger"]["snapshot"]
+        probe_id = body["probe"]["id"]
+        tally.snapshots[probe_id] = tally.snapshots.get(probe_id, 0) + 1
+        errors = len(body.get("evaluationErrors") or ())
+        tally.evaluation_errors[probe_id] = tally.evaluation_errors.get(probe_id, 0) + errors
+    return tally
+
+
 def count_snapshots(path: str | os.PathLike[str]) -> DecodeTally:
     """The snapshots of a ``godi decode`` output (a JSON array, or JSON lines) and
     their evaluation errors, by probe id; raises ``DecodeError`` if it is not one."""
-    tally = DecodeTally()
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -233,17 +247,11 @@ def count_snapshots(path: str | os.PathLike[str]) -> DecodeTally:
             if data.lstrip().startswith(b"[")
             else [msgspec.json.decode(line) for line in data.splitlines() if line.strip()]
         )
-        for snap in snapshots:
-            body = snap["debugger"]["snapshot"]
-            probe_id = body["probe"]["id"]
-            tally.snapshots[probe_id] = tally.snapshots.get(probe_id, 0) + 1
-            errors = len(body.get("evaluationErrors") or ())
-            tally.evaluation_errors[probe_id] = tally.evaluation_errors.get(probe_id, 0) + errors
+        return tally_snapshots(snapshots)
     except OSError as e:
         raise DecodeError(f"{path}: cannot read: {e.strerror}") from e
     except (msgspec.DecodeError, KeyError, TypeError) as e:
         raise DecodeError(f"{path}: not a snapshots file: {e}") from e
-    return tally
 
 
 _encoder = msgspec.json.Encoder()

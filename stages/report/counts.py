@@ -1,16 +1,14 @@
-"""Per-probe counts of one capture, for the report page.
+"""Each probe's row of the report page: its state and the same counts as the table
+``capture``, ``decode`` and ``run`` print.
 
-``probe_counts`` is the one place that says where they come from. Today: each
-probe's state from the ``godi status`` JSON, its BPF counters from the dump's
-COUNTERS record (summed over the probe's uprobes through the layout), and the
-number of snapshots decode wrote. When ``godi status`` carries a per-probe counts
-table of its own, this function reads it instead and nothing else changes.
+The counts are ``probecounts``' rows (one definition for the terminal table, the
+``godi status`` JSON and this page): from the dump through the layout when both are
+given, else from the statuses' ``counts``; the snapshots are those on the page.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,28 +16,21 @@ from typing import Any
 
 import msgspec
 
-from ..errors import ArtifactError
+from ..errors import ArtifactError, DecodeError
+from ..probecounts import ProbeCounts, probe_counts
 
-COUNTERS = ("hits", "emitted", "dropped", "truncated", "sampled_out", "condition_false")
+__all__ = ["ProbeRow", "probe_rows"]
 
 
 @dataclass
-class ProbeCounts:
-    """One probe's row: its status, the capture's counters and its snapshots.
-
-    Counters are None when the capture did not count them (no dump, or a probe the
-    layout does not have)."""
+class ProbeRow:
+    """One probe's row: its status and error (``godi status``) and its counts
+    (None when neither a dump nor the statuses counted it)."""
 
     probe_id: str
     status: str = ""
     error: str = ""
-    hits: int | None = None
-    emitted: int | None = None
-    dropped: int | None = None
-    truncated: int | None = None
-    sampled_out: int | None = None
-    condition_false: int | None = None
-    snapshots: int = 0
+    counts: ProbeCounts | None = None
 
 
 def _statuses(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -54,29 +45,30 @@ def _statuses(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return [x for x in data if isinstance(x, dict)]
 
 
-def probe_counts(
+def probe_rows(
     *,
     snapshots: Iterable[dict[str, Any]],
     statuses: str | os.PathLike[str] | None = None,
     dump: str | os.PathLike[str] | None = None,
     program_dir: str | os.PathLike[str] | None = None,
-) -> list[ProbeCounts]:
+) -> list[ProbeRow]:
     """One row per probe id any input mentions, sorted by id.
 
     ``statuses`` is what ``godi status`` wrote; ``dump`` the capture's dump and
-    ``program_dir`` the codegen directory whose layout maps the dump's counter
-    indices to probe ids. Raises ``ArtifactError``/``DecodeError`` on unreadable
-    inputs.
+    ``program_dir`` the codegen directory whose layout maps the dump's counters to
+    probe ids. Raises ``ArtifactError``/``DecodeError`` on unreadable inputs.
     """
-    rows: dict[str, ProbeCounts] = {}
+    from ..status import tally_snapshots
 
-    def row(probe_id: str) -> ProbeCounts:
-        return rows.setdefault(probe_id, ProbeCounts(probe_id=probe_id))
+    rows: dict[str, ProbeRow] = {}
 
-    from ..show import probe_id
+    def row(probe_id: str) -> ProbeRow:
+        return rows.setdefault(probe_id, ProbeRow(probe_id=probe_id))
 
-    for pid, n in Counter(probe_id(s) for s in snapshots).items():
-        row(pid).snapshots = n
+    try:
+        tally = tally_snapshots(snapshots)
+    except (KeyError, TypeError) as e:
+        raise DecodeError(f"not a snapshot: {e}") from e
     if statuses is not None:
         for s in _statuses(statuses):
             diag = s.get("debugger", {}).get("diagnostics", {})
@@ -87,23 +79,23 @@ def probe_counts(
             exc = diag.get("exception")
             if isinstance(exc, dict):
                 r.error = f"{exc.get('type', '')}: {exc.get('message', '')}"
+            if isinstance(s.get("counts"), dict):
+                try:
+                    counts = msgspec.convert(s["counts"], ProbeCounts)
+                except msgspec.ValidationError as e:
+                    raise ArtifactError(str(statuses), f"bad counts: {e}") from e
+                r.counts = msgspec.structs.replace(
+                    counts,
+                    snapshots=tally.snapshots.get(r.probe_id, 0),
+                    evaluation_errors=tally.evaluation_errors.get(r.probe_id, 0),
+                )
     if dump is not None and program_dir is not None:
         from ..artifacts import load_layout
         from ..status import read_dump_summary
 
         summary = read_dump_summary(dump)
-        layout = load_layout(program_dir)
-        by_index = {str(p.index): p.probe_id for p in layout.probes}
-        for pid in by_index.values():
-            r = row(pid)
-            for name in COUNTERS:
-                setattr(r, name, 0)
-        if summary.counters is not None:
-            for index, c in summary.counters.probes.items():
-                owner = by_index.get(index)
-                if owner is None:
-                    continue
-                r = row(owner)
-                for name in COUNTERS:
-                    setattr(r, name, (getattr(r, name) or 0) + getattr(c, name))
+        for counts in probe_counts(load_layout(program_dir), summary.counters, tally):
+            row(counts.probe_id).counts = counts
+    for pid in tally.snapshots:
+        row(pid)
     return [rows[k] for k in sorted(rows)]

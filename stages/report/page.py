@@ -17,6 +17,7 @@ from string import Template
 from typing import Any
 
 from .. import __version__
+from ..probecounts import COLUMNS
 from ..show import (
     children,
     format_duration,
@@ -27,7 +28,7 @@ from ..show import (
     value_text,
 )
 from .benchmarks import StageCost
-from .counts import ProbeCounts
+from .counts import ProbeRow
 
 MAX_PER_PROBE = 50
 """Snapshots shown per probe; the page says how many more snapshots.json has."""
@@ -48,30 +49,29 @@ def _number(n: int | None, warn: bool = False) -> str:
     return f"<td{cls}>{n}</td>"
 
 
-def counts_table(rows: Sequence[ProbeCounts]) -> str:
-    """The probes table: status, snapshots and the capture's counters per probe."""
+def counts_table(rows: Sequence[ProbeRow]) -> str:
+    """The probes table: each probe's status, the columns of the terminal's
+    per-probe table (``probecounts.COLUMNS``), and why it failed."""
     if not rows:
         return '<p class="none">No probe.</p>'
     head = (
-        '<tr><th class="id">probe</th><th class="text">status</th><th>snapshots</th>'
-        "<th>hits</th><th>emitted</th><th>dropped</th><th>truncated</th>"
-        '<th>over rate limit</th><th>condition false</th><th class="text">error</th></tr>'
+        '<tr><th class="id">probe</th><th class="text">status</th>'
+        + "".join(f"<th>{_e(title)}</th>" for title, _ in COLUMNS)
+        + '<th class="text">error</th></tr>'
     )
+    warn = {"dropped", "truncated", "evaluation_errors"}
     body = []
     for r in rows:
         status = (
             f'<span class="status status-{_e(r.status)}">{_e(r.status)}</span>' if r.status else ""
         )
+        cells = "".join(
+            _number(None if r.counts is None else getattr(r.counts, name), warn=name in warn)
+            for _, name in COLUMNS
+        )
         body.append(
             f'<tr data-probe="{_e(r.probe_id)}"><td class="id">{_e(r.probe_id)}</td>'
-            f'<td class="text">{status}</td><td>{r.snapshots}</td>'
-            + _number(r.hits)
-            + _number(r.emitted)
-            + _number(r.dropped, warn=True)
-            + _number(r.truncated, warn=True)
-            + _number(r.sampled_out)
-            + _number(r.condition_false)
-            + f'<td class="text">{_e(r.error)}</td></tr>'
+            f'<td class="text">{status}</td>{cells}<td class="text">{_e(r.error)}</td></tr>'
         )
     return f'<table class="counts">{head}{"".join(body)}</table>'
 
@@ -202,7 +202,7 @@ def render_page(
     *,
     title: str,
     snapshots: Sequence[dict[str, Any]],
-    counts: Sequence[ProbeCounts],
+    counts: Sequence[ProbeRow],
     costs: Sequence[StageCost],
 ) -> str:
     """The whole page of one probe set (a complete HTML document)."""

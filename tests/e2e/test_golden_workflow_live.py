@@ -245,9 +245,11 @@ def test_report_in_a_browser(project: Project, tmp_path: Path) -> None:
         wait.until(ec.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe")))
         assert driver.find_element(By.TAG_NAME, "h1").text == f"shop go{version} / orders"
 
-        # The probes table: price emitted, and made one snapshot.
+        # The probes table: price hit once, emitted, and made one snapshot (the
+        # columns of the terminal's table follow the status).
         cells = driver.find_elements(By.CSS_SELECTOR, "tr[data-probe='price'] td")
         assert [c.text for c in cells[:3]] == ["price", "EMITTING", "1"]
+        assert cells[10].text == "1"
         # Expand the snapshot, then the order.
         snapshot = driver.find_element(By.CSS_SELECTOR, "details.snapshot[data-probe='price']")
         node = snapshot.find_element(By.CSS_SELECTOR, "li[data-path='entry.o']")

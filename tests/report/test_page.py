@@ -108,8 +108,8 @@ def test_self_contained(made: tuple[Path, list[dict[str, Any]], str]) -> None:
 
 
 def test_counts(made: tuple[Path, list[dict[str, Any]], str]) -> None:
-    """Each probe's row: snapshots decode wrote, and the dump's counters summed over
-    the probe's uprobes; the probe that could not be installed says why."""
+    """Each probe's row: the dump's counters summed over the probe's entry and
+    return uprobes, the snapshots decode wrote; a probe not installed says why."""
     _, snapshots, text = made
     case = FIXTURES / CASE
     layout = json.loads((case / "prog" / "layout.json").read_text())
@@ -117,16 +117,17 @@ def test_counts(made: tuple[Path, list[dict[str, Any]], str]) -> None:
     assert counters is not None
     ids = {p["probe_id"] for p in layout["probes"]}
     for pid in ids:
-        hits = sum(
-            counters.probes[str(p["index"])].hits for p in layout["probes"] if p["probe_id"] == pid
-        )
+        mine = [p for p in layout["probes"] if p["probe_id"] == pid]
+        entry = sum(counters.probes[str(p["index"])].hits for p in mine if p["kind"] != "return")
+        ret = sum(counters.probes[str(p["index"])].hits for p in mine if p["kind"] == "return")
         n = sum(1 for s in snapshots if s["debugger"]["snapshot"]["probe"]["id"] == pid)
         row = text.split(f'<tr data-probe="{pid}">', 1)[1].split("</tr>", 1)[0]
         cells = row.replace("</td>", "").split("<td")[1:]
         values = [c.split(">", 1)[1] for c in cells]
         assert values[0] == pid
         assert ("EMITTING" in values[1]) == (n > 0)
-        assert values[2] == str(n) and values[3] == str(hits), (pid, values)
+        # probe, status, then the terminal table's columns (probecounts.COLUMNS)
+        assert (values[2], values[3], values[9]) == (str(entry), str(ret), str(n)), (pid, values)
     missing = text.split('<tr data-probe="missing">', 1)[1].split("</tr>", 1)[0]
     assert "status-ERROR" in missing and "function_not_found" in missing
 
