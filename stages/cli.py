@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -221,13 +221,17 @@ def _capture(
     max_events: int | None,
     *,
     table: bool = True,
+    on_ready: Callable[[], None] | None = None,
 ) -> int | None:
     """Run the capture and report it; ``table``: end with the per-probe table
-    (``run`` prints it after decode instead)."""
+    (``run`` prints it after decode instead); ``on_ready``: called once the
+    uprobes are attached (``run`` starts its live view)."""
     from .capture import capture
 
     def ready(n: int) -> None:
         click.echo(f"godi: {n} uprobes attached, capturing", err=True)
+        if on_ready is not None:
+            on_ready()
 
     result = capture(
         program_dir,
@@ -531,63 +535,394 @@ def _service_from_dump(dump_path: str) -> str:
 # --------------------------------------------------------------------------- run
 
 
+def _probe_flag_options(f: Any) -> Any:
+    """The options that make probes from flags (``run`` and ``probes``)."""
+    options = [
+        click.option(
+            "-f",
+            "--function",
+            "functions",
+            multiple=True,
+            metavar="FUNC",
+            help="Probe this function (repeatable): 'main.(*Cart).Add', or a glob "
+            "such as 'main.(*Cart).*' expanded against the binary.",
+        ),
+        click.option(
+            "--line",
+            "lines",
+            multiple=True,
+            metavar="FILE:LINE",
+            help="Probe this source line (repeatable), e.g. main.go:42.",
+        ),
+        click.option("--when", metavar="EXPR", help="Only hits where EXPR holds, e.g. 'qty > 10'."),
+        click.option("--template", metavar="TEXT", help="The message, e.g. 'add {sku} x{qty}'."),
+        click.option(
+            "--depth", type=click.IntRange(min=0), help="Levels of references captured (3)."
+        ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0),
+            help="Snapshots per second per probe (default 1; 0: no limit).",
+        ),
+        click.option(
+            "--max-functions",
+            type=click.IntRange(min=1),
+            default=200,
+            show_default=True,
+            help="Most functions the -f globs may expand to.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _flags(
+    functions: tuple[str, ...],
+    lines: tuple[str, ...],
+    when: str | None,
+    template: str | None,
+    depth: int | None,
+    rate: float | None,
+    max_functions: int,
+) -> Any:
+    from .flagprobes import ProbeFlags
+
+    return ProbeFlags(
+        functions=functions,
+        lines=lines,
+        when=when,
+        template=template,
+        depth=depth,
+        rate=rate,
+        max_functions=max_functions,
+    )
+
+
+def _make_probes(binary: str, flags: Any, out: str) -> Any:
+    """Probes from ``flags`` for ``binary``, written to ``out`` (``-``: stdout)."""
+    from .flagprobes import dump_probes, flag_probes
+
+    made = flag_probes(binary, flags)
+    for note in made.notes:
+        click.echo(f"godi: {note}", err=True)
+    if out == "-":
+        import json
+
+        click.echo(json.dumps(made.definitions, indent=2))
+    else:
+        with _writing(out):
+            dump_probes(out, made)
+    return made
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  godi probes ./server -f main.handleOrder -o probes.json
+  godi probes ./server -f 'main.(*Cart).*' --rate 10 --depth 2 > probes.json
+  godi probes ./server --line main.go:42 --when 'qty > 10' -o probes.json
+"""
+)
+@click.argument("binary", type=click.Path(exists=True, dir_okay=False))
+@_probe_flag_options
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    default="-",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Where to write the probe file (default: stdout).",
+)
+def probes(
+    binary: str,
+    functions: tuple[str, ...],
+    lines: tuple[str, ...],
+    when: str | None,
+    template: str | None,
+    depth: int | None,
+    rate: float | None,
+    max_functions: int,
+    out: str,
+) -> None:
+    """Write the probe file that `godi run -f ... --line ...` would use: ordinary
+    Datadog probe definitions, one per function or line, globs expanded against
+    BINARY, for the pipeline (`godi codegen --probes`, the Snakefile)."""
+    flags = _flags(functions, lines, when, template, depth, rate, max_functions)
+    made = _make_probes(binary, flags, out)
+    if out != "-":
+        click.echo(f"godi: {len(made.definitions)} probes -> {out}", err=True)
+
+
+@main.command(
+    "ls",
+    epilog="""\b
+Examples:
+  godi ls ./server                      # every probe-able function
+  godi ls ./server 'main.(*Cart).*'     # a glob, as -f takes it
+  godi ls ./server Checkout             # names containing a text
+  godi ls ./server --lines main.go      # the lines of main.go a --line probe can use
+""",
+)
+@click.argument("binary", type=click.Path(exists=True, dir_okay=False))
+@click.argument("pattern", required=False)
+@click.option(
+    "--lines",
+    "lines_file",
+    metavar="FILE",
+    help="List the lines with code of this source file (in its functions) instead.",
+)
+def ls(binary: str, pattern: str | None, lines_file: str | None) -> None:
+    """List what BINARY offers to probe: its functions (name, then where it is
+    declared), those PATTERN matches (a glob, or a text the name contains).
+    Functions the compiler only inlined are marked; with --lines, the lines of
+    FILE where a statement starts, with the functions holding them."""
+    from .listing import list_functions, list_lines
+
+    if lines_file is not None:
+        found = list_lines(binary, lines_file, pattern)
+        for row in found:
+            click.echo(f"{row.file}:{row.line}  {', '.join(row.functions)}")
+        click.echo(f"godi: {len(found)} lines", err=True)
+        return
+    listed = list_functions(binary, pattern)
+    for fn in listed:
+        mark = "  (inlined only)" if fn.inlined_only else ""
+        click.echo(f"{fn.name}  {fn.file}:{fn.line}{mark}")
+    click.echo(f"godi: {len(listed)} functions", err=True)
+
+
+class _LiveView:
+    """The live view's process: started when the uprobes are attached, told the
+    dump is complete by the end of its standard input."""
+
+    def __init__(self, ir: Path, prog: Path, dump: Path, service: str, json_lines: bool) -> None:
+        self._args = [
+            sys.executable,
+            "-m",
+            "stages",
+            "_live-view",
+            "--ir",
+            str(ir),
+            "--program",
+            str(prog),
+            "--dump",
+            str(dump),
+            "--service",
+            service,
+        ] + (["--json"] if json_lines else [])
+        self._proc: Any = None
+
+    def start(self) -> None:
+        import subprocess
+
+        # Its own process group: a Ctrl-C at the terminal stops the capture, which
+        # then ends the view once the dump is complete.
+        self._proc = subprocess.Popen(self._args, stdin=subprocess.PIPE, process_group=0)
+
+    def finish(self) -> None:
+        if self._proc is None:
+            return
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        self._proc.wait()
+
+
+def _run_target(command: tuple[str, ...], pid: int | None, binary: str | None) -> tuple[str, str]:
+    """(the file irgen reads, the program's name) of the one target given."""
+    from .capture.target import attach_pid, resolve_executable
+    from .errors import TargetError
+
+    if sum(1 for t in (command, pid is not None, binary) if t) != 1:
+        raise TargetError("give exactly one target: -- CMD ARGS..., --pid PID or --binary PATH")
+    if command:
+        exe = resolve_executable(list(command))
+        return exe, Path(exe).name
+    if pid is not None:
+        found = attach_pid(pid)
+        # The mapped file itself: right even if the path was replaced since.
+        return f"/proc/{pid}/exe", Path(found.binary).name
+    assert binary is not None
+    return binary, Path(binary).name
+
+
 @main.command(
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
     epilog="""\b
 Examples:
-  godi run --probes probes.json -o out/ -- ./server --port 8080
+  godi run -f main.handleOrder -- ./server --port 8080
+  godi run -f 'main.(*Cart).*' --rate 10 --pid 4242
+  godi run --line main.go:42 --when 'qty > 10' --binary ./server --duration 30
+  godi run -f main.greet --json -- ./server | jq .message
   godi run --probes probes.json -o out/ --service shop --tags env:dev -- ./shop
 """,
 )
 @click.option(
     "--probes",
     "probes_path",
-    required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="Probe definitions (JSON or YAML array).",
+    help="Probe definitions (JSON or YAML array), instead of -f/--line.",
 )
+@_probe_flag_options
 @click.option(
     "-o",
     "--output",
     "out_dir",
-    required=True,
     type=click.Path(file_okay=False),
-    help="Directory for every intermediate file and snapshots.json.",
+    help="Directory for every intermediate file and snapshots.json "
+    "(default: a new temporary directory, kept).",
+)
+@click.option("--pid", type=int, help="Attach to this running process.")
+@click.option(
+    "--binary",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Attach to every process running this binary.",
 )
 @click.option("--service", help="Service name (default: $DD_SERVICE, else the program's name).")
 @click.option("--tags", default=None, help="ddtags (default: $DD_TAGS).")
 @click.option("--duration", type=float, help="Stop capturing after this many seconds.")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--max-events", type=int, help="Stop capturing after this many events.")
+@click.option("--json", "json_lines", is_flag=True, help="Live view as JSON lines.")
+@click.option("--no-live", is_flag=True, help="No live view: only the files and the table.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
-    probes_path: str,
-    out_dir: str,
+    probes_path: str | None,
+    functions: tuple[str, ...],
+    lines: tuple[str, ...],
+    when: str | None,
+    template: str | None,
+    depth: int | None,
+    rate: float | None,
+    max_functions: int,
+    out_dir: str | None,
+    pid: int | None,
+    binary: str | None,
     service: str | None,
     tags: str | None,
     duration: float | None,
+    max_events: int | None,
+    json_lines: bool,
+    no_live: bool,
     command: tuple[str, ...],
 ) -> None:
-    """All four stages in one go for a one-off capture of CMD.
+    """All four stages in one go: probe CMD (launched), a running --pid, or every
+    process of --binary, and watch each snapshot's message as it happens.
 
-    Leaves ir.json, prog/probes.bpf.c, prog/layout.json, events.dump and
+    Probes come from -f/--line (with --when, --template, --depth, --rate for all
+    of them) or from a probe file. While capturing, a line per snapshot goes to
+    stdout (probe id, goroutine, time, message); if the view falls behind it skips
+    (counted) while the dump keeps everything. Stops on target exit, --duration,
+    --max-events or Ctrl-C, then decodes the whole dump and prints the per-probe
+    table. Leaves probes.json (from flags), ir.json, prog/, events.dump and
     snapshots.json in the output directory, so any stage can be rerun alone."""
-    from .capture.target import resolve_executable
+    import tempfile
 
-    out = Path(out_dir)
+    from .errors import UsageError
+
+    flags = _flags(functions, lines, when, template, depth, rate, max_functions)
+    if probes_path and flags.any:
+        raise UsageError("give --probes FILE or -f/--line flags, not both")
+    if not probes_path and not flags.any:
+        raise UsageError("no probe: give -f FUNC, --line FILE:LINE or --probes FILE")
+    irgen_path, name = _run_target(command, pid, binary)
+    temporary = out_dir is None
+    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="godi-run-"))
     out.mkdir(parents=True, exist_ok=True)
-    binary = resolve_executable(list(command))
     ir_path, prog, dump, snaps = (
         out / "ir.json",
         out / "prog",
         out / "events.dump",
         out / "snapshots.json",
     )
-    _irgen(binary, str(ir_path), probes_path, ())
+    if flags.any:
+        probes_path = str(out / "probes.json")
+        made = _make_probes(irgen_path, flags, probes_path)
+        scope = made.function_names()
+        if scope is None:  # line probes: the functions declared in their files
+            from .listing import functions_in_file
+
+            scope = sorted(
+                {
+                    *(
+                        d["where"]["methodName"]
+                        for d in made.definitions
+                        if "methodName" in d["where"]
+                    ),
+                    *(
+                        n
+                        for f in {ln.rpartition(":")[0] for ln in flags.lines}
+                        for n in functions_in_file(irgen_path, f)
+                    ),
+                }
+            )
+        from .artifacts import write_atomic
+        from .irgen.cache import generate_ir_json_cached
+
+        data = generate_ir_json_cached(irgen_path, scope)
+        with _writing(str(ir_path)):
+            write_atomic(ir_path, data)
+    else:
+        assert probes_path is not None
+        _irgen(irgen_path, str(ir_path), probes_path, ())
     _codegen(str(ir_path), probes_path, str(prog))
-    status = _capture(str(prog), str(dump), list(command), None, None, duration, None, table=False)
-    svc = service or os.environ.get("DD_SERVICE") or Path(binary).name
+    svc = service or os.environ.get("DD_SERVICE") or name
+    view = None if no_live else _LiveView(ir_path, prog, dump, svc, json_lines)
+    try:
+        status = _capture(
+            str(prog),
+            str(dump),
+            list(command),
+            pid,
+            binary,
+            duration,
+            max_events,
+            table=False,
+            on_ready=view.start if view is not None else None,
+        )
+    finally:
+        if view is not None:
+            view.finish()
     _decode(str(ir_path), str(prog), str(dump), str(snaps), svc, tags, False, True)
+    if temporary:
+        click.echo(f"godi: files kept in {out}", err=True)
     if status:
         sys.exit(status if status > 0 else 128 - status)
+
+
+@main.command("_live-view", hidden=True)
+@click.option("--ir", "ir_path", required=True)
+@click.option("--program", "program_dir", required=True)
+@click.option("--dump", "dump_path", required=True)
+@click.option("--service", required=True)
+@click.option("--json", "json_lines", is_flag=True)
+def live_view_command(
+    ir_path: str, program_dir: str, dump_path: str, service: str, json_lines: bool
+) -> None:
+    """The live view of `godi run` (its own process): the snapshots of a dump
+    being written, one line each, until the standard input ends."""
+    from .liveview import live_view, stdin_closed, wait_stdin
+
+    try:
+        stats = live_view(
+            ir_path,
+            program_dir,
+            dump_path,
+            service=service,
+            json_lines=json_lines,
+            out=sys.stdout,
+            done=stdin_closed,
+            wait=wait_stdin,
+        )
+    except BrokenPipeError:  # `godi run ... | head`: the reader has seen enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return
+    skipped = (
+        f", {stats.skipped} events skipped while behind (the dump has them all)"
+        if stats.skipped
+        else ""
+    )
+    click.echo(f"godi: live view: {stats.shown} snapshots shown{skipped}", err=True)
 
 
 # ------------------------------------------------------------------------ golden
