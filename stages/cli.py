@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -221,17 +221,13 @@ def _capture(
     max_events: int | None,
     *,
     table: bool = True,
-    on_ready: Callable[[], None] | None = None,
 ) -> int | None:
     """Run the capture and report it; ``table``: end with the per-probe table
-    (``run`` prints it after decode instead); ``on_ready``: called once the
-    uprobes are attached (``run`` starts its live view)."""
+    (``run`` prints it after decode instead)."""
     from .capture import capture
 
     def ready(n: int) -> None:
         click.echo(f"godi: {n} uprobes attached, capturing", err=True)
-        if on_ready is not None:
-            on_ready()
 
     result = capture(
         program_dir,
@@ -692,11 +688,24 @@ def ls(binary: str, pattern: str | None, lines_file: str | None) -> None:
     click.echo(f"godi: {len(listed)} functions", err=True)
 
 
-class _LiveView:
-    """The live view's process: started when the uprobes are attached, told the
-    dump is complete by the end of its standard input."""
+class LiveView:
+    """The live view's process (``godi _live-view``): started before the capture,
+    it follows the dump as capture writes it, and is told the dump is complete by
+    the end of its standard input (``finish``). ``stdout``/``stderr``: where its
+    lines and its summary go (default: godi's own)."""
 
-    def __init__(self, ir: Path, prog: Path, dump: Path, service: str, json_lines: bool) -> None:
+    def __init__(
+        self,
+        ir: Path,
+        prog: Path,
+        dump: Path,
+        service: str,
+        json_lines: bool,
+        *,
+        stdout: Any = None,
+        stderr: Any = None,
+    ) -> None:
+        self._stdout, self._stderr = stdout, stderr
         self._args = [
             sys.executable,
             "-m",
@@ -718,7 +727,13 @@ class _LiveView:
 
         # Its own process group: a Ctrl-C at the terminal stops the capture, which
         # then ends the view once the dump is complete.
-        self._proc = subprocess.Popen(self._args, stdin=subprocess.PIPE, process_group=0)
+        self._proc = subprocess.Popen(
+            self._args,
+            stdin=subprocess.PIPE,
+            stdout=self._stdout,
+            stderr=self._stderr,
+            process_group=0,
+        )
 
     def finish(self) -> None:
         if self._proc is None:
@@ -866,18 +881,13 @@ def run(
         _irgen(irgen_path, str(ir_path), probes_path, ())
     _codegen(str(ir_path), probes_path, str(prog))
     svc = service or os.environ.get("DD_SERVICE") or name
-    view = None if no_live else _LiveView(ir_path, prog, dump, svc, json_lines)
+    view = None if no_live else LiveView(ir_path, prog, dump, svc, json_lines)
+    dump.unlink(missing_ok=True)  # the view must not read an earlier run's dump
     try:
+        if view is not None:
+            view.start()  # loads while BCC compiles; waits for the dump
         status = _capture(
-            str(prog),
-            str(dump),
-            list(command),
-            pid,
-            binary,
-            duration,
-            max_events,
-            table=False,
-            on_ready=view.start if view is not None else None,
+            str(prog), str(dump), list(command), pid, binary, duration, max_events, table=False
         )
     finally:
         if view is not None:
@@ -902,6 +912,9 @@ def live_view_command(
     being written, one line each, until the standard input ends."""
     from .liveview import live_view, stdin_closed, wait_stdin
 
+    # Below the capture and the target: when CPUs are short, the view falls
+    # behind and skips, rather than the capture or the target slowing down.
+    os.nice(10)
     try:
         stats = live_view(
             ir_path,

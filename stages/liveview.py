@@ -7,7 +7,9 @@ the same decoder as ``godi decode``, and prints a line per snapshot (probe id,
 goroutine, time, message), or a JSON object per line. When it falls behind by
 more than ``MAX_LAG`` bytes of events, it skips whole event records (counted) to
 catch up: the dump keeps everything, and the decode after the capture reads it all.
-The capture tells it that the dump is complete by closing its standard input.
+It starts before the capture (its IR and plans are ready by the time the uprobes
+are), waits for the dump to appear, and learns that the dump is complete when the
+capture closes its standard input.
 """
 
 from __future__ import annotations
@@ -25,14 +27,19 @@ import msgspec
 
 from .dump import RECORD_EVENT
 
-__all__ = ["MAX_LAG", "Follower", "LiveStats", "format_line", "live_view"]
+__all__ = ["MAX_LAG", "Follower", "LiveStats", "NoDump", "format_line", "live_view"]
 
-MAX_LAG = 8 << 20
-"""Bytes of events the view may be behind the capture before it skips."""
+MAX_LAG = 32 << 20
+"""Bytes of events the view may be behind the capture before it skips: about a
+second of decoding (some 300 000 small events)."""
 _PREFIX = struct.Struct("<8sII")
 _RECORD = struct.Struct("<II")
 _CHUNK = 1 << 20
 _WAIT_S = 0.05
+
+
+class NoDump(Exception):
+    """The capture ended without writing a dump (it failed before attaching)."""
 
 
 class Follower:
@@ -52,7 +59,8 @@ class Follower:
         max_lag: int = MAX_LAG,
         wait: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._fd = os.open(path, os.O_RDONLY)
+        self._path = path
+        self._fd = -1
         self._done = done
         self._max_lag = max_lag
         self._wait = wait
@@ -62,13 +70,22 @@ class Follower:
         self.skipped = 0
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def _size(self) -> int:
         return os.fstat(self._fd).st_size
 
     def _available(self) -> int:
         """Bytes that may be handed out from the position (0: wait for more)."""
+        if self._fd < 0:
+            try:
+                self._fd = os.open(self._path, os.O_RDONLY)
+            except FileNotFoundError:
+                if self._finished:
+                    raise NoDump(self._path) from None
+                return 0  # capture has not created it yet
         size = self._size()
         if self._header_end is None:
             if size < _PREFIX.size:
@@ -222,6 +239,8 @@ def live_view(
             out.write(format_line(raw, json_lines) + "\n")
             out.flush()
             stats.shown += 1
+    except NoDump:
+        pass  # the capture failed and says why
     finally:
         stats.skipped = follower.skipped
         follower.close()
