@@ -72,6 +72,8 @@ Examples:
   godi capture --program prog/ -o events.dump -- ./server --port 8080
   godi decode --ir ir.json --program prog/ events.dump -o snapshots.json
   godi run --probes probes.json -o out/ -- ./server --port 8080
+  godi ls ./server 'main.(*Cart).*'
+  godi run -f 'main.(*Cart).*' --pid 4242          # probes from flags, a live view
 """,
 )
 @click.version_option(__version__, prog_name="godi")
@@ -852,24 +854,7 @@ def run(
     if flags.any:
         probes_path = str(out / "probes.json")
         made = _make_probes(irgen_path, flags, probes_path)
-        scope = made.function_names()
-        if scope is None:  # line probes: the functions declared in their files
-            from .listing import functions_in_file
-
-            scope = sorted(
-                {
-                    *(
-                        d["where"]["methodName"]
-                        for d in made.definitions
-                        if "methodName" in d["where"]
-                    ),
-                    *(
-                        n
-                        for f in {ln.rpartition(":")[0] for ln in flags.lines}
-                        for n in functions_in_file(irgen_path, f)
-                    ),
-                }
-            )
+        scope = made.ir_scope(irgen_path)
         from .artifacts import write_atomic
         from .irgen.cache import generate_ir_json_cached
 

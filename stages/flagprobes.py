@@ -55,11 +55,18 @@ class FlagProbes:
     probeset: ProbeSet
     notes: list[str]
 
-    def function_names(self) -> list[str] | None:
-        """The functions the probes need in the IR (None: the whole binary)."""
-        if any("sourceFile" in d["where"] for d in self.definitions):
-            return None
-        return sorted({d["where"]["methodName"] for d in self.definitions})
+    def ir_scope(self, binary: str) -> list[str]:
+        """The functions the IR must describe for these probes: each function
+        probe's, and for a line probe those declared in its file (a line inlined
+        into a function of another file is not searched: the whole-binary IR of the
+        pipeline finds it)."""
+        from .listing import functions_in_file
+
+        names = {d["where"]["methodName"] for d in self.definitions if "methodName" in d["where"]}
+        files = {d["where"].get("sourceFile") for d in self.definitions} - {None}
+        for file in sorted(f for f in files if f):
+            names.update(functions_in_file(binary, file))
+        return sorted(names)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
