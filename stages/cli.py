@@ -690,6 +690,12 @@ def ls(binary: str, pattern: str | None, lines_file: str | None) -> None:
     click.echo(f"godi: {len(listed)} functions", err=True)
 
 
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class LiveView:
     """The live view's process (``godi _live-view``): started before the capture,
     it follows the dump as capture writes it, and is told the dump is complete by
@@ -727,14 +733,16 @@ class LiveView:
     def start(self) -> None:
         import subprocess
 
-        # Its own process group: a Ctrl-C at the terminal stops the capture, which
-        # then ends the view once the dump is complete.
+        # SIGINT ignored from its start (Python keeps an inherited SIG_IGN): a
+        # Ctrl-C at the terminal stops the capture, which then ends the view once
+        # the dump is complete. It stays in the terminal's process group, so it
+        # may write there whatever the terminal's settings.
         self._proc = subprocess.Popen(
             self._args,
             stdin=subprocess.PIPE,
             stdout=self._stdout,
             stderr=self._stderr,
-            process_group=0,
+            preexec_fn=_ignore_sigint,  # godi runs no other thread here
         )
 
     def finish(self) -> None:

@@ -9,6 +9,7 @@ makes itself. The server only listens on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import signal
@@ -214,6 +215,7 @@ def test_pid_attach_live_view_and_ctrl_c(server: Server, tmp_path: Path) -> None
         stderr=subprocess.PIPE,
         text=True,
         bufsize=1,
+        start_new_session=True,  # its own process group, as at a terminal
     )
     assert godi_run.stdout is not None and godi_run.stderr is not None
     shown: queue.Queue[str] = queue.Queue()
@@ -228,7 +230,9 @@ def test_pid_attach_live_view_and_ctrl_c(server: Server, tmp_path: Path) -> None
             line = _wait_for(shown, r"^main\.greet  g\d+  ")[-1]
             assert f'main.greet(name="live{i}", times={i})' in line
             assert server.said.get(timeout=10) == f"greet name=live{i} times={i}"
-        godi_run.send_signal(signal.SIGINT)  # Ctrl-C in the middle
+        # Ctrl-C in the middle: the terminal signals the whole process group
+        # (godi and its live view).
+        os.killpg(godi_run.pid, signal.SIGINT)
         assert godi_run.wait(timeout=60) == 0
     finally:
         if godi_run.poll() is None:
