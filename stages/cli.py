@@ -15,13 +15,16 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .errors import GodiError
 from .ir import ProbeIssue
+
+if TYPE_CHECKING:
+    from .flagprobes import FlagProbes, ProbeFlags
 
 log = logging.getLogger("godi")
 
@@ -565,7 +568,7 @@ def _probe_flag_options(f: Any) -> Any:
         click.option(
             "--max-functions",
             type=click.IntRange(min=1),
-            default=200,
+            default=200,  # flagprobes.MAX_FUNCTIONS (not imported: godi starts faster)
             show_default=True,
             help="Most functions the -f globs may expand to.",
         ),
@@ -583,7 +586,7 @@ def _flags(
     depth: int | None,
     rate: float | None,
     max_functions: int,
-) -> Any:
+) -> ProbeFlags:
     from .flagprobes import ProbeFlags
 
     return ProbeFlags(
@@ -597,7 +600,7 @@ def _flags(
     )
 
 
-def _make_probes(binary: str, flags: Any, out: str) -> Any:
+def _make_probes(binary: str, flags: ProbeFlags, out: str) -> FlagProbes:
     """Probes from ``flags`` for ``binary``, written to ``out`` (``-``: stdout)."""
     from .flagprobes import dump_probes, flag_probes
 

@@ -21,7 +21,7 @@ from typing import Any
 from .errors import GodiError, UsageError
 from .probefile import ProbeSet, parse_probes
 
-__all__ = ["MAX_FUNCTIONS", "ProbeFlags", "dump_probes", "flag_probes", "probe_id"]
+__all__ = ["MAX_FUNCTIONS", "FlagProbes", "ProbeFlags", "dump_probes", "flag_probes", "probe_id"]
 
 MAX_FUNCTIONS = 200
 """Functions a run's globs may expand to by default (each is a uprobe, and more;

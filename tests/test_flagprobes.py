@@ -13,7 +13,7 @@ from gobuild import REPO, build_go, go_versions
 from godi_cli import godi
 
 from stages.errors import UsageError
-from stages.flagprobes import ProbeFlags, flag_probes, probe_id
+from stages.flagprobes import MAX_FUNCTIONS, ProbeFlags, flag_probes, probe_id
 from stages.listing import is_glob, matching
 from stages.probefile import load_probes
 
@@ -96,7 +96,7 @@ def test_flags_make_valid_datadog_probes(binary: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["-f", "net/*"], "more than the cap of 200"),
+        (["-f", "net/*"], f"more than the cap of {MAX_FUNCTIONS}"),  # the CLI's default
         (["-f", "nothere.*"], "matches no probe-able function"),
         (["--line", "main.go"], "give FILE:LINE"),
         (["--line", "main.go:0"], "give FILE:LINE"),
