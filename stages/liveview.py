@@ -7,6 +7,8 @@ the same decoder as ``godi decode``, and prints a line per snapshot (probe id,
 goroutine, time, message), or a JSON object per line. When it falls behind by
 more than ``MAX_LAG`` bytes of events, it skips whole event records (counted) to
 catch up: the dump keeps everything, and the decode after the capture reads it all.
+(A call whose entry was skipped and whose return was not shows as a return without
+its entry, as at the start of any capture.)
 It starts before the capture (its IR and plans are ready by the time the uprobes
 are), waits for the dump to appear, and learns that the dump is complete when the
 capture closes its standard input.
