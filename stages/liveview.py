@@ -51,7 +51,8 @@ class Follower:
     It hands out the prefix and header as they are, then whole records only (a
     record is written in pieces), so that it can skip event records at a record
     boundary when more than ``max_lag`` bytes wait: ``skipped`` counts them.
-    ``wait`` blocks for up to a short while (default: sleep)."""
+    ``wait`` blocks for up to a short while (default: sleep); ``on_idle`` is called
+    before each wait (the view flushes its lines then)."""
 
     def __init__(
         self,
@@ -60,8 +61,10 @@ class Follower:
         *,
         max_lag: int = MAX_LAG,
         wait: Callable[[float], None] = time.sleep,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self._path = path
+        self._on_idle = on_idle
         self._fd = -1
         self._done = done
         self._max_lag = max_lag
@@ -76,40 +79,53 @@ class Follower:
             os.close(self._fd)
             self._fd = -1
 
-    def _size(self) -> int:
-        return os.fstat(self._fd).st_size
-
-    def _available(self) -> int:
-        """Bytes that may be handed out from the position (0: wait for more)."""
+    def _open(self) -> bool:
+        """Whether the dump is open (it may not exist yet)."""
         if self._fd < 0:
             try:
                 self._fd = os.open(self._path, os.O_RDONLY)
             except FileNotFoundError:
                 if self._finished:
                     raise NoDump(self._path) from None
-                return 0  # capture has not created it yet
-        size = self._size()
+                return False  # capture has not created it yet
+        return True
+
+    def _take(self, n: int) -> bytes:
+        """What may be handed out from the position, at most ``n`` bytes but at
+        least a whole record (b"": wait for more)."""
+        if not self._open():
+            return b""
+        size = os.fstat(self._fd).st_size
         if self._header_end is None:
             if size < _PREFIX.size:
-                return size - self._pos if self._finished else 0
+                return self._read(size - self._pos) if self._finished else b""
             hlen = _PREFIX.unpack(os.pread(self._fd, _PREFIX.size, 0))[2]
             self._header_end = _PREFIX.size + hlen
         if self._pos < self._header_end:
-            return min(size, self._header_end) - self._pos
+            return self._read(min(n, min(size, self._header_end) - self._pos))
         if size - self._pos > self._max_lag:
             self._skip(size)
-        # Up to the last whole record.
-        end = self._pos
-        limit = min(size, self._pos + _CHUNK)
-        while end + _RECORD.size <= size:
-            length = _RECORD.unpack(os.pread(self._fd, _RECORD.size, end))[1]
-            nxt = end + _RECORD.size + length
-            if nxt > size or (nxt > limit and end > self._pos):
+        data = os.pread(self._fd, min(n, size - self._pos), self._pos)
+        # Up to the last whole record in it.
+        end = 0
+        while end + _RECORD.size <= len(data):
+            nxt = end + _RECORD.size + _RECORD.unpack_from(data, end)[1]
+            if nxt > len(data):
                 break
             end = nxt
-        if end == self._pos and self._finished:
-            return size - self._pos  # a record cut off for good: the reader says so
-        return end - self._pos
+        if end == 0 and len(data) >= _RECORD.size:
+            whole = _RECORD.size + _RECORD.unpack_from(data, 0)[1]
+            if whole <= size - self._pos:  # one record longer than ``n``
+                return self._read(whole)
+        if end == 0 and self._finished:
+            return self._read(size - self._pos)  # a record cut off for good: the reader says so
+        self._pos += end
+        return data[:end] if end < len(data) else data
+
+    def _read(self, n: int) -> bytes:
+        data = os.pread(self._fd, n, self._pos)
+        self._pos += len(data)
+        return data
 
     def _skip(self, size: int) -> None:
         """Pass over whole event records until half ``max_lag`` is left."""
@@ -122,20 +138,20 @@ class Follower:
             self.skipped += 1
 
     def read1(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes: whatever is there, waiting until something is (b"": the
-        end, once the writer is done)."""
+        """Up to ``n`` bytes (at least a whole record): whatever is there, waiting
+        until something is (b"": the end, once the writer is done)."""
+        limit = _CHUNK if n is None or n < 0 else max(n, 1)
         while True:
-            available = self._available()
-            if available > 0:
-                want = available if n is None or n < 0 else min(n, available)
-                data = os.pread(self._fd, want, self._pos)
-                self._pos += len(data)
+            data = self._take(limit)
+            if data:
                 return data
             if self._finished:
                 return b""
             if self._done():
                 self._finished = True  # read what was written before the end, then stop
                 continue
+            if self._on_idle is not None:
+                self._on_idle()
             self._wait(_WAIT_S)
 
     read = read1
@@ -223,7 +239,7 @@ def live_view(
     from .artifacts import load_layout, load_program, program_hash
     from .decode import decode
 
-    follower = Follower(dump_path, done, max_lag=max_lag, wait=wait)
+    follower = Follower(dump_path, done, max_lag=max_lag, wait=wait, on_idle=out.flush)
     stats = LiveStats()
     try:
         with open(ir_path, "rb") as f:
@@ -239,11 +255,11 @@ def live_view(
         )
         for raw in run.encoded():
             out.write(format_line(raw, json_lines) + "\n")
-            out.flush()
             stats.shown += 1
     except NoDump:
         pass  # the capture failed and says why
     finally:
+        out.flush()
         stats.skipped = follower.skipped
         follower.close()
     return stats
