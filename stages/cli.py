@@ -888,7 +888,17 @@ def run(
     finally:
         if view is not None:
             view.finish()
-    _decode(str(ir_path), str(prog), str(dump), str(snaps), svc, tags, False, True)
+    try:
+        _decode(str(ir_path), str(prog), str(dump), str(snaps), svc, tags, False, True)
+    except KeyboardInterrupt:
+        # A second Ctrl-C: the dump is complete, snapshots.json not written (it
+        # is written whole or not at all); the decode can be redone alone.
+        click.echo(
+            f"godi: decode interrupted: {dump} is complete; "
+            f"godi decode --ir {ir_path} --program {prog} {dump} -o {snaps}",
+            err=True,
+        )
+        sys.exit(130)
     if temporary:
         click.echo(f"godi: files kept in {out}", err=True)
     if status:
