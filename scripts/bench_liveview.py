@@ -15,7 +15,9 @@ Usage: sudo .venv/bin/python scripts/bench_liveview.py [--calls N] [--repeats R]
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -34,9 +36,9 @@ from stages.cli import LiveView  # noqa: E402
 
 def once(
     binary: Path, prog: Path, work: Path, calls: int, live: bool
-) -> tuple[float, float, int, int, float]:
+) -> tuple[float, float, int, int, float, float]:
     """(capture seconds, target ns per call, events, events the view skipped,
-    seconds the view took to finish after the capture)."""
+    seconds the view took to finish after the capture, the view's CPU seconds)."""
     dump = work / "events.dump"
     out = work / "target.out"
     err = work / "view.err"
@@ -49,8 +51,6 @@ def once(
             view.start()  # as `godi run` does: before the capture
         start = time.monotonic()
         with open(out, "w") as tout:
-            import os
-
             saved = os.dup(1)
             os.dup2(tout.fileno(), 1)  # the target's stdout: its timing line
             try:
@@ -63,9 +63,15 @@ def once(
                 os.dup2(saved, 1)
                 os.close(saved)
         elapsed = time.monotonic() - start
+        # The target was reaped by the capture: what the children use from here
+        # on is the view's.
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = used.ru_utime + used.ru_stime
         if view is not None:
             view.finish()
         tail = time.monotonic() - start - elapsed
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        view_cpu = used.ru_utime + used.ru_stime - before
     skipped = 0
     if live:
         text = err.read_text()
@@ -73,7 +79,7 @@ def once(
         if m is None:
             raise RuntimeError(f"no live view summary: {text!r}")
         skipped = int(m[2] or 0)
-    return elapsed, ns_per_call(out.read_text()), result.events, skipped, tail
+    return elapsed, ns_per_call(out.read_text()), result.events, skipped, tail, view_cpu
 
 
 def main() -> None:
@@ -96,26 +102,31 @@ def main() -> None:
         per_call: dict[bool, list[float]] = {False: [], True: []}
         events = skipped = 0
         tails: list[float] = []
+        cpus: list[float] = []
         once(binary, prog, work, min(args.calls, 1000), True)  # warm caches
         for _ in range(args.repeats):
             for live in (False, True):
-                elapsed, ns, n, sk, tail = once(binary, prog, work, args.calls, live)
+                elapsed, ns, n, sk, tail, cpu = once(binary, prog, work, args.calls, live)
                 times[live].append(elapsed)
                 per_call[live].append(ns)
                 if live:
                     events += n
                     skipped += sk
                     tails.append(tail)
+                    cpus.append(cpu)
         base, with_view = statistics.median(times[False]), statistics.median(times[True])
         print(f"calls per capture      {args.calls} ({2 * args.calls} events), {args.repeats} runs")
-        print(f"capture without view   {base:.3f} s (median)")
-        print(f"capture with view      {with_view:.3f} s (median)")
+        spread = {k: f"{min(v):.3f}-{max(v):.3f}" for k, v in times.items()}
+        print(f"capture without view   {base:.3f} s (median; {spread[False]})")
+        print(f"capture with view      {with_view:.3f} s (median; {spread[True]})")
         print(f"ratio with/without     {with_view / base:.2f}x")
         print(
             f"target ns per call     {statistics.median(per_call[False]):.0f} without, "
             f"{statistics.median(per_call[True]):.0f} with"
         )
         print(f"view done after        {statistics.median(tails):.3f} s more (median)")
+        print(f"view CPU time          {statistics.median(cpus):.3f} s per run (median)")
+        print(f"load average           {os.getloadavg()[0]:.1f} at the end")
         print(f"view skipped           {skipped} of {events} events")
 
 

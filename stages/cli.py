@@ -918,9 +918,13 @@ def live_view_command(
     being written, one line each, until the standard input ends."""
     from .liveview import live_view, stdin_closed, wait_stdin
 
-    # Below the capture and the target: when CPUs are short, the view falls
-    # behind and skips, rather than the capture or the target slowing down.
-    os.nice(10)
+    # Below everything else (SCHED_IDLE: only CPU time nobody else wants): when
+    # CPUs are short, the view falls behind and skips, rather than the capture or
+    # the target slowing down.
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
     try:
         stats = live_view(
             ir_path,
