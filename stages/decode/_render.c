@@ -502,8 +502,9 @@ static int take_node(Renderer *r, Node *nd, PyObject *spec)
 		     nd->count >= 0 && nd->stride >= 0 &&
 		     (nd->count == 0 || nd->stride <= nd->size / nd->count);
 		break;
-	case K_SLICE:
-		ok = PyArg_ParseTuple(rest, "nnO", &nd->elem, &nd->stride, &capture) &&
+	case K_SLICE: /* elem_id: the type part of its data's path key, 0: none */
+		ok = PyArg_ParseTuple(rest, "nnOL", &nd->elem, &nd->stride, &capture,
+				      &nd->elem_id) &&
 		     nd->stride >= 0 && nd->stride <= INT32_MAX && nd->size >= 24 &&
 		     take_capture(nd, capture) == 0;
 		break;
@@ -918,6 +919,45 @@ static int render_array(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 	return PUT_LIT(w, "\"}");
 }
 
+/* Hops through memory on one path, at most: values.MAX_NESTING. */
+#define GODI_MAX_NESTING 64
+
+/* Whether (addr, type) is on the path being rendered: values' ctx.path. */
+static int path_has(const Walk *w, uint64_t addr, long long type)
+{
+	for (Py_ssize_t i = 0; i < w->npath; i++)
+		if (w->path[i].addr == addr && w->path[i].type == type)
+			return 1;
+	return 0;
+}
+
+/* Put (addr, type) on the path for what is rendered under it; path_pop after. */
+static int path_push(Walk *w, uint64_t addr, long long type)
+{
+	if (w->npath == w->cappath) {
+		Py_ssize_t cap = w->cappath ? w->cappath * 2 : 16;
+		PathEntry *path = PyMem_Realloc(w->path, (size_t)cap * sizeof(PathEntry));
+		if (!path) {
+			PyErr_NoMemory();
+			return -1;
+		}
+		w->path = path;
+		w->cappath = cap;
+	}
+	if (Py_EnterRecursiveCall(" while rendering a captured value"))
+		return -1;
+	w->path[w->npath].addr = addr;
+	w->path[w->npath].type = type;
+	w->npath++;
+	return 0;
+}
+
+static void path_pop(Walk *w)
+{
+	w->npath--;
+	Py_LeaveRecursiveCall();
+}
+
 /* values.slice_text */
 static int render_slice(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, long long depth)
 {
@@ -954,6 +994,15 @@ static int render_slice(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 				       PUT_LIT(w, "\",\"notCapturedReason\":\"unimplemented\"}") < 0
 				   ? -1
 				   : 0;
+		if (nd->elem_id && (path_has(w, ptr, nd->elem_id) || w->npath >= GODI_MAX_NESTING))
+			return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"size\":\"") < 0 ||
+				       put_u64(w, length) < 0 ||
+				       (path_has(w, ptr, nd->elem_id)
+					    ? PUT_LIT(w, "\",\"notCapturedReason\":\"circular "
+							 "reference\"}")
+					    : PUT_LIT(w, "\",\"notCapturedReason\":\"depth\"}")) < 0
+				   ? -1
+				   : 0;
 		const Entry *block = find_block(w, nd, ptr);
 		if (!block || block->flags & BLOCK_FLAG_READ_FAILED) {
 			w->missing |= !block;
@@ -973,9 +1022,15 @@ static int render_slice(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 		 * ValueRenderer checked is the element type's */
 		if (overrun(block->start, shown * nd->stride, &w->payload))
 			return -1;
-		if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0 ||
-		    render_elements(w, nd->elem, nd->stride, &w->payload, block->start, shown,
-				    depth) < 0)
+		if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0)
+			return -1;
+		if (nd->elem_id && path_push(w, ptr, nd->elem_id) < 0)
+			return -1;
+		int rc = render_elements(w, nd->elem, nd->stride, &w->payload, block->start, shown,
+					 depth);
+		if (nd->elem_id)
+			path_pop(w);
+		if (rc < 0)
 			return -1;
 	} else if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0) {
 		return -1;
@@ -1032,14 +1087,12 @@ static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
 		return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"isNull\":true}") < 0 ? -1 : 0;
 	char address[40];
 	Py_ssize_t address_len = address_text(address, addr);
-	for (Py_ssize_t i = 0; i < w->npath; i++) {
-		if (w->path[i].addr == addr && w->path[i].type == nd->elem_id)
-			return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
-				       PUT_LIT(w, ",\"notCapturedReason\":\"circular reference\"}") < 0
-				   ? -1
-				   : 0;
-	}
-	if (depth >= w->max_depth)
+	if (path_has(w, addr, nd->elem_id))
+		return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
+			       PUT_LIT(w, ",\"notCapturedReason\":\"circular reference\"}") < 0
+			   ? -1
+			   : 0;
+	if (depth >= w->max_depth || w->npath >= GODI_MAX_NESTING)
 		return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
 			       PUT_LIT(w, ",\"notCapturedReason\":\"depth\"}") < 0
 			   ? -1
@@ -1059,21 +1112,8 @@ static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
 		data = w->payload;
 		at = block->start;
 	}
-	if (w->npath == w->cappath) {
-		Py_ssize_t cap = w->cappath ? w->cappath * 2 : 16;
-		PathEntry *path = PyMem_Realloc(w->path, (size_t)cap * sizeof(PathEntry));
-		if (!path) {
-			PyErr_NoMemory();
-			return -1;
-		}
-		w->path = path;
-		w->cappath = cap;
-	}
-	if (Py_EnterRecursiveCall(" while rendering a pointee"))
+	if (path_push(w, addr, nd->elem_id) < 0)
 		return -1;
-	w->path[w->npath].addr = addr;
-	w->path[w->npath].type = nd->elem_id;
-	w->npath++;
 	int rc;
 	if (nd->nested) {
 		rc = PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"fields\":{\"*\":") < 0 ||
@@ -1090,8 +1130,7 @@ static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
 				rc = inline_pointee(w, start, nd->skip, address, address_len);
 		}
 	}
-	w->npath--;
-	Py_LeaveRecursiveCall();
+	path_pop(w);
 	return rc;
 }
 

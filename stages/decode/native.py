@@ -209,7 +209,8 @@ class NativeRenderer:
         elif isinstance(t, SliceType):
             stride = v.resolve(t.elem).size
             indices = v.value_indices(t.elem)
-            return (r.K_SLICE, *common, self._node(t.elem), stride, indices)
+            key = v.slice_key_id(type_id)  # ctx.path key of its data (0: none)
+            return (r.K_SLICE, *common, self._node(t.elem), stride, indices, key)
         elif isinstance(t, PointerType) and t.elem is not None:
             target = v.resolve(t.elem)
             return (

@@ -6,9 +6,17 @@ block the BPF walker copied for ``(address, capture type index)``. Rendering fol
 snapshot-format.md; the limits come from the probe.
 
 Depth: root variables are at depth 0, a pointee one deeper than its pointer; only
-pointer hops spend depth. A pointee deeper than ``max_reference_depth`` is not shown
-(``notCapturedReason: "depth"``), nor one already being rendered higher up the same
-path (``"circular reference"``).
+pointer and interface hops spend depth. A pointee deeper than ``max_reference_depth``
+is not shown (``notCapturedReason: "depth"``), nor one already being rendered higher
+up the same path (``"circular reference"``).
+
+The captured data, not only its types, decides how deep rendering goes: a map or a
+slice can hold itself (``m["x"] = m`` through an ``any``, ``type S []S``). So
+every hop through memory (pointer, interface, slice, map) is put on the context's
+``path`` while what it reaches is rendered: one reached again on the same path is
+cut with ``"circular reference"``, and past ``MAX_NESTING`` hops (slices and maps
+spend no depth) with ``"depth"``. A slice or map is keyed by its address and the
+negated type id (``path_key``), so it never matches a pointer to the same address.
 
 Output: a renderer returns the JSON text of the value's ``CapturedValue``, as
 msgspec would encode it (``jsontext``); ``ValueRenderer.value`` reads a text back
@@ -103,6 +111,18 @@ INT_KINDS = frozenset(
     {"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64"}
 )
 _SEEN_LIMIT = 4096
+MAX_NESTING = 64
+"""Hops through memory (pointers, interfaces, slices, maps) on one path, at most:
+what bounds rendering when slices and maps, which spend no depth, nest. The C
+renderer has the same bound (``GODI_MAX_NESTING`` in ``_render.c``)."""
+
+
+def path_key(address: int, type_id: int) -> tuple[int, int]:
+    """The ``ctx.path`` key of a slice's or a map's data at ``address``: the
+    type id negated, apart from the keys of pointees, ``(address, type id)``."""
+    return (address, -1 - type_id)
+
+
 """Distinct values of one base type kept for reuse before the cache starts over."""
 
 
@@ -137,6 +157,9 @@ _BASE_SIZES: dict[str, tuple[int, ...]] = {
     "complex64": (8,),
     "complex128": (16,),
 }
+_CIRCULAR = ',"notCapturedReason":"circular reference"}'
+_TOO_DEEP = ',"notCapturedReason":"depth"}'
+
 _MIN_SIZES: dict[type, int] = {
     StringType: 16,
     SliceType: 24,
@@ -234,6 +257,7 @@ class ValueRenderer:
             else frozenset()
         )
         self._compiled: dict[int, Render] = {}
+        self._reaches: dict[int, bool] = {}
         self._words: dict[int, Words] = {}
         self._scalars: dict[int, tuple[dict[int, str], Callable[[int], str]]] = {}
         self._roles: dict[tuple[str, int | None], int] = {}
@@ -319,6 +343,33 @@ class ValueRenderer:
                     raise ArtifactError("ir.json", f"{here}: {t.go_kind} of {t.size} bytes")
             elif t.size < _MIN_SIZES.get(type(t), 0):
                 raise ArtifactError("ir.json", f"{here}: implausible size {t.size}")
+
+    def reaches_memory(self, type_id: int) -> bool:
+        """Whether a value of ``type_id`` holds, in its own bytes, a way to more
+        values that can lead back (a pointer, slice, map or interface; strings,
+        chans and funcs cannot)."""
+        found = self._reaches.get(type_id)
+        if found is not None:
+            return found
+        self._reaches[type_id] = True  # a type holding itself by value: assume so
+        t = self.resolve(type_id)
+        if isinstance(t, StructType):
+            found = any(self.reaches_memory(f.type) for f in t.fields)
+        elif isinstance(t, ArrayType):
+            found = t.count > 0 and self.reaches_memory(t.elem)
+        else:
+            found = isinstance(t, (PointerType, SliceType, MapType, InterfaceType))
+        self._reaches[type_id] = found
+        return found
+
+    def slice_key_id(self, type_id: int) -> int:
+        """The type part of a slice's ``path`` key (``path_key``); 0 when its
+        elements cannot lead back to it, so it needs no key."""
+        elem = self.resolve(type_id)
+        assert isinstance(elem, SliceType)
+        if not self.reaches_memory(elem.elem):
+            return 0
+        return path_key(0, elem.id)[1]
 
     def type_named(self, name: str) -> int | None:
         """An IR type called ``name`` (the dynamic type of an interface)."""
@@ -701,6 +752,7 @@ class ValueRenderer:
         unavailable = head + UNAVAILABLE
         many: list[Elements] = []
         find = self._finder(elem)
+        key_id = self.slice_key_id(type_id)
 
         def slice_text(ptr: int, length: int, depth: int, ctx: RenderContext) -> str:
             """The slice of ``length`` elements at ``ptr``."""
@@ -716,6 +768,12 @@ class ValueRenderer:
                 else:
                     if find is None:
                         return f'{head},"size":"{length}","notCapturedReason":"unimplemented"}}'
+                    key = (ptr, key_id)
+                    if key_id:
+                        if key in ctx.path:
+                            return f'{head},"size":"{length}"{_CIRCULAR}'
+                        if len(ctx.path) >= MAX_NESTING:
+                            return f'{head},"size":"{length}"{_TOO_DEEP}'
                     block = find(ctx.blocks, ptr)
                     if block is None or block[3] & BLOCK_FLAG_READ_FAILED:
                         ctx.missing = ctx.missing or block is None
@@ -727,7 +785,14 @@ class ValueRenderer:
                         got = want
                     if not many:  # first use: the element type is compiled now
                         many.append(self._elements(elem, stride))
-                    elements = many[0](ctx.payload, start, got, depth, ctx)
+                    if key_id:
+                        ctx.path.add(key)
+                        try:
+                            elements = many[0](ctx.payload, start, got, depth, ctx)
+                        finally:
+                            ctx.path.discard(key)
+                    else:
+                        elements = many[0](ctx.payload, start, got, depth, ctx)
             text = elements_start + ",".join(elements)
             if length > len(elements):
                 reason = ',"notCapturedReason":"collectionSize"}' if len(elements) == want else "}"
@@ -774,7 +839,7 @@ class ValueRenderer:
             key = (addr, elem_id)
             if key in ctx.path:
                 return head + address + ',"notCapturedReason":"circular reference"}'
-            if depth >= ctx.max_reference_depth:
+            if depth >= ctx.max_reference_depth or len(ctx.path) >= MAX_NESTING:
                 return head + address + ',"notCapturedReason":"depth"}'
             data: Buffer = b""
             at = 0
