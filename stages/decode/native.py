@@ -209,8 +209,8 @@ class NativeRenderer:
         elif isinstance(t, SliceType):
             stride = v.resolve(t.elem).size
             indices = v.value_indices(t.elem)
-            key = v.slice_key_id(type_id)  # ctx.path key of its data (0: none)
-            return (r.K_SLICE, *common, self._node(t.elem), stride, indices, key)
+            path = v.slice_key_id(type_id)  # ctx.path key of its data (0: none)
+            return (r.K_SLICE, *common, self._node(t.elem), stride, indices, path)
         elif isinstance(t, PointerType) and t.elem is not None:
             target = v.resolve(t.elem)
             return (
