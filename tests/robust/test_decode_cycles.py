@@ -48,6 +48,7 @@ from hypothesis import strategies as st
 
 from stages.decode import native
 from stages.decode.values import MAX_NESTING
+from stages.errors import ArtifactError
 from stages.ir import (
     BucketMapLayout,
     Field,
@@ -382,3 +383,17 @@ def test_a_value_holding_itself_is_cut_at_once(kind: str) -> None:
     v = _decode(world, world.root(v=root), blocks)
     assert CIRCULAR in msgspec.json.encode(v).decode()
     assert _walk(v, (), 0, Capture(max_reference_depth=64)) < 12
+
+
+def test_an_ir_type_holding_itself_by_value_is_refused() -> None:
+    """No Go type holds itself by value; an IR saying one does (a forged binary's
+    DWARF) is refused before decoding, not rendered forever."""
+    loop = StructType(
+        id=950, name="main.Loop", size=8, fields=[Field(name="Self", offset=0, type=951)]
+    )
+    named = TypedefType(id=951, name="main.Loop", size=8, target=950)
+    program = make_program()
+    program = msgspec.structs.replace(program, types=[*program.types, loop, named])
+    world = make_world([Var("v", T_INT)], program=program)
+    with pytest.raises(ArtifactError, match=r"'main.Loop' \(95[01]\) holds itself by value"):
+        decode_all(world, [pack_event(world.root(v=u64(1)))])
