@@ -76,9 +76,10 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
     redaction = r.redaction
     key_ix = r.value_indices(t.key)
     val_ix = r.value_indices(t.value)
-    from .values import MAX_NESTING, path_key  # values imports this module
+    from .values import MAX_LEVELS, path_key  # values imports this module
 
     key_id = path_key(0, r.resolve(t.id).id)[1]
+    add = 3 + max(r.levels(t.key), r.levels(t.value))  # entries, a pair, a value
     if isinstance(layout, BucketMapLayout):
         entries_of = _bucket_entries(r, t, layout, key_ix, val_ix)
         count_offset = layout.count_offset
@@ -102,11 +103,12 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
         here = (addr, key_id)
         if here in ctx.path:
             return f'{head},"size":"{count}","notCapturedReason":"circular reference"}}'
-        if len(ctx.path) >= MAX_NESTING:
+        if ctx.levels + add > MAX_LEVELS:
             return f'{head},"size":"{count}","notCapturedReason":"depth"}}'
         limit = ctx.max_collection_size
         entries: list[str] = []
         ctx.path.add(here)
+        ctx.levels += add
         try:
             for key_data, key_off, val_data, val_off in entries_of(header[0], ctx):
                 if len(entries) >= limit:
@@ -120,6 +122,7 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
                 entries.append(f"[{key},{value}]")
         finally:
             ctx.path.discard(here)
+            ctx.levels -= add
         want = min(count, limit)
         if len(entries) < want:
             ctx.missing = True
@@ -371,7 +374,7 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
     missing = jsontext.value_text(name, "missing type information")
     too_deep = jsontext.value_text(name, "depth")
     circular = jsontext.value_text(name, "circular reference")
-    from .values import MAX_NESTING  # values imports this module
+    from .values import MAX_LEVELS  # values imports this module
 
     data_start = head + ',"fields":{"data":'
     itab_ix = None if t.empty else r.role_index("itab", None)
@@ -396,7 +399,8 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
         dyn = r.runtime_type(descriptor)
         if dyn is None:
             return missing
-        if depth >= ctx.max_reference_depth or len(ctx.path) >= MAX_NESTING:
+        add = 2 + r.levels(dyn)  # fields, data, the value
+        if depth >= ctx.max_reference_depth or ctx.levels + add > MAX_LEVELS:
             return too_deep
         render = r.renderer(dyn)
         if direct_iface(dyn, r.resolve):
@@ -404,7 +408,11 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
             # down, which is the level the interface hop reaches; anything else
             # (a map, a chan, a struct of one pointer) is that level itself.
             pointer = isinstance(r.resolve(dyn), PointerType)
-            value = render(_U64.pack(data), 0, depth if pointer else depth + 1, _NO_RANGES, ctx)
+            ctx.levels += add
+            try:
+                value = render(_U64.pack(data), 0, depth if pointer else depth + 1, _NO_RANGES, ctx)
+            finally:
+                ctx.levels -= add
         else:
             indices = r.value_indices(dyn)
             block = None
@@ -422,10 +430,12 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
                 if here in ctx.path:
                     return circular
                 ctx.path.add(here)
+                ctx.levels += add
                 try:
                     value = render(ctx.payload, block[0], depth + 1, _NO_RANGES, ctx)
                 finally:
                     ctx.path.discard(here)
+                    ctx.levels -= add
         return data_start + value + "}}"
 
     return render_interface

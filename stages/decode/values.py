@@ -14,9 +14,13 @@ The captured data, not only its types, decides how deep rendering goes: a map or
 slice can hold itself (``m["x"] = m`` through an ``any``, ``type S []S``). So
 every hop through memory (pointer, interface, slice, map) is put on the context's
 ``path`` while what it reaches is rendered: one reached again on the same path is
-cut with ``"circular reference"``, and past ``MAX_NESTING`` hops (slices and maps
-spend no depth) with ``"depth"``. A slice or map is keyed by its address and the
+cut with ``"circular reference"``. A slice or map is keyed by its address and the
 negated type id (``path_key``), so it never matches a pointer to the same address.
+Each hop also adds the JSON levels of what it reaches (``levels``: a type's
+nesting by value) to ``ctx.levels``; a hop that would pass ``MAX_LEVELS`` is cut
+with ``"depth"``, since slices and maps spend no depth. So the JSON of a value,
+and the recursion that renders it, is at most about 1.5 ``MAX_LEVELS`` deep (a
+type nesting deeper than half of it by value is refused), whatever the data.
 
 Output: a renderer returns the JSON text of the value's ``CapturedValue``, as
 msgspec would encode it (``jsontext``); ``ValueRenderer.value`` reads a text back
@@ -111,10 +115,10 @@ INT_KINDS = frozenset(
     {"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64"}
 )
 _SEEN_LIMIT = 4096
-MAX_NESTING = 64
-"""Hops through memory (pointers, interfaces, slices, maps) on one path, at most:
-what bounds rendering when slices and maps, which spend no depth, nest. The C
-renderer has the same bound (``GODI_MAX_NESTING`` in ``_render.c``)."""
+MAX_LEVELS = 256
+"""JSON levels the hops of one path may reach (see the module's docstring): what
+bounds rendering when slices and maps, which spend no depth, nest. The C renderer
+has the same bound (``GODI_MAX_LEVELS`` in ``_render.c``)."""
 
 
 def path_key(address: int, type_id: int) -> tuple[int, int]:
@@ -179,6 +183,7 @@ class RenderContext:
 
     __slots__ = (
         "blocks",
+        "levels",
         "max_collection_size",
         "max_field_count",
         "max_length",
@@ -196,6 +201,7 @@ class RenderContext:
         self.max_length = limits.max_length
         self.max_field_count = limits.max_field_count
         self.path: set[tuple[int, int]] = set()
+        self.levels = 0
         self.missing = False
 
 
@@ -258,6 +264,7 @@ class ValueRenderer:
         )
         self._compiled: dict[int, Render] = {}
         self._reaches: dict[int, bool] = {}
+        self._levels: dict[int, int] = {}
         self._words: dict[int, Words] = {}
         self._scalars: dict[int, tuple[dict[int, str], Callable[[int], str]]] = {}
         self._roles: dict[tuple[str, int | None], int] = {}
@@ -297,10 +304,12 @@ class ValueRenderer:
 
     def _check_no_value_cycle(self) -> None:
         """Refuse an IR in which a type holds itself by value (through struct
-        fields, array elements or typedefs): no Go type can, and rendering one
-        would never end. Checked without recursion, over every type (an
-        interface may hold any of them): about 2 ms per 1,000 types."""
+        fields, array elements or typedefs), which no Go type can and whose
+        rendering would never end, or nests deeper than ``MAX_LEVELS // 2`` by
+        value; work out each type's ``levels`` on the way. Without recursion, over
+        every type (an interface may hold any of them): about 2 ms per 1,000."""
         state: dict[int, int] = {}  # 1: on the current path, 2: done
+        levels = self._levels
         for start in self._names:
             if start in state:
                 continue
@@ -312,6 +321,19 @@ class ValueRenderer:
                 if nxt is None:
                     state[tid] = 2
                     stack.pop()
+                    t = self._types[tid]
+                    inner = max((levels.get(c, 1) for c in self._held(tid)), default=0)
+                    levels[tid] = (
+                        inner
+                        if isinstance(t, TypedefType)
+                        else (2 + inner if isinstance(t, (StructType, ArrayType)) else 1)
+                    )
+                    if levels[tid] > MAX_LEVELS // 2:
+                        raise ArtifactError(
+                            "ir.json",
+                            f"type {self._names[tid]!r} ({tid}) nests {levels[tid]} levels "
+                            f"by value, more than {MAX_LEVELS // 2}",
+                        )
                 elif state.get(nxt) == 1:
                     raise ArtifactError(
                         "ir.json", f"type {self._names[nxt]!r} ({nxt}) holds itself by value"
@@ -319,6 +341,12 @@ class ValueRenderer:
                 elif nxt not in state and nxt in self._types:
                     state[nxt] = 1
                     stack.append((nxt, iter(self._held(nxt))))
+
+    def levels(self, type_id: int) -> int:
+        """The JSON levels of a value of ``type_id`` down to its hops: 1 for a
+        scalar, string or hop (pointer, slice, map, interface...), 2 more for each
+        struct or array around it."""
+        return self._levels.get(type_id, 1)
 
     def _held(self, type_id: int) -> list[int]:
         """The types whose values are part of a value of ``type_id`` itself."""
@@ -408,6 +436,18 @@ class ValueRenderer:
         if not self.reaches_memory(elem.elem):
             return 0
         return path_key(0, elem.id)[1]
+
+    def slice_levels(self, type_id: int) -> int:
+        """The levels a slice of ``type_id`` adds to the path: its elements list and
+        an element."""
+        t = self.resolve(type_id)
+        assert isinstance(t, SliceType)
+        return 2 + self.levels(t.elem)
+
+    def pointer_levels(self, target: int) -> int:
+        """The levels a pointer to ``target`` adds to the path: the pointee (and
+        the ``fields: {"*": ...}`` around one that is not inlined)."""
+        return 2 + self.levels(target)
 
     def type_named(self, name: str) -> int | None:
         """An IR type called ``name`` (the dynamic type of an interface)."""
@@ -791,6 +831,7 @@ class ValueRenderer:
         many: list[Elements] = []
         find = self._finder(elem)
         key_id = self.slice_key_id(type_id)
+        add = self.slice_levels(type_id)
 
         def slice_text(ptr: int, length: int, depth: int, ctx: RenderContext) -> str:
             """The slice of ``length`` elements at ``ptr``."""
@@ -810,7 +851,7 @@ class ValueRenderer:
                     if key_id:
                         if key in ctx.path:
                             return f'{head},"size":"{length}"{_CIRCULAR}'
-                        if len(ctx.path) >= MAX_NESTING:
+                        if ctx.levels + add > MAX_LEVELS:
                             return f'{head},"size":"{length}"{_TOO_DEEP}'
                     block = find(ctx.blocks, ptr)
                     if block is None or block[3] & BLOCK_FLAG_READ_FAILED:
@@ -825,10 +866,12 @@ class ValueRenderer:
                         many.append(self._elements(elem, stride))
                     if key_id:
                         ctx.path.add(key)
+                        ctx.levels += add
                         try:
                             elements = many[0](ctx.payload, start, got, depth, ctx)
                         finally:
                             ctx.path.discard(key)
+                            ctx.levels -= add
                     else:
                         elements = many[0](ctx.payload, start, got, depth, ctx)
             text = elements_start + ",".join(elements)
@@ -868,6 +911,7 @@ class ValueRenderer:
         skip = len(jsontext.head(self._names[target]))
         find = self._finder(target)
         compiled = self._compiled
+        add = self.pointer_levels(target)
 
         def pointer_text(addr: int, depth: int, ctx: RenderContext) -> str:
             """The pointer to ``addr``."""
@@ -877,7 +921,7 @@ class ValueRenderer:
             key = (addr, elem_id)
             if key in ctx.path:
                 return head + address + ',"notCapturedReason":"circular reference"}'
-            if depth >= ctx.max_reference_depth or len(ctx.path) >= MAX_NESTING:
+            if depth >= ctx.max_reference_depth or ctx.levels + add > MAX_LEVELS:
                 return head + address + ',"notCapturedReason":"depth"}'
             data: Buffer = b""
             at = 0
@@ -892,10 +936,12 @@ class ValueRenderer:
                 at = block[0]
             render = compiled.get(target) or self._compile(target)
             ctx.path.add(key)
+            ctx.levels += add
             try:
                 pointee = render(data, at, depth + 1, _NO_RANGES, ctx)
             finally:
                 ctx.path.discard(key)
+                ctx.levels -= add
             if nested:
                 return head + ',"fields":{"*":' + pointee + "}" + address + "}"
             return _inline(head, pointee[skip:-1], address)

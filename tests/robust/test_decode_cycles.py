@@ -7,8 +7,8 @@ any limit. Hypothesis draws random graphs of such values (cycles included).
 Each record decodes, the same in C and in Python, and
 
 - a value is shown whole at most once on any path: met again, it is cut;
-- interface and pointer hops stop at ``maxReferenceDepth``, every hop at
-  ``MAX_NESTING``: the JSON is shallow whatever the data.
+- interface and pointer hops stop at ``maxReferenceDepth``, every hop once the
+  JSON would pass ``MAX_LEVELS``: the JSON is shallow whatever the data.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stages.decode import native
-from stages.decode.values import MAX_NESTING
+from stages.decode.values import MAX_LEVELS
 from stages.errors import ArtifactError
 from stages.ir import (
     BucketMapLayout,
@@ -237,7 +237,7 @@ def test_a_slice_type_holding_itself_and_a_deep_chain() -> None:
     v = _decode(world, world.root(v=_iface(D_S, boxed)), blocks)
     [inner] = v["fields"]["data"]["elements"]
     assert inner == {"type": "main.S", "size": "1", "notCapturedReason": CIRCULAR}
-    # s_i = S{s_(i+1)} for 1000 levels: cut at MAX_NESTING hops, no recursion error.
+    # s_i = S{s_(i+1)} for 1000 levels: cut at MAX_LEVELS, no recursion error.
     deep = 1000
     blocks = [Blk(boxed, ix["S"], slice_header(0x10000, 1))]
     blocks += [
@@ -249,7 +249,9 @@ def test_a_slice_type_holding_itself_and_a_deep_chain() -> None:
         (node,) = node["elements"]
         levels += 1
     assert node["notCapturedReason"] == "depth"
-    assert levels == MAX_NESTING - 1  # the interface's hop is one of them
+    # Each hop (the interface's, then each slice's) adds 3 levels: an object, its
+    # elements, one of them.
+    assert 3 * (levels + 1) <= MAX_LEVELS < 3 * (levels + 2)
 
 
 # ---------------------------------------------------------------- random graphs
@@ -360,7 +362,7 @@ def test_random_value_graphs_render_shallow_and_cut_cycles(
     v = _decode(world, world.root(v=root), blocks)
     # Each hop of a graph value is a few JSON levels: interface, data, elements or
     # entries, the entry pair.
-    assert _walk(v, (), 0, limits) <= 5 * (min(depth, MAX_NESTING) + 2)
+    assert _walk(v, (), 0, limits) <= MAX_LEVELS + 4
 
 
 @settings(max_examples=20, deadline=None, derandomize=True, database=None)
@@ -372,7 +374,7 @@ def test_long_chains_stop_at_the_depth_limit(length: int, kind: str) -> None:
     world, ix = _world(limits)
     root, blocks = _blocks(nodes, ix)
     v = _decode(world, world.root(v=root), blocks)
-    assert _walk(v, (), 0, limits) <= 5 * (MAX_NESTING + 2)
+    assert _walk(v, (), 0, limits) <= MAX_LEVELS + 4
     assert '"depth"' in msgspec.json.encode(v).decode()
 
 
@@ -397,3 +399,46 @@ def test_an_ir_type_holding_itself_by_value_is_refused() -> None:
     world = make_world([Var("v", T_INT)], program=program)
     with pytest.raises(ArtifactError, match=r"'main.Loop' \(95[01]\) holds itself by value"):
         decode_all(world, [pack_event(world.root(v=u64(1)))])
+
+
+def _nested_world(height: int) -> tuple[World, int]:
+    """W0 = struct{V any}, W(k) = struct{I W(k-1)}: each hop of a chain of
+    *W(height) through ``any`` is ``2 * height`` JSON levels of structs."""
+    types: list[Any] = [
+        StructType(id=1000, name="W0", size=16, fields=[Field(name="V", offset=0, type=T_IFACE)])
+    ]
+    types += [
+        StructType(
+            id=1000 + k, name=f"W{k}", size=16, fields=[Field(name="I", offset=0, type=999 + k)]
+        )
+        for k in range(1, height + 1)
+    ]
+    types.append(PointerType(id=1999, name="*W", size=8, elem=1000 + height))
+    program = make_program()
+    program = msgspec.structs.replace(
+        program,
+        types=[*program.types, *types],
+        runtime_types=[RuntimeType(address=0x7000, type=1999)],
+    )
+    world = make_world([Var("v", T_IFACE)], program=program, limits=Capture(max_reference_depth=64))
+    n = len(world.layout.types)
+    ct = BpfType(index=n, ir_type=1000 + height, size=16)
+    world.layout = msgspec.structs.replace(world.layout, types=[*world.layout.types, ct])
+    return world, n
+
+
+@pytest.mark.parametrize("height", [0, 10, 40, 62])
+def test_deep_structs_between_hops_stay_within_the_levels(height: int) -> None:
+    """The hop bound counts JSON levels, not hops: deep structs between pointers
+    cut the chain sooner, and the JSON stays within ``MAX_LEVELS``."""
+    world, ct = _nested_world(height)
+    blocks = [Blk(0x100000 * (i + 1), ct, _iface(0x7000, 0x100000 * (i + 2))) for i in range(300)]
+    v = _decode(world, world.root(v=_iface(0x7000, 0x100000)), blocks)
+    assert _walk(v, (), 0, Capture(max_reference_depth=64)) <= MAX_LEVELS + 4
+    assert '"depth"' in msgspec.json.encode(v).decode()
+
+
+def test_a_type_nesting_too_deep_by_value_is_refused() -> None:
+    world, _ = _nested_world(63)  # W63: 3 + 2 * 63 levels
+    with pytest.raises(ArtifactError, match="nests 129 levels by value, more than 128"):
+        decode_all(world, [pack_event(world.root(v=bytes(16)))])
