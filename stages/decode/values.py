@@ -115,6 +115,7 @@ INT_KINDS = frozenset(
     {"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64"}
 )
 _SEEN_LIMIT = 4096
+"""Distinct values of one base type kept for reuse before the cache starts over."""
 MAX_LEVELS = 256
 """JSON levels the hops of one path may reach (see the module's docstring): what
 bounds rendering when slices and maps, which spend no depth, nest. The C renderer
@@ -125,9 +126,6 @@ def path_key(address: int, type_id: int) -> tuple[int, int]:
     """The ``ctx.path`` key of a slice's or a map's data at ``address``: the
     type id negated, apart from the keys of pointees, ``(address, type id)``."""
     return (address, -1 - type_id)
-
-
-"""Distinct values of one base type kept for reuse before the cache starts over."""
 
 
 # A pointer to one of these shows its pointee under ``fields: {"*": ...}`` rather
