@@ -22,6 +22,7 @@ import click
 from . import __version__
 from .errors import GodiError
 from .ir import ProbeIssue
+from .probecounts import printable
 
 if TYPE_CHECKING:
     from .flagprobes import FlagProbes, ProbeFlags
@@ -38,7 +39,7 @@ class GodiGroup(click.Group):
         except GodiError as e:
             if ctx.obj and ctx.obj.get("verbose"):
                 raise
-            click.echo(f"godi: error: {e}", err=True)
+            click.echo(printable(f"godi: error: {e}"), err=True)
             ctx.exit(2 if e.user_error else 1)
         except OSError as e:
             # A full or read-only output location is the user's to fix (2).
@@ -100,7 +101,9 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 def _report_issues(issues: Iterable[ProbeIssue]) -> None:
     for issue in issues:
-        click.echo(f"godi: probe {issue.probe_id}: {issue.kind}: {issue.message}", err=True)
+        click.echo(
+            printable(f"godi: probe {issue.probe_id}: {issue.kind}: {issue.message}"), err=True
+        )
 
 
 def _sha256_file(path: str | Path) -> str:
@@ -244,8 +247,8 @@ def _capture(
         max_events=max_events,
         on_ready=ready,
     )
-    for probe_id, message in result.attach_failures:
-        click.echo(f"godi: probe {probe_id}: not attached: {message}", err=True)
+    for probe_id, uprobe, message in result.attach_failures:
+        click.echo(printable(f"godi: probe {probe_id} {uprobe}: not attached: {message}"), err=True)
     if result.left_running is not None:
         click.echo(
             f"godi: the target (PID {result.left_running}) still runs: left running, "
@@ -451,7 +454,8 @@ def _decode(
         raise failure
     _report_issues(run.issues)
     for notice in run.notices:
-        click.echo(f"godi: probe {notice.probe_id}: {notice.kind}: {notice.message}", err=True)
+        line = f"godi: probe {notice.probe_id}: {notice.kind}: {notice.message}"
+        click.echo(printable(line), err=True)
     if run.truncated_at is not None:
         click.echo(
             f"godi: {dump_path} is cut off at byte {run.truncated_at}; "

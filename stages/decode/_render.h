@@ -89,7 +89,9 @@ typedef struct {
 	Py_ssize_t stride; /* K_ARRAY, K_SLICE */
 	uint32_t *capture; /* capture types whose blocks hold the elements or pointee */
 	Py_ssize_t ncapture;
-	long long elem_id; /* K_POINTER: the resolved pointee type, on the path */
+	long long elem_id; /* K_POINTER: the resolved pointee type, on the path;
+			      K_SLICE: its data's path key type, 0: none */
+	long long levels;  /* K_POINTER, K_SLICE: JSON levels its hop adds (values.levels) */
 	int nested, zero_size;
 	Py_ssize_t skip;   /* K_POINTER: bytes of the pointee's head */
 } Node;
@@ -127,6 +129,7 @@ typedef struct {
 	int missing;
 	PathEntry *path;
 	Py_ssize_t npath, cappath;
+	long long levels; /* ctx.levels: the JSON levels of the hops on the path */
 	char *out; /* stack, or on the heap once grown */
 	Py_ssize_t len, cap;
 	char stack[1024];

@@ -209,7 +209,9 @@ class NativeRenderer:
         elif isinstance(t, SliceType):
             stride = v.resolve(t.elem).size
             indices = v.value_indices(t.elem)
-            return (r.K_SLICE, *common, self._node(t.elem), stride, indices)
+            path = v.slice_key_id(type_id)  # ctx.path key of its data (0: none)
+            levels = v.slice_levels(type_id)
+            return (r.K_SLICE, *common, self._node(t.elem), stride, indices, path, levels)
         elif isinstance(t, PointerType) and t.elem is not None:
             target = v.resolve(t.elem)
             return (
@@ -221,5 +223,6 @@ class NativeRenderer:
                 target.size == 0,
                 len(_text(jsontext.head(v.name(t.elem)))),
                 v.value_indices(t.elem),
+                v.pointer_levels(t.elem),
             )
         return (r.K_PYTHON, *common, v.renderer, type_id)
