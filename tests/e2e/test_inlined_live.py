@@ -28,6 +28,11 @@ import pytest
 from gobuild import REPO, build_go, go_versions
 from godi_cli import godi
 
+from stages.codegen.lines import line_pcs
+from stages.ir import decode_program
+from stages.irgen.dwarf import DwarfReader
+from stages.irgen.elf import open_elf
+
 PROG = REPO / "tests" / "progs" / "inlined"
 SOURCE = (PROG / "main.go").read_text().splitlines()
 SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
@@ -86,7 +91,7 @@ def inlined_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         snap = s["debugger"]["snapshot"]
         by_probe.setdefault(snap["probe"]["id"], []).append(s)
     records = [json.loads(line) for line in plain.stdout.splitlines()]
-    return records, run, by_probe
+    return records, run, by_probe, binary, out / "ir.json"
 
 
 def _sites(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -136,7 +141,7 @@ def _check_copy(
 
 
 def test_function_probe_fires_in_every_copy(inlined_run: Any) -> None:
-    records, _, by_probe = inlined_run
+    records, _, by_probe, *_ = inlined_run
     sites = _sites(records)
     snaps = [s["debugger"]["snapshot"] for s in by_probe["scale"]]
     seen = {_frames(snap)[1] for snap in snaps}
@@ -154,7 +159,7 @@ def test_function_probe_fires_in_every_copy(inlined_run: Any) -> None:
 
 
 def test_line_probe_fires_in_every_copy_with_its_own_variables(inlined_run: Any) -> None:
-    records, _, by_probe = inlined_run
+    records, _, by_probe, *_ = inlined_run
     sites = _sites(records)
     snaps = [s["debugger"]["snapshot"] for s in by_probe["report-line"]]
     assert sorted(_frames(snap)[1] for snap in snaps) == sorted(sites)
@@ -175,7 +180,7 @@ def test_line_probe_fires_in_every_copy_with_its_own_variables(inlined_run: Any)
 def test_line_of_an_inlined_function_resolves_in_its_copies(inlined_run: Any) -> None:
     """The assignment's line has code in the copies that compute it at run time
     (not in those where both operands are constants): each fires there."""
-    records, _, by_probe = inlined_run
+    records, _, by_probe, *_ = inlined_run
     sites = _sites(records)
     snaps = [s["debugger"]["snapshot"] for s in by_probe["assign-line"]]
     assert snaps
@@ -189,7 +194,7 @@ def test_line_of_an_inlined_function_resolves_in_its_copies(inlined_run: Any) ->
 
 
 def test_named_results_in_expressions_at_exit(inlined_run: Any) -> None:
-    records, _, by_probe = inlined_run
+    records, _, by_probe, *_ = inlined_run
     divides = [r["divide"] for r in records if "divide" in r]
     snapshots = by_probe["divide"]
     assert len(snapshots) == len(divides) == 2
@@ -202,3 +207,20 @@ def test_named_results_in_expressions_at_exit(inlined_run: Any) -> None:
         returned = snap["captures"]["return"]
         q = returned["locals"]["@return"]["fields"]["quotient"]["value"]
         assert returned["captureExpressions"]["q"]["value"] == q
+
+
+def test_every_line_with_code_resolves(inlined_run: Any) -> None:
+    """Each line of main.go the binary's line table has code for, in whichever
+    function (out of line or inlined into another), is a place for a line probe."""
+    *_, binary, ir_path = inlined_run
+    program = decode_program(ir_path.read_bytes())
+    with open_elf(str(binary)) as image:
+        reader = DwarfReader(image)
+        lines = {
+            line
+            for unit in reader.units()
+            for _, file, line, _ in reader.line_rows(unit)
+            if reader.file_name(unit, file).endswith("inlined/main.go")
+        }
+    assert {SCALE_LINE + 1, REPORT_LINE} <= lines
+    assert [line for line in sorted(lines) if not line_pcs(program, "inlined/main.go", line)] == []
