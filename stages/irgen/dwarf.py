@@ -634,6 +634,19 @@ class DwarfReader:
                 yield entry
             pos = data.find(needle, pos + 1)
 
+    def find_all_prefixed(self, prefix: str, tag: str) -> Iterator[Entry]:
+        """Every entry with this tag whose inline ``DW_AT_name`` starts with
+        ``prefix`` (``main.F[``: every shape instantiation of a generic), found by
+        searching .debug_info for the prefix's bytes, in section order."""
+        data = self.info
+        needle = prefix.encode()
+        pos = data.find(needle)
+        while pos > 0:
+            entry = self._entry_starting_before(pos, _NAME)
+            if entry is not None and entry.tag == tag and (entry.name or "").startswith(prefix):
+                yield entry
+            pos = data.find(needle, pos + 1)
+
     def find_referring(self, target: int, tag: str) -> Iterator[Entry]:
         """Entries with this tag whose first attribute, ``DW_AT_abstract_origin``,
         refers to ``target``: the concrete copies of an abstract entry."""
