@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from .dwarf import DwarfReader
 from .elf import ElfImage
+from .lines import LineProgram, line_rows
 
 GENERIC_SUFFIX = "[...]"
 LINE_REQUEST = "@"
@@ -95,10 +96,50 @@ def _functions_at_lines(
                     wanted.setdefault(index, set()).update(numbers)
         if not wanted:
             continue
-        for pc, file, line, _ in reader.line_rows(unit):
-            if line in wanted.get(file, ()):
-                symbol = image.function_at(pc)
-                if symbol is not None:
-                    out.add(symbol[1])
-        reader.forget_line_rows(unit)
+        for pc in _rows_at(header.program, wanted):
+            symbol = image.function_at(pc)
+            if symbol is not None:
+                out.add(symbol[1])
     return out
+
+
+_SET_ADDRESS = b"\x00\x09\x02"  # DW_LNE_set_address with an 8-byte address
+_SET_FILE = 4  # DW_LNS_set_file
+
+
+def _rows_at(program: LineProgram, wanted: dict[int, set[int]]) -> list[int]:
+    """The PCs of the rows for the wanted (file -> lines) of a line program.
+
+    Go writes each function as a sequence of its own opening with
+    ``DW_LNE_set_address``; a sequence can only have rows for file ``f`` if it
+    sets it (``DW_LNS_set_file f``: those bytes are in it) or ``f`` is the
+    default, 1. Only such sequences are decoded: a unit's table is mostly other
+    files' functions."""
+    data, end = program.data, program.end
+    starts = []
+    pos = data.find(_SET_ADDRESS, program.start, end)
+    while pos >= 0:
+        starts.append(pos)
+        pos = data.find(_SET_ADDRESS, pos + len(_SET_ADDRESS) + 8, end)
+    if not starts or starts[0] != program.start:
+        starts.insert(0, program.start)  # not as Go writes it: decode from the start
+    markers = [bytes([_SET_FILE]) + _uleb_bytes(f) for f in wanted if f != 1]
+    out = []
+    for i, start in enumerate(starts):
+        stop = starts[i + 1] if i + 1 < len(starts) else end
+        if 1 not in wanted and not any(data.find(m, start, stop) >= 0 for m in markers):
+            continue
+        for pc, file, line, _ in line_rows(program, start, one_sequence=True):
+            if line in wanted.get(file, ()):
+                out.append(pc)
+    return out
+
+
+def _uleb_bytes(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
