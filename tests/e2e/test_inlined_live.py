@@ -29,7 +29,7 @@ from gobuild import REPO, build_go, go_versions
 from godi_cli import godi
 
 from stages.codegen.lines import line_pcs
-from stages.ir import decode_program
+from stages.irgen import generate_ir
 from stages.irgen.dwarf import DwarfReader
 from stages.irgen.elf import open_elf
 
@@ -212,8 +212,8 @@ def test_named_results_in_expressions_at_exit(inlined_run: Any) -> None:
 def test_every_line_with_code_resolves(inlined_run: Any) -> None:
     """Each line of main.go the binary's line table has code for, in whichever
     function (out of line or inlined into another), is a place for a line probe."""
-    *_, binary, ir_path = inlined_run
-    program = decode_program(ir_path.read_bytes())
+    *_, binary, _ = inlined_run
+    program = generate_ir(str(binary), symbols=False)  # the run's IR is scoped
     with open_elf(str(binary)) as image:
         reader = DwarfReader(image)
         lines = {
