@@ -90,6 +90,13 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
             )
             continue
         loc = next((r for r in var.locations if r.low_pc <= pc < r.high_pc), None)
+        if loc is None and size == 0:
+            # A zero-size value ([0]T, struct{}) has no bytes to locate: the
+            # compiler gives it no location, yet its value is known.
+            out.append(
+                VariableLayout(name=var.name, type=var.type, role=role, root_offset=offset, size=0)
+            )
+            continue
         if loc is None:
             reason = var.unavailable or "no location at the probe address"
             out.append(

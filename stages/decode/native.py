@@ -44,6 +44,7 @@ from .values import (
     RenderContext,
     ValueRenderer,
     field_keys,
+    shown_fields,
 )
 
 try:
@@ -192,7 +193,7 @@ class NativeRenderer:
             return (r.K_STRING, *common)
         elif isinstance(t, StructType) and t.name != "time.Time":
             fields = []
-            for key, f in zip(field_keys(t), t.fields, strict=True):
+            for key, f in zip(field_keys(t), shown_fields(t), strict=True):
                 constant = v.field_constant(f)
                 fields.append(
                     (

@@ -71,7 +71,8 @@ class ScopePlan:
     """``%`` format of the scope's object: ``{"name":%s,...}``."""
     return_format: str
     """``%`` format of ``return.locals`` with these variables as the results: ``{}``,
-    ``{"@return":%s}`` for one, ``{"@return":{"type":"","fields":{...}}}`` for
+    ``{"@return":%s}`` for one, ``{"@return":{"fields":{...}}}`` (no type: Datadog
+    writes none) for
     several."""
     group: Group | None
     """The generated renderer of all the scope's values at once (see ``generated``),
@@ -109,7 +110,7 @@ def _scope_plan(
     elif len(last) == 1:
         returned = '{"@return":%s}'
     else:
-        returned = '{"@return":{"type":"","fields":{' + members + "}}}"
+        returned = '{"@return":{"fields":{' + members + "}}}"
     group = _group(renderer, variables, label)
     return ScopePlan(
         variables=variables,

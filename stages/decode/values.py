@@ -130,12 +130,13 @@ def path_key(address: int, type_id: int) -> tuple[int, int]:
 
 # A pointer to one of these shows its pointee under ``fields: {"*": ...}`` rather
 # than inlined: their renderings may carry ``isNull`` or ``address`` of their own,
-# which would be mistaken for the pointer's.
+# which would be mistaken for the pointer's. A map is inlined (its ``size`` and
+# ``entries`` on the pointer), as Datadog shows it; a nil map's ``isNull`` then
+# reads as the pointer's.
 NESTED_POINTEES = (
     PointerType,
     UnsafePointerType,
     SliceType,
-    MapType,
     ChanType,
     FuncType,
     InterfaceType,
@@ -731,7 +732,7 @@ class ValueRenderer:
         total = len(keys)
         ready = [
             (jsontext.key(key), self._field_renderer(f), f.offset)
-            for key, f in zip(keys, t.fields, strict=True)
+            for key, f in zip(keys, shown_fields(t), strict=True)
         ]
 
         def render_struct(
@@ -756,7 +757,7 @@ class ValueRenderer:
 
         slots = [
             Slot(f.offset, fn, None if isinstance(fn, str) else self._words.get(f.type))
-            for (_, fn, _), f in zip(ready, t.fields, strict=True)
+            for (_, fn, _), f in zip(ready, shown_fields(t), strict=True)
         ]
         members = ",".join(key.replace("%", "%%") + "%s" for key, _, _ in ready)
         template = fields_start.replace("%", "%%") + members + "}}"
@@ -997,11 +998,19 @@ class ValueRenderer:
         return best
 
 
+def shown_fields(t: StructType) -> list[Field]:
+    """The fields a struct's value shows: all but the blank ``_`` ones (padding no
+    Go code can name or read), which Datadog's snapshots and messages leave out."""
+    return [f for f in t.fields if f.name != "_"]
+
+
 def field_keys(t: StructType) -> list[str]:
-    """The keys of a struct's fields: their names, a repeated one with ``#index``."""
+    """The keys of a struct's shown fields (``shown_fields``): their names, a
+    repeated one with ``#index`` (its place among all the fields)."""
     keys: list[str] = []
     for i, f in enumerate(t.fields):
-        keys.append(f.name if f.name not in keys else f"{f.name}#{i}")
+        if f.name != "_":
+            keys.append(f.name if f.name not in keys else f"{f.name}#{i}")
     return keys
 
 
