@@ -25,16 +25,23 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from ..abi import direct_iface
 from ..ir import (
     ArrayType,
     BaseType,
+    FuncType,
+    InterfaceType,
+    MapType,
     PointerType,
     SliceType,
     StringType,
     StructType,
+    SwissMapLayout,
+    UnsafePointerType,
 )
 from . import jsontext
 from .events import IndexBlocks
+from .runtime_values import shown_value
 from .summaries import Summaries
 from .values import (
     AFTER_ADDRESS,
@@ -91,7 +98,9 @@ class NativeRenderer:
 
     def __init__(self, values: ValueRenderer) -> None:
         self._values = values
-        self._c = _render.Renderer(reasons=[_text(r) for r in sorted(AFTER_ADDRESS)])
+        self._c = _render.Renderer(
+            reasons=[_text(r) for r in sorted(AFTER_ADDRESS)], dynamic=self._dynamic
+        )
         self._nodes: dict[int, int] = {}
         self._constants: dict[str, int] = {}
         self._pending: list[tuple[Any, ...] | None] = []
@@ -222,4 +231,99 @@ class NativeRenderer:
                 len(_text(jsontext.head(v.name(t.elem)))),
                 v.value_indices(t.elem),
             )
+        elif isinstance(t, UnsafePointerType) or isinstance(t, PointerType):
+            return (r.K_ADDRESS, *common)  # (a pointer whose target DWARF omits)
+        elif isinstance(t, FuncType):
+            code = v.role_index("code", None)
+            return (r.K_FUNC, *common, -1 if code is None else code, self._func_text(head, name))
+        elif isinstance(t, InterfaceType):
+            itab = None if t.empty else v.role_index("itab", None)
+            return (r.K_IFACE, *common, t.empty, -1 if itab is None else itab)
+        elif isinstance(t, MapType):
+            return self._map(type_id, t, common)
         return (r.K_PYTHON, *common, v.renderer, type_id)
+
+    def _func_text(self, head: str, name: str) -> Callable[[int], str]:
+        """The text of a func value whose code is at a PC (``compile_func``)."""
+        unknown = jsontext.value_text(name, "missing type information")
+        function_name = self._values.function_name
+
+        def text(pc: int) -> str:
+            function = function_name(pc)
+            if function is None:
+                return unknown
+            return head + ',"value":' + jsontext.quote(function) + "}"
+
+        return text
+
+    def _map(self, type_id: int, t: MapType, common: tuple[int, bytes]) -> tuple[Any, ...]:
+        """A map's node (``compile_map``): swiss tables in C; the bucket layout
+        in Python; without layout or header always unavailable."""
+        v = self._values
+        r = _render
+        layout = t.layout
+        header = v.role_index("map_header", t.id)
+        name = v.name(type_id)
+        if layout is None or header is None:
+            return (r.K_CONST, *common, _text(jsontext.value_text(name, "unavailable")))
+        if not isinstance(layout, SwissMapLayout):
+            return (r.K_PYTHON, *common, v.renderer, type_id)
+        ident = v.redaction.ident
+
+        def redacted(key: bytes) -> bool:
+            shown = shown_value(key)
+            return shown is not None and ident(shown)
+
+        def ix(role: str) -> int:
+            found = v.role_index(role, t.id)
+            return -1 if found is None else found
+
+        offsets = (
+            layout.used_offset,
+            layout.dir_ptr_offset,
+            layout.dir_len_offset,
+            layout.groups_data_offset,
+            layout.groups_length_mask_offset,
+            layout.group_size,
+            layout.ctrl_offset,
+            layout.group_slots,
+            layout.slots_offset,
+            layout.slot_size,
+            layout.key_offset,
+            layout.elem_offset,
+            layout.ctrl_empty,
+            int(layout.key_indirect),
+            int(layout.elem_indirect),
+            ix("map_group"),
+            ix("map_table"),
+            ix("map_directory"),
+        )
+        return (
+            r.K_MAP,
+            *common,
+            self._node(t.key),
+            self._node(t.value),
+            header,
+            v.value_indices(t.key),
+            v.value_indices(t.value),
+            isinstance(v.resolve(t.key), StringType),
+            _text(jsontext.value_text(v.name(t.value), "redactedIdent")),
+            redacted,
+            offsets,
+        )
+
+    def _dynamic(self, descriptor: int) -> tuple[int, bool, tuple[int, ...], bytes] | None:
+        """An interface's dynamic type, by its runtime type descriptor, for C: its
+        node (made now, with the nodes it refers to), whether the data word is
+        the value, the capture types of its values and its unavailable text."""
+        v = self._values
+        dyn = v.runtime_type(descriptor)
+        if dyn is None:
+            return None
+        node = self._flush(self._node(dyn))
+        return (
+            node,
+            direct_iface(dyn, v.resolve),
+            v.value_indices(dyn),
+            _text(jsontext.value_text(v.name(dyn), "unavailable")),
+        )
