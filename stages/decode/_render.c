@@ -1013,19 +1013,13 @@ close:
 	return PUT_LIT(w, "\"}");
 }
 
-/* values._inline: the pointee's text at out[at:] becomes its members (without its
- * head and closing brace) with the address before a trailing notCapturedReason. */
-static int inline_pointee(Walk *w, Py_ssize_t at, Py_ssize_t skip, const char *address,
-			  Py_ssize_t address_len)
+/* values._inline, the end of it: the members at out[at:len - 1] (a pointee's text
+ * without its head) get the address before a trailing notCapturedReason, and the
+ * closing brace. */
+static int inline_address(Walk *w, Py_ssize_t at, const char *address, Py_ssize_t address_len)
 {
-	Py_ssize_t n = w->len - at;
-	if (n < skip + 1 || w->out[w->len - 1] != '}') {
-		PyErr_SetString(PyExc_ValueError, "a pointee's text does not start with its type");
-		return -1;
-	}
-	Py_ssize_t members = n - skip - 1;
-	memmove(w->out + at, w->out + at + skip, (size_t)members);
-	w->len = at + members;
+	Py_ssize_t members = w->len - 1 - at;
+	w->len--; /* the pointee's closing brace */
 	Py_ssize_t cut = w->len;
 	for (Py_ssize_t i = 0; i < w->r->nreasons; i++) {
 		const Text *t = &w->r->reasons[i];
@@ -1041,6 +1035,45 @@ static int inline_pointee(Walk *w, Py_ssize_t at, Py_ssize_t skip, const char *a
 	w->len += address_len;
 	w->out[w->len++] = '}';
 	return 0;
+}
+
+/* Whether the pointee's text from at (skip bytes of head, members, a closing
+ * brace) has the shape values._inline takes apart; else an error. */
+static int pointee_shape(Walk *w, Py_ssize_t at, Py_ssize_t skip)
+{
+	if (w->len - at < skip + 1 || w->out[w->len - 1] != '}') {
+		PyErr_SetString(PyExc_ValueError, "a pointee's text does not start with its type");
+		return -1;
+	}
+	return 0;
+}
+
+/* A pointer to node elem shown with its pointee's members inlined (values._inline):
+ * the pointee is rendered where its head ends where the pointer's head ends, then
+ * the pointer's head is written over it, so that its members are not moved. */
+static int render_inlined(Walk *w, const Node *nd, const Buf *data, Py_ssize_t at,
+			  long long depth, const char *address, Py_ssize_t address_len)
+{
+	Py_ssize_t start = w->len, from = start + nd->head.n - nd->skip;
+	if (from < start) { /* the pointee's head is the longer: render, then move */
+		if (PUT_TEXT(w, nd->head) < 0)
+			return -1;
+		Py_ssize_t pointee = w->len;
+		if (render(w, nd->elem, data, at, depth + 1) < 0 ||
+		    pointee_shape(w, pointee, nd->skip) < 0)
+			return -1;
+		Py_ssize_t members = w->len - pointee - nd->skip;
+		memmove(w->out + pointee, w->out + pointee + nd->skip, (size_t)members);
+		w->len = pointee + members;
+		return inline_address(w, pointee, address, address_len);
+	}
+	if (ensure(w, nd->head.n) < 0)
+		return -1;
+	w->len = from;
+	if (render(w, nd->elem, data, at, depth + 1) < 0 || pointee_shape(w, from, nd->skip) < 0)
+		return -1;
+	memcpy(w->out + start, nd->head.s, (size_t)nd->head.n);
+	return inline_address(w, start + nd->head.n, address, address_len);
 }
 
 /* values.pointer_text */
@@ -1103,12 +1136,7 @@ static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
 			 ? -1
 			 : 0;
 	} else {
-		rc = -1;
-		if (PUT_TEXT(w, nd->head) == 0) {
-			Py_ssize_t start = w->len;
-			if (render(w, nd->elem, &data, at, depth + 1) == 0)
-				rc = inline_pointee(w, start, nd->skip, address, address_len);
-		}
+		rc = render_inlined(w, nd, &data, at, depth, address, address_len);
 	}
 	w->npath--;
 	Py_LeaveRecursiveCall();
