@@ -29,6 +29,7 @@ from ..abi import direct_iface
 from ..ir import (
     ArrayType,
     BaseType,
+    ChanType,
     FuncType,
     InterfaceType,
     MapType,
@@ -48,6 +49,7 @@ from .values import (
     INT_KINDS,
     NESTED_POINTEES,
     RAW_FORMATS,
+    Ranges,
     RenderContext,
     ValueRenderer,
     field_keys,
@@ -103,21 +105,92 @@ class NativeRenderer:
         )
         self._nodes: dict[int, int] = {}
         self._constants: dict[str, int] = {}
+        self._holes: dict[tuple[int, int, Ranges], int | None] = {}
         self._pending: list[tuple[Any, ...] | None] = []
         self._done = 0
         """Nodes handed to C."""
 
-    def value(self, type_id: int, offset: int) -> Value:
+    def value(self, type_id: int, offset: int, holes: Ranges = ()) -> Value | None:
         """The renderer of a root value of ``type_id`` at ``offset`` of the payload
-        (``VariablePlan.text`` without holes)."""
-        return partial(self._c.value, self._flush(self._node(type_id)), offset)
+        (``VariablePlan.text``) whose bytes have the fixed ``holes`` (payload
+        ranges); None when C cannot render it (see ``_holed``)."""
+        node = self._holed(type_id, offset, holes) if holes else self._node(type_id)
+        if node is None:
+            return None
+        return partial(self._c.value, self._flush(node), offset)
 
-    def scope(self, nodes: list[int | str], offsets: list[int]) -> Scope:
+    def scope(
+        self, nodes: list[int | str], offsets: list[int], holes: list[Ranges] | None = None
+    ) -> Scope | None:
         """The renderer of root values side by side, each of a type (an int) or a
-        constant text (a str), at ``offsets`` of the payload (``plans._group``)."""
-        made = tuple(self._node(n) if isinstance(n, int) else self._constant(n) for n in nodes)
+        constant text (a str), at ``offsets`` of the payload (``plans._group``), with
+        the fixed ``holes`` of each; None when C cannot render one."""
+        made = []
+        for i, (n, at) in enumerate(zip(nodes, offsets, strict=True)):
+            if isinstance(n, str):
+                made.append(self._constant(n))
+                continue
+            node = self._holed(n, at, holes[i]) if holes and holes[i] else self._node(n)
+            if node is None:
+                return None
+            made.append(node)
         self._flush(0)
-        return partial(self._c.scope, made, tuple(offsets))
+        return partial(self._c.scope, tuple(made), tuple(offsets))
+
+    def _holed(self, type_id: int, off: int, holes: Ranges) -> int | None:
+        """The node of a value of ``type_id`` at ``off`` of the payload, where
+        ``holes`` (payload ranges) were not captured, as the Python renderers treat
+        them: a value touching a hole is unavailable, but for a struct, whose fields
+        are (each in turn). None for what C leaves to Python: an array partly in a
+        hole, a time.Time without its usual fields."""
+        key = (type_id, off, holes)
+        if key in self._holes:
+            return self._holes[key]
+        v = self._values
+        t = v.resolve(type_id)
+        node: int | None
+        width = t.size
+        if isinstance(t, InterfaceType):
+            width = 16
+        elif isinstance(t, (MapType, ChanType, FuncType)):
+            width = 8
+        elif isinstance(t, StructType) and t.name == "time.Time":
+            names = {f.name for f in t.fields}
+            width = 16 if {"wall", "ext"} <= names else -1
+        if v.redacted_type(type_id) or not v.overlaps(holes, off, off + max(width, t.size)):
+            node = self._node(type_id)  # (a redacted type's text ignores holes)
+        elif width < 0 or (isinstance(t, ArrayType) and not v.covered(holes, off, off + t.size)):
+            node = None
+        elif isinstance(t, StructType) and width == t.size and t.name != "time.Time":
+            node = self._holed_struct(type_id, t, off, holes)
+        elif v.overlaps(holes, off, off + width):
+            node = self._constant(jsontext.value_text(v.name(type_id), "unavailable"))
+        else:
+            node = self._node(type_id)
+        self._holes[key] = node
+        return node
+
+    def _holed_struct(self, type_id: int, t: StructType, off: int, holes: Ranges) -> int | None:
+        """A struct partly or wholly in holes (``_holed``)."""
+        v = self._values
+        if v.covered(holes, off, off + t.size):
+            return self._constant(jsontext.value_text(v.name(type_id), "unavailable"))
+        fields = []
+        for key, f in zip(field_keys(t), t.fields, strict=True):
+            constant = v.field_constant(f)
+            node = -1 if constant is not None else self._holed(f.type, off + f.offset, holes)
+            if node is None:
+                return None
+            fields.append(
+                (
+                    _text(jsontext.key(key)),
+                    f.offset,
+                    node,
+                    None if constant is None else _text(constant),
+                )
+            )
+        head = _text(jsontext.head(v.name(type_id)))
+        return self._add((_render.K_STRUCT, t.size, head, fields))
 
     def snapshots(
         self,
@@ -231,7 +304,7 @@ class NativeRenderer:
                 len(_text(jsontext.head(v.name(t.elem)))),
                 v.value_indices(t.elem),
             )
-        elif isinstance(t, UnsafePointerType) or isinstance(t, PointerType):
+        elif isinstance(t, (UnsafePointerType, PointerType)):
             return (r.K_ADDRESS, *common)  # (a pointer whose target DWARF omits)
         elif isinstance(t, FuncType):
             code = v.role_index("code", None)

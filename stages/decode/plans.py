@@ -40,21 +40,22 @@ class VariablePlan:
     constant: str | None
     """The variable's value whatever the event: redacted, or without a location."""
     native: Value | None = None
-    """The C renderer of the value (``native``), for events without holes in it."""
+    """The C renderer of the value (``native``) with its fixed ``holes``, for events
+    whose failed reads add none."""
 
     def text(self, event: EventData, ctx: RenderContext) -> str:
         """The JSON text of the variable's value in ``event``."""
         if self.constant is not None:
             return self.constant
-        holes = self.holes
+        failed: Ranges = ()
         if self.fail_holes and event.fail_mask:
             mask = event.fail_mask
-            holes = holes + tuple(span for bit, span in self.fail_holes if mask >> bit & 1)
-        if not holes and self.native is not None:
+            failed = tuple(span for bit, span in self.fail_holes if mask >> bit & 1)
+        if not failed and self.native is not None:
             text = self.native(ctx)
             if text is not None:
                 return text
-        return self.render(event.payload, self.offset, 0, holes, ctx)
+        return self.render(event.payload, self.offset, 0, self.holes + failed, ctx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +119,16 @@ def _scope_plan(
         object_format="{" + members + "}",
         return_format=returned,
         group=group,
+        # (in C also with fixed holes; not with holes that depend on the event)
         native=(
             native.scope(
                 [vp.var.type if vp.constant is None else vp.constant for vp in variables],
                 [vp.offset for vp in variables],
+                [vp.holes for vp in variables],
             )
-            if native is not None and group is not None
+            if native is not None
+            and variables
+            and not any(vp.fail_holes and vp.constant is None for vp in variables)
             else None
         ),
     )
@@ -230,11 +235,9 @@ def _plan_variable(
         renderer.renderer(var.type),
         base,
         constant,
-        (
-            native.value(var.type, base)
-            if native is not None and constant is None and not holes
-            else None
-        ),
+        native.value(var.type, base, tuple(holes))
+        if native is not None and constant is None
+        else None,
     )
 
 

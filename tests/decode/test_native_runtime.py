@@ -8,6 +8,7 @@ holding a pointer back to their holder, all under random limits.
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 
@@ -16,9 +17,11 @@ import pytest
 from decode_helpers import (
     BYTES,
     CT,
+    T_ARR4,
     T_FUNC,
     T_IFACE,
     T_INT,
+    T_MIXED,
     T_POINT,
     T_POINT_S,
     T_STRING,
@@ -27,8 +30,8 @@ from decode_helpers import (
     Var,
     World,
     elem_sizes,
-    make_program,
     make_dump,
+    make_program,
     make_world,
     pack_event,
     run,
@@ -49,7 +52,7 @@ from stages.ir import (
     StructType,
     SwissMapLayout,
 )
-from stages.layout import BLOCK_FLAG_READ_FAILED, EVENT_FLAG_TRUNCATED, BpfType
+from stages.layout import BLOCK_FLAG_READ_FAILED, EVENT_FLAG_TRUNCATED, BpfType, PieceLayout
 from stages.spec import Capture
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C extension is not built")
@@ -231,8 +234,13 @@ def test_map_of_tables_with_indirect_slots() -> None:
     assert m["entries"] == [  # type: ignore[index]
         [
             {"type": "int", "value": "9"},
-            {"type": "main.Point", "fields": {"X": {"type": "int32", "value": "3"},
-                                              "Y": {"type": "int32", "value": "-4"}}},
+            {
+                "type": "main.Point",
+                "fields": {
+                    "X": {"type": "int32", "value": "3"},
+                    "Y": {"type": "int32", "value": "-4"},
+                },
+            },
         ]
     ]
     assert m["size"] == "5" and m["truncated"] is True  # type: ignore[index]
@@ -243,8 +251,10 @@ def test_interfaces_funcs_and_addresses() -> None:
     itab = bytes(8) + u64(D_PHOLDER) + bytes(16)
     root = (
         bytes(16)  # M, P: nil maps
-        + u64(D_INT) + u64(S1)  # E: an int behind a pointer
-        + u64(S2) + u64(H)  # S: a *Holder (direct) through an itab
+        + u64(D_INT)
+        + u64(S1)  # E: an int behind a pointer
+        + u64(S2)
+        + u64(H)  # S: a *Holder (direct) through an itab
         + u64(K1)  # F: a func value
         + u64(0xDEADBEEF)  # U
     )
@@ -354,3 +364,68 @@ def test_random_runtime_values_render_the_same(
     w = world(limits)
     flags = EVENT_FLAG_TRUNCATED if truncated else 0
     both(w, [pack_event(root, blocks, elem_sizes=elem_sizes(w), flags=flags)])
+
+
+# ------------------------------------------------------------------ fixed holes
+
+
+@st.composite
+def holes(draw: st.DrawFn, size: int) -> list[PieceLayout]:
+    """A variable's pieces: some of its bytes unavailable, the rest on the stack."""
+    cuts = sorted(set(draw(st.lists(st.integers(1, size - 1), max_size=4))))
+    bounds = [0, *cuts, size]
+    return [
+        PieceLayout(offset=a, size=b - a, source=draw(st.sampled_from(["unavailable", "stack"])))
+        for a, b in itertools.pairwise(bounds)
+    ]
+
+
+@FUZZ
+@given(random_event(), holes(64), holes(32), holes(16))
+def test_values_with_fixed_holes_render_the_same(
+    drawn: tuple[Capture, bytes, list[Blk]],
+    holder_pieces: list[PieceLayout],
+    mixed_pieces: list[PieceLayout],
+    array_pieces: list[PieceLayout],
+) -> None:
+    """Holes fixed by the layout (bytes no register or stack slot held) render in
+    C as in Python: a value touching one unavailable, a struct field by field (an
+    array partly in one is left to Python)."""
+    limits, root, blocks = drawn
+    program = world().program
+    w = make_world(
+        [
+            Var("v", T_HOLDER, pieces=holder_pieces),
+            Var("m", T_MIXED, pieces=mixed_pieces),
+            Var("a", T_ARR4, pieces=array_pieces),
+        ],
+        program=program,
+        limits=limits,
+    )
+    w.layout = msgspec.structs.replace(
+        w.layout, types=[*w.layout.types, *_roles(len(w.layout.types))]
+    )
+    mixed = struct.pack("<H?xfQQd", 7, True, 1.5, K2, 3, -0.0)
+    event = pack_event(
+        w.root(v=root, m=mixed, a=struct.pack("<4i", 1, -2, 3, -4)),
+        blocks,
+        elem_sizes=elem_sizes(w),
+    )
+    both(w, [event])
+
+
+def test_a_holder_with_holes_is_decoded_in_c() -> None:
+    pieces = [
+        PieceLayout(offset=0, size=20, source="stack"),
+        PieceLayout(offset=20, size=44, source="unavailable"),
+    ]
+    program = world().program
+    w = make_world([Var("v", T_HOLDER, pieces=pieces)], program=program)
+    w.layout = msgspec.structs.replace(
+        w.layout, types=[*w.layout.types, *_roles(len(w.layout.types))]
+    )
+    v = value(w, bytes(64), [])
+    fields = v["fields"]  # type: ignore[index]
+    assert fields["M"] == {"type": "map[string]int", "isNull": True}
+    assert fields["E"] == {"type": "interface {}", "notCapturedReason": "unavailable"}
+    assert fields["U"] == {"type": "unsafe.Pointer", "notCapturedReason": "unavailable"}
