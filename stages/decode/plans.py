@@ -10,7 +10,9 @@ name, the later one's, in the place of the first (a dict's rules).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from ..layout import ProbeLayout, VariableLayout
 from ..spec import Capture
@@ -111,7 +113,7 @@ def _scope_plan(
         returned = '{"@return":%s}'
     else:
         returned = '{"@return":{"type":"","fields":{' + members + "}}}"
-    group = _group(renderer, variables, label)
+    group = _group(renderer, variables, label, lazy=native is not None)
     return ScopePlan(
         variables=variables,
         names=names,
@@ -135,22 +137,44 @@ def _scope_plan(
 
 
 def _group(
-    renderer: ValueRenderer, variables: tuple[VariablePlan, ...], label: str
+    renderer: ValueRenderer, variables: tuple[VariablePlan, ...], label: str, lazy: bool = False
 ) -> Group | None:
     """A generated renderer of ``variables``, read at their offsets in the payload
     (``label`` names it); None without variables, or when one has holes, fixed or
-    depending on failed reads (those render one by one)."""
+    depending on failed reads (those render one by one). ``lazy``: generated on
+    its first call (see ``_lazy``)."""
     if not variables or any(
         (vp.holes or vp.fail_holes) and vp.constant is None for vp in variables
     ):
         return None
-    slots = [
-        Slot(vp.offset, vp.constant)
-        if vp.constant is not None
-        else Slot(vp.offset, vp.render, renderer.words(vp.var.type))
-        for vp in variables
-    ]
-    return group_renderer(slots, label)
+
+    def make() -> Group:
+        slots = [
+            Slot(vp.offset, vp.constant)
+            if vp.constant is not None
+            else Slot(vp.offset, vp.render, renderer.words(vp.var.type))
+            for vp in variables
+        ]
+        return group_renderer(slots, label)
+
+    return _lazy(make) if lazy else make()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _lazy(make: Callable[[], _F]) -> _F:
+    """The function ``make()`` returns, made on its first call. With the C renderer
+    the Python renderers are its fallback, and generating them (compiling their
+    code) costs more than a decode uses them."""
+    made: list[_F] = []
+
+    def call(*args: Any) -> Any:
+        if not made:
+            made.append(make())
+        return made[0](*args)
+
+    return cast(_F, call)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +256,9 @@ def _plan_variable(
         var.name,
         tuple(holes),
         tuple(fail_holes),
-        renderer.renderer(var.type),
+        renderer.renderer(var.type)
+        if native is None
+        else _lazy(lambda: renderer.renderer(var.type)),
         base,
         constant,
         native.value(var.type, base, tuple(holes))
