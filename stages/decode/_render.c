@@ -14,8 +14,9 @@
  *   and Renderer.scope() mirror VariablePlan.text and the scope's generated group:
  *   bools, ints, strings, structs, arrays, slices and pointers are rendered here;
  *   floats, uintptrs and complex64 take their text from the Python renderer's
- *   cache (a miss calls its formatter); every other kind ("python" nodes) calls
- *   the Python renderer of its type and splices its text in. They decline (return
+ *   cache (a miss calls its formatter); funcs, interfaces, swiss-table maps and
+ *   unsafe.Pointer are rendered in _runtime.c; every other kind ("python" nodes)
+ *   calls the Python renderer of its type and splices its text in. They decline (return
  *   None, and Python renders) an event whose blocks were not indexed here, or a
  *   context with a negative limit; variables with holes never come here.
  *

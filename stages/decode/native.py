@@ -3,12 +3,14 @@ rendered without a Python call per value.
 
 The Python renderers (``values``, ``generated``, ``runtime_values``) are the
 reference; the C code mirrors them and gives byte for byte the same text. It
-covers the common kinds: bools, integers, strings, structs, arrays, slices and
-pointers. Floats, ``uintptr`` and ``complex64`` take their text from the Python
-renderer's cache of their type; every other kind (maps, interfaces, channels,
-funcs, ``time.Time``, ``unsafe.Pointer``, ``complex128``...) is rendered by its
-Python renderer, called from C, and variables with holes in their bytes render
-in Python altogether.
+covers bools, integers, strings, structs, arrays, slices and pointers
+(``_render.c``), and ``unsafe.Pointer``, funcs, interfaces and swiss-table maps
+(``_runtime.c``). Floats, ``uintptr`` and ``complex64`` take their text from the
+Python renderer's cache of their type; the other kinds (maps of the bucket
+layout, channels, ``time.Time``, ``complex128``...) are rendered by their Python
+renderer, called from C. Holes the layout fixes (bytes no register or stack slot
+held) are built into a variable's nodes (``_holed``); a variable whose holes
+depend on an event's failed reads renders in Python.
 
 This module builds the C renderer's table: one node per IR type, a tuple of the
 type's kind, size, head (``{"type":"T"``) and what its kind needs (texts worked out
