@@ -15,10 +15,11 @@
  *   bools, ints, strings, structs, arrays, slices and pointers are rendered here;
  *   floats, uintptrs and complex64 take their text from the Python renderer's
  *   cache (a miss calls its formatter); funcs, interfaces, swiss-table maps and
- *   unsafe.Pointer are rendered in _runtime.c; every other kind ("python" nodes)
- *   calls the Python renderer of its type and splices its text in. They decline (return
- *   None, and Python renders) an event whose blocks were not indexed here, or a
- *   context with a negative limit; variables with holes never come here.
+ *   unsafe.Pointer are rendered in _runtime.c; every other kind ("python"
+ *   nodes) calls the Python renderer of its type and splices its text in. They
+ *   decline (return None, and Python renders) an event whose blocks were not
+ *   indexed here, or a context with a negative limit. Holes the layout fixes are
+ *   in a variable's nodes (native.py); holes from failed reads never come here.
  *
  * Nothing read from the event is trusted: every read is checked against the
  * buffer, every count is clamped by the limits and the block it indexes.
