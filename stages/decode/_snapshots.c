@@ -108,8 +108,9 @@ typedef struct {
 	Probe *probes;
 	Py_ssize_t nprobes;
 	PyObject *keep; /* the bytes objects texts point into */
-	char *obuf, *wbuf; /* output buffers kept from one event to the next (grown once) */
-	Py_ssize_t ocap, wcap;
+	char *obuf, *wbuf, *sbuf; /* output buffers kept from one event to the next
+				     (grown once): snapshot, values, summaries' values */
+	Py_ssize_t ocap, wcap, scap;
 } Snapshots;
 
 #define KEPT_BUFFER (4 << 20) /* bigger buffers are not kept */
@@ -198,6 +199,7 @@ static void snapshots_dealloc(Snapshots *self)
 	snapshots_clear(self);
 	PyMem_Free(self->obuf);
 	PyMem_Free(self->wbuf);
+	PyMem_Free(self->sbuf);
 	PyMem_Free(self->probes);
 	PyMem_Free(self->sizes);
 	Py_TYPE(self)->tp_free((PyObject *)self);
@@ -609,11 +611,13 @@ static int put_summary(Walk *o, Event *e, Said *s, const char *text, Py_ssize_t 
 	Walk w;
 	SummaryArg arg = {e, s};
 	walk_start(&w, e->self->renderer, e->payload, e->blocks, s->limits);
+	use_buffer(&w, &e->self->sbuf, &e->self->scap);
 	w.make_ctx = make_summary_context;
 	w.ctx_arg = &arg;
 	int rc = walk_render(&w, scope->nodes[s->index], scope->offsets[s->index]);
 	if (rc == 0)
 		rc = summary_into(e->self->summaries, s->summary, w.out, w.len, o);
+	keep_buffer(&w, &e->self->sbuf, &e->self->scap);
 	walk_end(&w);
 	if (rc == 1)
 		o->len = at;
