@@ -515,14 +515,16 @@ static int take_node(Renderer *r, Node *nd, PyObject *spec)
 		     (nd->count == 0 || nd->stride <= nd->size / nd->count);
 		break;
 	case K_SLICE:
-		ok = PyArg_ParseTuple(rest, "nnO", &nd->elem, &nd->stride, &capture) &&
+		ok = PyArg_ParseTuple(rest, "nnOLL", &nd->elem, &nd->stride, &capture,
+				      &nd->elem_id, &nd->levels) &&
+		     nd->levels > 0 &&
 		     nd->stride >= 0 && nd->stride <= INT32_MAX && nd->size >= 24 &&
 		     take_capture(nd, capture) == 0;
 		break;
 	case K_POINTER:
-		ok = PyArg_ParseTuple(rest, "nLppnO", &nd->elem, &nd->elem_id, &nd->nested,
-				      &nd->zero_size, &nd->skip, &capture) &&
-		     nd->size >= 8 && nd->skip >= 0 && take_capture(nd, capture) == 0;
+		ok = PyArg_ParseTuple(rest, "nLppnOL", &nd->elem, &nd->elem_id, &nd->nested,
+				      &nd->zero_size, &nd->skip, &capture, &nd->levels) &&
+		     nd->levels > 0 && nd->size >= 8 && nd->skip >= 0 && take_capture(nd, capture) == 0;
 		break;
 	case K_PYTHON:
 		ok = PyArg_ParseTuple(rest, "OO", &x, &y);
@@ -659,7 +661,7 @@ PyObject *empty_bytes; /* b"" */
 static PyObject *empty_tuple; /* (): no holes */
 
 /* The RenderContext attributes read, interned once. */
-static PyObject *attr_payload, *attr_blocks, *attr_path, *attr_missing;
+static PyObject *attr_payload, *attr_blocks, *attr_path, *attr_missing, *attr_levels;
 static PyObject *attr_limits[4];
 static const char *const limit_names[4] = {"max_reference_depth", "max_collection_size",
 					   "max_length", "max_field_count"};
@@ -940,6 +942,45 @@ static int render_array(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 	return PUT_LIT(w, "\"}");
 }
 
+/* Whether (addr, type) is on the path being rendered: values' ctx.path. */
+int path_has(const Walk *w, uint64_t addr, long long type)
+{
+	for (Py_ssize_t i = 0; i < w->npath; i++)
+		if (w->path[i].addr == addr && w->path[i].type == type)
+			return 1;
+	return 0;
+}
+
+/* Put (addr, type) on the path, with the levels its hop adds, for what is
+ * rendered under it; path_pop after. */
+int path_push(Walk *w, uint64_t addr, long long type, long long levels)
+{
+	if (w->npath == w->cappath) {
+		Py_ssize_t cap = w->cappath ? w->cappath * 2 : 16;
+		PathEntry *path = PyMem_Realloc(w->path, (size_t)cap * sizeof(PathEntry));
+		if (!path) {
+			PyErr_NoMemory();
+			return -1;
+		}
+		w->path = path;
+		w->cappath = cap;
+	}
+	if (Py_EnterRecursiveCall(" while rendering a captured value"))
+		return -1;
+	w->path[w->npath].addr = addr;
+	w->path[w->npath].type = type;
+	w->npath++;
+	w->levels += levels;
+	return 0;
+}
+
+void path_pop(Walk *w, long long levels)
+{
+	w->npath--;
+	w->levels -= levels;
+	Py_LeaveRecursiveCall();
+}
+
 /* values.slice_text */
 static int render_slice(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, long long depth)
 {
@@ -976,6 +1017,16 @@ static int render_slice(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 				       PUT_LIT(w, "\",\"notCapturedReason\":\"unimplemented\"}") < 0
 				   ? -1
 				   : 0;
+		if (nd->elem_id &&
+		    (path_has(w, ptr, nd->elem_id) || w->levels + nd->levels > GODI_MAX_LEVELS))
+			return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"size\":\"") < 0 ||
+				       put_u64(w, length) < 0 ||
+				       (path_has(w, ptr, nd->elem_id)
+					    ? PUT_LIT(w, "\",\"notCapturedReason\":\"circular "
+							 "reference\"}")
+					    : PUT_LIT(w, "\",\"notCapturedReason\":\"depth\"}")) < 0
+				   ? -1
+				   : 0;
 		const Entry *block = find_block(w, nd, ptr);
 		if (!block || block->flags & BLOCK_FLAG_READ_FAILED) {
 			w->missing |= !block;
@@ -995,9 +1046,15 @@ static int render_slice(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 		 * ValueRenderer checked is the element type's */
 		if (overrun(block->start, shown * nd->stride, &w->payload))
 			return -1;
-		if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0 ||
-		    render_elements(w, nd->elem, nd->stride, &w->payload, block->start, shown,
-				    depth) < 0)
+		if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0)
+			return -1;
+		if (nd->elem_id && path_push(w, ptr, nd->elem_id, nd->levels) < 0)
+			return -1;
+		int rc = render_elements(w, nd->elem, nd->stride, &w->payload, block->start, shown,
+					 depth);
+		if (nd->elem_id)
+			path_pop(w, nd->levels);
+		if (rc < 0)
 			return -1;
 	} else if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0) {
 		return -1;
@@ -1087,14 +1144,12 @@ static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
 		return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"isNull\":true}") < 0 ? -1 : 0;
 	char address[40];
 	Py_ssize_t address_len = address_text(address, addr);
-	for (Py_ssize_t i = 0; i < w->npath; i++) {
-		if (w->path[i].addr == addr && w->path[i].type == nd->elem_id)
-			return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
-				       PUT_LIT(w, ",\"notCapturedReason\":\"circular reference\"}") < 0
-				   ? -1
-				   : 0;
-	}
-	if (depth >= w->max_depth)
+	if (path_has(w, addr, nd->elem_id))
+		return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
+			       PUT_LIT(w, ",\"notCapturedReason\":\"circular reference\"}") < 0
+			   ? -1
+			   : 0;
+	if (depth >= w->max_depth || w->levels + nd->levels > GODI_MAX_LEVELS)
 		return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
 			       PUT_LIT(w, ",\"notCapturedReason\":\"depth\"}") < 0
 			   ? -1
@@ -1114,21 +1169,8 @@ static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
 		data = w->payload;
 		at = block->start;
 	}
-	if (w->npath == w->cappath) {
-		Py_ssize_t cap = w->cappath ? w->cappath * 2 : 16;
-		PathEntry *path = PyMem_Realloc(w->path, (size_t)cap * sizeof(PathEntry));
-		if (!path) {
-			PyErr_NoMemory();
-			return -1;
-		}
-		w->path = path;
-		w->cappath = cap;
-	}
-	if (Py_EnterRecursiveCall(" while rendering a pointee"))
+	if (path_push(w, addr, nd->elem_id, nd->levels) < 0)
 		return -1;
-	w->path[w->npath].addr = addr;
-	w->path[w->npath].type = nd->elem_id;
-	w->npath++;
 	int rc;
 	if (nd->nested) {
 		rc = PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"fields\":{\"*\":") < 0 ||
@@ -1140,8 +1182,7 @@ static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
 	} else {
 		rc = render_inlined(w, nd, &data, at, depth, address, address_len);
 	}
-	w->npath--;
-	Py_LeaveRecursiveCall();
+	path_pop(w, nd->levels);
 	return rc;
 }
 
@@ -1158,7 +1199,7 @@ static int render_python(Walk *w, Node *nd, const Buf *b, Py_ssize_t off, long l
 	}
 	PyObject *path = NULL, *text = NULL, *at = NULL, *deep = NULL;
 	Py_ssize_t added = 0;
-	int rc = -1;
+	int rc = -1, levels_set = 0;
 	if (!w->ctx) {
 		if (!w->make_ctx) {
 			PyErr_SetString(PyExc_RuntimeError, "a walk without a render context");
@@ -1185,6 +1226,14 @@ static int render_python(Walk *w, Node *nd, const Buf *b, Py_ssize_t off, long l
 				goto done;
 		}
 	}
+	if (w->levels) { /* the Python renderers see the hops above them */
+		PyObject *levels = PyLong_FromLongLong(w->levels);
+		int r = levels ? PyObject_SetAttr(w->ctx, attr_levels, levels) : -1;
+		Py_XDECREF(levels);
+		if (r < 0)
+			goto done;
+		levels_set = 1;
+	}
 	at = PyLong_FromSsize_t(off);
 	deep = PyLong_FromLongLong(depth);
 	if (at && deep) {
@@ -1198,6 +1247,16 @@ static int render_python(Walk *w, Node *nd, const Buf *b, Py_ssize_t off, long l
 			PyErr_SetString(PyExc_TypeError, "a renderer returned a non-str");
 	}
 done:
+	if (levels_set) { /* back to the root's: a walk starts at a root value */
+		PyObject *type, *value, *tb;
+		PyErr_Fetch(&type, &value, &tb);
+		PyObject *zero = PyLong_FromLong(0);
+		if (!zero || PyObject_SetAttr(w->ctx, attr_levels, zero) < 0)
+			rc = -1;
+		Py_XDECREF(zero);
+		if (type)
+			PyErr_Restore(type, value, tb);
+	}
 	for (Py_ssize_t i = 0; i < added; i++) {
 		PyObject *key = Py_BuildValue("(KL)", (unsigned long long)w->path[i].addr,
 					      w->path[i].type);
@@ -1316,6 +1375,7 @@ void walk_start(Walk *w, Renderer *r, PyObject *payload, PyObject *blocks,
 	w->missing = 0;
 	w->path = NULL;
 	w->npath = w->cappath = 0;
+	w->levels = 0;
 	w->out = w->stack;
 	w->len = 0;
 	w->cap = sizeof(w->stack);
@@ -1506,9 +1566,10 @@ PyMODINIT_FUNC PyInit__render(void)
 		return NULL;
 	if (!empty_tuple && !(empty_tuple = PyTuple_New(0)))
 		return NULL;
-	PyObject **attrs[] = {&attr_payload, &attr_blocks, &attr_path, &attr_missing};
-	const char *attr_names[] = {"payload", "blocks", "path", "missing"};
-	for (int i = 0; i < 4; i++)
+	PyObject **attrs[] = {&attr_payload, &attr_blocks, &attr_path, &attr_missing,
+			      &attr_levels};
+	const char *attr_names[] = {"payload", "blocks", "path", "missing", "levels"};
+	for (int i = 0; i < 5; i++)
 		if (!*attrs[i] && !(*attrs[i] = PyUnicode_InternFromString(attr_names[i])))
 			return NULL;
 	for (int i = 0; i < 4; i++)

@@ -94,7 +94,11 @@ typedef struct {
 	Py_ssize_t stride; /* K_ARRAY, K_SLICE */
 	uint32_t *capture; /* capture types whose blocks hold the elements or pointee */
 	Py_ssize_t ncapture;
-	long long elem_id; /* K_POINTER: the resolved pointee type, on the path */
+	long long elem_id; /* K_POINTER: the resolved pointee type, on the path;
+			      K_SLICE: its data's path key type, 0: none; K_MAP: its
+			      data's path key type (values.path_key) */
+	long long levels;  /* K_POINTER, K_SLICE, K_MAP: JSON levels its hop adds
+			      (values.levels) */
 	int nested, zero_size;
 	Py_ssize_t skip;   /* K_POINTER: bytes of the pointee's head */
 	/* _runtime.c's kinds */
@@ -113,6 +117,9 @@ typedef struct {
 	uint32_t *capture; /* capture types holding its values */
 	Py_ssize_t ncapture;
 	Text unavailable;
+	long long type;    /* its resolved IR type: the path key of its value */
+	long long levels;  /* JSON levels the interface's hop to it adds */
+	int pointer;       /* a pointer (direct): its pointee one level down */
 } Dyn;
 
 /* Nodes live in chunks that never move: a walk holds node pointers while Python
@@ -156,6 +163,7 @@ typedef struct {
 	int missing;
 	PathEntry *path;
 	Py_ssize_t npath, cappath;
+	long long levels; /* ctx.levels: the JSON levels of the hops on the path */
 	char *out; /* stack, or on the heap once grown */
 	Py_ssize_t len, cap;
 	char stack[1024];
@@ -195,6 +203,13 @@ GODI_INTERNAL int render(Walk *w, Py_ssize_t node, const Buf *b, Py_ssize_t off,
 			 long long depth);
 GODI_INTERNAL Py_ssize_t address_text(char *buf, uint64_t addr);
 GODI_INTERNAL int take_capture(Node *nd, PyObject *seq);
+/* The JSON levels the hops of one path may reach: values.MAX_LEVELS. */
+#define GODI_MAX_LEVELS 256
+/* ctx.path: whether (addr, type) is on it; put on it, with the levels its hop
+ * adds to ctx.levels, while what it reaches renders (path_pop after). */
+GODI_INTERNAL int path_has(const Walk *w, uint64_t addr, long long type);
+GODI_INTERNAL int path_push(Walk *w, uint64_t addr, long long type, long long levels);
+GODI_INTERNAL void path_pop(Walk *w, long long levels);
 
 /* Room for more bytes in a walk's output. */
 static inline int ensure(Walk *w, Py_ssize_t more)

@@ -41,7 +41,8 @@ class Renderer:
     def __init__(
         self,
         reasons: Sequence[bytes],
-        dynamic: Callable[[int], tuple[int, bool, tuple[int, ...], bytes] | None] | None = None,
+        dynamic: Callable[[int], tuple[int, bool, tuple[int, ...], bytes, int, int, bool] | None]
+        | None = None,
     ) -> None: ...
     def extend(self, specs: Sequence[tuple[Any, ...] | None], /) -> None: ...
     def value(self, node: int, offset: int, ctx: object, /) -> str | None: ...

@@ -9,6 +9,10 @@
  * descriptors, its node made on first use: nodes never move, see NODE_CHUNK),
  * and whether a map's string key names a redacted identifier. Maps of the bucket
  * layout (Go <= 1.23), channels and time.Time stay with their Python renderers.
+ * Like theirs, a map's hop and an interface's to a value behind its data word go
+ * on the walk's path (cut with "circular reference" when met again) and every
+ * hop adds its JSON levels (cut with "depth" past GODI_MAX_LEVELS); a value
+ * stored in the interface directly spends a level of depth unless a pointer.
  *
  * As in _render.c, nothing read from the event is trusted: every read is checked
  * against its buffer.
@@ -79,9 +83,14 @@ static int take_map(Renderer *r, Node *nd, PyObject *rest)
 {
 	PyObject *kcap, *vcap, *redacted, *call, *offsets;
 	int string_key;
-	if (!PyArg_ParseTuple(rest, "nnLOOpSOO!", &nd->elem, &nd->value, &nd->ix, &kcap, &vcap,
-			      &string_key, &redacted, &call, &PyTuple_Type, &offsets))
+	if (!PyArg_ParseTuple(rest, "nnLOOpSOO!LL", &nd->elem, &nd->value, &nd->ix, &kcap, &vcap,
+			      &string_key, &redacted, &call, &PyTuple_Type, &offsets, &nd->elem_id,
+			      &nd->levels))
 		return -1;
+	if (nd->levels <= 0) {
+		PyErr_SetString(PyExc_ValueError, "a map's hop adds no levels");
+		return -1;
+	}
 	if (PyTuple_GET_SIZE(offsets) != M_COUNT) {
 		PyErr_SetString(PyExc_ValueError, "a map's layout has the wrong length");
 		return -1;
@@ -290,10 +299,15 @@ static int dynamic_type(Renderer *r, uint64_t descriptor, Dyn *out)
 	} else {
 		Dyn d = {0};
 		PyObject *capture, *text;
-		if (!PyArg_ParseTuple(found, "npOS", &d.node, &d.direct, &capture, &text))
+		if (!PyArg_ParseTuple(found, "npOSLLp", &d.node, &d.direct, &capture, &text,
+				      &d.type, &d.levels, &d.pointer))
 			goto done;
 		if (d.node < 0 || d.node >= r->n) {
 			PyErr_SetString(PyExc_IndexError, "a dynamic type's node is unknown");
+			goto done;
+		}
+		if (d.levels <= 0) {
+			PyErr_SetString(PyExc_ValueError, "a dynamic type's hop adds no levels");
 			goto done;
 		}
 		if (r->ndyns == r->capdyns) {
@@ -353,26 +367,31 @@ static int render_iface(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 	int found = dynamic_type(w->r, descriptor, &dyn);
 	if (found <= 0)
 		return found < 0 ? -1 : put_reason(w, nd, "missing type information");
-	if (depth >= w->max_depth)
+	if (depth >= w->max_depth || w->levels + dyn.levels > GODI_MAX_LEVELS)
 		return put_reason(w, nd, "depth");
-	if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"fields\":{\"data\":") < 0)
-		return -1;
-	if (Py_EnterRecursiveCall(" while rendering an interface"))
-		return -1;
 	int rc;
 	if (dyn.direct) {
-		/* the data word is the value, rendered at the interface's depth */
+		/* The data word is the value: a pointer renders its pointee one level
+		 * down, which is the level the interface hop reaches; anything else (a
+		 * map, a chan, a struct of one pointer) is that level itself. */
 		unsigned char bytes[8];
 		for (int i = 0; i < 8; i++)
 			bytes[i] = (unsigned char)(data >> (8 * i));
+		if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"fields\":{\"data\":") < 0)
+			return -1;
 		PyObject *obj = PyBytes_FromStringAndSize((const char *)bytes, 8);
-		if (!obj) {
-			rc = -1;
-		} else {
-			Buf word_buf = {obj, (const unsigned char *)PyBytes_AS_STRING(obj), 8};
-			rc = render(w, dyn.node, &word_buf, 0, depth);
+		if (!obj)
+			return -1;
+		if (Py_EnterRecursiveCall(" while rendering an interface")) {
 			Py_DECREF(obj);
+			return -1;
 		}
+		Buf word_buf = {obj, (const unsigned char *)PyBytes_AS_STRING(obj), 8};
+		w->levels += dyn.levels;
+		rc = render(w, dyn.node, &word_buf, 0, dyn.pointer ? depth : depth + 1);
+		w->levels -= dyn.levels;
+		Py_LeaveRecursiveCall();
+		Py_DECREF(obj);
 	} else {
 		const Entry *block = NULL;
 		for (Py_ssize_t i = 0; i < dyn.ncapture; i++) {
@@ -382,12 +401,23 @@ static int render_iface(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 		}
 		if (!valid(block)) {
 			w->missing = 1;
-			rc = PUT_TEXT(w, dyn.unavailable);
+			rc = PUT_TEXT(w, nd->head) < 0 ||
+					     PUT_LIT(w, ",\"fields\":{\"data\":") < 0 ||
+					     PUT_TEXT(w, dyn.unavailable) < 0
+				     ? -1
+				     : 0;
 		} else {
+			/* the value at data: what a pointer to it is keyed by */
+			if (path_has(w, data, dyn.type))
+				return put_reason(w, nd, "circular reference");
+			if (PUT_TEXT(w, nd->head) < 0 ||
+			    PUT_LIT(w, ",\"fields\":{\"data\":") < 0 ||
+			    path_push(w, data, dyn.type, dyn.levels) < 0)
+				return -1;
 			rc = render(w, dyn.node, &w->payload, block->start, depth + 1);
+			path_pop(w, dyn.levels);
 		}
 	}
-	Py_LeaveRecursiveCall();
 	return rc < 0 || PUT_LIT(w, "}}") < 0 ? -1 : 0;
 }
 
@@ -581,13 +611,23 @@ static int render_map(Walk *w, const Node *nd, uint64_t addr, long long depth)
 	uint64_t count;
 	if (word_at(w, header->start + (Py_ssize_t)nd->map->v[M_USED], &count) < 0)
 		return -1;
+	/* A map may hold itself (through an interface, or as its own value type). */
+	int circular = path_has(w, addr, nd->elem_id);
+	if (circular || w->levels + nd->levels > GODI_MAX_LEVELS)
+		return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"size\":\"") < 0 ||
+			       put_u64(w, count) < 0 ||
+			       (circular ? PUT_LIT(w, "\",\"notCapturedReason\":\"circular "
+						      "reference\"}")
+					 : PUT_LIT(w, "\",\"notCapturedReason\":\"depth\"}")) < 0
+			   ? -1
+			   : 0;
 	if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"entries\":[") < 0)
 		return -1;
 	MapWalk mw = {w, nd, nd->map, depth, 0, 0};
-	if (Py_EnterRecursiveCall(" while rendering a map"))
+	if (path_push(w, addr, nd->elem_id, nd->levels) < 0)
 		return -1;
 	int rc = swiss_entries(&mw, header->start);
-	Py_LeaveRecursiveCall();
+	path_pop(w, nd->levels);
 	if (rc < 0)
 		return -1;
 	uint64_t limit = (uint64_t)w->max_collection;

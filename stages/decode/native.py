@@ -55,6 +55,7 @@ from .values import (
     RenderContext,
     ValueRenderer,
     field_keys,
+    path_key,
 )
 
 try:
@@ -293,7 +294,9 @@ class NativeRenderer:
         elif isinstance(t, SliceType):
             stride = v.resolve(t.elem).size
             indices = v.value_indices(t.elem)
-            return (r.K_SLICE, *common, self._node(t.elem), stride, indices)
+            path = v.slice_key_id(type_id)  # ctx.path key of its data (0: none)
+            levels = v.slice_levels(type_id)
+            return (r.K_SLICE, *common, self._node(t.elem), stride, indices, path, levels)
         elif isinstance(t, PointerType) and t.elem is not None:
             target = v.resolve(t.elem)
             return (
@@ -305,6 +308,7 @@ class NativeRenderer:
                 target.size == 0,
                 len(_text(jsontext.head(v.name(t.elem)))),
                 v.value_indices(t.elem),
+                v.pointer_levels(t.elem),
             )
         elif isinstance(t, (UnsafePointerType, PointerType)):
             return (r.K_ADDRESS, *common)  # (a pointer whose target DWARF omits)
@@ -385,20 +389,30 @@ class NativeRenderer:
             _text(jsontext.value_text(v.name(t.value), "redactedIdent")),
             redacted,
             offsets,
+            path_key(0, v.resolve(t.id).id)[1],  # ctx.path key of its data
+            3 + max(v.levels(t.key), v.levels(t.value)),  # entries, a pair, a value
         )
 
-    def _dynamic(self, descriptor: int) -> tuple[int, bool, tuple[int, ...], bytes] | None:
+    def _dynamic(
+        self, descriptor: int
+    ) -> tuple[int, bool, tuple[int, ...], bytes, int, int, bool] | None:
         """An interface's dynamic type, by its runtime type descriptor, for C: its
         node (made now, with the nodes it refers to), whether the data word is
-        the value, the capture types of its values and its unavailable text."""
+        the value, the capture types of its values, its unavailable text, its
+        resolved type id (the ``ctx.path`` key of a value), the levels the
+        interface's hop adds (``compile_interface``) and whether it is a pointer."""
         v = self._values
         dyn = v.runtime_type(descriptor)
         if dyn is None:
             return None
         node = self._flush(self._node(dyn))
+        target = v.resolve(dyn)
         return (
             node,
             direct_iface(dyn, v.resolve),
             v.value_indices(dyn),
             _text(jsontext.value_text(v.name(dyn), "unavailable")),
+            target.id,
+            2 + v.levels(dyn),  # fields, data, the value
+            isinstance(target, PointerType),
         )
