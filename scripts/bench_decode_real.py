@@ -103,8 +103,10 @@ WORKLOADS = [
         ["-test.short", "-test.count=1"],
         "src/encoding/json",
         [
-            # Not on functions taking an `any`: some tests marshal a map that
-            # holds itself, which decode cannot render yet (a RecursionError).
+            # None on functions taking an `any` (Marshal...), though decode
+            # renders them now: a map holding itself is cut with "circular
+            # reference" (tests/robust/test_decode_cycles_live.py). The set stays
+            # as it was, for figures comparable with the earlier ones.
             _probe("Valid", "encoding/json.Valid"),
             _probe("Indent", "encoding/json.Indent"),
             _probe("Compact", "encoding/json.Compact"),
