@@ -785,7 +785,7 @@ Examples:
   godi run -f main.handleOrder -- ./server --port 8080
   godi run -f 'main.(*Cart).*' --rate 10 --pid 4242
   godi run --line main.go:42 --when 'qty > 10' --binary ./server --duration 30
-  godi run -f main.greet --json -- ./server | jq .message
+  godi run -f main.greet --json --pid 4242 | jq .message
   godi run --probes probes.json -o out/ --service shop --tags env:dev -- ./shop
 """,
 )
@@ -842,7 +842,8 @@ def run(
 
     Probes come from -f/--line (with --when, --template, --depth, --rate for all
     of them) or from a probe file. While capturing, a line per snapshot goes to
-    stdout (probe id, goroutine, time, message); if the view falls behind it skips
+    stdout (stderr when CMD is launched, whose stdout stays its own: probe id,
+    goroutine, time, message); if the view falls behind it skips
     (counted) while the dump keeps everything. Stops on target exit, --duration,
     --max-events or Ctrl-C, then decodes the whole dump and prints the per-probe
     table. Leaves probes.json (from flags), ir.json, prog/, events.dump and
@@ -881,7 +882,13 @@ def run(
         _irgen(irgen_path, str(ir_path), probes_path, ())
     _codegen(str(ir_path), probes_path, str(prog))
     svc = service or os.environ.get("DD_SERVICE") or name
-    view = None if no_live else LiveView(ir_path, prog, dump, svc, json_lines)
+    # A launched program's stdout stays its own (what it prints, nothing else):
+    # the view goes to stderr then, and to stdout when attaching.
+    view = (
+        None
+        if no_live
+        else LiveView(ir_path, prog, dump, svc, json_lines, stdout=sys.stderr if command else None)
+    )
     dump.unlink(missing_ok=True)  # the view must not read an earlier run's dump
     try:
         if view is not None:

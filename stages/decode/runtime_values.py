@@ -116,7 +116,7 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
                 key = key_r(key_data, key_off, depth, _NO_RANGES, ctx)
                 value = val_r(val_data, val_off, depth, _NO_RANGES, ctx)
                 if string_key:
-                    shown = _shown_value(key)
+                    shown = shown_value(key)
                     if shown is not None and redaction.ident(shown):
                         value = redacted
                 entries.append(f"[{key},{value}]")
@@ -144,7 +144,7 @@ class _Shown(msgspec.Struct):
 _shown_decoder = msgspec.json.Decoder(_Shown)
 
 
-def _shown_value(text: str) -> str | None:
+def shown_value(text: str | bytes) -> str | None:
     """The ``value`` member of a rendered value: what a string key shows."""
     return _shown_decoder.decode(text).value
 

@@ -74,7 +74,9 @@ def test_functions_and_a_glob_on_a_launched_program(binary: Path, tmp_path: Path
     said = re.findall(r"^greet name=(\S+) times=(\d+)$", result.stdout, re.M)
     carts = re.findall(r"^cart sku=(\S+) qty=(\d+) total=(\d+)$", result.stdout, re.M)
     assert len(said) == len(carts) == 3
-    lines = live_lines(result.stdout)
+    # A launched program's stdout is its own: the view goes to stderr.
+    assert not live_lines(result.stdout)
+    lines = live_lines(result.stderr)
     by_probe: dict[str, list[str]] = {}
     for probe, _g, _t, message in lines:
         by_probe.setdefault(probe, []).append(message)
@@ -122,7 +124,8 @@ def test_line_when_template_as_json_lines(binary: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     said = re.findall(r"^greet name=(\S+) times=(\d+)$", result.stdout, re.M)
-    views = [json.loads(ln) for ln in result.stdout.splitlines() if ln.startswith("{")]
+    assert not [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
+    views = [json.loads(ln) for ln in result.stderr.splitlines() if ln.startswith("{")]
     assert [v["message"] for v in views] == [f"hi {n} x{t}" for n, t in said if int(t) >= 2]
     assert {v["probe"] for v in views} == {"main.go_38"}
     assert all(isinstance(v["goroutine"], int) and v["timestamp"] > 0 for v in views)

@@ -2,8 +2,9 @@
 
 Hand-built records whose values hold themselves, or one another, through every
 kind of hop the decoder follows (a slice of its own type, ``[]any``, a map of
-``any``, a pointer to a struct holding an ``any``), and chains far deeper than
-any limit. Hypothesis draws random graphs of such values (cycles included).
+``any`` in buckets and in swiss tables, which C renders, a pointer to a struct
+holding an ``any``), and chains far deeper than any limit. Hypothesis draws
+random graphs of such values (cycles included).
 Each record decodes, the same in C and in Python, and
 
 - a value is shown whole at most once on any path: met again, it is cut;
@@ -57,13 +58,15 @@ from stages.ir import (
     RuntimeType,
     SliceType,
     StructType,
+    SwissMapLayout,
     TypedefType,
 )
 from stages.layout import BpfType
 from stages.spec import Capture
 
 T_S_SLICE, T_S, T_ANYS, T_BOX_S, T_BOX, T_PBOX, T_MAPANY, T_M_MAP, T_M = range(900, 909)
-D_S, D_ANYS, D_PBOX, D_MAP, D_INT, D_M = (0x7000 + 0x40 * i for i in range(6))
+T_SMAP_MAP, T_SMAP, T_SM_MAP, T_SM = range(909, 913)
+D_S, D_ANYS, D_PBOX, D_MAP, D_INT, D_M, D_SMAP, D_SM = (0x7000 + 0x40 * i for i in range(8))
 MAP_LAYOUT = BucketMapLayout(
     header=0,
     header_size=48,
@@ -88,6 +91,41 @@ MAP_LAYOUT = BucketMapLayout(
     same_size_grow=8,
 )
 M_LAYOUT = msgspec.structs.replace(MAP_LAYOUT, value_size=8, overflow_offset=200, bucket_size=208)
+
+
+def _swiss(elem_size: int) -> SwissMapLayout:
+    """Swiss tables (Go >= 1.24) of string keys, slots of the key then the value."""
+    slot_size = 16 + elem_size
+    return SwissMapLayout(
+        header=0,
+        header_size=48,
+        used_offset=0,
+        dir_ptr_offset=16,
+        dir_len_offset=24,
+        table=0,
+        table_size=32,
+        table_used_offset=0,
+        table_index_offset=8,
+        groups_data_offset=16,
+        groups_length_mask_offset=24,
+        group=0,
+        group_size=8 + 8 * slot_size,
+        ctrl_offset=0,
+        group_slots=8,
+        slots_offset=8,
+        slot_size=slot_size,
+        key_offset=0,
+        key_size=16,
+        key_indirect=False,
+        elem_offset=16,
+        elem_size=elem_size,
+        elem_indirect=False,
+        ctrl_empty=0x80,
+        ctrl_deleted=0xFE,
+    )
+
+
+SWISS_ANY, SWISS_M = _swiss(16), _swiss(8)
 EXTRA = [
     SliceType(id=T_S_SLICE, name="main.S", size=24, elem=T_S),  # type S []S
     TypedefType(id=T_S, name="main.S", size=24, target=T_S_SLICE),
@@ -111,6 +149,18 @@ EXTRA = [
     # type M map[string]M
     MapType(id=T_M_MAP, name="main.M", size=8, key=T_STRING, value=T_M, layout=M_LAYOUT),
     TypedefType(id=T_M, name="main.M", size=8, target=T_M_MAP),
+    # the same two in swiss tables: type SMap map[string]any, type SM map[string]SM
+    MapType(
+        id=T_SMAP_MAP,
+        name="main.SMap",
+        size=8,
+        key=T_STRING,
+        value=T_IFACE,
+        layout=SWISS_ANY,
+    ),
+    TypedefType(id=T_SMAP, name="main.SMap", size=8, target=T_SMAP_MAP),
+    MapType(id=T_SM_MAP, name="main.SM", size=8, key=T_STRING, value=T_SM, layout=SWISS_M),
+    TypedefType(id=T_SM, name="main.SM", size=8, target=T_SM_MAP),
 ]
 RUNTIME = [
     RuntimeType(address=D_S, type=T_S),
@@ -119,6 +169,8 @@ RUNTIME = [
     RuntimeType(address=D_MAP, type=T_MAPANY),
     RuntimeType(address=D_INT, type=T_INT),
     RuntimeType(address=D_M, type=T_M),
+    RuntimeType(address=D_SMAP, type=T_SMAP),
+    RuntimeType(address=D_SM, type=T_SM),
 ]
 
 
@@ -139,6 +191,14 @@ def _world(limits: Capture | None = None) -> tuple[World, dict[str, int]]:
         "bucket": BpfType(index=n + 5, ir_type=T_MAPANY, size=272, role="map_bucket"),
         "m_header": BpfType(index=n + 6, ir_type=T_M_MAP, size=48, role="map_header"),
         "m_bucket": BpfType(index=n + 7, ir_type=T_M_MAP, size=208, role="map_bucket"),
+        "s_header": BpfType(index=n + 8, ir_type=T_SMAP_MAP, size=48, role="map_header"),
+        "s_group": BpfType(
+            index=n + 9, ir_type=T_SMAP_MAP, size=SWISS_ANY.group_size, role="map_group"
+        ),
+        "sm_header": BpfType(index=n + 10, ir_type=T_SM_MAP, size=48, role="map_header"),
+        "sm_group": BpfType(
+            index=n + 11, ir_type=T_SM_MAP, size=SWISS_M.group_size, role="map_group"
+        ),
     }
     types = [*world.layout.types, *extra.values()]
     world.layout = msgspec.structs.replace(world.layout, types=types)
@@ -193,6 +253,18 @@ def _header(count: int, buckets: int) -> bytes:
     return u64(count) + bytes(8) + u64(buckets) + u64(0) + bytes(16)
 
 
+def _group(entries: list[bytes], value_size: int = 16) -> bytes:
+    """One swiss group of ``entries`` (each a value's bytes) under keys k0, k1, ..."""
+    ctrl = bytes([0x11] * len(entries) + [0x80] * (8 - len(entries)))
+    slots = b"".join(string_header(KEY + 16 * j, 2) + e for j, e in enumerate(entries))
+    return ctrl + slots.ljust(8 * (16 + value_size), b"\0")
+
+
+def _swiss_header(count: int, group: int) -> bytes:
+    """A small swiss map: no directory, its one group at ``group``."""
+    return u64(count) + bytes(8) + u64(group) + u64(0) + bytes(16)
+
+
 CIRCULAR = "circular reference"
 
 
@@ -229,6 +301,62 @@ def test_a_map_type_holding_itself() -> None:
     assert inner == {"type": "main.M", "size": "1", "notCapturedReason": CIRCULAR}
 
 
+def test_swiss_maps_holding_themselves() -> None:
+    """The same two in swiss tables (rendered in C): m["k0"] = m through an any,
+    and type SM map[string]SM; a hop through the any to a map spends depth."""
+    world, ix = _world()
+    m, group = 0x1000, 0x2000
+    blocks = [
+        *KEYS,
+        Blk(m, ix["s_header"], _swiss_header(1, group)),
+        Blk(group, ix["s_group"], _group([_iface(D_SMAP, m)])),
+    ]
+    v = _decode(world, world.root(v=_iface(D_SMAP, m)), blocks)
+    [(key, inner)] = v["fields"]["data"]["entries"]
+    assert key == {"type": "string", "value": "k0"}
+    assert inner["fields"]["data"] == {
+        "type": "main.SMap",
+        "size": "1",
+        "notCapturedReason": CIRCULAR,
+    }
+    # The map is stored in the interface directly: its hop spends one level of
+    # depth, as a pointer's does.
+    world, ix = _world(Capture(max_reference_depth=1))
+    v = _decode(world, world.root(v=_iface(D_SMAP, m)), blocks)
+    [(_, inner)] = v["fields"]["data"]["entries"]
+    assert inner == {"type": "interface {}", "notCapturedReason": "depth"}
+    world, ix = _world()
+    blocks = [
+        *KEYS,
+        Blk(m, ix["sm_header"], _swiss_header(1, group)),
+        Blk(group, ix["sm_group"], _group([u64(m)], value_size=8)),
+    ]
+    v = _decode(world, world.root(v=_iface(D_SM, m)), blocks)
+    [(_, inner)] = v["fields"]["data"]["entries"]
+    assert inner == {"type": "main.SM", "size": "1", "notCapturedReason": CIRCULAR}
+
+
+def test_a_swiss_map_chain_stops_at_the_levels() -> None:
+    """type SM map[string]SM, each holding the next, 1000 deep: no depth is spent
+    (no pointer or interface on the way), the levels cut it."""
+    world, ix = _world(Capture(max_reference_depth=64))
+    deep = 1000
+    blocks: list[Blk] = list(KEYS)
+    for i in range(deep):
+        m = 0x100000 * (i + 1)
+        blocks.append(Blk(m, ix["sm_header"], _swiss_header(1, m + 0x400)))
+        blocks.append(Blk(m + 0x400, ix["sm_group"], _group([u64(m + 0x100000)], value_size=8)))
+    v = _decode(world, world.root(v=_iface(D_SM, 0x100000)), blocks)
+    levels, node = 0, v["fields"]["data"]
+    while "entries" in node:
+        ((_, node),) = node["entries"]
+        levels += 1
+    assert node == {"type": "main.SM", "size": "1", "notCapturedReason": "depth"}
+    # The interface's hop adds 3 levels (fields, data, the map), each map's 4
+    # (entries, a pair, a map).
+    assert 3 + 4 * levels <= MAX_LEVELS < 3 + 4 * (levels + 1)
+
+
 def test_a_slice_type_holding_itself_and_a_deep_chain() -> None:
     """type S []S; s[0] = s; and a chain of distinct slices deeper than any bound."""
     world, ix = _world(Capture(max_reference_depth=64, max_collection_size=10))
@@ -256,8 +384,9 @@ def test_a_slice_type_holding_itself_and_a_deep_chain() -> None:
 
 # ---------------------------------------------------------------- random graphs
 
-KINDS = ("anys", "box", "map")
-"""The values of a graph: ``[]any``, ``*Box`` (Box{V any, N int}), ``map[string]any``;
+KINDS = ("anys", "box", "map", "smap")
+"""The values of a graph: ``[]any``, ``*Box`` (Box{V any, N int}), ``map[string]any``
+in buckets (``map``) and in swiss tables (``smap``, ``main.SMap``);
 each holds other values of the graph through interfaces (each edge may close a
 cycle). Every value carries its own number: an int element (``[]any``), ``N``
 (Box), a key ``k7`` whose value is that int (map)."""
@@ -291,7 +420,7 @@ def _blocks(
         kind = nodes[i][0]
         if kind == "anys":
             return _iface(D_ANYS, at(i) + 0x800)  # a copy of its header
-        return _iface(D_PBOX if kind == "box" else D_MAP, at(i))
+        return _iface({"box": D_PBOX, "map": D_MAP, "smap": D_SMAP}[kind], at(i))
 
     blocks = list(KEYS)
     for i, (kind, edges) in enumerate(nodes):
@@ -307,8 +436,12 @@ def _blocks(
         else:
             entries = [ref(e) for e in edges]
             entries += [bytes(16)] * (7 - len(entries)) + [_iface(D_INT, number)]
-            blocks.append(Blk(me, ix["header"], _header(8, me + 0x400)))
-            blocks.append(Blk(me + 0x400, ix["bucket"], _bucket(entries)))
+            if kind == "map":
+                blocks.append(Blk(me, ix["header"], _header(8, me + 0x400)))
+                blocks.append(Blk(me + 0x400, ix["bucket"], _bucket(entries)))
+            else:
+                blocks.append(Blk(me, ix["s_header"], _swiss_header(8, me + 0x400)))
+                blocks.append(Blk(me + 0x400, ix["s_group"], _group(entries)))
     return ref(0), blocks
 
 
@@ -320,7 +453,7 @@ def _number(value: dict[str, Any]) -> int | None:
         marker = value["elements"][-1].get("fields", {}).get("data")
     elif value["type"] == "*main.Box" and "fields" in value:
         marker = value["fields"]["N"]
-    elif "entries" in value and value["type"] == "map[string]interface {}":
+    elif "entries" in value and value["type"] in ("map[string]interface {}", "main.SMap"):
         for key, v in value["entries"]:
             if key.get("value") == "k7":
                 marker = v.get("fields", {}).get("data")
