@@ -15,13 +15,16 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from . import __version__
 from .errors import GodiError
 from .ir import ProbeIssue
+
+if TYPE_CHECKING:
+    from .capture.floats import FloatsMode
 
 log = logging.getLogger("godi")
 
@@ -221,6 +224,7 @@ def _capture(
     max_events: int | None,
     *,
     table: bool = True,
+    floats: str = "auto",
 ) -> int | None:
     """Run the capture and report it; ``table``: end with the per-probe table
     (``run`` prints it after decode instead)."""
@@ -238,6 +242,7 @@ def _capture(
         duration=duration,
         max_events=max_events,
         on_ready=ready,
+        floats=cast("FloatsMode", floats),
     )
     for probe_id, message in result.attach_failures:
         click.echo(f"godi: probe {probe_id}: not attached: {message}", err=True)
@@ -301,6 +306,14 @@ Examples:
 )
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--max-events", type=int, help="Stop after this many events.")
+@click.option(
+    "--floats",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Floats in vector registers: signal captured hits (SIGURG) to read them; "
+    "auto: not in a program that handles SIGURG itself (signal.Notify).",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be attached, load nothing.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def capture(
@@ -310,6 +323,7 @@ def capture(
     binary: str | None,
     duration: float | None,
     max_events: int | None,
+    floats: str,
     dry_run: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -335,7 +349,9 @@ def capture(
         raise TargetError("give exactly one target: -- CMD ARGS..., --pid PID or --binary PATH")
     if not out:
         raise click.UsageError("--output is required (except with --dry-run)")
-    status = _capture(program_dir, out, list(command), pid, binary, duration, max_events)
+    status = _capture(
+        program_dir, out, list(command), pid, binary, duration, max_events, floats=floats
+    )
     if status:
         sys.exit(status if status > 0 else 128 - status)
 
@@ -557,6 +573,14 @@ Examples:
 @click.option("--service", help="Service name (default: $DD_SERVICE, else the program's name).")
 @click.option("--tags", default=None, help="ddtags (default: $DD_TAGS).")
 @click.option("--duration", type=float, help="Stop capturing after this many seconds.")
+@click.option(
+    "--floats",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Floats in vector registers: signal captured hits (SIGURG) to read them; "
+    "auto: not in a program that handles SIGURG itself (signal.Notify).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
     probes_path: str,
@@ -564,6 +588,7 @@ def run(
     service: str | None,
     tags: str | None,
     duration: float | None,
+    floats: str,
     command: tuple[str, ...],
 ) -> None:
     """All four stages in one go for a one-off capture of CMD.
@@ -583,7 +608,9 @@ def run(
     )
     _irgen(binary, str(ir_path), probes_path, ())
     _codegen(str(ir_path), probes_path, str(prog))
-    status = _capture(str(prog), str(dump), list(command), None, None, duration, None, table=False)
+    status = _capture(
+        str(prog), str(dump), list(command), None, None, duration, None, table=False, floats=floats
+    )
     svc = service or os.environ.get("DD_SERVICE") or Path(binary).name
     _decode(str(ir_path), str(prog), str(dump), str(snaps), svc, tags, False, True)
     if status:
