@@ -480,6 +480,13 @@ def _decode(
             err=True,
         )
     click.echo(f"godi: {count} snapshots -> {out}", err=True)
+    floats = run.floats
+    if floats.captured or floats.unavailable:
+        why = "".join(f"; {n} {reason}" for reason, n in sorted(floats.unavailable.items()))
+        click.echo(
+            f"godi: floats in vector registers: {floats.captured} read{why}",
+            err=True,
+        )
     rows = probe_counts(layout, run.counters, run.tally)
     click.echo(render_table(rows), err=True, nl=False)
     return count

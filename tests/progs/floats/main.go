@@ -3,7 +3,8 @@
 // Modes (first argument): "plain", "load" (GOMAXPROCS goroutines spinning, so the
 // runtime preempts asynchronously with SIGURG), "signals" (SIGUSR1 sent to itself
 // in a loop and handled), "stack" (calls at growing stack depth, moving the
-// stack between calls), "notify" (the program asks for SIGURG with signal.Notify).
+// stack between calls), "all" (load, signals and stack at once), "notify" (the
+// program asks for SIGURG with signal.Notify).
 package main
 
 import (
@@ -97,9 +98,18 @@ func deep(n int, f func()) int {
 	return deep(n-1, f) + pad[n%64]
 }
 
+// twice's first instruction (frameless: no stack check) is ADDSD X0, X0: at its
+// entry probe X0 is already doubled, and godi must not show it as x.
+//
+//go:noinline
+func twice(x float64) float64 {
+	return x + x
+}
+
 func round(i int) {
 	x := float64(i) + 0.25
 	double(x)
+	fmt.Printf("twice(%v) = %v\n", x, twice(x))
 	scale(float32(i)+0.5, i+1, x*3)
 	rotate(complex(x, -x), complex(float32(i), 2))
 	norm(Point{x, 2}, Mixed{N: i, F: 1.5, S: "m", G: x / 2})
@@ -115,8 +125,10 @@ func main() {
 	}
 	rounds := 4
 	var stop atomic.Bool
-	switch mode {
-	case "load":
+	load := mode == "load" || mode == "all"
+	signals := mode == "signals" || mode == "all"
+	stack := mode == "stack" || mode == "all"
+	if load {
 		for g := 0; g < runtime.GOMAXPROCS(0); g++ {
 			go func() {
 				n := 0
@@ -127,7 +139,8 @@ func main() {
 			}()
 		}
 		rounds = 40
-	case "signals":
+	}
+	if signals {
 		c := make(chan os.Signal, 64)
 		signal.Notify(c, syscall.SIGUSR1)
 		go func() {
@@ -141,17 +154,18 @@ func main() {
 			}
 		}()
 		rounds = 40
-	case "notify":
+	}
+	if mode == "notify" {
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGURG)
 	}
 	for i := 0; i < rounds; i++ {
-		if mode == "stack" {
+		if stack {
 			deep(i*40, func() { round(i) })
 		} else {
 			round(i)
 		}
-		if mode == "load" {
+		if load {
 			time.Sleep(time.Millisecond)
 		}
 	}
