@@ -150,22 +150,37 @@ class Loaded:
 
     def _find_rejected(self) -> None:
         """Load each probe alone to learn which the verifier rejects, and why; then
-        rebuild the dispatcher without them."""
+        rebuild the dispatcher without them.
+
+        All the per-probe programs are compiled at once first; but clang does not
+        always keep another probe's code out of a program (it merges the cases of
+        the shared switch), so a probe that fails there is compiled again with
+        every other probe left out before it is believed rejected."""
         self.bpf.cleanup()
         self.bpf = self._compile((), separate=True)
+        suspects = []
         for p in self.layout.probes:
+            try:
+                self._load(f"{p.bpf_function}_prog")
+            except _LoadError:
+                suspects.append(p)
+        self.bpf.cleanup()
+        every = [p.index for p in self.layout.probes]
+        for p in suspects:
+            self.bpf = self._compile(tuple(i for i in every if i != p.index), separate=True)
             try:
                 self._load(f"{p.bpf_function}_prog")
             except _LoadError as e:
                 self.rejected[p.index] = (
                     f"rejected by the BPF verifier: {verifier_reason(e.log, str(e))}"
                 )
+            finally:
+                self.bpf.cleanup()
         if len(self.rejected) == len(self.layout.probes):
             raise CaptureError(
                 "the BPF verifier rejected every probe: "
                 + "; ".join(sorted(set(self.rejected.values())))
             )
-        self.bpf.cleanup()
         self.bpf = self._compile(tuple(sorted(self.rejected)))
         try:
             self._dispatch = self._load("godi_dispatch", BPF_TRACE_UPROBE_MULTI)
