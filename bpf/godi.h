@@ -539,6 +539,8 @@ struct godi_probe_info {
 	__u32 call_probe; /* the entry probe of its calls (itself for an entry): godi_frames */
 	__u32 fp_mask;    /* XMM registers wanted (bit n: XMMn); 0: no floats */
 	__u32 fp_next;    /* length of the probed instruction; 0: a RET (next PC at [RSP]) */
+	__s32 fp_sp_delta; /* what the probed instruction adds to RSP... */
+	__u32 fp_sp_known; /* ...when known: the frame's RSP is checked too */
 };
 
 BPF_ARRAY(godi_probes, struct godi_probe_info, GODI_MAX_PROBES);
@@ -572,6 +574,9 @@ static __always_inline int godi_decide(struct godi_scratch *s, struct godi_probe
 struct godi_fpwant {
 	__u64 token;    /* the hit's ktime_ns */
 	__u64 expected; /* the PC after the probed instruction */
+	__u64 sp;       /* RSP after it (sp_known) */
+	__u32 sp_known;
+	__u32 _pad2;
 	__u32 probe;
 	__u32 tgid;
 	__u32 mask;
@@ -605,6 +610,8 @@ static __always_inline void godi_floats_ask(struct pt_regs *ctx, struct godi_scr
 		return;
 	}
 	w.expected += GODI_FLOATS_SKEW;
+	w.sp = ctx->sp + (__s64)h->fp_sp_delta;
+	w.sp_known = h->fp_sp_known;
 	if (cfg->sig_wanted) {
 		/* A program that asked for SIGURG would receive ours: not signalled. */
 		__u32 wanted = 0;
@@ -626,8 +633,9 @@ static __always_inline void godi_floats_ask(struct pt_regs *ctx, struct godi_scr
 
 /* On the runtime's signal entry (sigtrampgo(sig, info, ctx), register ABI: the
  * ucontext in RCX): the thread's pending token, if any, is taken, and the frame
- * checked and read. Offsets are the x86-64 ucontext's: uc_mcontext.gregs[REG_RIP]
- * at 168, uc_mcontext.fpregs at 224; XMM0 at 160 of the FXSAVE area. */
+ * checked and read. Offsets are the x86-64 ucontext's: uc_mcontext.gregs[REG_RSP]
+ * at 160, [REG_RIP] at 168, uc_mcontext.fpregs at 224; XMM0 at 160 of the FXSAVE
+ * area. */
 static __always_inline int godi_sigtramp_run(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -651,12 +659,15 @@ static __always_inline int godi_sigtramp_run(struct pt_regs *ctx)
 	f->mask = w.mask;
 	f->expected = w.expected;
 	__u64 uc = ctx->cx;
-	__u64 fpregs = 0;
+	__u64 fpregs = 0, sp = 0;
 	if (godi_read_user(&f->rip, 8, (void *)(uc + 168)) ||
+	    godi_read_user(&sp, 8, (void *)(uc + 160)) ||
 	    godi_read_user(&fpregs, 8, (void *)(uc + 224)) || !fpregs) {
 		f->status = GODI_FLOATS_READ_FAILED;
 	} else if (f->rip != w.expected) {
 		f->status = GODI_FLOATS_PC_MISMATCH;
+	} else if (w.sp_known && sp != w.sp) {
+		f->status = GODI_FLOATS_SP_MISMATCH;
 	} else {
 		__u64 x[32];
 		if (godi_read_user(x, sizeof(x), (void *)(fpregs + 160))) {

@@ -57,6 +57,8 @@ FLOATS_PC_MISMATCH = 1
 """The signal frame's interrupted PC is not the instruction after the probed one."""
 FLOATS_READ_FAILED = 2
 """The signal frame (ucontext or its FPU area) could not be read."""
+FLOATS_SP_MISMATCH = 3
+"""The signal frame's stack pointer is not the hit's after the probed instruction."""
 
 BLOCK_FLAG_READ_FAILED = 1
 """Reading the block's memory failed; ``len`` is 0."""

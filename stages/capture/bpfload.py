@@ -232,7 +232,10 @@ class Loaded:
             info.max_coll = p.limits.max_collection_size
             info.decided = int(p.decided)
             info.call_probe = entries.get((p.probe_id, p.function), p.index)
-            info.fp_mask, info.fp_next = self.floats.probes.get(p.index, (0, 0))
+            mask, length, sp_delta = self.floats.probes.get(p.index, (0, 0, None))
+            info.fp_mask, info.fp_next = mask, length
+            info.fp_sp_known = int(sp_delta is not None)
+            info.fp_sp_delta = sp_delta or 0
             probes[ct.c_int(p.index)] = info
         rates = self.bpf["godi_rates"]
         for r in self.layout.rates:

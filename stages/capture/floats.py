@@ -19,6 +19,9 @@ This module decides, from the binary's own bytes, per probe:
   call has no known next PC, so that probe gets no floats;
 - the XMM registers it writes: those are already overwritten when the frame is
   saved, so they are not asked for and decode reports them unavailable;
+- what it adds to RSP: the frame must also have the hit's stack pointer after
+  the instruction, so a token left by a hit whose signal never reached the
+  handler cannot match a later frame at the same PC but another place;
 
 and, for the process: where ``runtime.sigtrampgo`` is, and where the runtime
 keeps ``sig.wanted``, the signals the program asked for with ``signal.Notify``.
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import capstone
 
@@ -71,6 +74,8 @@ class Instruction:
     writes_xmm: int
     """Bit n: the instruction writes XMMn (or YMMn/ZMMn)."""
     text: str
+    sp_delta: int | None = 0
+    """What the instruction adds to RSP (None: not known in advance)."""
 
 
 def probed_instruction(code: bytes, address: int) -> Instruction | None:
@@ -94,7 +99,26 @@ def probed_instruction(code: bytes, address: int) -> Instruction | None:
             control=bool(groups & _CONTROL),
             writes_xmm=writes,
             text=f"{insn.mnemonic} {insn.op_str}".strip(),
+            sp_delta=_sp_delta(insn, {insn.reg_name(r) for r in written}),
         )
+    return None
+
+
+def _sp_delta(insn: Any, written: set[str | None]) -> int | None:
+    """What ``insn`` adds to RSP: 0 when it does not write it; for the forms Go
+    emits around probe points (RET, PUSH, POP, ADD/SUB RSP, imm) the amount; else
+    None."""
+    if "rsp" not in written:
+        return 0
+    name = insn.mnemonic
+    if name == "ret" and not insn.operands:
+        return 8
+    if name in ("push", "pop") and insn.size <= 2:
+        return -8 if name == "push" else 8
+    ops = insn.operands
+    if name in ("add", "sub") and len(ops) == 2 and ops[1].type == capstone.x86.X86_OP_IMM:
+        imm = int(ops[1].imm)
+        return imm if name == "add" else -imm
     return None
 
 
@@ -102,12 +126,13 @@ def probed_instruction(code: bytes, address: int) -> Instruction | None:
 class FloatsPlan:
     """What BPF is told about floats: whether to signal at all, where the runtime's
     signal entry and ``sig.wanted`` are, and per probe index the XMM registers to
-    ask for and the length of the probed instruction (0: a RET)."""
+    ask for, the length of the probed instruction (0: a RET) and what it adds to
+    RSP (None: unknown, the frame's RSP is then not checked)."""
 
     enabled: bool = False
     sigtrampgo: int | None = None
     sig_wanted: int = 0
-    probes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    probes: dict[int, tuple[int, int, int | None]] = field(default_factory=dict)
     notes: list[tuple[int, str]] = field(default_factory=list)
     """(probe index, what some of its floats will not have and why)."""
 
@@ -166,6 +191,6 @@ def plan_floats(image: ElfImage, layout: Layout, mode: FloatsMode) -> FloatsPlan
                 )
             )
         if mask:
-            plan.probes[p.index] = (mask, 0 if insn.is_return else insn.size)
+            plan.probes[p.index] = (mask, 0 if insn.is_return else insn.size, insn.sp_delta)
     plan.enabled = bool(plan.probes)
     return plan

@@ -32,6 +32,7 @@ from ..layout import (
     FLOATS_PC_MISMATCH,
     FLOATS_PROBE_BIT,
     FLOATS_RECORD_FORMAT,
+    FLOATS_SP_MISMATCH,
     Layout,
     PieceLayout,
     ProbeLayout,
@@ -51,6 +52,7 @@ REFUSED = (
 NOT_ASKED = "not read: the hit was not signalled for its vector registers"
 NO_FRAME = "no signal frame of the hit reached the runtime's signal handler"
 READ_FAILED = "the signal frame could not be read"
+SP_MISMATCH = "the signal frame is not the hit's: its stack pointer is another"
 NOT_ASKED_REGISTER = "written by the probed instruction before it could be read"
 
 
@@ -89,6 +91,8 @@ def _outcome(
             f"instruction after the probed one (0x{expected:x})"
         )
         return tuple((r, why) for r in regs)
+    if status == FLOATS_SP_MISMATCH:
+        return tuple((r, SP_MISMATCH) for r in regs)
     if status != FLOATS_OK:
         return tuple((r, READ_FAILED) for r in regs)
     return tuple((r, None if mask >> r & 1 else (note or NOT_ASKED_REGISTER)) for r in regs)
