@@ -52,6 +52,8 @@ REFUSED = (
 NOT_ASKED = "not read: the hit was not signalled for its vector registers"
 NO_FRAME = "no signal frame of the hit reached the runtime's signal handler"
 READ_FAILED = "the signal frame could not be read"
+FLOATS_AMBIGUOUS = -1
+AMBIGUOUS = "two floats records claim the hit"
 SP_MISMATCH = "the signal frame is not the hit's: its stack pointer is another"
 NOT_ASKED_REGISTER = "written by the probed instruction before it could be read"
 
@@ -91,6 +93,8 @@ def _outcome(
             f"instruction after the probed one (0x{expected:x})"
         )
         return tuple((r, why) for r in regs)
+    if status == FLOATS_AMBIGUOUS:
+        return tuple((r, AMBIGUOUS) for r in regs)
     if status == FLOATS_SP_MISMATCH:
         return tuple((r, SP_MISMATCH) for r in regs)
     if status != FLOATS_OK:
@@ -138,7 +142,13 @@ def join_floats(data: bytes, layout: Layout) -> tuple[bytes, Layout, FloatsTally
             probe, _dl, ktime, _g, _tgid, tid = _EVENT.unpack_from(data, start)[:6]
             if probe & FLOATS_PROBE_BIT:
                 f = _FLOATS.unpack_from(data, start + EVENT_HEADER_SIZE)
-                records[(tid, ktime)] = (f[0], f[1], f[2], f[3], f[4:])
+                key = (tid, ktime)
+                # Two records claiming one hit (a damaged dump): believe neither.
+                records[key] = (
+                    (FLOATS_AMBIGUOUS, 0, 0, 0, ())
+                    if key in records
+                    else (f[0], f[1], f[2], f[3], f[4:])
+                )
                 tally.records += 1
         elif kind == RECORD_NOTICE:
             try:
