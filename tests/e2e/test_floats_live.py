@@ -178,3 +178,28 @@ def test_never_turns_floats_off(newest_binary: Path, tmp_path: Path) -> None:
     calls = _calls(out / "snapshots.json")
     assert calls and all(line is None for _, line, _ in calls)
     assert "--floats never" in run.stderr
+
+
+CGO = REPO / "tests" / "progs" / "floatscgo"
+
+
+@pytest.mark.parametrize("version", go_versions())
+def test_floats_on_cgo_threads(version: str, tmp_path: Path) -> None:
+    """scaled(x float64, k float32) called from goroutines and from threads C made,
+    calling back into Go: every value is the program's own."""
+    binary = build_go(CGO, version)
+    plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=120)
+    out = tmp_path / "run"
+    run = godi("run", "--probes", str(CGO / "probes.json"), "-o", str(out), "--", str(binary))
+    assert run.returncode == plain.returncode == 0, run.stderr
+    # Threads interleave: the same lines, maybe in another order.
+    assert sorted(run.stdout.splitlines()) == sorted(plain.stdout.splitlines())
+    printed = set(plain.stdout.splitlines())
+    snapshots = json.loads((out / "snapshots.json").read_text())
+    assert len(snapshots) == 40
+    for s in snapshots:
+        captures = s["debugger"]["snapshot"]["captures"]
+        a = {k: _value(v) for k, v in captures["entry"]["arguments"].items()}
+        r = _value(captures["return"]["locals"]["@return"])
+        assert f"scaled({a['x']}, {a['k']}) = {r}" in printed
+    assert "floats in vector registers: 120 read\n" in run.stderr
