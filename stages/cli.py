@@ -487,6 +487,11 @@ def _decode(
             f"godi: floats in vector registers: {floats.captured} read{why}",
             err=True,
         )
+        click.echo(
+            f"godi: floats: {floats.signalled} captured hits signalled, "
+            f"{floats.records} signal frames read",
+            err=True,
+        )
     rows = probe_counts(layout, run.counters, run.tally)
     click.echo(render_table(rows), err=True, nl=False)
     return count

@@ -69,6 +69,8 @@ class FloatsTally:
     """Floats records in the dump."""
     orphans: int = 0
     """Floats records whose hit is not in the dump."""
+    signalled: int = 0
+    """Hits in the dump that BPF signalled for their registers."""
 
 
 def _outcome(
@@ -172,6 +174,8 @@ def join_floats(data: bytes, layout: Layout) -> tuple[bytes, Layout, FloatsTally
             probe = by_index.get(probe_index)
             if probe is not None and probe.vector_registers:
                 record = records.get((tid, ktime))
+                if flags & EVENT_FLAG_FLOATS_ASKED:
+                    tally.signalled += 1
                 if record is not None:
                     joined += 1
                 outcome = _outcome(probe, flags, record, notes)

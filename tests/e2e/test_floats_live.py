@@ -173,6 +173,23 @@ def test_a_frame_that_is_not_the_hits_leaves_the_floats_unavailable(
     assert "floats in vector registers: 0 read" in run.stderr
 
 
+def test_only_captured_hits_are_signalled(newest_binary: Path, tmp_path: Path) -> None:
+    """With the probes' default rate (one snapshot a second), most hits are not
+    captured: only the captured ones are signalled, each once."""
+    out = tmp_path / "run"
+    probes = str(FLOATS / "probes.json")
+    run = godi("run", "--probes", probes, "-o", str(out), "--", str(newest_binary), "load")
+    assert run.returncode == 0, run.stderr
+    snapshots = json.loads((out / "snapshots.json").read_text())
+    hits = 2 * 8 * 40  # entry and return of 8 functions, 40 rounds
+    captured = 2 * len(snapshots)
+    assert captured < hits
+    line = next(ln for ln in run.stderr.splitlines() if "captured hits signalled" in ln)
+    assert (
+        line == f"godi: floats: {captured} captured hits signalled, {captured} signal frames read"
+    )
+
+
 def test_never_turns_floats_off(newest_binary: Path, tmp_path: Path) -> None:
     run, out, _ = _run(tmp_path, newest_binary, "plain", "--floats", "never")
     calls = _calls(out / "snapshots.json")
