@@ -182,12 +182,11 @@ def test_only_captured_hits_are_signalled(newest_binary: Path, tmp_path: Path) -
     assert run.returncode == 0, run.stderr
     snapshots = json.loads((out / "snapshots.json").read_text())
     hits = 2 * 8 * 40  # entry and return of 8 functions, 40 rounds
-    captured = 2 * len(snapshots)
-    assert captured < hits
     line = next(ln for ln in run.stderr.splitlines() if "captured hits signalled" in ln)
-    assert (
-        line == f"godi: floats: {captured} captured hits signalled, {captured} signal frames read"
-    )
+    signalled, frames = (int(w) for w in line.split() if w.isdigit())
+    # Each signalled hit's frame read; at most the captured hits (entries and
+    # returns of the snapshots), a small part of all hits.
+    assert 0 < signalled == frames <= 2 * len(snapshots) < hits // 4
 
 
 def test_never_turns_floats_off(newest_binary: Path, tmp_path: Path) -> None:
