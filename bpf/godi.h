@@ -97,7 +97,9 @@ struct godi_config {
 	__u32 stack_hi_offset; /* offset of stack.hi in runtime.g */
 	__u32 g_lo;   /* the span of runtime.g read: from the lower of the two... */
 	__u32 g_span; /* ...to the end of the higher; 0: do not read */
-	__u32 _pad;
+	__u32 floats; /* 1: signal captured hits for their vector registers */
+	__u64 sig_wanted; /* address of runtime.sig.wanted[0]: SIGURG's bit set means the
+			   * program asked for it (signal.Notify); 0: do not check */
 };
 
 struct godi_counter {
@@ -535,6 +537,10 @@ struct godi_probe_info {
 	__u32 max_coll;
 	__u32 decided;    /* its condition is decided here (godi_decide) */
 	__u32 call_probe; /* the entry probe of its calls (itself for an entry): godi_frames */
+	__u32 fp_mask;    /* XMM registers wanted (bit n: XMMn); 0: no floats */
+	__u32 fp_next;    /* length of the probed instruction; 0: a RET (next PC at [RSP]) */
+	__s32 fp_sp_delta; /* what the probed instruction adds to RSP... */
+	__u32 fp_sp_known; /* ...when known: the frame's RSP is checked too */
 };
 
 BPF_ARRAY(godi_probes, struct godi_probe_info, GODI_MAX_PROBES);
@@ -561,6 +567,121 @@ static __always_inline int godi_decide(struct godi_scratch *s, struct godi_probe
 	return 1;
 }
 
+/* Floats (stages/floats.py): a captured hit whose variables have bytes in XMM
+ * registers leaves a token for its thread and sends it SIGURG, which the kernel
+ * delivers once the probed instruction has been stepped, saving the FPU state in
+ * the signal frame; godi_sigtramp, on the runtime's signal entry, reads it. */
+struct godi_fpwant {
+	__u64 token;    /* the hit's ktime_ns */
+	__u64 expected; /* the PC after the probed instruction */
+	__u64 sp;       /* RSP after it (sp_known) */
+	__u32 sp_known;
+	__u32 _pad2;
+	__u32 probe;
+	__u32 tgid;
+	__u32 mask;
+	__u32 _pad;
+};
+
+BPF_TABLE("lru_hash", __u32, struct godi_fpwant, godi_fpwant, 16384);
+
+#define GODI_SIGURG 23
+
+#ifndef GODI_FLOATS_SKEW
+#define GODI_FLOATS_SKEW 0 /* fault injection (tests): expect a wrong PC */
+#endif
+
+static __always_inline void godi_floats_ask(struct pt_regs *ctx, struct godi_scratch *s,
+					    struct godi_probe_info *h)
+{
+	__u32 zero = 0;
+	struct godi_config *cfg = godi_config.lookup(&zero);
+	if (!cfg || !cfg->floats)
+		return;
+	struct godi_event *e = godi_header(s);
+	struct godi_fpwant w = {};
+	w.token = e->ktime_ns;
+	w.probe = s->probe;
+	w.tgid = e->tgid;
+	w.mask = h->fp_mask;
+	if (h->fp_next) {
+		w.expected = ctx->ip + h->fp_next;
+	} else if (godi_read_user(&w.expected, 8, (void *)ctx->sp)) {
+		return;
+	}
+	w.expected += GODI_FLOATS_SKEW;
+	w.sp = ctx->sp + (__s64)h->fp_sp_delta;
+	w.sp_known = h->fp_sp_known;
+	if (cfg->sig_wanted) {
+		/* A program that asked for SIGURG would receive ours: not signalled. */
+		__u32 wanted = 0;
+		if (godi_read_user(&wanted, 4, (void *)cfg->sig_wanted) ||
+		    (wanted >> GODI_SIGURG) & 1) {
+			e->flags |= GODI_EVENT_FLAG_FLOATS_REFUSED;
+			return;
+		}
+	}
+	__u32 tid = e->tid;
+	if (godi_fpwant.update(&tid, &w))
+		return;
+	if (bpf_send_signal_thread(GODI_SIGURG)) {
+		godi_fpwant.delete(&tid);
+		return;
+	}
+	e->flags |= GODI_EVENT_FLAG_FLOATS_ASKED;
+}
+
+/* On the runtime's signal entry (sigtrampgo(sig, info, ctx), register ABI: the
+ * ucontext in RCX): the thread's pending token, if any, is taken, and the frame
+ * checked and read. Offsets are the x86-64 ucontext's: uc_mcontext.gregs[REG_RSP]
+ * at 160, [REG_RIP] at 168, uc_mcontext.fpregs at 224; XMM0 at 160 of the FXSAVE
+ * area. */
+static __always_inline int godi_sigtramp_run(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct godi_fpwant *found = godi_fpwant.lookup(&tid);
+	if (!found)
+		return 0;
+	struct godi_fpwant w = *found;
+	godi_fpwant.delete(&tid);
+	if (w.tgid != (__u32)(pid_tgid >> 32))
+		return 0;
+	struct godi_floats *f = godi_events.ringbuf_reserve(sizeof(struct godi_floats));
+	if (!f)
+		return 0;
+	__builtin_memset(f, 0, sizeof(*f));
+	f->head.probe = w.probe | GODI_FLOATS_PROBE_BIT;
+	f->head.data_len = sizeof(*f) - sizeof(struct godi_event);
+	f->head.ktime_ns = w.token;
+	f->head.tgid = w.tgid;
+	f->head.tid = tid;
+	f->mask = w.mask;
+	f->expected = w.expected;
+	__u64 uc = ctx->cx;
+	__u64 fpregs = 0, sp = 0;
+	if (godi_read_user(&f->rip, 8, (void *)(uc + 168)) ||
+	    godi_read_user(&sp, 8, (void *)(uc + 160)) ||
+	    godi_read_user(&fpregs, 8, (void *)(uc + 224)) || !fpregs) {
+		f->status = GODI_FLOATS_READ_FAILED;
+	} else if (f->rip != w.expected) {
+		f->status = GODI_FLOATS_PC_MISMATCH;
+	} else if (w.sp_known && sp != w.sp) {
+		f->status = GODI_FLOATS_SP_MISMATCH;
+	} else {
+		__u64 x[32];
+		if (godi_read_user(x, sizeof(x), (void *)(fpregs + 160))) {
+			f->status = GODI_FLOATS_READ_FAILED;
+		} else {
+#pragma unroll
+			for (int i = 0; i < 16; i++)
+				f->xmm[i] = (w.mask >> i) & 1 ? x[2 * i] : 0;
+		}
+	}
+	godi_events.ringbuf_submit(f, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
 /* Fill the header, walk the stack, set up the walk of the root, and hand over
  * to godi_walk. Called once the probe's generated code has built the root. */
 static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *s,
@@ -569,6 +690,8 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 	struct godi_event *e = godi_header(s);
 	__u32 root_size = h->root_size;
 	e->root_len = root_size;
+	if (h->fp_mask)
+		godi_floats_ask(ctx, s, h);
 	__u32 at = (sizeof(struct godi_event) + ((root_size + 7) & ~7U)) & (GODI_MAX_ROOT * 2 - 1);
 	__u32 n = h->want_stack ? godi_stack(ctx, s, at, cfa, e->stack_hi, h->pushed_bp) : 0;
 	e->stack_len = n;

@@ -21,6 +21,14 @@ typedef uint64_t __u64;
 
 #define GODI_EVENT_FLAG_TRUNCATED 1
 #define GODI_EVENT_FLAG_STACK_TRUNCATED 2
+#define GODI_EVENT_FLAG_FLOATS_ASKED 4 /* a struct godi_floats should follow */
+#define GODI_EVENT_FLAG_FLOATS_REFUSED 8 /* not signalled: the program wants SIGURG */
+
+#define GODI_FLOATS_PROBE_BIT 0x80000000U /* in godi_event.probe of a godi_floats */
+#define GODI_FLOATS_OK 0
+#define GODI_FLOATS_PC_MISMATCH 1
+#define GODI_FLOATS_READ_FAILED 2
+#define GODI_FLOATS_SP_MISMATCH 3
 
 #define GODI_BLOCK_FLAG_READ_FAILED 1
 #define GODI_BLOCK_FLAG_SHORT 2
@@ -57,6 +65,19 @@ struct godi_block {
 	__u32 count; /* elements copied */
 	__u32 len;   /* bytes of data following (before padding) */
 	__u32 flags; /* GODI_BLOCK_FLAG_* */
+};
+
+/* The vector registers of one captured hit, read from the signal frame the
+ * runtime's handler got (stages/floats.py). `head` repeats the hit's tid, tgid
+ * and ktime_ns (the token) and has probe = hit's probe | GODI_FLOATS_PROBE_BIT;
+ * data_len covers the fields after it. */
+struct godi_floats {
+	struct godi_event head;
+	__u32 status;   /* GODI_FLOATS_* */
+	__u32 mask;     /* bit n: xmm[n] was asked for */
+	__u64 rip;      /* the interrupted PC in the signal frame */
+	__u64 expected; /* the PC after the probed instruction */
+	__u64 xmm[16];  /* low 8 bytes of XMM0..XMM15 (0 unless status is OK) */
 };
 
 #endif /* GODI_EVENT_H */

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -25,6 +25,7 @@ from .ir import ProbeIssue
 from .probecounts import printable
 
 if TYPE_CHECKING:
+    from .capture.floats import FloatsMode
     from .flagprobes import FlagProbes, ProbeFlags
 
 log = logging.getLogger("godi")
@@ -229,6 +230,7 @@ def _capture(
     max_events: int | None,
     *,
     table: bool = True,
+    floats: str = "auto",
 ) -> int | None:
     """Run the capture and report it; ``table``: end with the per-probe table
     (``run`` prints it after decode instead)."""
@@ -246,6 +248,7 @@ def _capture(
         duration=duration,
         max_events=max_events,
         on_ready=ready,
+        floats=cast("FloatsMode", floats),
     )
     for probe_id, uprobe, message in result.attach_failures:
         click.echo(printable(f"godi: probe {probe_id} {uprobe}: not attached: {message}"), err=True)
@@ -309,6 +312,14 @@ Examples:
 )
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--max-events", type=int, help="Stop after this many events.")
+@click.option(
+    "--floats",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Floats in vector registers: signal captured hits (SIGURG) to read them; "
+    "auto: not in a program that handles SIGURG itself (signal.Notify).",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be attached, load nothing.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def capture(
@@ -318,6 +329,7 @@ def capture(
     binary: str | None,
     duration: float | None,
     max_events: int | None,
+    floats: str,
     dry_run: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -343,7 +355,9 @@ def capture(
         raise TargetError("give exactly one target: -- CMD ARGS..., --pid PID or --binary PATH")
     if not out:
         raise click.UsageError("--output is required (except with --dry-run)")
-    status = _capture(program_dir, out, list(command), pid, binary, duration, max_events)
+    status = _capture(
+        program_dir, out, list(command), pid, binary, duration, max_events, floats=floats
+    )
     if status:
         sys.exit(status if status > 0 else 128 - status)
 
@@ -473,6 +487,18 @@ def _decode(
             err=True,
         )
     click.echo(f"godi: {count} snapshots -> {out}", err=True)
+    floats = run.floats
+    if floats.captured or floats.unavailable:
+        why = "".join(f"; {n} {reason}" for reason, n in sorted(floats.unavailable.items()))
+        click.echo(
+            f"godi: floats in vector registers: {floats.captured} read{why}",
+            err=True,
+        )
+        click.echo(
+            f"godi: floats: {floats.signalled} captured hits signalled, "
+            f"{floats.records} signal frames read",
+            err=True,
+        )
     rows = probe_counts(layout, run.counters, run.tally)
     click.echo(render_table(rows), err=True, nl=False)
     return count
@@ -816,6 +842,14 @@ Examples:
 @click.option("--max-events", type=int, help="Stop capturing after this many events.")
 @click.option("--json", "json_lines", is_flag=True, help="Live view as JSON lines.")
 @click.option("--no-live", is_flag=True, help="No live view: only the files and the table.")
+@click.option(
+    "--floats",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Floats in vector registers: signal captured hits (SIGURG) to read them; "
+    "auto: not in a program that handles SIGURG itself (signal.Notify).",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
     probes_path: str | None,
@@ -835,6 +869,7 @@ def run(
     max_events: int | None,
     json_lines: bool,
     no_live: bool,
+    floats: str,
     command: tuple[str, ...],
 ) -> None:
     """All four stages in one go: probe CMD (launched), a running --pid, or every
@@ -894,7 +929,15 @@ def run(
         if view is not None:
             view.start()  # loads while BCC compiles; waits for the dump
         status = _capture(
-            str(prog), str(dump), list(command), pid, binary, duration, max_events, table=False
+            str(prog),
+            str(dump),
+            list(command),
+            pid,
+            binary,
+            duration,
+            max_events,
+            table=False,
+            floats=floats,
         )
     finally:
         if view is not None:

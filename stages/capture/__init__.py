@@ -27,7 +27,9 @@ from .. import __version__
 from ..artifacts import load_c_source, load_layout, program_hash
 from ..dump import Counters, DumpHeader, DumpWriter, Notice, ProbeCounters
 from ..errors import CaptureError, OutputError, TargetError
+from ..irgen.elf import open_elf
 from ..layout import Layout
+from .floats import FloatsMode, FloatsPlan, plan_floats
 from .identity import CheckedBinary, open_checked
 from .target import Target, attach_pid, find_executable, launch_gated
 
@@ -168,6 +170,7 @@ def capture(
     duration: float | None = None,
     max_events: int | None = None,
     on_ready: Callable[[int], None] | None = None,
+    floats: FloatsMode = "auto",
 ) -> CaptureResult:
     """Capture events from a launched ``command``, a running ``pid``, or every
     process running ``binary``; write them to ``out_path``. ``on_ready`` is called
@@ -179,7 +182,9 @@ def capture(
     never signalled by godi: when the capture stops before it exits (duration,
     max-events, interruption, an error), it is left running
     (``CaptureResult.left_running``). A ``pid`` or ``binary`` target is only
-    probed.
+    probed. ``floats``: whether captured hits are signalled for their vector
+    registers (``capture.floats``): ``auto`` unless the program handles SIGURG,
+    ``always``, or ``never``.
 
     Raises TargetError when the target cannot be started or found, or is not the
     binary of the program; CaptureError when the program cannot be loaded or no
@@ -208,7 +213,9 @@ def capture(
         with _interruptible() as interrupted:
             # Compile before starting anything: a program that does not load must
             # not leave a half-started target behind.
-            loaded = Loaded(c_source, layout)
+            with open_elf(checked.attach_path) as image:
+                plan = plan_floats(image, layout, floats)
+            loaded = Loaded(c_source, layout, plan)
             try:
                 if interrupted[0]:
                     raise CaptureError("interrupted before anything was attached")
@@ -279,6 +286,7 @@ def _capture(
             writer.notice(
                 Notice(probe_id=p.probe_id, kind="attach_failed", message=f"{p.uprobe}: {message}")
             )
+        _floats_notices(writer, layout, loaded.floats)
         loaded.open_reader(max_events)
         if on_ready is not None:
             on_ready(len(loaded.attached))
@@ -323,6 +331,15 @@ def _capture(
             target.release()
         if output.written == 0:
             Path(output.path).unlink(missing_ok=True)
+
+
+def _floats_notices(writer: DumpWriter, layout: Layout, plan: FloatsPlan) -> None:
+    """Why some probe points have no floats (``capture.floats``), for decode's
+    reasons: one ``floats`` notice per point, its message prefixed with the index."""
+    for index, message in plan.notes:
+        p = layout.probes[index]
+        log.info("probe %s (%s at 0x%x): %s", p.probe_id, p.function, p.pc, message)
+        writer.notice(Notice(probe_id=p.probe_id, kind="floats", message=f"{index}: {message}"))
 
 
 def _run(

@@ -22,6 +22,7 @@ from ..errors import CaptureError
 from ..layout import Layout
 from ..paths import bpf_dir
 from ._ringbuf import RingReader
+from .floats import FloatsPlan
 from .links import BPF_TRACE_UPROBE_MULTI, attach_uprobe_multi, file_offsets
 
 log = logging.getLogger(__name__)
@@ -89,12 +90,14 @@ def verifier_reason(log_text: str, error: str) -> str:
 class Loaded:
     """A compiled and configured program, ready to attach."""
 
-    def __init__(self, c_source: str, layout: Layout) -> None:
+    def __init__(self, c_source: str, layout: Layout, floats: FloatsPlan | None = None) -> None:
         if os.geteuid() != 0:
             raise CaptureError("capture needs root (CAP_BPF and CAP_PERFMON)")
         _ensure_tracefs()
         self._bcc = _bcc()
         self.layout = layout
+        self.floats = floats or FloatsPlan()
+        self._sigtramp_fd: int | None = None
         self._source = c_source
         self.rejected: dict[int, str] = {}
         self.attached: list[int] = []
@@ -125,6 +128,11 @@ class Loaded:
             "-Wno-unused-function",
             *(f"-DGODI_SKIP_{i}" for i in skip),
         ]
+        # Fault injection for the tests: floats records then expect a wrong PC, and
+        # the frame check must fail (stages.capture.floats).
+        skew = os.environ.get("GODI_FAULT_FLOATS_SKEW", "")
+        if skew.isdigit():
+            cflags.append(f"-DGODI_FLOATS_SKEW={int(skew)}")
         if separate:
             cflags.append("-DGODI_SEPARATE_PROBES")
         try:
@@ -142,22 +150,37 @@ class Loaded:
 
     def _find_rejected(self) -> None:
         """Load each probe alone to learn which the verifier rejects, and why; then
-        rebuild the dispatcher without them."""
+        rebuild the dispatcher without them.
+
+        All the per-probe programs are compiled at once first; but clang does not
+        always keep another probe's code out of a program (it merges the cases of
+        the shared switch), so a probe that fails there is compiled again with
+        every other probe left out before it is believed rejected."""
         self.bpf.cleanup()
         self.bpf = self._compile((), separate=True)
+        suspects = []
         for p in self.layout.probes:
+            try:
+                self._load(f"{p.bpf_function}_prog")
+            except _LoadError:
+                suspects.append(p)
+        self.bpf.cleanup()
+        every = [p.index for p in self.layout.probes]
+        for p in suspects:
+            self.bpf = self._compile(tuple(i for i in every if i != p.index), separate=True)
             try:
                 self._load(f"{p.bpf_function}_prog")
             except _LoadError as e:
                 self.rejected[p.index] = (
                     f"rejected by the BPF verifier: {verifier_reason(e.log, str(e))}"
                 )
+            finally:
+                self.bpf.cleanup()
         if len(self.rejected) == len(self.layout.probes):
             raise CaptureError(
                 "the BPF verifier rejected every probe: "
                 + "; ".join(sorted(set(self.rejected.values())))
             )
-        self.bpf.cleanup()
         self.bpf = self._compile(tuple(sorted(self.rejected)))
         try:
             self._dispatch = self._load("godi_dispatch", BPF_TRACE_UPROBE_MULTI)
@@ -209,6 +232,10 @@ class Loaded:
             info.max_coll = p.limits.max_collection_size
             info.decided = int(p.decided)
             info.call_probe = entries.get((p.probe_id, p.function), p.index)
+            mask, length, sp_delta = self.floats.probes.get(p.index, (0, 0, None))
+            info.fp_mask, info.fp_next = mask, length
+            info.fp_sp_known = int(sp_delta is not None)
+            info.fp_sp_delta = sp_delta or 0
             probes[ct.c_int(p.index)] = info
         rates = self.bpf["godi_rates"]
         for r in self.layout.rates:
@@ -222,6 +249,7 @@ class Loaded:
 
     def set_target(self, target_tgid: int) -> None:
         """Only events of process ``target_tgid`` (0: any process) are captured."""
+        self._target = target_tgid
         table = self.bpf["godi_config"]
         leaf = table.Leaf()
         leaf.target_tgid = target_tgid
@@ -231,6 +259,8 @@ class Loaded:
         # One read of runtime.g covers both fields (bpf/godi.h, godi_goroutine).
         leaf.g_lo = min(goid, stack_hi)
         leaf.g_span = max(goid, stack_hi) + 8 - leaf.g_lo
+        leaf.floats = int(self.floats.enabled)
+        leaf.sig_wanted = self.floats.sig_wanted
         if leaf.g_span > G_SPAN:
             raise CaptureError(
                 f"runtime.g: goid (+{goid}) and stack.hi (+{stack_hi}) are more than "
@@ -250,6 +280,7 @@ class Loaded:
         wanted = [p for p in self.layout.probes if p.index not in skipped]
         if not wanted:
             return failures
+        self._attach_sigtramp(binary, pid)
         if self.multi:
             offsets = file_offsets(binary, [p.pc for p in wanted])
             try:
@@ -272,6 +303,34 @@ class Loaded:
             except Exception as e:
                 failures.append((p.index, str(e)))
         return failures
+
+    def _attach_sigtramp(self, binary: str, pid: int) -> None:
+        """The floats uprobe on the runtime's signal entry, before the probes that
+        signal; when it cannot be loaded or attached, floats are turned off (the
+        probes go on without them)."""
+        plan = self.floats
+        if not plan.enabled or plan.sigtrampgo is None:
+            return
+        try:
+            prog = self._load("godi_sigtramp", BPF_TRACE_UPROBE_MULTI if self.multi else -1)
+            if self.multi:
+                (offset,) = file_offsets(binary, [plan.sigtrampgo])
+                self._sigtramp_fd = attach_uprobe_multi(prog.fd, binary, [offset], [0], pid)
+            else:
+                self.bpf.attach_uprobe(
+                    name=binary,
+                    addr=plan.sigtrampgo,
+                    fn_name="godi_sigtramp",
+                    pid=pid if pid > 0 else -1,
+                )
+        except Exception as e:  # floats are optional: the probes go on without them
+            reason = verifier_reason(e.log, str(e)) if isinstance(e, _LoadError) else str(e)
+            log.warning("floats: the signal-entry probe cannot be installed (%s): off", reason)
+            plan.enabled = False
+            plan.notes += [(i, f"floats off: {reason}") for i in sorted(plan.probes)]
+            plan.probes.clear()
+            self.set_target(self._target)
+            return
 
     # -- reading ----------------------------------------------------------------
 
@@ -327,6 +386,10 @@ class Loaded:
         if self._link_fd is not None:
             os.close(self._link_fd)
             self._link_fd = None
+        # After the probes: no hit can ask for a frame any more.
+        if self._sigtramp_fd is not None:
+            os.close(self._sigtramp_fd)
+            self._sigtramp_fd = None
         for name in list(self.bpf.uprobe_fds):
             self.bpf.detach_uprobe_event(name)
 

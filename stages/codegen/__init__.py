@@ -332,6 +332,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                 want_stack=probe.capture_snapshot and kind != "return",
                 root_refs=len(captypes.slots_of_index(root_type)),
                 decided=decided and kind != "return",
+                vector_registers=root.vector_registers,
             )
             layouts.append(probe_layout)
             sources.append(render_probe(probe_layout, root.statements, conditions.get(i)))

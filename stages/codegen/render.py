@@ -79,6 +79,12 @@ FILE = Template(
 #define GODI_MAX_RTYPES $max_rtypes
 $runtime
 
+/* The runtime's signal entry: the vector registers of floats hits. */
+int godi_sigtramp(struct pt_regs *ctx)
+{
+	return godi_sigtramp_run(ctx);
+}
+
 /* The value walker, re-entered by tail call (see bpf/godi.h). */
 int godi_walk(struct pt_regs *ctx)
 {

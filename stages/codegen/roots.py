@@ -54,6 +54,8 @@ class Root:
     variables: list[VariableLayout]
     statements: list[str]
     size: int
+    vector_registers: int = 0
+    """Bit n: some piece is in XMM n (filled by decode from a floats record)."""
 
 
 def _register_reason(reg: int) -> str:
@@ -74,6 +76,7 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
     stmts: list[str] = []
     offset = 0
     fail_bit = 0
+    vectors = 0
     for var, role in variables:
         size = types[var.type].size
         if is_redacted_ident(var.name) or is_redacted_type(types[var.type].name):
@@ -146,6 +149,13 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
                 stmts.append(f"GODI_ROOT_MEM(s, {dst}, {addr}, {psize}, {fail_bit}); /* {label} */")
                 pieces.append(PieceLayout(offset=at, size=psize, source=source, fail_bit=fail_bit))
                 fail_bit += 1
+            elif isinstance(piece, RegisterPiece) and 17 <= piece.register <= 32 and psize <= 8:
+                # eBPF cannot read XMM registers: zeros here, the value comes with
+                # the hit's floats record (stages.floats), if any.
+                xmm = piece.register - 17
+                stmts.append(f"GODI_ROOT_ZERO(s, {dst}, {psize}); /* {var.name}: xmm{xmm} */")
+                pieces.append(PieceLayout(offset=at, size=psize, source="vector", register=xmm))
+                vectors |= 1 << xmm
             else:
                 if isinstance(piece, RegisterPiece):
                     reason = _register_reason(piece.register)
@@ -181,4 +191,4 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
             )
         )
         offset += (size + 7) & ~7
-    return Root(variables=out, statements=stmts, size=offset)
+    return Root(variables=out, statements=stmts, size=offset, vector_registers=vectors)

@@ -20,6 +20,7 @@ simple probes, straight from the dump's bytes).
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from ..spec import Capture
 from .envelope import Envelope, entry_captures, line_captures
 from .events import Blocks, EventData, RawEvent, corrupt_event, parse_event, pcs_of
 from .fastpath import EventBytes, choose, snapshots
+from .floats import FloatsTally, join_floats
 from .generics import ShapeNames, dictionary_words, rename_text
 from .jsontext import encode, members
 from .message import MessageFormatter, call, returns
@@ -179,6 +181,13 @@ class DecodeRun(Iterator[Snapshot]):
         except UnicodeDecodeError as e:  # msgspec lets invalid UTF-8 through as is
             raise DecodeError(f"{name}: dump header is not UTF-8 JSON: {e}") from e
         check_dump(self.header, program, program_hash, name)
+        records_start = counting.position
+        self.floats = FloatsTally()
+        if any(p.vector_registers for p in layout.probes):
+            # Floats records join their hits first (decode.floats): the dump is
+            # read whole, only for a program with floats in vector registers.
+            joined, layout, self.floats = join_floats(counting.read(), layout)
+            dump = io.BytesIO(joined)
 
         self.events = 0
         self.native_events = 0
@@ -237,9 +246,9 @@ class DecodeRun(Iterator[Snapshot]):
             key: p.probe_id for p in layout.probes if (key := _json_string(p.probe_id))
         }
         self._type_sizes = [t.size for t in sorted(layout.types, key=lambda t: t.index)]
-        self._start = counting.position
+        self._start = records_start
         self.corrupt_at: int | None = None
-        self._reader = RecordReader(dump, counting.position)
+        self._reader = RecordReader(dump, records_start)
         self._fast = snapshots(
             native,
             self._envelope,

@@ -240,7 +240,7 @@ def _plan_variable(
     base = ROOT_AT + (var.root_offset or 0)
     for piece in var.pieces:
         span = (base + piece.offset, base + piece.offset + piece.size)
-        if piece.source == "unavailable":
+        if piece.source in ("unavailable", "vector"):  # vector: no floats record
             holes.append(span)
         elif piece.source == "memory" and piece.fail_bit is not None:
             fail_holes.append((piece.fail_bit, span))
