@@ -1,0 +1,47 @@
+// hot calls one small function from many goroutines as fast as it can, for a
+// number of seconds, checking every result, and prints how many calls it made and
+// how many results were wrong (0 unless something corrupted the calls).
+//
+// Usage: hot SECONDS GOROUTINES
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+//go:noinline
+func work(i int, tag string) (int, string) {
+	return i*3 + len(tag), tag
+}
+
+func main() {
+	seconds, _ := strconv.ParseFloat(os.Args[1], 64)
+	goroutines, _ := strconv.Atoi(os.Args[2])
+	var calls, wrong atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			n := int64(0)
+			for i := g; !stop.Load(); i++ {
+				v, t := work(i, "hot")
+				if v != i*3+3 || t != "hot" {
+					wrong.Add(1)
+				}
+				n++
+			}
+			calls.Add(n)
+		}(g)
+	}
+	time.Sleep(time.Duration(seconds * float64(time.Second)))
+	stop.Store(true)
+	wg.Wait()
+	fmt.Printf("calls=%d\nwrong=%d\n", calls.Load(), wrong.Load())
+}
