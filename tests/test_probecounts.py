@@ -24,7 +24,7 @@ from stages.dump import (
     read_header,
 )
 from stages.layout import Layout, ProbeLayout
-from stages.probecounts import DecodeTally, ProbeCounts, probe_counts, render_table
+from stages.probecounts import COLUMNS, DecodeTally, ProbeCounts, probe_counts, render_table
 from stages.spec import DEFAULT_CAPTURE
 
 FIXTURE = Path(__file__).parent / "decode" / "fixtures" / "example-go1.27.3"
