@@ -221,6 +221,7 @@ def _capture(
     max_events: int | None,
     *,
     table: bool = True,
+    disarm: bool = True,
 ) -> int | None:
     """Run the capture and report it; ``table``: end with the per-probe table
     (``run`` prints it after decode instead)."""
@@ -238,6 +239,7 @@ def _capture(
         duration=duration,
         max_events=max_events,
         on_ready=ready,
+        disarm=disarm,
     )
     for probe_id, message in result.attach_failures:
         click.echo(f"godi: probe {probe_id}: not attached: {message}", err=True)
@@ -302,6 +304,12 @@ Examples:
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--max-events", type=int, help="Stop after this many events.")
 @click.option("--dry-run", is_flag=True, help="Print what would be attached, load nothing.")
+@click.option(
+    "--always-armed",
+    is_flag=True,
+    help="Keep every probe's uprobes in the process all along (by default a "
+    "rate-limited probe without a condition is taken out while its budget is spent).",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def capture(
     program_dir: str,
@@ -311,6 +319,7 @@ def capture(
     duration: float | None,
     max_events: int | None,
     dry_run: bool,
+    always_armed: bool,
     command: tuple[str, ...],
 ) -> None:
     """Attach the generated probes to a process and write the raw events.
@@ -335,7 +344,16 @@ def capture(
         raise TargetError("give exactly one target: -- CMD ARGS..., --pid PID or --binary PATH")
     if not out:
         raise click.UsageError("--output is required (except with --dry-run)")
-    status = _capture(program_dir, out, list(command), pid, binary, duration, max_events)
+    status = _capture(
+        program_dir,
+        out,
+        list(command),
+        pid,
+        binary,
+        duration,
+        max_events,
+        disarm=not always_armed,
+    )
     if status:
         sys.exit(status if status > 0 else 128 - status)
 
@@ -557,6 +575,12 @@ Examples:
 @click.option("--service", help="Service name (default: $DD_SERVICE, else the program's name).")
 @click.option("--tags", default=None, help="ddtags (default: $DD_TAGS).")
 @click.option("--duration", type=float, help="Stop capturing after this many seconds.")
+@click.option(
+    "--always-armed",
+    is_flag=True,
+    help="Keep every probe's uprobes in the process all along (by default a "
+    "rate-limited probe without a condition is taken out while its budget is spent).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
     probes_path: str,
@@ -564,6 +588,7 @@ def run(
     service: str | None,
     tags: str | None,
     duration: float | None,
+    always_armed: bool,
     command: tuple[str, ...],
 ) -> None:
     """All four stages in one go for a one-off capture of CMD.
@@ -583,7 +608,17 @@ def run(
     )
     _irgen(binary, str(ir_path), probes_path, ())
     _codegen(str(ir_path), probes_path, str(prog))
-    status = _capture(str(prog), str(dump), list(command), None, None, duration, None, table=False)
+    status = _capture(
+        str(prog),
+        str(dump),
+        list(command),
+        None,
+        None,
+        duration,
+        None,
+        table=False,
+        disarm=not always_armed,
+    )
     svc = service or os.environ.get("DD_SERVICE") or Path(binary).name
     _decode(str(ir_path), str(prog), str(dump), str(snaps), svc, tags, False, True)
     if status:
