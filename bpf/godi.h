@@ -238,7 +238,7 @@ static __always_inline void godi_tell(__u32 slot, __u32 kind, __u64 next_ns)
 	godi_ctl.ringbuf_output(&m, sizeof(m), BPF_RB_FORCE_WAKEUP);
 }
 
-static __always_inline int godi_allow(__u32 slot, __u64 now)
+static __always_inline int godi_allow(__u32 slot, __u64 now, __u64 *spent_until)
 {
 	struct godi_rate *r = godi_rates.lookup(&slot);
 	if (!r || !r->interval_ns)
@@ -251,7 +251,7 @@ static __always_inline int godi_allow(__u32 slot, __u64 now)
 		__u64 next = (tat > now ? tat : now) + r->interval_ns;
 		if (__sync_val_compare_and_swap(&r->tat, tat, next) == tat) {
 			if (r->disarm && next > r->burst_ns && now < next - r->burst_ns)
-				godi_tell(slot, GODI_CTL_SPENT, next - r->burst_ns);
+				*spent_until = next - r->burst_ns;
 			return 1;
 		}
 	}
@@ -345,7 +345,8 @@ static __always_inline int godi_admit(struct godi_counter *c, __u32 kind, __u32 
 		}
 		return 1;
 	}
-	if (!godi_allow(rate_slot, now)) {
+	__u64 spent_until = 0;
+	if (!godi_allow(rate_slot, now, &spent_until)) {
 		if (c)
 			c->sampled_out++;
 		return 0;
@@ -357,6 +358,10 @@ static __always_inline int godi_admit(struct godi_counter *c, __u32 kind, __u32 
 		if (godi_calls.insert(key, &one) == 0)
 			godi_inflight(rate_slot, 1);
 	}
+	/* Told after the call is counted in flight: the disarmer, reading
+	 * `inflight` on this message, keeps the returns armed for it. */
+	if (spent_until)
+		godi_tell(rate_slot, GODI_CTL_SPENT, spent_until);
 	return 1;
 }
 

@@ -14,6 +14,7 @@ import ctypes as ct
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -109,6 +110,7 @@ class Loaded:
         self._disarm_thread: DisarmThread | None = None
         self._disarm_stats: dict[int, DisarmStats] = {}
         self._ctl: RingReader | None = None
+        self._closers: list[threading.Thread] = []
         self._reader: RingReader | None = None
         self.multi = True
         self.bpf = self._compile(())
@@ -319,10 +321,20 @@ class Loaded:
         binary, pid = self._attach_to
         self._links[key] = attach_uprobe_multi(self._dispatch.fd, binary, offs, cookies, pid)
 
-    def _unlink(self, key: tuple[int, str]) -> None:
+    def _unlink(self, key: tuple[int, str], wait: bool = True) -> None:
+        """Close a link. The kernel takes the breakpoints out at once, then waits
+        for an RCU grace period (tens of ms) before close returns: without
+        ``wait`` that wait is left to a thread of its own, so that the disarmer
+        can take the next step (a probe's returns after its entry) meanwhile."""
         fd = self._links.pop(key, None)
-        if fd is not None:
+        if fd is None:
+            return
+        if wait:
             os.close(fd)
+            return
+        closer = threading.Thread(target=os.close, args=(fd,), name="godi-unlink", daemon=True)
+        closer.start()
+        self._closers = [t for t in self._closers if t.is_alive()] + [closer]
 
     def _set_armed(self, slot: int, part: str, armed: bool) -> bool:
         key = (slot, part)
@@ -332,7 +344,7 @@ class Loaded:
             if armed and key not in self._links:
                 self._link(key)
             elif not armed:
-                self._unlink(key)
+                self._unlink(key, wait=False)
         except OSError as e:
             log.info("rate slot %d: %s %s: %s", slot, "arming" if armed else "disarming", part, e)
             return False
@@ -342,9 +354,14 @@ class Loaded:
         return self.bpf["godi_rates"][ct.c_int(slot)]
 
     def _spent_until(self, slot: int) -> int | None:
+        """When ``slot``'s next token is due, if its budget has been spent for a
+        while (its last allowed hit 5 ms ago or more: that hit has counted its
+        call in flight by then); None otherwise."""
         r = self._rate(slot)
+        now = time.monotonic_ns()
         due = int(r.tat) - int(r.burst_ns)
-        return due if due > time.monotonic_ns() else None
+        last_allowed = int(r.tat) - int(r.interval_ns)
+        return due if due > now and last_allowed + 5_000_000 < now else None
 
     def start_disarming(self) -> None:
         """Take the disarmable probes out while their budget is spent (disarm.py),
@@ -437,6 +454,9 @@ class Loaded:
         self._stop_disarming()
         for key in list(self._links):
             self._unlink(key)
+        for closer in self._closers:
+            closer.join()
+        self._closers = []
         for name in list(self.bpf.uprobe_fds):
             self.bpf.detach_uprobe_event(name)
 

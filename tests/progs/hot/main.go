@@ -2,10 +2,11 @@
 // number of seconds, checking every result, and prints how many calls it made and
 // how many results were wrong (0 unless something corrupted the calls).
 //
-// Usage: hot SECONDS GOROUTINES
+// Usage: hot SECONDS GOROUTINES; with SECONDS "-", until its standard input ends.
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"strconv"
@@ -40,7 +41,11 @@ func main() {
 			calls.Add(n)
 		}(g)
 	}
-	time.Sleep(time.Duration(seconds * float64(time.Second)))
+	if os.Args[1] == "-" {
+		bufio.NewReader(os.Stdin).ReadString('\n')
+	} else {
+		time.Sleep(time.Duration(seconds * float64(time.Second)))
+	}
 	stop.Store(true)
 	wg.Wait()
 	fmt.Printf("calls=%d\nwrong=%d\n", calls.Load(), wrong.Load())
