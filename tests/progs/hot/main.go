@@ -2,7 +2,9 @@
 // number of seconds, checking every result, and prints how many calls it made and
 // how many results were wrong (0 unless something corrupted the calls).
 //
-// Usage: hot SECONDS GOROUTINES; with SECONDS "-", until its standard input ends.
+// Usage: hot SECONDS GOROUTINES [SPIN]; with SECONDS "-", until its standard input
+// ends. SPIN: iterations of busy work between two calls (0), to slow the calls
+// down to a chosen rate (scripts/bench_disarm.py).
 package main
 
 import (
@@ -23,15 +25,22 @@ func work(i int, tag string) (int, string) {
 func main() {
 	seconds, _ := strconv.ParseFloat(os.Args[1], 64)
 	goroutines, _ := strconv.Atoi(os.Args[2])
-	var calls, wrong atomic.Int64
+	spin := 0
+	if len(os.Args) > 3 {
+		spin, _ = strconv.Atoi(os.Args[3])
+	}
+	var calls, wrong, sink atomic.Int64
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			n := int64(0)
+			n, acc := int64(0), 0
 			for i := g; !stop.Load(); i++ {
+				for k := 0; k < spin; k++ {
+					acc += k ^ i
+				}
 				v, t := work(i, "hot")
 				if v != i*3+3 || t != "hot" {
 					wrong.Add(1)
@@ -39,6 +48,7 @@ func main() {
 				n++
 			}
 			calls.Add(n)
+			sink.Add(int64(acc))
 		}(g)
 	}
 	if os.Args[1] == "-" {
@@ -49,4 +59,7 @@ func main() {
 	stop.Store(true)
 	wg.Wait()
 	fmt.Printf("calls=%d\nwrong=%d\n", calls.Load(), wrong.Load())
+	if spin > 0 {
+		fmt.Printf("sink=%d\n", sink.Load())
+	}
 }
