@@ -103,8 +103,10 @@ def gofmt_times(gofmt: Path, src: str, runs: int, prog: Path | None, mode: str, 
     if prog is not None:
         extra = ["--always-armed"] if mode == "armed" else []
         capture = subprocess.Popen(
-            [sys.executable, "-m", "stages", "capture", "--program", str(prog)]
-            + ["-o", str(d / f"gofmt-{mode}.dump"), "--binary", str(gofmt), *extra],
+            [
+                *(sys.executable, "-m", "stages", "capture", "--program", str(prog)),
+                *("-o", str(d / f"gofmt-{mode}.dump"), "--binary", str(gofmt), *extra),
+            ],
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -143,7 +145,9 @@ def main() -> int:
         if "a" in only or "c" in only:
             cases = {}
             if "a" in only:
-                cases["a"] = [{"id": "snap", "where": {"methodName": "main.work"}, "captureSnapshot": True}]
+                cases["a"] = [
+                    {"id": "snap", "where": {"methodName": "main.work"}, "captureSnapshot": True}
+                ]
             if "c" in only:
                 cases["c"] = [
                     {

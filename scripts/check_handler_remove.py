@@ -50,7 +50,11 @@ int main(void) {
         for (int i = 0; i < 1000; i++) n = hot(n);
         clock_gettime(CLOCK_MONOTONIC, &t);
         double dt = (t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9;
-        if (dt >= 0.1) { printf("%ld %.6f\n", n, dt); n = 0; t0 = t; }
+        if (dt >= 0.1) {
+            printf("%ld %.6f %.6f\n", n, dt, t.tv_sec + t.tv_nsec / 1e9);
+            n = 0;
+            t0 = t;
+        }
     }
 }
 """
@@ -76,10 +80,14 @@ class Target:
         self.out = self.proc.stdout
 
     def rate(self, seconds: float) -> float:
-        """Calls per second over the next ``seconds``."""
+        """Calls per second over the next ``seconds`` from now (the lines the
+        target wrote before now, still in the pipe, are skipped)."""
+        start = time.monotonic()
         calls, spent = 0, 0.0
         while spent < seconds:
-            n, dt = self.out.readline().split()
+            n, dt, end = self.out.readline().split()
+            if float(end) - float(dt) < start:
+                continue
             calls += int(n)
             spent += float(dt)
         return calls / spent
@@ -161,7 +169,9 @@ def main() -> int:
                 multi_arm(target.proc.pid),
                 lambda b, fd: os.close(fd),
             )
-            case("uprobe_multi link returning 1, no filter", multi_arm(0), lambda b, fd: os.close(fd))
+            case(
+                "uprobe_multi link returning 1, no filter", multi_arm(0), lambda b, fd: os.close(fd)
+            )
 
             def perf_disabled(bpf: bcc.BPF) -> None:
                 perf_arm(bpf)

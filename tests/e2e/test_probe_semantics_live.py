@@ -96,8 +96,12 @@ def test_log_probe_rate_limit_counts_what_it_suppresses(tmp_path: Path) -> None:
         )
     )
     out = tmp_path / "out"
+    # Every call trapped (--always-armed): what is suppressed is counted, so the
+    # counts add up to the program's calls; disarmed, the calls made while the
+    # probe was out would be in no count (tests/e2e/test_disarm_live.py).
     result = godi(
         "run",
+        "--always-armed",
         "--probes",
         str(probes),
         "-o",
