@@ -421,6 +421,9 @@ def test_rate_limits_apply_before_capture(robust: Any, tmp_path: Path) -> None:
             "-m",
             "stages",
             "run",
+            # Every call trapped: the snap probe's refused calls are all counted
+            # over the rate limit (disarmed, the untrapped ones would be in no count).
+            "--always-armed",
             "--probes",
             str(probes),
             "-o",
