@@ -115,7 +115,19 @@ struct godi_rate {
 	__u64 interval_ns; /* 1e9 / rate; 0: unlimited */
 	__u64 burst_ns;    /* how far ahead of time hits may run: one second's worth */
 	__u64 tat;         /* theoretical arrival time of the next allowed hit */
+	__u64 disarm;      /* capture disarms the probe while its budget is spent */
+	__s64 inflight;    /* captured calls whose return has not been seen (disarm) */
 };
+
+/* A message to capture's disarmer (stages/capture/disarm.py) on godi_ctl. */
+struct godi_ctl_msg {
+	__u32 slot;
+	__u32 kind;     /* GODI_CTL_* */
+	__u64 next_ns;  /* SPENT: when the next hit may be allowed (ktime) */
+};
+
+#define GODI_CTL_SPENT 1    /* the probe's budget is spent: disarm its entries */
+#define GODI_CTL_RETURNED 2 /* a captured call returned: its returns may go */
 
 struct godi_call_key {
 	__u64 goid;
@@ -174,6 +186,9 @@ BPF_PERCPU_ARRAY(godi_counters, struct godi_counter, GODI_MAX_PROBES);
 BPF_ARRAY(godi_scratch, struct godi_scratch, GODI_NCPUS);
 BPF_PROG_ARRAY(godi_progs, 4);
 BPF_ARRAY(godi_rates, struct godi_rate, GODI_MAX_PROBES);
+/* Messages to the disarmer: small, rare (one per budget spent or captured call
+ * returned of a disarmable probe), each waking the reader at once. */
+BPF_RINGBUF_OUTPUT(godi_ctl, 4);
 /* Runtime type descriptor address -> capture type of what an interface's data
  * word points at (see stages/codegen/captypes.py, runtime_type). */
 BPF_HASH(godi_rtypes, __u64, __u32, GODI_MAX_RTYPES);
@@ -219,7 +234,13 @@ static __always_inline struct godi_counter *godi_counter_of(__u32 probe)
  * within the rate is not left out for coming at the same time as another, and
  * never more than the rate gets through. */
 #define GODI_RATE_TRIES 4
-static __always_inline int godi_allow(__u32 slot, __u64 now)
+static __always_inline void godi_tell(__u32 slot, __u32 kind, __u64 next_ns)
+{
+	struct godi_ctl_msg m = {slot, kind, next_ns};
+	godi_ctl.ringbuf_output(&m, sizeof(m), BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline int godi_allow(__u32 slot, __u64 now, __u64 *spent_until)
 {
 	struct godi_rate *r = godi_rates.lookup(&slot);
 	if (!r || !r->interval_ns)
@@ -230,10 +251,24 @@ static __always_inline int godi_allow(__u32 slot, __u64 now)
 		if (tat > r->burst_ns && now < tat - r->burst_ns)
 			return 0;
 		__u64 next = (tat > now ? tat : now) + r->interval_ns;
-		if (__sync_val_compare_and_swap(&r->tat, tat, next) == tat)
+		if (__sync_val_compare_and_swap(&r->tat, tat, next) == tat) {
+			if (r->disarm && next > r->burst_ns && now < next - r->burst_ns)
+				*spent_until = next - r->burst_ns;
 			return 1;
+		}
 	}
 	return 0;
+}
+
+/* A captured call of a disarmable probe's slot begins (+1) or has returned (-1). */
+static __always_inline void godi_inflight(__u32 slot, __s64 delta)
+{
+	struct godi_rate *r = godi_rates.lookup(&slot);
+	if (!r || !r->disarm)
+		return;
+	__sync_fetch_and_add(&r->inflight, delta);
+	if (delta < 0)
+		godi_tell(slot, GODI_CTL_RETURNED, 0);
 }
 
 /* Begin an event for `probe`: filter by process, sample (entries) or follow the
@@ -307,19 +342,28 @@ static __always_inline int godi_admit(struct godi_counter *c, __u32 kind, __u32 
 		if (gated) {
 			if (!godi_calls.lookup(key))
 				return 0;
-			godi_calls.delete(key);
+			if (godi_calls.delete(key) == 0)
+				godi_inflight(rate_slot, -1);
 		}
 		return 1;
 	}
-	if (!godi_allow(rate_slot, now)) {
+	__u64 spent_until = 0;
+	if (!godi_allow(rate_slot, now, &spent_until)) {
 		if (c)
 			c->sampled_out++;
 		return 0;
 	}
 	if (gated) {
 		__u8 one = 1;
-		godi_calls.update(key, &one);
+		/* Only the call's own goroutine can return it, after this. A key
+		 * already there (a call that ended without its return) stays. */
+		if (godi_calls.insert(key, &one) == 0)
+			godi_inflight(rate_slot, 1);
 	}
+	/* Told after the call is counted in flight: the disarmer, reading
+	 * `inflight` on this message, keeps the returns armed for it. */
+	if (spent_until)
+		godi_tell(rate_slot, GODI_CTL_SPENT, spent_until);
 	return 1;
 }
 

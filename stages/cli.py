@@ -231,6 +231,7 @@ def _capture(
     *,
     table: bool = True,
     floats: str = "auto",
+    disarm: bool = True,
 ) -> int | None:
     """Run the capture and report it; ``table``: end with the per-probe table
     (``run`` prints it after decode instead)."""
@@ -249,6 +250,7 @@ def _capture(
         max_events=max_events,
         on_ready=ready,
         floats=cast("FloatsMode", floats),
+        disarm=disarm,
     )
     for probe_id, uprobe, message in result.attach_failures:
         click.echo(printable(f"godi: probe {probe_id} {uprobe}: not attached: {message}"), err=True)
@@ -321,6 +323,12 @@ Examples:
     "auto: not in a program that handles SIGURG itself (signal.Notify).",
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be attached, load nothing.")
+@click.option(
+    "--always-armed",
+    is_flag=True,
+    help="Keep every probe's uprobes in the process all along (by default a "
+    "rate-limited probe without a condition is taken out while its budget is spent).",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def capture(
     program_dir: str,
@@ -331,6 +339,7 @@ def capture(
     max_events: int | None,
     floats: str,
     dry_run: bool,
+    always_armed: bool,
     command: tuple[str, ...],
 ) -> None:
     """Attach the generated probes to a process and write the raw events.
@@ -356,7 +365,15 @@ def capture(
     if not out:
         raise click.UsageError("--output is required (except with --dry-run)")
     status = _capture(
-        program_dir, out, list(command), pid, binary, duration, max_events, floats=floats
+        program_dir,
+        out,
+        list(command),
+        pid,
+        binary,
+        duration,
+        max_events,
+        floats=floats,
+        disarm=not always_armed,
     )
     if status:
         sys.exit(status if status > 0 else 128 - status)
@@ -850,6 +867,12 @@ Examples:
     help="Floats in vector registers: signal captured hits (SIGURG) to read them; "
     "auto: not in a program that handles SIGURG itself (signal.Notify).",
 )
+@click.option(
+    "--always-armed",
+    is_flag=True,
+    help="Keep every probe's uprobes in the process all along (by default a "
+    "rate-limited probe without a condition is taken out while its budget is spent).",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
     probes_path: str | None,
@@ -870,6 +893,7 @@ def run(
     json_lines: bool,
     no_live: bool,
     floats: str,
+    always_armed: bool,
     command: tuple[str, ...],
 ) -> None:
     """All four stages in one go: probe CMD (launched), a running --pid, or every
@@ -938,6 +962,7 @@ def run(
             max_events,
             table=False,
             floats=floats,
+            disarm=not always_armed,
         )
     finally:
         if view is not None:

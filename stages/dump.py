@@ -66,6 +66,13 @@ class ProbeCounters(Struct, frozen=True, kw_only=True):
     sampled_out: int = 0
     condition_false: int = 0
     """Hits whose condition BPF decided false (not captured)."""
+    disarmed_ns: int = 0
+    """Time the probe's uprobe was out of the process, its rate budget spent
+    (capture.disarm): calls then were not observed at all."""
+    not_observed: int = 0
+    """An estimate of the calls made while disarmed (``DisarmStats.
+    not_observed_estimate``: the hits scaled by disarmed over armed time, low for a
+    hot function); never counted as captured, dropped or sampled out."""
 
 
 class Counters(Struct, frozen=True, kw_only=True):

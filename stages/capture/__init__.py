@@ -171,10 +171,13 @@ def capture(
     max_events: int | None = None,
     on_ready: Callable[[int], None] | None = None,
     floats: FloatsMode = "auto",
+    disarm: bool = True,
 ) -> CaptureResult:
     """Capture events from a launched ``command``, a running ``pid``, or every
     process running ``binary``; write them to ``out_path``. ``on_ready`` is called
-    with the number of attached uprobes once they are in place.
+    with the number of attached uprobes once they are in place. With ``disarm``, a
+    rate-limited probe without a condition is out of the process while its budget
+    is spent (``disarm``); without, every probe traps every call.
 
     The file the probes go into is checked first (``identity.open_checked``): a
     probe at an address that is not an instruction start of that file is refused,
@@ -233,6 +236,7 @@ def capture(
                         max_events=max_events,
                         on_ready=on_ready,
                         interrupted=interrupted,
+                        disarm=disarm,
                     )
                 finally:
                     output.close()
@@ -255,6 +259,7 @@ def _capture(
     max_events: int | None,
     on_ready: Callable[[int], None] | None,
     interrupted: list[bool],
+    disarm: bool,
 ) -> CaptureResult:
     """``capture`` once the program is loaded, the binary checked and the output open."""
     target = found
@@ -262,7 +267,9 @@ def _capture(
         if command:
             target = launch_gated(command, checked.path)
         loaded.set_target(target.pid if target else 0)
-        failures = loaded.attach(checked.attach_path, target.pid if target else -1, checked.refused)
+        failures = loaded.attach(
+            checked.attach_path, target.pid if target else -1, checked.refused, disarm=disarm
+        )
         if not loaded.attached:
             detail = "; ".join(
                 f"{layout.probes[i].probe_id} {layout.probes[i].uprobe}: {m}" for i, m in failures
@@ -288,6 +295,7 @@ def _capture(
             )
         _floats_notices(writer, layout, loaded.floats)
         loaded.open_reader(max_events)
+        loaded.start_disarming()
         if on_ready is not None:
             on_ready(len(loaded.attached))
         if target is not None:

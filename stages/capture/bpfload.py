@@ -14,6 +14,8 @@ import ctypes as ct
 import logging
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +24,7 @@ from ..errors import CaptureError
 from ..layout import Layout
 from ..paths import bpf_dir
 from ._ringbuf import RingReader
+from .disarm import ENTRY, RETURN, Disarmer, DisarmStats, DisarmThread, disarmable_slots
 from .floats import FloatsPlan
 from .links import BPF_TRACE_UPROBE_MULTI, attach_uprobe_multi, file_offsets
 
@@ -101,7 +104,16 @@ class Loaded:
         self._source = c_source
         self.rejected: dict[int, str] = {}
         self.attached: list[int] = []
-        self._link_fd: int | None = None
+        self._links: dict[tuple[int, str], int] = {}
+        """Link fds: (-1, "all") for the probes that stay armed, (slot, part) for a
+        disarmable slot's entry or return sites."""
+        self._groups: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+        self._attach_to: tuple[str, int] = ("", 0)
+        self.disarmable: set[int] = set()
+        self._disarm_thread: DisarmThread | None = None
+        self._disarm_stats: dict[int, DisarmStats] = {}
+        self._ctl: RingReader | None = None
+        self._closers: list[threading.Thread] = []
         self._reader: RingReader | None = None
         self.multi = True
         self.bpf = self._compile(())
@@ -271,10 +283,18 @@ class Loaded:
     # -- attaching --------------------------------------------------------------
 
     def attach(
-        self, binary: str, pid: int, refused: dict[int, str] | None = None
+        self,
+        binary: str,
+        pid: int,
+        refused: dict[int, str] | None = None,
+        disarm: bool = True,
     ) -> list[tuple[int, str]]:
         """Attach every probe but the ``refused`` ones (probe index -> why) to the
-        file ``binary``; returns (probe index, reason) for those not attached."""
+        file ``binary``; returns (probe index, reason) for those not attached.
+
+        With ``disarm`` (and uprobe_multi links), the probes ``disarm.py`` may take
+        out while their budget is spent get links of their own, for
+        ``start_disarming``."""
         skipped = {**self.rejected, **(refused or {})}
         failures = sorted(skipped.items())
         wanted = [p for p in self.layout.probes if p.index not in skipped]
@@ -282,14 +302,37 @@ class Loaded:
             return failures
         self._attach_sigtramp(binary, pid)
         if self.multi:
-            offsets = file_offsets(binary, [p.pc for p in wanted])
-            try:
-                self._link_fd = attach_uprobe_multi(
-                    self._dispatch.fd, binary, offsets, [p.index for p in wanted], pid
+            offsets = dict(
+                zip(
+                    (p.index for p in wanted),
+                    file_offsets(binary, [p.pc for p in wanted]),
+                    strict=True,
                 )
-            except OSError as e:
-                raise CaptureError(f"attaching the uprobes to {binary} failed: {e}") from e
+            )
+            self.disarmable = disarmable_slots(self.layout) if disarm else set()
+            groups: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+            for p in wanted:
+                if p.rate_slot in self.disarmable:
+                    key = (p.rate_slot, RETURN if p.kind == "return" else ENTRY)
+                else:
+                    key = (-1, "all")
+                offs, cookies = groups.setdefault(key, ([], []))
+                offs.append(offsets[p.index])
+                cookies.append(p.index)
+            self._groups = groups
+            self._attach_to = (binary, pid)
+            # Returns before entries: a call whose entry is captured finds its return.
+            for key in sorted(groups, key=lambda k: k[1] != RETURN):
+                try:
+                    self._link(key)
+                except OSError as e:
+                    raise CaptureError(f"attaching the uprobes to {binary} failed: {e}") from e
             self.attached = [p.index for p in wanted]
+            rates = self.bpf["godi_rates"]
+            for slot in self.disarmable:
+                leaf = rates[ct.c_int(slot)]
+                leaf.disarm = 1
+                rates[ct.c_int(slot)] = leaf
             return failures
         for p in wanted:
             try:
@@ -332,6 +375,86 @@ class Loaded:
             self.set_target(self._target)
             return
 
+    def _link(self, key: tuple[int, str]) -> None:
+        offs, cookies = self._groups[key]
+        binary, pid = self._attach_to
+        self._links[key] = attach_uprobe_multi(self._dispatch.fd, binary, offs, cookies, pid)
+
+    def _unlink(self, key: tuple[int, str], wait: bool = True) -> None:
+        """Close a link. The kernel takes the breakpoints out at once, then waits
+        for an RCU grace period (tens of ms) before close returns: without
+        ``wait`` that wait is left to a thread of its own, so that the disarmer
+        can take the next step (a probe's returns after its entry) meanwhile."""
+        fd = self._links.pop(key, None)
+        if fd is None:
+            return
+        if wait:
+            os.close(fd)
+            return
+        closer = threading.Thread(target=os.close, args=(fd,), name="godi-unlink", daemon=True)
+        closer.start()
+        self._closers = [t for t in self._closers if t.is_alive()] + [closer]
+
+    def _set_armed(self, slot: int, part: str, armed: bool) -> bool:
+        key = (slot, part)
+        if key not in self._groups:
+            return True
+        try:
+            if armed and key not in self._links:
+                self._link(key)
+            elif not armed:
+                self._unlink(key, wait=False)
+        except OSError as e:
+            log.info("rate slot %d: %s %s: %s", slot, "arming" if armed else "disarming", part, e)
+            return False
+        return True
+
+    def _rate(self, slot: int) -> Any:
+        return self.bpf["godi_rates"][ct.c_int(slot)]
+
+    def _spent_until(self, slot: int) -> int | None:
+        """When ``slot``'s next token is due, if its budget has been spent for a
+        while (its last allowed hit 5 ms ago or more: that hit has counted its
+        call in flight by then); None otherwise."""
+        r = self._rate(slot)
+        now = time.monotonic_ns()
+        due = int(r.tat) - int(r.burst_ns)
+        last_allowed = int(r.tat) - int(r.interval_ns)
+        return due if due > now and last_allowed + 5_000_000 < now else None
+
+    def start_disarming(self) -> None:
+        """Take the disarmable probes out while their budget is spent (disarm.py),
+        in a thread, until ``detach``."""
+        if not self.disarmable or self._disarm_thread is not None:
+            return
+        slots = {s: (s, RETURN) in self._groups for s in self.disarmable}
+        disarmer = Disarmer(
+            slots,
+            self._set_armed,
+            self._spent_until,
+            lambda slot: int(self._rate(slot).inflight),
+            time.monotonic_ns(),
+        )
+        ctl = RingReader(self.bpf["godi_ctl"].map_fd, -1)
+        self._ctl = ctl
+        self._disarm_thread = DisarmThread(disarmer, ctl.poll)
+        self._disarm_thread.start()
+
+    def disarm_stats(self) -> dict[int, DisarmStats]:
+        """Per disarmable rate slot, what disarming did (empty when nothing was)."""
+        return self._disarm_stats
+
+    def _stop_disarming(self) -> None:
+        thread = self._disarm_thread
+        if thread is None:
+            return
+        thread.stop()
+        self._disarm_stats = thread.disarmer.stats(time.monotonic_ns())
+        self._disarm_thread = None
+        if self._ctl is not None:
+            self._ctl.close()
+            self._ctl = None
+
     # -- reading ----------------------------------------------------------------
 
     def open_reader(self, limit: int | None = None) -> None:
@@ -369,8 +492,12 @@ class Loaded:
         out: dict[str, ProbeCounters] = {}
         for p in self.layout.probes:
             per_cpu = table[ct.c_int(p.index)]
+            hits = sum(c.hits for c in per_cpu)
+            disarmed = self._disarm_stats.get(p.rate_slot) if p.kind != "return" else None
             out[str(p.index)] = ProbeCounters(
-                hits=sum(c.hits for c in per_cpu),
+                disarmed_ns=disarmed.disarmed_ns if disarmed else 0,
+                not_observed=disarmed.not_observed_estimate(hits) if disarmed else 0,
+                hits=hits,
                 emitted=sum(c.emitted for c in per_cpu),
                 dropped=sum(c.dropped for c in per_cpu),
                 truncated=sum(c.truncated for c in per_cpu),
@@ -383,9 +510,12 @@ class Loaded:
 
     def detach(self) -> None:
         """Remove every uprobe (the program stays loaded: counters remain readable)."""
-        if self._link_fd is not None:
-            os.close(self._link_fd)
-            self._link_fd = None
+        self._stop_disarming()
+        for key in list(self._links):
+            self._unlink(key)
+        for closer in self._closers:
+            closer.join()
+        self._closers = []
         # After the probes: no hit can ask for a frame any more.
         if self._sigtramp_fd is not None:
             os.close(self._sigtramp_fd)

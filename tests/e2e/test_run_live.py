@@ -26,6 +26,7 @@ import pytest
 from gobuild import REPO, build_go, go_versions
 from godi_cli import godi
 
+from stages.probecounts import COLUMNS
 from stages.schemas import snapshot_check
 
 SERVER = REPO / "tests" / "progs" / "server"
@@ -49,6 +50,11 @@ def live_lines(stdout: str) -> list[list[str]]:
         if len(parts) == 4 and re.fullmatch(r"g\d+", parts[1]):
             out.append(parts)
     return out
+
+
+def column(title: str) -> int:
+    """Where ``title`` is in a row of ``table`` (the probe id left out)."""
+    return [t for t, _ in COLUMNS].index(title)
 
 
 def table(stderr: str) -> dict[str, list[str]]:
@@ -92,7 +98,7 @@ def test_functions_and_a_glob_on_a_launched_program(binary: Path, tmp_path: Path
     )
     # the per-probe table after the view; the files complete and reproducible
     rows = table(result.stderr)
-    assert {p: r[7] for p, r in rows.items()} == {
+    assert {p: r[column("snapshots")] for p, r in rows.items()} == {
         "main.Cart.Add": "3",
         "main.Cart.Total": "3",
         "main.greet": "3",
@@ -130,7 +136,7 @@ def test_line_when_template_as_json_lines(binary: Path, tmp_path: Path) -> None:
     assert {v["probe"] for v in views} == {"main.go_38"}
     assert all(isinstance(v["goroutine"], int) and v["timestamp"] > 0 for v in views)
     unmet = sum(1 for _, t in said if int(t) < 2)
-    assert table(result.stderr)["main.go_38"][4] == str(unmet)  # condition false
+    assert table(result.stderr)["main.go_38"][column("condition false")] == str(unmet)
     assert len(snapshots(tmp_path)) == len(views)
 
 
