@@ -33,9 +33,11 @@ GOROUTINES = 50
 
 def _row(stderr: str, probe: str) -> dict[str, int]:
     lines = stderr.splitlines()
-    header = next(line for line in lines if line.startswith("probe "))
-    titles = re.split(r"\s{2,}", header.strip())[1:]
-    row = next(line for line in lines if line.split()[:1] == [probe])
+    # The table is the last block (the live view's lines, before it, start with
+    # the probe id too).
+    start = max(i for i, line in enumerate(lines) if line.startswith("probe "))
+    titles = re.split(r"\s{2,}", lines[start].strip())[1:]
+    row = next(line for line in lines[start + 1 :] if line.split()[:1] == [probe])
     return dict(zip(titles, (int(v) for v in row.split()[1:]), strict=True))
 
 

@@ -150,6 +150,7 @@ def test_rate_and_depth(binary: Path, tmp_path: Path) -> None:
         "1",
         "--depth",
         "0",
+        "--always-armed",  # every call trapped: the sampled-out ones counted
         "-o",
         str(tmp_path),
         "--",
@@ -159,7 +160,9 @@ def test_rate_and_depth(binary: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     row = table(result.stderr)["main.Cart.Total"]
-    entry_hits, sampled_out, shown = int(row[0]), int(row[3]), int(row[7])
+    entry_hits, sampled_out, shown = (
+        int(row[column(t)]) for t in ("entry hits", "sampled out", "snapshots")
+    )
     assert entry_hits == calls
     assert 1 <= shown < calls and shown + sampled_out == calls  # one a second
     found = snapshots(tmp_path)
