@@ -19,14 +19,19 @@ from typing import Any
 
 from ..dump import ProbeCounters
 from ..errors import CaptureError
-from ..layout import Layout
+from ..layout import SLOT_KEY_GUARD, Layout
 from ..paths import bpf_dir
+from ..redaction import fold_table, key_hash
 from ._ringbuf import RingReader
 from .links import BPF_TRACE_UPROBE_MULTI, attach_uprobe_multi, file_offsets
 
 log = logging.getLogger(__name__)
 
 RINGBUF_PAGES = 1024  # 4 MiB
+
+
+MAX_REDACTED = 1024
+"""GODI_MAX_REDACTED in bpf/godi.h."""
 
 
 def wakeup_bytes(ncpus: int) -> int:
@@ -175,6 +180,9 @@ class Loaded:
             leaf = table.Leaf()
             leaf.size = t.size
             leaf.n_slots = len(t.slots)
+            leaf.n_guards = next(
+                (j for j, slot in enumerate(t.slots) if slot.kind != SLOT_KEY_GUARD), len(t.slots)
+            )
             for j, slot in enumerate(t.slots):
                 leaf.slots[j].offset = slot.offset
                 leaf.slots[j].kind = slot.kind
@@ -210,6 +218,20 @@ class Loaded:
             info.decided = int(p.decided)
             info.call_probe = entries.get((p.probe_id, p.function), p.index)
             probes[ct.c_int(p.index)] = info
+        redacted = self.bpf["godi_redacted"]
+        if len(self.layout.redacted_keys) > MAX_REDACTED:
+            raise CaptureError(
+                f"{len(self.layout.redacted_keys)} redacted identifiers: the BPF program "
+                f"checks map keys against at most {MAX_REDACTED}"
+            )
+        for name in self.layout.redacted_keys:
+            redacted[ct.c_uint64(key_hash(name))] = ct.c_uint8(1)
+        fold = self.bpf["godi_fold"]
+        leaf = fold.Leaf()
+        lower, keep = fold_table()
+        ct.memmove(leaf.c, lower, 256)
+        ct.memmove(leaf.keep, keep, 256)
+        fold[ct.c_int(0)] = leaf
         rates = self.bpf["godi_rates"]
         for r in self.layout.rates:
             leaf = rates.Leaf()
@@ -231,6 +253,8 @@ class Loaded:
         # One read of runtime.g covers both fields (bpf/godi.h, godi_goroutine).
         leaf.g_lo = min(goid, stack_hi)
         leaf.g_span = max(goid, stack_hi) + 8 - leaf.g_lo
+        # Map keys longer than this (normalised) are never redacted (godi_key_redacted).
+        leaf.key_max = max((len(k.encode()) for k in self.layout.redacted_keys), default=0)
         if leaf.g_span > G_SPAN:
             raise CaptureError(
                 f"runtime.g: goid (+{goid}) and stack.hi (+{stack_hi}) are more than "

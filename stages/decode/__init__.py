@@ -192,9 +192,9 @@ class DecodeRun(Iterator[Snapshot]):
         if indices != list(range(len(indices))):
             raise ArtifactError("layout.json", "capture type indices are not 0..n-1")
         self._name = name
-        self._renderer = ValueRenderer(
-            program, layout, redaction if redaction is not None else Redaction.from_env()
-        )
+        # What the capture redacted stays redacted, whatever decode's environment.
+        policy = redaction if redaction is not None else Redaction.from_env()
+        self._renderer = ValueRenderer(program, layout, policy.including(layout.redacted_keys))
         self._message = MessageFormatter(self._renderer)
         self._envelope = Envelope(self.header, layout.probes, service, tags)
         self._symbolizer = self._renderer.symbolizer  # one reader of the table, one cache
