@@ -119,7 +119,7 @@ def _irgen(binary: str, out: str, probes: str | None, functions: tuple[str, ...]
     # Cached by the hash of the binary's bytes and the scope ($GODI_IR_CACHE=0 to bypass).
     data = generate_ir_json_cached(binary, wanted)
     with _writing(out):
-        write_atomic(out, data)
+        write_atomic(out, data, private=True)
     log.info("%s written", out)
 
 
@@ -417,7 +417,7 @@ def _decode(
         )
         # Written as they come (memory stays flat): JSON lines, or an array with
         # one snapshot a line. Compact: whitespace would be most of the bytes.
-        sink = sys.stdout.buffer if out == "-" else stack.enter_context(open_atomic(out))
+        sink = sys.stdout.buffer if out == "-" else stack.enter_context(open_atomic(out, private=True))
         failure: DecodeError | None = None
         try:
             for raw in run.encoded():
