@@ -417,7 +417,9 @@ def _decode(
         )
         # Written as they come (memory stays flat): JSON lines, or an array with
         # one snapshot a line. Compact: whitespace would be most of the bytes.
-        sink = sys.stdout.buffer if out == "-" else stack.enter_context(open_atomic(out, private=True))
+        sink = (
+            sys.stdout.buffer if out == "-" else stack.enter_context(open_atomic(out, private=True))
+        )
         failure: DecodeError | None = None
         try:
             for raw in run.encoded():
