@@ -16,6 +16,7 @@ setup(
             "stages.capture._ringbuf",
             ["stages/capture/_ringbuf.c"],
             extra_compile_args=CFLAGS,
+            libraries=["z"],  # crc32 of each dump record
         ),
         Extension(
             "stages._schemacheck",
@@ -27,6 +28,7 @@ setup(
             ["stages/decode/_render.c", "stages/decode/_snapshots.c", "stages/decode/_summary.c"],
             depends=["stages/decode/_render.h"],
             extra_compile_args=CFLAGS,
+            libraries=["z"],  # crc32 of each dump record
         ),
     ],
 )

@@ -455,9 +455,10 @@ def _decode(
             "decoded every whole record before it",
             err=True,
         )
-    if run.counters is None:
+    if not run.finished:
         click.echo(
-            f"godi: {dump_path} has no counters (capture did not end cleanly): hits are not known",
+            f"godi: {dump_path} is unfinished: it has no trailer (its capture was killed or "
+            "failed), so hits are not known",
             err=True,
         )
     elif run.counters.lost_records:
@@ -468,6 +469,12 @@ def _decode(
     click.echo(f"godi: {count} snapshots -> {out}", err=True)
     rows = probe_counts(layout, run.counters, run.tally)
     click.echo(render_table(rows), err=True, nl=False)
+    if run.corrupt:
+        spans = ", ".join(f"{n} bytes at byte {at}" for at, n in run.corrupt[:5])
+        more = f" and {len(run.corrupt) - 5} more" if len(run.corrupt) > 5 else ""
+        raise DecodeError(
+            f"{dump_path}: corrupt records skipped ({spans}{more}); every intact record was decoded"
+        )
     return count
 
 

@@ -268,6 +268,18 @@ class DecodeRun(Iterator[Snapshot]):
         """Byte offset of the incomplete record that ends the dump, or None."""
         return self._reader.truncated_at
 
+    @property
+    def corrupt(self) -> list[tuple[int, int]]:
+        """``(offset, length)`` of each run of bytes skipped as corrupt (a record
+        whose sync marker, length or CRC is wrong); the records around were decoded."""
+        return self._reader.corrupt
+
+    @property
+    def finished(self) -> bool:
+        """Whether the dump has its trailer (the COUNTERS record capture writes when
+        it stops): without it, the capture was killed or failed."""
+        return self.counters is not None
+
     def __iter__(self) -> DecodeRun:
         return self
 
@@ -326,6 +338,8 @@ class DecodeRun(Iterator[Snapshot]):
         # Calls whose return was not seen: still running when capture stopped, or
         # left by a panic (which unwinds without executing a return instruction).
         yield from self._lost_returns(pending)
+        for at, n in self._reader.corrupt:
+            log.warning("%s: %d corrupt bytes at byte %d skipped", self._name, n, at)
         if self._reader.truncated_at is not None:
             log.warning(
                 "%s: cut off in the record at byte %d; decoded everything before it",
