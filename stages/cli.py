@@ -455,7 +455,7 @@ def _decode(
             "decoded every whole record before it",
             err=True,
         )
-    if not run.finished:
+    if run.counters is None:  # not run.finished
         click.echo(
             f"godi: {dump_path} is unfinished: it has no trailer (its capture was killed or "
             "failed), so hits are not known",

@@ -6,6 +6,7 @@ Data and framing only. A dump is
     u32    format version
     u32    header length N
     N      header, JSON (``DumpHeader``)
+    u32    CRC-32 of the header
     records, each: 4 bytes SYNC, u32 kind, u32 length L, u32 CRC-32, L bytes of payload
 
 Record kinds: ``EVENT`` (one raw ``struct godi_event`` from the ring buffer),
@@ -51,7 +52,7 @@ RECORD_PREFIX = _RECORD.size
 MAX_RECORD = 1 << 24
 
 
-def record_crc(kind_length: bytes, payload: bytes | memoryview) -> int:
+def record_crc(kind_length: bytes | memoryview, payload: bytes | memoryview) -> int:
     """The CRC-32 of a record: of its kind and length (8 bytes) and its payload."""
     return zlib.crc32(payload, zlib.crc32(kind_length))
 
@@ -120,7 +121,7 @@ class DumpWriter:
         self._out = out
         payload = _json.encode(header)
         out.write(_PREFIX.pack(MAGIC, DUMP_FORMAT_VERSION, len(payload)))
-        out.write(payload)
+        out.write(payload + struct.pack("<I", zlib.crc32(payload)))
 
     def event(self, payload: bytes) -> None:
         """Append one raw event."""
@@ -171,9 +172,12 @@ def read_header(inp: BinaryIO, name: str = "dump") -> DumpHeader:
         )
     if hlen > MAX_RECORD:
         raise DecodeError(f"{name}: implausible header length {hlen}")
-    raw = inp.read(hlen)
-    if len(raw) < hlen:
-        raise DecodeError(f"{name}: header cut off ({len(raw)} of {hlen} bytes)")
+    raw = inp.read(hlen + 4)
+    if len(raw) < hlen + 4:
+        raise DecodeError(f"{name}: header cut off ({len(raw)} of {hlen + 4} bytes)")
+    raw, crc = raw[:hlen], struct.unpack("<I", raw[hlen:])[0]
+    if zlib.crc32(raw) != crc:
+        raise DecodeError(f"{name}: the dump header is corrupt (its CRC-32 does not match)")
     try:
         return msgspec.json.decode(raw, type=DumpHeader)
     except msgspec.ValidationError as e:
@@ -303,7 +307,7 @@ class RecordReader:
         if left < RECORD_PREFIX:
             return False
         sync, _, length, _ = _RECORD.unpack_from(self._buf, self._pos)
-        return sync != SYNC or length > MAX_RECORD or left >= RECORD_PREFIX + length
+        return bool(sync != SYNC or length > MAX_RECORD or left >= RECORD_PREFIX + length)
 
     def _have(self, n: int) -> bool:
         """Whether ``n`` bytes from the position are in the buffer, reading more

@@ -44,7 +44,7 @@ _encoder = msgspec.json.Encoder()
 
 def header_end(dump: bytes) -> int:
     (length,) = struct.unpack_from("<I", dump, 12)
-    return 16 + int(length)
+    return 16 + int(length) + 4  # prefix, header, its CRC-32
 
 
 def decode_until_error(case: Case, dump: bytes) -> tuple[list[Snapshot], Exception | None, Any]:
