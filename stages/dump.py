@@ -234,22 +234,34 @@ class RecordReader:
             state = self._check()
             if state:
                 break
-            first = self._offset
-            if state is None:
-                # It would end past the end of the dump: cut off, unless an intact
-                # record follows (then its length was corrupted).
-                if not self._resync():
-                    self.truncated_at = first
-                    return None
-            else:
-                self._resync()
-            self.corrupt.append((first, self._offset - first))
+            if not self._skip(state):
+                return None
         _, kind, length, _ = _RECORD.unpack_from(self._buf, self._pos)
         start = self._pos + RECORD_PREFIX
         record = Record(kind, self._buf[start : start + length], self._offset)
         self._pos = start + length
         self._offset += RECORD_PREFIX + length
         return record
+
+    def skip_corrupt(self) -> bool:
+        """Skip the corrupt bytes at the position, if any (noting them); whether it
+        did. Lets a caller hand the intact record after them back to a ``take``."""
+        if not self._have(RECORD_PREFIX):
+            return False
+        state = self._check()
+        return not state and self._skip(state)
+
+    def _skip(self, state: bool | None) -> bool:
+        """Skip from the record at the position, corrupt (``state`` False) or
+        running past the end of the dump (None), to the next intact one. False when
+        there is none and the record was only cut off (``truncated_at``)."""
+        first = self._offset
+        found = self._resync()
+        if state is None and not found:
+            self.truncated_at = first
+            return False
+        self.corrupt.append((first, self._offset - first))
+        return True
 
     def _check(self) -> bool | None:
         """Whether the record at the position is intact (reading it in whole); None

@@ -299,7 +299,18 @@ class DecodeRun(Iterator[Snapshot]):
                     self._made(fast.made())
                     yield from made
                 position = reader.offset
-                record = reader.next()
+                skipped = len(reader.corrupt)
+                resume = fast is not None and reader.skip_corrupt()
+                record = None if resume else reader.next()
+                if len(reader.corrupt) != skipped:
+                    # What the corrupt bytes held is unknown: an entry waiting
+                    # for its return may have lost it there, a return after them
+                    # may be of an entry lost there. The waiting entries are
+                    # reported now (lost return), not paired across the gap.
+                    yield from self._lost_returns(pending)
+                    pending.clear()
+                if resume:
+                    continue  # the records after them may be C's again
                 if record is None:
                     break
                 position = record.offset
