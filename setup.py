@@ -15,8 +15,8 @@ setup(
         Extension(
             "stages.capture._ringbuf",
             ["stages/capture/_ringbuf.c"],
+            depends=["stages/_crc32.h"],
             extra_compile_args=CFLAGS,
-            libraries=["z"],  # crc32 of each dump record
         ),
         Extension(
             "stages._schemacheck",
@@ -26,9 +26,8 @@ setup(
         Extension(
             "stages.decode._render",
             ["stages/decode/_render.c", "stages/decode/_snapshots.c", "stages/decode/_summary.c"],
-            depends=["stages/decode/_render.h"],
+            depends=["stages/decode/_render.h", "stages/_crc32.h"],
             extra_compile_args=CFLAGS,
-            libraries=["z"],  # crc32 of each dump record
         ),
     ],
 )

@@ -54,8 +54,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 need_apt=()
 # chromium and chromium-driver: the browser test of the pipeline's report (selenium).
-# zlib1g-dev: crc32 of dump records in the C extensions.
-for pkg in python3-bpfcc python3-venv python3-pip python3-dev gcc linux-libc-dev zlib1g-dev \
+for pkg in python3-bpfcc python3-venv python3-pip python3-dev gcc linux-libc-dev \
   linux-headers-cloud-amd64 binutils chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done

@@ -28,11 +28,12 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <zlib.h>
+
+#include "../_crc32.h"
 
 #define RECORD_EVENT 1
-/* mirrors stages/dump.py: sync marker, u32 kind, u32 length, u32 CRC-32 (zlib's,
- * of kind, length and payload) */
+/* mirrors stages/dump.py: sync marker, u32 kind, u32 length, u32 CRC-32 (zlib's
+ * polynomial, of kind, length and payload) */
 #define FRAME 16
 static const uint8_t SYNC[4] = {0xd7, 'G', 'D', 'R'};
 #define PUBLISH_EVERY (64 * 1024)
@@ -205,7 +206,7 @@ static PyObject *drain(RingReader *self)
 				memcpy(rec, SYNC, 4);
 				memcpy(rec + 4, kl, 8);
 				memcpy(rec + FRAME, (const uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, n);
-				uint32_t crc = (uint32_t)crc32(crc32(0L, rec + 4, 8), rec + FRAME, n);
+				uint32_t crc = godi_crc32(godi_crc32(0, rec + 4, 8), rec + FRAME, n);
 				memcpy(rec + 12, &crc, 4);
 				len += FRAME + n;
 				self->kept++;

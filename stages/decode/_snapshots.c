@@ -25,7 +25,7 @@
 
 #include "_render.h"
 
-#include <zlib.h>
+#include "../_crc32.h"
 
 /* mirrors stages/dump.py and stages/layout.py (bpf/godi_event.h): a record is a
  * sync marker, u32 kind, u32 length, u32 CRC-32 (of kind, length and payload) */
@@ -1132,7 +1132,7 @@ static PyObject *snapshots_run(Snapshots *self, PyObject *args)
 		    (Py_ssize_t)length > len - pos - RECORD_PREFIX)
 			break;
 		/* A corrupt record is Python's: it skips it and says so (dump.RecordReader). */
-		if (crc32(crc32(0L, buf + pos + 4, 8), buf + pos + RECORD_PREFIX, (uInt)length) != crc)
+		if (godi_crc32(godi_crc32(0, buf + pos + 4, 8), buf + pos + RECORD_PREFIX, length) != crc)
 			break;
 		int rc = decode_event(self, buf + pos + RECORD_PREFIX, (Py_ssize_t)length, offset, out);
 		if (rc < 0)
