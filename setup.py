@@ -25,7 +25,12 @@ setup(
         ),
         Extension(
             "stages.decode._render",
-            ["stages/decode/_render.c", "stages/decode/_snapshots.c", "stages/decode/_summary.c"],
+            [
+                "stages/decode/_render.c",
+                "stages/decode/_runtime.c",
+                "stages/decode/_snapshots.c",
+                "stages/decode/_summary.c",
+            ],
             depends=["stages/decode/_render.h", "stages/_crc32.h"],
             extra_compile_args=CFLAGS,
         ),

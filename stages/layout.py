@@ -190,6 +190,12 @@ class ProbeLayout(Struct, frozen=True, kw_only=True):
     decided: bool = False
     """BPF decides the probe's condition here, before sampling (codegen.conditions)."""
 
+    @property
+    def uprobe(self) -> str:
+        """Which of its probe's uprobes this is, for messages: an entry and its
+        returns share a probe id and a function, never a kind and address."""
+        return f"{self.kind} at 0x{self.pc:x} ({self.function})"
+
 
 class RuntimeTypeEntry(Struct, frozen=True, kw_only=True):
     """For an interface holding a value whose runtime type descriptor is at

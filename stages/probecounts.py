@@ -128,7 +128,7 @@ COLUMNS = (
 )
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """``text`` with what a terminal would act on escaped (probe ids are the user's)."""
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
@@ -141,7 +141,7 @@ def render_table(rows: list[ProbeCounts]) -> str:
         return ""
     table = [["probe", *(title for title, _ in COLUMNS)]]
     for row in rows:
-        cells = [_printable(row.probe_id)]
+        cells = [printable(row.probe_id)]
         for _, name in COLUMNS:
             value = getattr(row, name)
             cells.append("-" if value is None else str(value))

@@ -47,7 +47,8 @@ class CaptureResult:
     counters: dict[str, ProbeCounters]
     stop_reason: str
     exit_status: int | None
-    attach_failures: list[tuple[str, str]]
+    attach_failures: list[tuple[str, str, str]]
+    """(probe id, which of its uprobes: ``ProbeLayout.uprobe``, why)."""
     left_running: int | None = None
     """The PID of a launched target still running when the capture stopped."""
 
@@ -256,7 +257,9 @@ def _capture(
         loaded.set_target(target.pid if target else 0)
         failures = loaded.attach(checked.attach_path, target.pid if target else -1, checked.refused)
         if not loaded.attached:
-            detail = "; ".join(f"{layout.probes[i].probe_id}: {m}" for i, m in failures)
+            detail = "; ".join(
+                f"{layout.probes[i].probe_id} {layout.probes[i].uprobe}: {m}" for i, m in failures
+            )
             raise CaptureError(f"no probe could be attached: {detail}")
         mode = "launch" if command else ("pid" if found is not None else "binary")
         header = DumpHeader(
@@ -272,8 +275,10 @@ def _capture(
         writer = DumpWriter(cast(BinaryIO, output), header)
         for index, message in failures:
             p = layout.probes[index]
-            log.warning("probe %s (%s) not attached: %s", p.probe_id, p.function, message)
-            writer.notice(Notice(probe_id=p.probe_id, kind="attach_failed", message=message))
+            log.warning("probe %s %s: not attached: %s", p.probe_id, p.uprobe, message)
+            writer.notice(
+                Notice(probe_id=p.probe_id, kind="attach_failed", message=f"{p.uprobe}: {message}")
+            )
         loaded.open_reader(max_events)
         if on_ready is not None:
             on_ready(len(loaded.attached))
@@ -306,7 +311,9 @@ def _capture(
             counters=counters,
             stop_reason=reason,
             exit_status=status,
-            attach_failures=[(layout.probes[i].probe_id, m) for i, m in failures],
+            attach_failures=[
+                (layout.probes[i].probe_id, layout.probes[i].uprobe, m) for i, m in failures
+            ],
             left_running=left_running,
         )
     finally:

@@ -193,9 +193,9 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
                 site.pc,
                 site.function.entry_cfa_offset,
                 site.function.frame_pointer,
-                live_variables_of_copy(site.copy[1], site.pc)
+                live_variables_of_copy(site.copy[1], site.pc, line)
                 if site.copy
-                else live_variables(site.function, site.pc),
+                else live_variables(site.function, site.pc, line),
                 site.file,
                 line,
             )

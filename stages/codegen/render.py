@@ -3,6 +3,11 @@
 The logic lives in ``bpf/godi.h``; what is rendered here is constants and the
 statements that place each variable's pieces. Templates are strict
 (``string.Template.substitute``: a missing key is an error, never a silent gap).
+
+Text that comes from outside godi (probe ids, function and variable names, file
+paths, the build id) reaches the C only through ``c_literal`` (and ``c_comment``,
+which holds ``c_literal``'s form whenever the text is not plain): a probe file or
+a binary must never be able to add code to a root BPF program.
 """
 
 from __future__ import annotations
@@ -15,6 +20,54 @@ from ..layout import ProbeLayout
 from ..paths import bpf_dir
 
 _LOCAL_INCLUDE = re.compile(r'^#include "([^"]+)"$', re.M)
+
+_PLAIN = frozenset(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.,:;+=()[]{}<>#@!~^&|%$'-*/"
+)
+"""Bytes that stand for themselves in a C string literal and in a comment. Not
+in it: quotes, backslash (escapes, line splices), ``?`` (``??/`` is a backslash
+under trigraphs), control bytes (newlines end ``//`` comments and preprocessor
+lines), and every non-ASCII byte."""
+
+
+def c_literal(text: str) -> str:
+    """``text`` as a C string literal whose bytes are exactly its UTF-8 encoding.
+
+    Every byte outside ``_PLAIN`` is a three-digit octal escape (an octal escape
+    takes at most three digits, so a digit after it stays a digit; a hex escape
+    would swallow it). A ``/`` next to a ``*`` is escaped too, so the literal holds
+    neither ``/*`` nor ``*/`` and can itself be quoted inside a comment. Lone
+    surrogates are encoded as Python's ``surrogatepass`` writes them.
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    out = ['"']
+    for i, b in enumerate(data):
+        plain = b in _PLAIN
+        if b == 0x2F and (
+            (i > 0 and data[i - 1] == 0x2A) or (i + 1 < len(data) and data[i + 1] == 0x2A)
+        ):
+            plain = False
+        out.append(chr(b) if plain else f"\\{b:03o}")
+    out.append('"')
+    return "".join(out)
+
+
+def c_comment(text: str) -> str:
+    """``text`` to put between ``/*`` and ``*/``: the text itself when it is plain
+    (only ``_PLAIN`` bytes, no ``/*`` or ``*/``, no edge a neighbouring ``*`` or
+    ``/`` could join, no edge spaces), else its ``c_literal`` (which begins with a
+    quote, which plain text never holds, so the two forms cannot be confused)."""
+    literal = c_literal(text)
+    if (
+        text
+        and literal[1:-1] == text
+        and text.strip() == text
+        and text[0] not in "*/"
+        and text[-1] not in "*/"
+    ):
+        return text
+    return literal
+
 
 FILE = Template(
     """\
@@ -113,17 +166,25 @@ def render_probe(probe: ProbeLayout, statements: list[str], condition: str | Non
     expression of its condition (``conditions``) when BPF decides it."""
     body = "\n".join(f"\t{s}" for s in statements) or "\t/* nothing to capture */"
     return PROBE.substitute(
-        probe_id=probe.probe_id.replace("*/", "* /"),
-        probe_version=probe.probe_version,
-        function=probe.function.replace("*/", "* /"),
-        kind=probe.kind,
-        pc=f"{probe.pc:x}",
-        file=probe.file.replace("*/", "* /"),
-        line=probe.line,
-        bpf_function=probe.bpf_function,
+        probe_id=c_comment(probe.probe_id),
+        probe_version=int(probe.probe_version),
+        function=c_comment(probe.function),
+        kind=c_comment(probe.kind),
+        pc=f"{int(probe.pc):x}",
+        file=c_comment(probe.file),
+        line=int(probe.line),
+        bpf_function=_identifier(probe),
         statements=body,
         condition="1" if condition is None else f"({condition}) ? 1 : 0",
     )
+
+
+def _identifier(probe: ProbeLayout) -> str:
+    """The probe's C function name, which codegen makes from its index alone."""
+    name = probe.bpf_function
+    if name != f"godi_probe_{int(probe.index)}":
+        raise ValueError(f"not a probe function name: {c_literal(name)}")
+    return name
 
 
 def inline_headers(name: str, seen: set[str] | None = None) -> str:
@@ -152,16 +213,16 @@ def render_file(
     """The whole generated C file."""
     return FILE.substitute(
         runtime=inline_headers("godi.h"),
-        version=__version__,
-        build_id=build_id,
+        version=c_comment(__version__),
+        build_id=c_comment(build_id),
         max_probes=max(len(probes), 1),
         max_types=max(n_types, 1),
         max_rtypes=max(n_rtypes, 1),
         probes="".join(sources),
         cases="\n".join(
-            CASE.substitute(index=p.index, bpf_function=p.bpf_function) for p in probes
+            CASE.substitute(index=int(p.index), bpf_function=_identifier(p)) for p in probes
         ),
         separate="\n".join(
-            SEPARATE.substitute(bpf_function=p.bpf_function, index=p.index) for p in probes
+            SEPARATE.substitute(bpf_function=_identifier(p), index=int(p.index)) for p in probes
         ),
     )

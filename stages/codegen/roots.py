@@ -22,6 +22,7 @@ from ..ir import (
 from ..layout import CaptureRole, PieceLayout, PieceSource, VariableLayout
 from ..redaction import is_redacted_ident, is_redacted_type
 from .leaves import abi_leaves, place_pieces
+from .render import c_comment
 
 # DWARF x86-64 register numbers -> struct pt_regs members.
 PT_REGS = {
@@ -89,6 +90,13 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
             )
             continue
         loc = next((r for r in var.locations if r.low_pc <= pc < r.high_pc), None)
+        if loc is None and size == 0:
+            # A zero-size value ([0]T, struct{}) has no bytes to locate: the
+            # compiler gives it no location, yet its value is known.
+            out.append(
+                VariableLayout(name=var.name, type=var.type, role=role, root_offset=offset, size=0)
+            )
+            continue
         if loc is None:
             reason = var.unavailable or "no location at the probe address"
             out.append(
@@ -115,6 +123,7 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
             )
             continue
         pieces: list[PieceLayout] = []
+        label = c_comment(var.name)
         leaves = abi_leaves(var.type, types)
         places = place_pieces([p.size for p in loc.pieces], leaves, size)
         for piece, (at, psize) in zip(loc.pieces, places, strict=True):
@@ -124,7 +133,7 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
             if isinstance(piece, RegisterPiece) and piece.register in PT_REGS and psize <= 8:
                 stmts.append(
                     f"GODI_ROOT_REG(s, {dst}, regs->{PT_REGS[piece.register]}, {psize});"
-                    f" /* {var.name} */"
+                    f" /* {label} */"
                 )
                 pieces.append(PieceLayout(offset=at, size=psize, source="register"))
             elif isinstance(piece, CfaPiece | AddressPiece) and fail_bit < MAX_FAIL_BITS:
@@ -134,9 +143,7 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
                 else:
                     addr = f"0x{piece.address:x}ULL"
                     source = "memory"
-                stmts.append(
-                    f"GODI_ROOT_MEM(s, {dst}, {addr}, {psize}, {fail_bit}); /* {var.name} */"
-                )
+                stmts.append(f"GODI_ROOT_MEM(s, {dst}, {addr}, {psize}, {fail_bit}); /* {label} */")
                 pieces.append(PieceLayout(offset=at, size=psize, source=source, fail_bit=fail_bit))
                 fail_bit += 1
             else:
@@ -146,12 +153,14 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
                     reason = "optimised out"
                 else:
                     reason = "too many memory pieces in one probe"
-                stmts.append(f"GODI_ROOT_ZERO(s, {dst}, {psize}); /* {var.name}: {reason} */")
+                stmts.append(
+                    f"GODI_ROOT_ZERO(s, {dst}, {psize}); /* {label}: {c_comment(reason)} */"
+                )
                 pieces.append(
                     PieceLayout(offset=at, size=psize, source="unavailable", reason=reason)
                 )
         for gap_at, gap_size in _uncovered(leaves, pieces):
-            stmts.append(f"GODI_ROOT_ZERO(s, {offset + gap_at}, {gap_size}); /* {var.name} */")
+            stmts.append(f"GODI_ROOT_ZERO(s, {offset + gap_at}, {gap_size}); /* {label} */")
             pieces.append(
                 PieceLayout(
                     offset=gap_at,

@@ -669,7 +669,7 @@ class DecodeRun(Iterator[Snapshot]):
         """The JSON of the symbolicated stack of the PCs ``stack`` (as events hold
         them)."""
         assert self._symbolizer is not None
-        return encode(self._symbolizer.stack(pcs_of(stack)))
+        return self._symbolizer.stack_json(pcs_of(stack))
 
 
 def _json_string(text: str) -> bytes | None:

@@ -54,6 +54,7 @@ def robust(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
     run = godi(
         "run",
+        "--no-live",  # stdout: the program's own, compared below
         "--probes",
         str(PROBES),
         "-o",
