@@ -66,6 +66,10 @@ def _snapshot(out: Path, probe: str) -> dict[str, Any]:
 
 
 def _entries(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A map's entries by key; each key shown whole, without the key guard's mark
+    (KEY_REDACTED) in its size."""
+    for k, _ in value["entries"]:
+        assert k.keys() == {"type", "value"}, k
     return {k["value"]: v for k, v in value["entries"]}
 
 
