@@ -15,6 +15,7 @@ setup(
         Extension(
             "stages.capture._ringbuf",
             ["stages/capture/_ringbuf.c"],
+            depends=["stages/_crc32.h"],
             extra_compile_args=CFLAGS,
         ),
         Extension(
@@ -30,7 +31,7 @@ setup(
                 "stages/decode/_snapshots.c",
                 "stages/decode/_summary.c",
             ],
-            depends=["stages/decode/_render.h"],
+            depends=["stages/decode/_render.h", "stages/_crc32.h"],
             extra_compile_args=CFLAGS,
         ),
     ],

@@ -56,6 +56,12 @@
 #define GODI_STACK_WINDOW 2048 /* bytes of goroutine stack copied for the walk; a power of two */
 #endif
 #define GODI_G_SPAN 256 /* bytes of runtime.g read at most: goid and stack.hi are in them */
+#ifndef GODI_MAX_REDACTED
+#define GODI_MAX_REDACTED 1024 /* redacted identifiers (their hashes) */
+#endif
+#define GODI_KEY_READ 64 /* bytes of a map key read to check it against them */
+#define GODI_GUARDS 8      /* key guards per element: a bucket's or group's slots */
+#define GODI_GUARD_ELEMS 4 /* elements guarded per walker round */
 #ifndef GODI_FRAME_SLOTS
 #define GODI_FRAME_SLOTS 1024 /* goroutines remembered from entry to return; a power of two */
 #endif
@@ -88,6 +94,8 @@ struct godi_slot {
 struct godi_type {
 	__u32 size; /* bytes of one element */
 	__u32 n_slots;
+	__u32 n_guards; /* the first slots are GODI_SLOT_KEY_GUARD (map buckets, groups) */
+	__u32 _pad;
 	struct godi_slot slots[GODI_MAX_SLOTS];
 };
 
@@ -98,6 +106,7 @@ struct godi_config {
 	__u32 g_lo;   /* the span of runtime.g read: from the lower of the two... */
 	__u32 g_span; /* ...to the end of the higher; 0: do not read */
 	__u32 floats; /* 1: signal captured hits for their vector registers */
+	__u32 key_max; /* longest redacted identifier (normalised); 0: none */
 	__u64 sig_wanted; /* address of runtime.sig.wanted[0]: SIGURG's bit set means the
 			   * program asked for it (signal.Notify); 0: do not check */
 };
@@ -172,6 +181,10 @@ struct godi_scratch {
 	__u32 cur_elem;
 	__u32 cur_slot;
 	__u32 cur_depth;
+	__u32 guarding;    /* 1: the last block copied has key guards not yet applied */
+	__u32 guard_block; /* offset in buf of its godi_block */
+	__u32 guard_elem;  /* its next element to guard */
+	__u32 _pad2;
 	struct godi_item queue[GODI_MAX_ITEMS];
 	struct godi_seen seen[GODI_SEEN_SLOTS];
 	/* Twice the event size, so that a masked offset plus a masked length always
@@ -192,6 +205,14 @@ BPF_RINGBUF_OUTPUT(godi_ctl, 4);
 /* Runtime type descriptor address -> capture type of what an interface's data
  * word points at (see stages/codegen/captypes.py, runtime_type). */
 BPF_HASH(godi_rtypes, __u64, __u32, GODI_MAX_RTYPES);
+/* FNV-1a 64 of each redacted identifier, normalised (stages/redaction.py,
+ * key_hash): the map keys whose values are never copied. */
+BPF_HASH(godi_redacted, __u64, __u8, GODI_MAX_REDACTED);
+/* Zeros, copied over the value of a redacted map entry. */
+struct godi_zeros {
+	__u8 z[256];
+};
+BPF_ARRAY(godi_zero, struct godi_zeros, 1);
 /* What an entry hit read of its goroutine, for the return of the same call: a
  * return whose g (R14), CFA, process and entry probe match its goroutine's slot
  * takes goid and stack.hi from there instead of reading runtime.g again (a read
@@ -454,6 +475,7 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	s->q_head = 0;
 	s->q_tail = 0;
 	s->scanning = 0;
+	s->guarding = 0;
 	struct godi_event *e = godi_header(s);
 	e->probe = probe;
 	e->flags = 0;
@@ -849,6 +871,12 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 		s->cur_elem = 0;
 		s->cur_slot = 0;
 		s->cur_depth = depth;
+		if (t->n_guards) {
+			/* Nothing of it is followed before godi_guard_block has run. */
+			s->guarding = 1;
+			s->guard_block = off;
+			s->guard_elem = 0;
+		}
 	}
 }
 
@@ -868,6 +896,107 @@ static __always_inline void godi_iface(struct godi_scratch *s, __u64 typ, __u64 
 	__u32 *target = godi_rtypes.lookup(&typ);
 	if (target)
 		godi_enqueue(s, data, *target, 1, s->cur_depth + 1);
+}
+
+/* How a byte of a map key counts, filled by capture (stages/redaction.py,
+ * fold_table): `c` is the byte ASCII-lower-cased, `keep` 0 for the separators
+ * `_ - $ @` and NUL, else 1. Table lookups instead of comparisons keep the
+ * hashing loop free of branches, each of which the verifier would follow. */
+struct godi_fold {
+	__u8 c[256];
+	__u8 keep[256];
+};
+BPF_ARRAY(godi_fold, struct godi_fold, 1);
+
+/* Whether the map key `ptr[0:len]` names a redacted identifier: its first
+ * GODI_KEY_READ bytes normalised as stages/redaction.py does (for ASCII), hashed
+ * (FNV-1a 64) and looked up in godi_redacted. A key that cannot be read, or longer
+ * than what is read while what was read is short enough to still become a
+ * redacted name, counts as redacted: the value is never copied when in doubt. */
+static __always_inline int godi_key_redacted(struct godi_scratch *s, __u64 ptr, __u64 len)
+{
+	__u32 zero = 0;
+	struct godi_config *cfg = godi_config.lookup(&zero);
+	struct godi_fold *f = godi_fold.lookup(&zero);
+	if (!cfg || !cfg->key_max || !len)
+		return 0;
+	if (!f)
+		return 1;
+	__u32 n = len < GODI_KEY_READ ? (__u32)len : GODI_KEY_READ;
+	__u8 *key = &s->buf[GODI_TMP];
+	/* Bytes past the key are NUL, which does not count. */
+	__builtin_memset(key, 0, GODI_KEY_READ);
+	if (godi_read_user(key, n & (GODI_KEY_READ * 2 - 1), (void *)ptr))
+		return 1;
+	__u64 h = 0xcbf29ce484222325ULL;
+	__u64 kept = 0;
+#pragma nounroll
+	for (__u32 i = 0; i < GODI_KEY_READ; i++) {
+		__u8 b = key[i & (GODI_KEY_READ - 1)];
+		__u64 keep = f->keep[b];
+		/* FNV-1a on a kept byte; h ^ 0 times 1 on the others */
+		h = (h ^ f->c[b]) * (1 + (0x100000001b3ULL - 1) * keep);
+		kept += keep;
+	}
+	if (kept > cfg->key_max)
+		return 0;
+	if (len > GODI_KEY_READ)
+		return 1;
+	return godi_redacted.lookup(&h) != NULL;
+}
+
+/* A map entry's key guard: a redacted key's value is zeroed in the copy (so none
+ * of its references is followed either) and its key marked for the decoder. */
+static __always_inline void godi_guard_key(struct godi_scratch *s, struct godi_slot *slot,
+					   __u32 elem, __u32 at, __u64 *words)
+{
+	if (!godi_key_redacted(s, words[0], words[1]))
+		return;
+	__u32 zero = 0;
+	struct godi_zeros *z = godi_zero.lookup(&zero);
+	__u32 size = slot->shift;
+	__u8 *dst = &s->buf[(elem + slot->aux) & GODI_BUF_MASK];
+	if (z && size && size < sizeof(z->z))
+		bpf_probe_read_kernel(dst, size & (sizeof(z->z) - 1), z->z);
+	else /* codegen keeps values under 256 bytes; a failed read zeroes them too */
+		godi_read_user(dst, size & (sizeof(z->z) - 1), (void *)0);
+	__u64 marked = words[1] | GODI_KEY_REDACTED;
+	__builtin_memcpy(&s->buf[(at + 8) & GODI_BUF_MASK], &marked, 8);
+}
+
+/* Apply the key guards of the block being scanned, GODI_GUARD_ELEMS elements per
+ * call: at the start of a walker round, outside its loop, where the verifier
+ * checks the key hashing once (inside, once per path through the loop, it is
+ * too much for it). */
+static __always_inline void godi_guard_block(struct godi_scratch *s)
+{
+	__u32 type = s->cur_type;
+	struct godi_type *t = godi_types.lookup(&type);
+	if (!t) {
+		s->guarding = 0;
+		return;
+	}
+#pragma nounroll
+	for (int e = 0; e < GODI_GUARD_ELEMS; e++) {
+		if (s->guard_elem >= s->cur_count) {
+			s->guarding = 0;
+			return;
+		}
+		__u32 elem = s->cur_data + s->guard_elem * t->size;
+#pragma nounroll
+		for (int g = 0; g < GODI_GUARDS; g++) {
+			if (g >= t->n_guards)
+				break;
+			struct godi_slot *slot = &t->slots[g];
+			__u32 at = (elem + slot->offset) & GODI_BUF_MASK;
+			__u64 words[2];
+			__builtin_memcpy(words, &s->buf[at], 16);
+			godi_guard_key(s, slot, elem, at, words);
+		}
+		s->guard_elem++;
+	}
+	if (s->guard_elem >= s->cur_count)
+		s->guarding = 0;
 }
 
 /* Follow one reference of the block being scanned. */
@@ -890,7 +1019,8 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 			godi_enqueue(s, words[0], slot->target, 1, s->cur_depth + 1);
 		break;
 	case GODI_SLOT_STRING: {
-		__u64 n = words[1] < s->max_len ? words[1] : s->max_len;
+		__u64 len = words[1] & ~GODI_KEY_REDACTED; /* a guarded key's mark */
+		__u64 n = len < s->max_len ? len : s->max_len;
 		godi_enqueue(s, words[0], slot->target, (__u32)n, s->cur_depth);
 		break;
 	}
@@ -929,6 +1059,8 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 	}
 	case GODI_SLOT_EFACE:
 		godi_iface(s, words[0], words[1]);
+		break;
+	case GODI_SLOT_KEY_GUARD: /* applied by godi_guard_block */
 		break;
 	case GODI_SLOT_IFACE: {
 		__u64 typ = 0;
@@ -983,6 +1115,18 @@ static __always_inline void godi_submit(struct pt_regs *ctx, struct godi_scratch
 	godi_release(s);
 }
 
+/* Out of rounds before the keys of the last block copied were checked: that
+ * block is left out, never sent unguarded. */
+static __always_inline void godi_drop_unguarded(struct godi_scratch *s)
+{
+	if (s->guarding) {
+		s->guarding = 0;
+		s->scanning = 0;
+		s->len = s->guard_block;
+		godi_header(s)->flags |= GODI_EVENT_FLAG_TRUNCATED;
+	}
+}
+
 /* The walker: a bounded number of steps per round, re-entered by tail call.
  * BCC only loads programs defined in the main file, so the generated file
  * defines godi_walk() as a call to this. */
@@ -992,7 +1136,18 @@ static __always_inline int godi_walk_round(struct pt_regs *ctx)
 	struct godi_scratch *s = godi_scratch.lookup(&cpu);
 	if (!s)
 		return 0;
+	if (s->guarding) {
+		/* A round of its own: the verifier then follows the loop below from one
+		 * state, not from each way out of the guarding. */
+		godi_guard_block(s);
+		godi_progs.call(ctx, GODI_PROG_WALK);
+		godi_drop_unguarded(s);
+		godi_submit(ctx, s);
+		return 0;
+	}
 	for (int i = 0; i < GODI_STEPS_PER_ROUND; i++) {
+		if (s->guarding)
+			break; /* a block with key guards was copied: next round */
 		if (s->scanning)
 			godi_follow_slot(s);
 		else if (s->q_head != s->q_tail)
@@ -1000,8 +1155,9 @@ static __always_inline int godi_walk_round(struct pt_regs *ctx)
 		else
 			break;
 	}
-	if (s->scanning || s->q_head != s->q_tail)
+	if (s->guarding || s->scanning || s->q_head != s->q_tail)
 		godi_progs.call(ctx, GODI_PROG_WALK); /* fails after 33 rounds: submit */
+	godi_drop_unguarded(s);
 	godi_submit(ctx, s);
 	return 0;
 }

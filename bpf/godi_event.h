@@ -43,6 +43,11 @@ typedef uint64_t __u64;
 #define GODI_SLOT_SWISS_DIR 8
 #define GODI_SLOT_EFACE 9
 #define GODI_SLOT_IFACE 10
+/* A map entry's string key (at `offset`) checked against the redaction set before
+ * anything of its value is followed: a redacted key's value (`shift` bytes at
+ * `aux`) is zeroed in the copy and GODI_KEY_REDACTED is set in the key's length. */
+#define GODI_SLOT_KEY_GUARD 11
+#define GODI_KEY_REDACTED (1ULL << 63)
 
 struct godi_event {
 	__u32 probe;     /* index of the probe in layout.json */

@@ -128,7 +128,7 @@ def _irgen(binary: str, out: str, probes: str | None, functions: tuple[str, ...]
     # Cached by the hash of the binary's bytes and the scope ($GODI_IR_CACHE=0 to bypass).
     data = generate_ir_json_cached(binary, wanted)
     with _writing(out):
-        write_atomic(out, data)
+        write_atomic(out, data, private=True)
     log.info("%s written", out)
 
 
@@ -456,7 +456,9 @@ def _decode(
         )
         # Written as they come (memory stays flat): JSON lines, or an array with
         # one snapshot a line. Compact: whitespace would be most of the bytes.
-        sink = sys.stdout.buffer if out == "-" else stack.enter_context(open_atomic(out))
+        sink = (
+            sys.stdout.buffer if out == "-" else stack.enter_context(open_atomic(out, private=True))
+        )
         failure: DecodeError | None = None
         try:
             for raw in run.encoded():
@@ -493,9 +495,10 @@ def _decode(
             "decoded every whole record before it",
             err=True,
         )
-    if run.counters is None:
+    if run.counters is None:  # not run.finished
         click.echo(
-            f"godi: {dump_path} has no counters (capture did not end cleanly): hits are not known",
+            f"godi: {dump_path} is unfinished: it has no trailer (its capture was killed or "
+            "failed), so hits are not known",
             err=True,
         )
     elif run.counters.lost_records:
@@ -518,6 +521,12 @@ def _decode(
         )
     rows = probe_counts(layout, run.counters, run.tally)
     click.echo(render_table(rows), err=True, nl=False)
+    if run.corrupt:
+        spans = ", ".join(f"{n} bytes at byte {at}" for at, n in run.corrupt[:5])
+        more = f" and {len(run.corrupt) - 5} more" if len(run.corrupt) > 5 else ""
+        raise DecodeError(
+            f"{dump_path}: corrupt records skipped ({spans}{more}); every intact record was decoded"
+        )
     return count
 
 

@@ -86,6 +86,15 @@ SLOT_EFACE = 9
 """interface {}: (type, data); the dynamic type decides what data points at."""
 SLOT_IFACE = 10
 """Non-empty interface: (itab, data); the itab (``target``) is copied too."""
+SLOT_KEY_GUARD = 11
+"""A map entry's string key at ``offset``, checked against the redaction set before
+any of its value (``shift`` bytes at ``aux``) is followed: the value of a redacted
+key is zeroed in the copy and ``KEY_REDACTED`` set in the key's length word."""
+KEY_REDACTED = 1 << 63
+"""The mark a key guard sets in a redacted key's length (Go lengths never have it)."""
+KEY_READ = 64
+"""Bytes of a key the guard reads (GODI_KEY_READ): a longer key whose first bytes
+could still normalise to a redacted name counts as redacted."""
 
 BYTES_TYPE = 0
 """Index of the capture type for raw bytes (string contents); always present."""
@@ -251,6 +260,9 @@ class Layout(Struct, frozen=True, kw_only=True):
     definitions: list[Probe] = []
     """The definitions of the installed probes (conditions, templates, capture
     expressions are evaluated by decode), one per probe id."""
+    redacted_keys: list[str] = []
+    """The redacted identifiers (normalised, sorted) the program's key guards check
+    map keys against (``stages.redaction.key_hash``); decode redacts them too."""
     binary_sha256: str = ""
     """The hash of the bytes of the binary the IR was made from: capture attaches
     only to a file with this content (``stages.capture.identity``); empty in a

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from .. import __version__
-from ..artifacts import load_c_source, load_layout, program_hash
+from ..artifacts import create_private, load_c_source, load_layout, program_hash
 from ..dump import Counters, DumpHeader, DumpWriter, Notice, ProbeCounters
 from ..errors import CaptureError, OutputError, TargetError
 from ..irgen.elf import open_elf
@@ -111,7 +111,7 @@ class _Output:
         self.path = path
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by close()
+            self._file = create_private(path)  # closed by close()
         except OSError as e:
             raise OutputError(path, f"cannot write the dump: {e.strerror}") from e
         self.error: OSError | None = None

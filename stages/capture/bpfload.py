@@ -21,8 +21,9 @@ from typing import Any
 
 from ..dump import ProbeCounters
 from ..errors import CaptureError
-from ..layout import Layout
+from ..layout import SLOT_KEY_GUARD, Layout
 from ..paths import bpf_dir
+from ..redaction import fold_table, key_hash
 from ._ringbuf import RingReader
 from .disarm import ENTRY, RETURN, Disarmer, DisarmStats, DisarmThread, disarmable_slots
 from .floats import FloatsPlan
@@ -31,6 +32,10 @@ from .links import BPF_TRACE_UPROBE_MULTI, attach_uprobe_multi, file_offsets
 log = logging.getLogger(__name__)
 
 RINGBUF_PAGES = 1024  # 4 MiB
+
+
+MAX_REDACTED = 1024
+"""GODI_MAX_REDACTED in bpf/godi.h."""
 
 
 def wakeup_bytes(ncpus: int) -> int:
@@ -210,6 +215,9 @@ class Loaded:
             leaf = table.Leaf()
             leaf.size = t.size
             leaf.n_slots = len(t.slots)
+            leaf.n_guards = next(
+                (j for j, slot in enumerate(t.slots) if slot.kind != SLOT_KEY_GUARD), len(t.slots)
+            )
             for j, slot in enumerate(t.slots):
                 leaf.slots[j].offset = slot.offset
                 leaf.slots[j].kind = slot.kind
@@ -249,6 +257,20 @@ class Loaded:
             info.fp_sp_known = int(sp_delta is not None)
             info.fp_sp_delta = sp_delta or 0
             probes[ct.c_int(p.index)] = info
+        redacted = self.bpf["godi_redacted"]
+        if len(self.layout.redacted_keys) > MAX_REDACTED:
+            raise CaptureError(
+                f"{len(self.layout.redacted_keys)} redacted identifiers: the BPF program "
+                f"checks map keys against at most {MAX_REDACTED}"
+            )
+        for name in self.layout.redacted_keys:
+            redacted[ct.c_uint64(key_hash(name))] = ct.c_uint8(1)
+        fold = self.bpf["godi_fold"]
+        leaf = fold.Leaf()
+        lower, keep = fold_table()
+        ct.memmove(leaf.c, lower, 256)
+        ct.memmove(leaf.keep, keep, 256)
+        fold[ct.c_int(0)] = leaf
         rates = self.bpf["godi_rates"]
         for r in self.layout.rates:
             leaf = rates.Leaf()
@@ -273,6 +295,8 @@ class Loaded:
         leaf.g_span = max(goid, stack_hi) + 8 - leaf.g_lo
         leaf.floats = int(self.floats.enabled)
         leaf.sig_wanted = self.floats.sig_wanted
+        # Map keys longer than this (normalised) are never redacted (godi_key_redacted).
+        leaf.key_max = max((len(k.encode()) for k in self.layout.redacted_keys), default=0)
         if leaf.g_span > G_SPAN:
             raise CaptureError(
                 f"runtime.g: goid (+{goid}) and stack.hi (+{stack_hi}) are more than "

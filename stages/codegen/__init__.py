@@ -39,6 +39,7 @@ from ..layout import (
     RateLimit,
 )
 from ..probefile import ProbeSet
+from ..redaction import current as current_redaction
 from ..sampling import bpf_rate, probe_rate
 from ..spec import Probe
 from .captypes import CaptureTypes
@@ -362,6 +363,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         rates=rates,
         runtime_types=runtime_types,
         definitions=[p for p in probeset.probes if any(x.probe_id == p.id for x in layouts)],
+        redacted_keys=sorted(current_redaction().identifiers),
     )
     c_source = render_file(
         program.binary.build_id,

@@ -201,9 +201,9 @@ class DecodeRun(Iterator[Snapshot]):
         if indices != list(range(len(indices))):
             raise ArtifactError("layout.json", "capture type indices are not 0..n-1")
         self._name = name
-        self._renderer = ValueRenderer(
-            program, layout, redaction if redaction is not None else Redaction.from_env()
-        )
+        # What the capture redacted stays redacted, whatever decode's environment.
+        policy = redaction if redaction is not None else Redaction.from_env()
+        self._renderer = ValueRenderer(program, layout, policy.including(layout.redacted_keys))
         self._message = MessageFormatter(self._renderer)
         self._envelope = Envelope(self.header, layout.probes, service, tags)
         self._symbolizer = self._renderer.symbolizer  # one reader of the table, one cache
@@ -277,6 +277,18 @@ class DecodeRun(Iterator[Snapshot]):
         """Byte offset of the incomplete record that ends the dump, or None."""
         return self._reader.truncated_at
 
+    @property
+    def corrupt(self) -> list[tuple[int, int]]:
+        """``(offset, length)`` of each run of bytes skipped as corrupt (a record
+        whose sync marker, length or CRC is wrong); the records around were decoded."""
+        return self._reader.corrupt
+
+    @property
+    def finished(self) -> bool:
+        """Whether the dump has its trailer (the COUNTERS record capture writes when
+        it stops): without it, the capture was killed or failed."""
+        return self.counters is not None
+
     def __iter__(self) -> DecodeRun:
         return self
 
@@ -296,7 +308,18 @@ class DecodeRun(Iterator[Snapshot]):
                     self._made(fast.made())
                     yield from made
                 position = reader.offset
-                record = reader.next()
+                skipped = len(reader.corrupt)
+                resume = fast is not None and reader.skip_corrupt()
+                record = None if resume else reader.next()
+                if len(reader.corrupt) != skipped:
+                    # What the corrupt bytes held is unknown: an entry waiting
+                    # for its return may have lost it there, a return after them
+                    # may be of an entry lost there. The waiting entries are
+                    # reported now (lost return), not paired across the gap.
+                    yield from self._lost_returns(pending)
+                    pending.clear()
+                if resume:
+                    continue  # the records after them may be C's again
                 if record is None:
                     break
                 position = record.offset
@@ -335,6 +358,8 @@ class DecodeRun(Iterator[Snapshot]):
         # Calls whose return was not seen: still running when capture stopped, or
         # left by a panic (which unwinds without executing a return instruction).
         yield from self._lost_returns(pending)
+        for at, n in self._reader.corrupt:
+            log.warning("%s: %d corrupt bytes at byte %d skipped", self._name, n, at)
         if self._reader.truncated_at is not None:
             log.warning(
                 "%s: cut off in the record at byte %d; decoded everything before it",

@@ -18,6 +18,7 @@
 #define BLOCK_FLAG_READ_FAILED 1
 #define BLOCK_FLAG_SHORT 2
 #define BYTES_TYPE 0
+#define KEY_REDACTED (1ULL << 63) /* a guarded map key's mark in its length word */
 
 /* Node kinds (exported to native.py). */
 enum {

@@ -7,7 +7,8 @@
  * Python knows is asked once and cached: the text of a func's code pointer (the
  * symbol table), the node of an interface's dynamic type (the IR's runtime type
  * descriptors, its node made on first use: nodes never move, see NODE_CHUNK),
- * and whether a map's string key names a redacted identifier. Maps of the bucket
+ * and whether a map's string key names a redacted identifier (a key BPF's key
+ * guard marked, KEY_REDACTED, is redacted without asking). Maps of the bucket
  * layout (Go <= 1.23), channels and time.Time stay with their Python renderers.
  * Like theirs, a map's hop and an interface's to a value behind its data word go
  * on the walk's path (cut with "circular reference" when met again) and every
@@ -467,6 +468,28 @@ static int redacted_key(MapWalk *mw, Py_ssize_t at)
 	return rc;
 }
 
+/* A key the BPF key guard marked redacted (KEY_REDACTED in its length word, its
+ * value zeroed in the copy): the key rendered without the mark, from a copy of its
+ * header (runtime_values._unmarked); its value is never read. */
+static int marked_key(MapWalk *mw, Py_ssize_t k, uint64_t len)
+{
+	Walk *w = mw->w;
+	unsigned char header[16];
+	if (overrun(k, 8, &w->payload))
+		return -1;
+	memcpy(header, w->payload.p + k, 8);
+	len &= ~KEY_REDACTED;
+	for (int i = 0; i < 8; i++)
+		header[8 + i] = (unsigned char)(len >> (8 * i));
+	PyObject *obj = PyBytes_FromStringAndSize((const char *)header, sizeof(header));
+	if (!obj)
+		return -1;
+	Buf key = {obj, (const unsigned char *)PyBytes_AS_STRING(obj), sizeof(header)};
+	int rc = render(w, mw->nd->elem, &key, 0, mw->depth);
+	Py_DECREF(obj);
+	return rc;
+}
+
 /* One full slot: [key,value] appended, or the map stopped at its limit. */
 static int entry(MapWalk *mw, Py_ssize_t key_off, Py_ssize_t value_off)
 {
@@ -493,6 +516,18 @@ static int entry(MapWalk *mw, Py_ssize_t key_off, Py_ssize_t value_off)
 	}
 	if ((mw->entries && PUT_LIT(w, ",") < 0) || PUT_LIT(w, "[") < 0)
 		return -1;
+	if (m->string_key) {
+		uint64_t len;
+		if (word_at(w, k + 8, &len) < 0)
+			return -1;
+		if (len & KEY_REDACTED) {
+			if (marked_key(mw, k, len) < 0 || PUT_LIT(w, ",") < 0 ||
+			    PUT_TEXT(w, m->redacted) < 0)
+				return -1;
+			mw->entries++;
+			return PUT_LIT(w, "]");
+		}
+	}
 	Py_ssize_t key_at = w->len;
 	if (render(w, mw->nd->elem, &w->payload, k, mw->depth) < 0)
 		return -1;

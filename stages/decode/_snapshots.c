@@ -25,9 +25,13 @@
 
 #include "_render.h"
 
-/* mirrors stages/dump.py and stages/layout.py (bpf/godi_event.h) */
-#define RECORD_PREFIX 8
+#include "../_crc32.h"
+
+/* mirrors stages/dump.py and stages/layout.py (bpf/godi_event.h): a record is a
+ * sync marker, u32 kind, u32 length, u32 CRC-32 (of kind, length and payload) */
+#define RECORD_PREFIX 16
 #define RECORD_EVENT 1
+static const unsigned char SYNC[4] = {0xd7, 'G', 'D', 'R'};
 #define MAX_RECORD (1 << 24)
 #define EVENT_HEADER_SIZE 64
 #define EVENT_FLAG_TRUNCATED 1
@@ -1162,11 +1166,15 @@ static PyObject *snapshots_run(Snapshots *self, PyObject *args)
 		goto error;
 	}
 	while (len - pos >= RECORD_PREFIX) {
-		uint64_t kind, length;
-		read_le(buf + pos, 4, &kind);
-		read_le(buf + pos + 4, 4, &length);
-		if (kind != RECORD_EVENT || length > MAX_RECORD ||
+		uint64_t kind, length, crc;
+		read_le(buf + pos + 4, 4, &kind);
+		read_le(buf + pos + 8, 4, &length);
+		read_le(buf + pos + 12, 4, &crc);
+		if (memcmp(buf + pos, SYNC, 4) || kind != RECORD_EVENT || length > MAX_RECORD ||
 		    (Py_ssize_t)length > len - pos - RECORD_PREFIX)
+			break;
+		/* A corrupt record is Python's: it skips it and says so (dump.RecordReader). */
+		if (godi_crc32(godi_crc32(0, buf + pos + 4, 8), buf + pos + RECORD_PREFIX, length) != crc)
 			break;
 		int rc = decode_event(self, buf + pos + RECORD_PREFIX, (Py_ssize_t)length, offset, out);
 		if (rc < 0)

@@ -29,7 +29,7 @@ from ..ir import (
     StructType,
     SwissMapLayout,
 )
-from ..layout import BLOCK_FLAG_READ_FAILED
+from ..layout import BLOCK_FLAG_READ_FAILED, KEY_REDACTED
 from . import jsontext
 from .events import Block
 from .jsontext import UNAVAILABLE, quote
@@ -61,7 +61,8 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
     """``map[K]V``: ``size`` and ``entries`` read from buckets or swiss groups.
 
     The value of an entry whose key is a string naming a redacted identifier is
-    not shown (``redactedIdent``)."""
+    not shown (``redactedIdent``); BPF's key guard marked such keys (``KEY_REDACTED``
+    in the length word) and never copied their values."""
     head = jsontext.head(name)
     null = head + ',"isNull":true}'
     unavailable = head + UNAVAILABLE
@@ -113,6 +114,10 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
             for key_data, key_off, val_data, val_off in entries_of(header[0], ctx):
                 if len(entries) >= limit:
                     break
+                if string_key and _U64.unpack_from(key_data, key_off + 8)[0] & KEY_REDACTED:
+                    key = key_r(_unmarked(key_data, key_off), 0, depth, _NO_RANGES, ctx)
+                    entries.append(f"[{key},{redacted}]")
+                    continue
                 key = key_r(key_data, key_off, depth, _NO_RANGES, ctx)
                 value = val_r(val_data, val_off, depth, _NO_RANGES, ctx)
                 if string_key:
@@ -133,6 +138,12 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
         return text + "}"
 
     return render_map
+
+
+def _unmarked(data: Buffer, off: int) -> bytes:
+    """The string header at ``off`` without the key guard's mark."""
+    ptr, length = struct.unpack_from("<QQ", data, off)
+    return struct.pack("<QQ", ptr, length & ~KEY_REDACTED)
 
 
 class _Shown(msgspec.Struct):

@@ -2,7 +2,8 @@
 table maps, interfaces, funcs and ``unsafe.Pointer`` give byte for byte the text
 of their Python renderers (``runtime_values``, ``values``), on hand-built events
 and on random ones (hypothesis): blocks present, missing, failed or cut short,
-maps with indirect slots and directories, interfaces naming unknown types or
+maps with indirect slots and directories, keys BPF's key guard marked redacted
+(``KEY_REDACTED``), interfaces naming unknown types or
 holding a pointer back to their holder, all under random limits.
 """
 
@@ -52,7 +53,13 @@ from stages.ir import (
     StructType,
     SwissMapLayout,
 )
-from stages.layout import BLOCK_FLAG_READ_FAILED, EVENT_FLAG_TRUNCATED, BpfType, PieceLayout
+from stages.layout import (
+    BLOCK_FLAG_READ_FAILED,
+    EVENT_FLAG_TRUNCATED,
+    KEY_REDACTED,
+    BpfType,
+    PieceLayout,
+)
 from stages.spec import Capture
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C extension is not built")
@@ -213,6 +220,36 @@ def test_small_map_with_a_redacted_key() -> None:
     assert len(v["fields"]["M"]["entries"]) == 1  # type: ignore[index]
 
 
+def test_keys_the_key_guard_marked() -> None:
+    """A key BPF's key guard marked (KEY_REDACTED in its length; its value zeroed)
+    shows its unmarked text and the value ``redactedIdent``, whatever its text
+    says, in C as in Python; the value is not read."""
+    w = world()
+    group = _group(
+        [
+            string_header(K1, 2 | KEY_REDACTED) + u64(0),  # a name outside the set
+            string_header(K2, 70 | KEY_REDACTED) + u64(0),  # longer than the guard reads
+            string_header(K1, 2) + u64(7),  # the same key unmarked
+            string_header(0, KEY_REDACTED) + u64(0),  # an empty key
+        ],
+        SMAP.slot_size,
+    )
+    blocks = [
+        Blk(H, index(w, "map_header", T_SMAP), u64(4) + bytes(8) + u64(GRP) + u64(0) + bytes(16)),
+        Blk(GRP, index(w, "map_group", T_SMAP), group),
+        Blk(K1, BYTES, b"ab"),
+        Blk(K2, BYTES, b"x" * 64),  # what the guard read of it
+    ]
+    v = value(w, u64(H) + bytes(56), blocks)
+    redacted = {"type": "int", "notCapturedReason": "redactedIdent"}
+    entries = v["fields"]["M"]["entries"]  # type: ignore[index]
+    assert entries[0] == [{"type": "string", "value": "ab"}, redacted]
+    assert entries[1][0]["value"] == "x" * 64 and entries[1][0]["size"] == "70"
+    assert entries[1][1] == redacted
+    assert entries[2] == [{"type": "string", "value": "ab"}, {"type": "int", "value": "7"}]
+    assert entries[3] == [{"type": "string", "value": ""}, redacted]
+
+
 def test_map_of_tables_with_indirect_slots() -> None:
     w = world()
     point = struct.pack("<ii", 3, -4)
@@ -339,7 +376,10 @@ def random_event(draw: st.DrawFn) -> tuple[Capture, bytes, list[Blk]]:
         slots = [
             None
             if draw(st.booleans())
-            else string_header(draw(st.sampled_from([K1, K2, 0])), draw(st.integers(0, 9)))
+            else string_header(
+                draw(st.sampled_from([K1, K2, 0])),
+                draw(st.integers(0, 9)) | draw(st.sampled_from([0, 0, KEY_REDACTED])),
+            )
             + u64(draw(word))
             for _ in range(draw(st.integers(0, 8)))
         ]
