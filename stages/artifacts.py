@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,7 +57,8 @@ def create_private(path: str | os.PathLike[str]) -> BinaryIO:
     not through a rename)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_MODE)
     try:
-        os.fchmod(fd, PRIVATE_MODE)
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # never chmod /dev/null or a FIFO
+            os.fchmod(fd, PRIVATE_MODE)
         return os.fdopen(fd, "wb", buffering=0)
     except BaseException:
         os.close(fd)
@@ -69,6 +71,12 @@ def open_atomic(path: str | os.PathLike[str], *, private: bool = False) -> Itera
     when the block ends normally, removed if it raises. ``private``: mode 0600
     (``PRIVATE_MODE``) from its creation on, else what an ordinary open() gives."""
     path = Path(path)
+    if _special(path):
+        # /dev/null, a FIFO, a terminal: written straight to (a rename would put a
+        # regular file in its place, and root may rename over /dev/null).
+        with open(path, "wb") as f:
+            yield f
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -82,6 +90,15 @@ def open_atomic(path: str | os.PathLike[str], *, private: bool = False) -> Itera
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _special(path: Path) -> bool:
+    """Whether ``path`` exists as something other than a regular file or a directory."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _read(path: str | os.PathLike[str], what: str) -> bytes:
