@@ -49,6 +49,9 @@ SYNC = b"\xd7GDR"
 """Starts every record (mirrored by capture/_ringbuf.c and decode/_snapshots.c)."""
 _RECORD = struct.Struct("<4sIII")
 RECORD_PREFIX = _RECORD.size
+HEADER_PREFIX, RECORD_HEAD = _PREFIX, _RECORD
+"""The dump's first bytes (magic, version, header length) and a record's head (sync,
+kind, length, CRC), for readers of a dump as it grows (liveview)."""
 MAX_RECORD = 1 << 24
 
 

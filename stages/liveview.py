@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import select
-import struct
 import sys
 import time
 from collections.abc import Callable
@@ -27,15 +26,15 @@ from typing import BinaryIO, TextIO, cast
 
 import msgspec
 
-from .dump import RECORD_EVENT
+from .dump import HEADER_PREFIX as _PREFIX
+from .dump import RECORD_EVENT, SYNC
+from .dump import RECORD_HEAD as _RECORD
 
 __all__ = ["MAX_LAG", "Follower", "LiveStats", "NoDump", "format_line", "live_view"]
 
 MAX_LAG = 32 << 20
 """Bytes of events the view may be behind the capture before it skips: about a
 second of decoding (some 300 000 small events)."""
-_PREFIX = struct.Struct("<8sII")
-_RECORD = struct.Struct("<II")
 _CHUNK = 1 << 20
 _WAIT_S = 0.05
 
@@ -100,7 +99,7 @@ class Follower:
             if size < _PREFIX.size:
                 return self._read(size - self._pos) if self._finished else b""
             hlen = _PREFIX.unpack(os.pread(self._fd, _PREFIX.size, 0))[2]
-            self._header_end = _PREFIX.size + hlen
+            self._header_end = _PREFIX.size + hlen + 4  # the header's CRC-32
         if self._pos < self._header_end:
             return self._read(min(n, min(size, self._header_end) - self._pos))
         if size - self._pos > self._max_lag:
@@ -109,12 +108,18 @@ class Follower:
         # Up to the last whole record in it.
         end = 0
         while end + _RECORD.size <= len(data):
-            nxt = end + _RECORD.size + _RECORD.unpack_from(data, end)[1]
+            sync, _, length, _ = _RECORD.unpack_from(data, end)
+            if sync != SYNC:
+                # Not a record boundary (a damaged dump): all of it, for the
+                # reader to find the next intact record and report the damage.
+                end = len(data)
+                break
+            nxt = end + _RECORD.size + length
             if nxt > len(data):
                 break
             end = nxt
         if end == 0 and len(data) >= _RECORD.size:
-            whole = _RECORD.size + _RECORD.unpack_from(data, 0)[1]
+            whole = _RECORD.size + _RECORD.unpack_from(data, 0)[2]
             if whole <= size - self._pos:  # one record longer than ``n``
                 return self._read(whole)
         if end == 0 and self._finished:
@@ -130,9 +135,9 @@ class Follower:
     def _skip(self, size: int) -> None:
         """Pass over whole event records until half ``max_lag`` is left."""
         while size - self._pos > self._max_lag // 2 and self._pos + _RECORD.size <= size:
-            kind, length = _RECORD.unpack(os.pread(self._fd, _RECORD.size, self._pos))
+            sync, kind, length, _ = _RECORD.unpack(os.pread(self._fd, _RECORD.size, self._pos))
             nxt = self._pos + _RECORD.size + length
-            if kind != RECORD_EVENT or nxt > size:
+            if sync != SYNC or kind != RECORD_EVENT or nxt > size:
                 return
             self._pos = nxt
             self.skipped += 1

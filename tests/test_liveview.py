@@ -12,10 +12,12 @@ from pathlib import Path
 from stages.dump import (
     RECORD_COUNTERS,
     RECORD_EVENT,
+    RECORD_PREFIX,
     Counters,
     DumpHeader,
     DumpWriter,
     RecordReader,
+    frame,
     read_header,
 )
 from stages.liveview import Follower, NoDump, format_line
@@ -48,10 +50,11 @@ def test_follows_a_dump_written_in_pieces(tmp_path: Path) -> None:
             writer = DumpWriter(f, HEADER)  # type: ignore[arg-type]
             for p in payloads:
                 # a record in two writes, with a pause between: never handed out cut
-                frame = RECORD_EVENT.to_bytes(4, "little") + len(p).to_bytes(4, "little")
-                f.write(frame + p[:3])
+                framed = frame(RECORD_EVENT, p)
+                cut = RECORD_PREFIX + 3
+                f.write(framed[:cut])
                 time.sleep(0.001)
-                f.write(p[3:])
+                f.write(framed[cut:])
             writer.counters(Counters(probes={}, stop_reason="done"))
         done.set()
 
