@@ -118,6 +118,15 @@ class Assigner:
         self._ints = 0
         self._floats = 0
 
+    def assign_word(self) -> list[Piece]:
+        """The pieces of a pointer-sized integer argument (an undescribed dictionary)."""
+        if self._ints < len(INT_REGISTERS):
+            self._ints += 1
+            return [RegisterPiece(register=INT_REGISTERS[self._ints - 1], size=POINTER_SIZE)]
+        self._stack = _align(self._stack, POINTER_SIZE)
+        self._stack += POINTER_SIZE
+        return [CfaPiece(offset=self._stack - POINTER_SIZE, size=POINTER_SIZE)]
+
     def assign(self, type_id: int) -> list[Piece]:
         """The pieces of the next value; stack pieces are CFA-relative at entry/return."""
         leaves = _leaves(type_id, self._lookup)

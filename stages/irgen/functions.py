@@ -7,11 +7,13 @@ from collections.abc import Iterator
 
 import msgspec
 
+from ..abi import Assigner
 from ..ir import (
     DictionaryParam,
     Function,
     LineRow,
     LocationRange,
+    Piece,
     ReturnSite,
     TypedefType,
     Variable,
@@ -114,6 +116,7 @@ def build_function(
             else v
             for v in variables
         ]
+    variables = _abi_entry_locations(variables, dictionary, types, low, prologue.entry_pc, name)
     return Function(
         name=name,
         low_pc=low,
@@ -130,6 +133,52 @@ def build_function(
         line_files=line_files,
         lines=lines,
     )
+
+
+def _abi_entry_locations(
+    variables: list[Variable],
+    dictionary: DictionaryParam | None,
+    types: TypeTable,
+    low: int,
+    entry_pc: int,
+    name: str,
+) -> list[Variable]:
+    """Parameters located by the register ABI at the entry where DWARF says nothing.
+
+    At the entry the ABI fixes where every argument is (abi-internal.md): the
+    compiler may give no location to an argument the body never reads (Go 1.23's
+    unused stack ``bool``), to one passed on the stack after the registers ran out,
+    or to a zero-size one. Those get their ABI pieces from the first instruction to
+    the entry. Results repeated by DWARF (an unnamed result with a ``defer`` is
+    listed twice, ``~r0, ~r0``) are kept once, or the ABI would place the later
+    results in the wrong registers.
+    """
+    seen_results: set[str] = set()
+    kept: list[Variable] = []
+    for v in variables:
+        if v.role == "result":
+            if v.name in seen_results:
+                continue
+            seen_results.add(v.name)
+        kept.append(v)
+    params = [v for v in kept if v.role == "param"]
+    assigner = Assigner(types.get)
+    dict_at = None
+    if dictionary is not None and not any(v.name == DICT_NAME for v in params):
+        # A dictionary DWARF does not describe still takes its pointer's place.
+        dict_at = 1 if shape_receiver(name) else 0
+    pieces: dict[int, list[Piece]] = {}
+    for i, v in enumerate(params):
+        if i == dict_at:
+            assigner.assign_word()
+        pieces[id(v)] = assigner.assign(v.type)
+    out: list[Variable] = []
+    for v in kept:
+        if v.role == "param" and not any(r.low_pc <= entry_pc < r.high_pc for r in v.locations):
+            entry = LocationRange(low_pc=low, high_pc=entry_pc + 1, pieces=pieces[id(v)])
+            v = msgspec.structs.replace(v, locations=[entry, *v.locations], unavailable=None)
+        out.append(v)
+    return out
 
 
 def _with_dictionary(

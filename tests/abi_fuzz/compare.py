@@ -192,7 +192,7 @@ class Comparator:
                 self.value(f"{where}[{i}]", oe, ge, in_regs)
             return
         if "f" in o:
-            fields = {k: v for k, v in (g.get("fields") or {}).items() if k != "_"}
+            fields = g.get("fields") or {}
             if set(fields) != set(o["f"]):
                 self.bad(where + " field names", sorted(o["f"]), sorted(fields))
                 return
