@@ -14,6 +14,7 @@ from ..ir import (
     LineRow,
     LocationRange,
     Piece,
+    RegisterPiece,
     ReturnSite,
     TypedefType,
     Variable,
@@ -149,7 +150,10 @@ def _abi_entry_locations(
     compiler may give no location to an argument the body never reads (Go 1.23's
     unused stack ``bool``), to one passed on the stack after the registers ran out,
     or to a zero-size one. Those get their ABI pieces from the first instruction to
-    the entry. Results repeated by DWARF (an unnamed result with a ``defer`` is
+    the entry. So do the arguments the ABI passes on the stack, whatever DWARF
+    says: Go's DWARF has put a stack-assigned slice at ``fbreg+8`` when the caller
+    stored it at ``CFA+0`` (a ``[]T`` after nine ``int`` arguments, Go 1.24), whose
+    length was then read as its pointer. Results repeated by DWARF (an unnamed result with a ``defer`` is
     listed twice, ``~r0, ~r0``) are kept once, or the ABI would place the later
     results in the wrong registers.
     """
@@ -174,9 +178,14 @@ def _abi_entry_locations(
         pieces[id(v)] = assigner.assign(v.type)
     out: list[Variable] = []
     for v in kept:
-        if v.role == "param" and not any(r.low_pc <= entry_pc < r.high_pc for r in v.locations):
-            entry = LocationRange(low_pc=low, high_pc=entry_pc + 1, pieces=pieces[id(v)])
-            v = msgspec.structs.replace(v, locations=[entry, *v.locations], unavailable=None)
+        if v.role == "param":
+            at_entry = pieces[id(v)]
+            on_stack = not any(isinstance(p, RegisterPiece) for p in at_entry)
+            located = any(r.low_pc <= entry_pc < r.high_pc for r in v.locations)
+            if on_stack or not located:
+                # The first range covering the entry wins: this one.
+                entry = LocationRange(low_pc=low, high_pc=entry_pc + 1, pieces=at_entry)
+                v = msgspec.structs.replace(v, locations=[entry, *v.locations], unavailable=None)
         out.append(v)
     return out
 
