@@ -210,7 +210,7 @@ class NativeRenderer:
             stride = v.resolve(t.elem).size
             indices = v.value_indices(t.elem)
             return (r.K_SLICE, *common, self._node(t.elem), stride, indices)
-        elif isinstance(t, PointerType) and t.elem is not None:
+        elif isinstance(t, PointerType) and t.elem is not None and not v.pointer_shape(type_id):
             target = v.resolve(t.elem)
             return (
                 r.K_POINTER,

@@ -382,7 +382,11 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
         if depth >= ctx.max_reference_depth:
             return too_deep
         render = r.renderer(dyn)
-        if direct_iface(dyn, r.resolve):
+        if r.resolve(dyn).size == 0:
+            # A zero-size value (struct{}, [0]int): nothing to read, and its data
+            # word points at runtime.zerobase, which the walker does not copy.
+            value = render(b"", 0, depth + 1, _NO_RANGES, ctx)
+        elif direct_iface(dyn, r.resolve):
             # The data word is the value: a pointer renders its pointee one level
             # down, which is the level the interface hop reaches.
             value = render(_U64.pack(data), 0, depth, _NO_RANGES, ctx)

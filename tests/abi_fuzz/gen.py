@@ -42,6 +42,8 @@ COMPLEX_KINDS = ("complex64", "complex128")
 
 PRELUDE = """
 type MyInt int
+type FnInt = func(int) int
+type FnNop = func()
 type MyStr string
 type MyBytes []byte
 type MyMap map[string]int
@@ -120,6 +122,8 @@ class Func:
     params: list[tuple[str, T]]
     results: list[tuple[str, T]]
     receiver: tuple[str, T] | None = None
+    type_param: str | None = None
+    """The argument typed by the type parameter T (a generic function's)."""
 
 
 class Gen:
@@ -191,7 +195,8 @@ class Gen:
             d = rng.choice(["chan ", "<-chan ", "chan<- "])
             return T(f"{d}{e.go}", "chan", elem=e)
         if r < 0.64:
-            return rng.choice([T("func(int) int", "func"), T("func()", "func")])
+            # Aliases: "[]func(){...}" would parse as a function literal.
+            return rng.choice([T("FnInt", "func"), T("FnNop", "func")])
         if r < 0.77:
             return rng.choice(
                 [T("any", "iface"), T("error", "iface"), T("Shaper", "iface")]
@@ -288,7 +293,7 @@ class Gen:
         if k == "func":
             if rng.random() < 0.3:
                 return f"({t.go})(nil)"
-            return "helperAdd" if t.go == "func(int) int" else "helperNop"
+            return "helperAdd" if t.go == "FnInt" else "helperNop"
         if k == "iface":
             if rng.random() < 0.2:
                 return f"{t.go}(nil)"
@@ -374,7 +379,7 @@ def make_func(seed: int, index: int) -> Func:
     else:
         sig_results = ""
     body: list[str] = []
-    for n, t in params:
+    for n, t in gparams:
         r = rng.random()
         if r < 0.3:
             body.append(f"\tkeep({n})")
@@ -463,6 +468,7 @@ def make_func(seed: int, index: int) -> Func:
         params=([receiver] if receiver else []) + params,
         results=list(zip(shown if n_results > 1 else ["@return"] * n_results, results)),
         receiver=receiver,
+        type_param=params[0][0] if tparams else None,
     )
 
 
