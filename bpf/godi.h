@@ -29,7 +29,7 @@
 #define GODI_SEEN_SLOTS 256 /* dedup table entries; a power of two */
 #endif
 #ifndef GODI_MAX_SLOTS
-#define GODI_MAX_SLOTS 32 /* references followed per capture type element */
+#define GODI_MAX_SLOTS 128 /* references followed per capture type element; a power of two */
 #endif
 #ifndef GODI_MAX_TYPES
 #define GODI_MAX_TYPES 1024

@@ -44,7 +44,7 @@ from ..layout import (
 )
 from ..redaction import current as current_redaction
 
-MAX_SLOTS = 32
+MAX_SLOTS = 128
 """Must equal GODI_MAX_SLOTS in bpf/godi.h."""
 
 _Key = tuple[str, int]
