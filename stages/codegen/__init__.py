@@ -80,11 +80,6 @@ def _probe_points(fn: Function, types: TypeIndex) -> list[ProbePoint]:
     results = [v for v in fn.variables if v.role == "result"]
     pieces = result_pieces([v.type for v in params], [v.type for v in results], types.resolve)
     for site in fn.return_sites:
-        if site.pc == fn.entry_pc:
-            # A body that is a bare RET: two uprobes on one instruction run in an
-            # order the kernel picks (the return's first, pairing it with the
-            # previous call's entry). Such a function returns nothing to capture.
-            continue
         role: CaptureRole = "return"
         located = [
             (
