@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import msgspec
+
 from typing import TypedDict
 
 from ..ir import (
@@ -191,6 +193,15 @@ class TypeTable:
                 elem=self.require(elem),
             )
         return pointer_id
+
+    def describe(self, offset: int, descriptor: int) -> None:
+        """Give the type at DIE offset ``offset`` the runtime descriptor at
+        ``descriptor``, when DWARF gave it none (``undescribed_elements``)."""
+        self.require(offset)
+        self.build()
+        t = self._types[offset]
+        if not t.runtime_type:
+            self._types[offset] = msgspec.structs.replace(t, runtime_type=descriptor)
 
     def build(self) -> list[Type]:
         """Convert every required type and its references; sorted by id."""

@@ -47,6 +47,14 @@ ALLOWED: list[tuple[str, str, Callable[[dict[str, Any], bool, bool], bool]]] = [
         lambda view, in_regs, shape: in_regs and float_leaves_only(view),
     ),
     (
+        "dynamic type with no DWARF entry nor descriptor known to irgen (a directional"
+        " channel type made only by a conversion)",
+        "missing type information",
+        lambda view, in_regs, shape: view["k"] == "interface"
+        and "d" in view
+        and view["d"]["t"].startswith(("<-chan ", "chan<- ")),
+    ),
+    (
         "pointer-shaped type parameter (go.shape.*uint8): pointee type only in the dictionary",
         "missing type information",
         lambda view, in_regs, shape: shape and view["k"] == "ptr",
