@@ -19,11 +19,13 @@ import msgspec
 
 from ..abi import direct_iface
 from ..ir import (
+    ArrayType,
     BucketMapLayout,
     ChanType,
     FuncType,
     InterfaceType,
     MapType,
+    PointerType,
     StringType,
     StructType,
     SwissMapLayout,
@@ -388,8 +390,12 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
             value = render(b"", 0, depth + 1, _NO_RANGES, ctx)
         elif direct_iface(dyn, r.resolve):
             # The data word is the value: a pointer renders its pointee one level
-            # down, which is the level the interface hop reaches.
-            value = render(_U64.pack(data), 0, depth, _NO_RANGES, ctx)
+            # down, which is the level the interface hop reaches. A map, channel or
+            # func has no pointee of its own: the walker copied what it refers to at
+            # the hop's level (godi_iface), so it is rendered there, and what it
+            # holds says "depth" where the walker stopped, not "unavailable".
+            hop = 0 if isinstance(r.resolve(dyn), PointerType | StructType | ArrayType) else 1
+            value = render(_U64.pack(data), 0, depth + hop, _NO_RANGES, ctx)
         else:
             indices = r.value_indices(dyn)
             block = None

@@ -113,3 +113,23 @@ def test_type_names_without_linker_escapes(run: Any) -> None:
     assert v["type"] == "abi/lib.v2.V2Type"  # the import path; Go's %T prints the package name
     assert said["escaped"] == ["lib.V2Type"]
     assert v["fields"]["N"] == {"type": "int", "value": "4"}
+
+
+def _reasons(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        own = [value["notCapturedReason"]] if "notCapturedReason" in value else []
+        return own + [r for v in value.values() for r in _reasons(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _reasons(v)]
+    return []
+
+
+def test_values_cut_by_depth_say_depth(run: Any) -> None:
+    """maxReferenceDepth 1: the map inside the interface is shown, the interfaces it
+    holds are one hop deeper and say "depth" (they said "unavailable")."""
+    _, by = run
+    (s,) = by["nested"]
+    v = _args(s)["v"]
+    assert v["fields"]["data"]["type"] == "map[string]interface {}"
+    reasons = _reasons(v)
+    assert reasons and set(reasons) == {"depth"}

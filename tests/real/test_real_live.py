@@ -329,7 +329,7 @@ def test_real_program_under_probes(case: Case, go: str, tmp_path: Path) -> None:
     binary = _build(case, go)
     probes = [
         {"id": pid, "where": where, "captureSnapshot": True, "capture": LIMITS,
-         "sampling": {"snapshotsPerSecond": 10000}}
+         "sampling": {"snapshotsPerSecond": 200}}
         for pid, (where, _) in case.probes.items()
     ]
     probe_file = tmp_path / "probes.json"
@@ -337,7 +337,8 @@ def test_real_program_under_probes(case: Case, go: str, tmp_path: Path) -> None:
     prog = tmp_path / binary.name
     shutil.copy2(binary, prog)
     alone = subprocess.run([str(prog), *case.run], capture_output=True, text=True, timeout=600)
-    out = tmp_path / "out"
+    out = REPO / "artifacts" / "real" / f"{case.name}-go{go}"  # kept for a look afterwards
+    shutil.rmtree(out, ignore_errors=True)
     under = godi("run", "--probes", str(probe_file), "-o", str(out), "--", str(prog), *case.run,
                  timeout=1800)
     assert under.returncode == alone.returncode, under.stderr[-3000:]

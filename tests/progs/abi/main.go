@@ -65,6 +65,14 @@ func identity(x int) int { return x }
 //go:noinline
 func escaped(v lib.V2Type) int { return lib.Use(v) }
 
+// Maps and slices of interfaces inside an interface, deeper than the probe's
+// maxReferenceDepth: every value cut says "depth", none "unavailable".
+//
+//go:noinline
+func nested(v any) int { return 0 }
+
+type Number string
+
 var sink int
 
 func main() {
@@ -92,5 +100,6 @@ func main() {
 
 	fmt.Printf("escaped=%T\n", lib.V2Type{})
 	escaped(lib.V2Type{N: 4})
+	nested(map[string]any{"list": []any{Number("1"), "two"}, "map": map[string]any{"x": Number("3")}})
 	os.Stdout.Sync()
 }
