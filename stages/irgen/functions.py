@@ -153,9 +153,9 @@ def _abi_entry_locations(
     the entry. So do the arguments the ABI passes on the stack, whatever DWARF
     says: Go's DWARF has put a stack-assigned slice at ``fbreg+8`` when the caller
     stored it at ``CFA+0`` (a ``[]T`` after nine ``int`` arguments, Go 1.24), whose
-    length was then read as its pointer. Results repeated by DWARF (an unnamed result with a ``defer`` is
-    listed twice, ``~r0, ~r0``) are kept once, or the ABI would place the later
-    results in the wrong registers.
+    length was then read as its pointer. Results repeated by DWARF (an unnamed
+    result with a ``defer`` is listed twice, ``~r0, ~r0``) are kept once, or the ABI
+    would place the later results in the wrong registers.
     """
     seen_results: set[str] = set()
     kept: list[Variable] = []

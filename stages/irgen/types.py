@@ -10,10 +10,9 @@ exactly the types reachable from the kept functions.
 from __future__ import annotations
 
 import re
+from typing import TypedDict
 
 import msgspec
-
-from typing import TypedDict
 
 from ..ir import (
     ArrayType,

@@ -50,9 +50,11 @@ ALLOWED: list[tuple[str, str, Callable[[dict[str, Any], bool, bool], bool]]] = [
         "dynamic type with no DWARF entry nor descriptor known to irgen (a directional"
         " channel type made only by a conversion)",
         "missing type information",
-        lambda view, in_regs, shape: view["k"] == "interface"
-        and "d" in view
-        and view["d"]["t"].startswith(("<-chan ", "chan<- ")),
+        lambda view, in_regs, shape: (
+            view["k"] == "interface"
+            and "d" in view
+            and view["d"]["t"].startswith(("<-chan ", "chan<- "))
+        ),
     ),
     (
         "pointer-shaped type parameter (go.shape.*uint8): pointee type only in the dictionary",
@@ -69,7 +71,11 @@ def register_assigned(params: list[T]) -> list[bool]:
     ints = floats = 0
     for t in params:
         need = _regs(t)
-        if need is not None and ints + need[0] <= NUM_INT_REGS and floats + need[1] <= NUM_FLOAT_REGS:
+        if (
+            need is not None
+            and ints + need[0] <= NUM_INT_REGS
+            and floats + need[1] <= NUM_FLOAT_REGS
+        ):
             ints += need[0]
             floats += need[1]
             out.append(True)
@@ -203,7 +209,7 @@ class Comparator:
             if len(elems) != len(o["e"]):
                 self.bad(where + " elements", len(o["e"]), len(elems))
                 return
-            for i, (oe, ge) in enumerate(zip(o["e"], elems)):
+            for i, (oe, ge) in enumerate(zip(o["e"], elems, strict=True)):
                 self.value(f"{where}[{i}]", oe, ge, in_regs)
             return
         if "f" in o:
@@ -224,7 +230,7 @@ class Comparator:
                 return
             for ok, ov in o["m"]:
                 match = None
-                for i, (gk, gv) in enumerate(entries):
+                for i, (gk, _gv) in enumerate(entries):
                     probe = Comparator(self.func, self.call)
                     probe.value("key", ok, gk, False)
                     if not probe.mismatches:
@@ -254,7 +260,7 @@ def compare_call(
     regs = register_assigned([t for _, t in func.params])
     if set(args) != set(oracle["args"]):
         c.bad("argument names", sorted(oracle["args"]), sorted(args))
-    for (name, t), in_regs in zip(func.params, regs, strict=True):
+    for (name, _t), in_regs in zip(func.params, regs, strict=True):
         if name in args:
             c.shape_root = name == func.type_param
             c.value(name, oracle["args"][name], args[name], in_regs)

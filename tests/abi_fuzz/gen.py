@@ -162,9 +162,7 @@ class Gen:
                 fields.append((f"F{i}", self.typ(depth + 1)))
         body = "; ".join(f"{n} {t.go}" for n, t in fields)
         self.decls.append(f"type {name} struct{{ {body} }}")
-        return T(
-            name, "struct", fields=fields, comparable=all(t.comparable for _, t in fields)
-        )
+        return T(name, "struct", fields=fields, comparable=all(t.comparable for _, t in fields))
 
     def typ(self, depth: int = 0) -> T:
         """A random type; ``depth`` bounds the nesting."""
@@ -198,12 +196,15 @@ class Gen:
             # Aliases: "[]func(){...}" would parse as a function literal.
             return rng.choice([T("FnInt", "func"), T("FnNop", "func")])
         if r < 0.77:
-            return rng.choice(
-                [T("any", "iface"), T("error", "iface"), T("Shaper", "iface")]
-            )
+            return rng.choice([T("any", "iface"), T("error", "iface"), T("Shaper", "iface")])
         if r < 0.82:
             return rng.choice(
-                [T("MyInt", "int"), T("MyStr", "string"), T("MyBytes", "mybytes"), T("Empty", "empty")]
+                [
+                    T("MyInt", "int"),
+                    T("MyStr", "string"),
+                    T("MyBytes", "mybytes"),
+                    T("Empty", "empty"),
+                ]
             )
         if r < 0.9:
             inner = self.typ(depth + 1)
@@ -259,9 +260,7 @@ class Gen:
             assert t.elem is not None
             return f"{t.go}{{{', '.join(self.value(t.elem, depth + 1) for _ in range(t.length))}}}"
         if k == "struct":
-            inits = ", ".join(
-                f"{n}: {self.value(ft, depth + 1)}" for n, ft in t.fields if n != "_"
-            )
+            inits = ", ".join(f"{n}: {self.value(ft, depth + 1)}" for n, ft in t.fields if n != "_")
             return f"{t.go}{{{inits}}}"
         if k == "pointer":
             assert t.elem is not None
@@ -300,9 +299,7 @@ class Gen:
             if t.go == "error":
                 return rng.choice(['errors.New("boom")', "CodeErr{Code: 7}", "&CodeErr{Code: -2}"])
             if t.go == "Shaper":
-                return rng.choice(
-                    ["Sq{S: 4}", '&Circ{R: 2, Name: "c"}', "Empty{}", "&Sq{S: -1}"]
-                )
+                return rng.choice(["Sq{S: 4}", '&Circ{R: 2, Name: "c"}', "Empty{}", "&Sq{S: -1}"])
             choice = rng.random()
             if choice < 0.15:
                 return "Empty{}"
@@ -316,14 +313,25 @@ class Gen:
 
     def float_lit(self) -> str:
         return self.rng.choice(
-            ["0", "1", "-1", "0.5", "-2.25", "1e+21", "1.5e-07", "3.140625", "-0", "65504",
-             str(round(self.rng.uniform(-1e6, 1e6), 3))]
+            [
+                "0",
+                "1",
+                "-1",
+                "0.5",
+                "-2.25",
+                "1e+21",
+                "1.5e-07",
+                "3.140625",
+                "-0",
+                "65504",
+                str(round(self.rng.uniform(-1e6, 1e6), 3)),
+            ]
         )
 
     def string_lit(self) -> str:
         rng = self.rng
         n = rng.choice([0, 1, 5, 12, 40])
-        alphabet = "abcxyz ABC019_-é€\"\\\n"
+        alphabet = 'abcxyz ABC019_-é€"\\\n'
         return json.dumps("".join(rng.choice(alphabet) for _ in range(n)), ensure_ascii=False)
 
 
@@ -351,9 +359,11 @@ def make_func(seed: int, index: int) -> Func:
     named = rng.random() < 0.4
     use_defer = rng.random() < 0.3
     use_recover = use_defer and rng.random() < 0.4
-    rnames = [f"res{i}" for i in range(n_results)] if named else [
-        ("@return" if n_results == 1 else f"r{i}") for i in range(n_results)
-    ]
+    rnames = (
+        [f"res{i}" for i in range(n_results)]
+        if named
+        else [("@return" if n_results == 1 else f"r{i}") for i in range(n_results)]
+    )
     # Shown names: godi shows one result as @return, several by name.
     shown = ["@return"] if n_results == 1 else rnames
     kind = "plain"
@@ -366,12 +376,13 @@ def make_func(seed: int, index: int) -> Func:
     gparams = params
     if kind == "generic" and params:
         # The first parameter's type becomes the type parameter T.
-        first = params[0][1]
         tparams = "[T any]"
-        gparams = [(params[0][0], T("T", first.kind))] + params[1:]
+        gparams = [(params[0][0], T("T", "typeparam")), *params[1:]]
     sig_params = ", ".join(f"{n} {t.go}" for n, t in gparams)
     if named:
-        sig_results = "(" + ", ".join(f"{n} {t.go}" for n, t in zip(rnames, results)) + ")"
+        sig_results = (
+            "(" + ", ".join(f"{n} {t.go}" for n, t in zip(rnames, results, strict=True)) + ")"
+        )
     elif n_results == 1:
         sig_results = results[0].go
     elif n_results:
@@ -393,7 +404,7 @@ def make_func(seed: int, index: int) -> Func:
             inner.append("\t\tif e := recover(); e != nil {")
             inner.append("\t\t\tsink--")
             if named:
-                for n, t in zip(rnames, results):
+                for n, t in zip(rnames, results, strict=True):
                     if rng.random() < 0.5:
                         inner.append(f"\t\t\t{n} = {g.value(t)}")
             inner.append("\t\t}")
@@ -401,10 +412,10 @@ def make_func(seed: int, index: int) -> Func:
             inner.append(f"\t\t{rnames[0]} = {g.value(results[0])}")
         body.append("\tdefer func() {\n" + "\n".join(inner) + "\n\t}()")
     if use_recover:
-        body.append("\tif sink >= 0 {\n\t\tpanic(\"fuzz\")\n\t}")
+        body.append('\tif sink >= 0 {\n\t\tpanic("fuzz")\n\t}')
     if n_results:
         if named and rng.random() < 0.5:
-            for n, t in zip(rnames, results):
+            for n, t in zip(rnames, results, strict=True):
                 body.append(f"\t{n} = {g.value(t)}")
             body.append("\treturn")
         else:
@@ -415,7 +426,10 @@ def make_func(seed: int, index: int) -> Func:
         recv_t = T("*" + rt.go, "pointer", elem=rt) if ptr_recv else rt
         receiver = ("r", recv_t)
         head = f"func (r {recv_t.go}) M({sig_params}) {sig_results}"
-        probe_where = {"typeName": f"main.{recv_t.go}".replace("main.*", "*main."), "methodName": "M"}
+        probe_where = {
+            "typeName": f"main.{recv_t.go}".replace("main.*", "*main."),
+            "methodName": "M",
+        }
     else:
         head = f"func {name}{tparams}({sig_params}) {sig_results}"
         probe_where = {"methodName": f"main.{name}" + ("[...]" if tparams else "")}
@@ -423,7 +437,7 @@ def make_func(seed: int, index: int) -> Func:
     if use_recover and not n_results and not body:
         pass
     calls: list[str] = []
-    for c in range(2):
+    for _call in range(2):
         lines = ["\t{"]
         argn = []
         for n, t in ([receiver] if receiver else []) + params:
@@ -466,7 +480,9 @@ def make_func(seed: int, index: int) -> Func:
         decls="\n".join(g.decls) + "\n\n" + decl,
         calls="\n".join(calls),
         params=([receiver] if receiver else []) + params,
-        results=list(zip(shown if n_results > 1 else ["@return"] * n_results, results)),
+        results=list(
+            zip(shown if n_results > 1 else ["@return"] * n_results, results, strict=True)
+        ),
         receiver=receiver,
         type_param=params[0][0] if tparams else None,
     )

@@ -65,7 +65,10 @@ def build(src: Path, go: str) -> Path:
         raise FileNotFoundError(f"Go {go} toolchain missing at {tool} (run scripts/bootstrap.sh)")
     out = src / "fuzzprog"
     done = subprocess.run(
-        [str(tool), "build", "-o", str(out), "."], cwd=src, env=go_env(), capture_output=True,
+        [str(tool), "build", "-o", str(out), "."],
+        cwd=src,
+        env=go_env(),
+        capture_output=True,
         text=True,
     )
     if done.returncode != 0:
@@ -100,7 +103,9 @@ def _canonical(path: Path) -> list[str]:
             return [fix(v) for v in x]
         return x
 
-    return [json.dumps(fix(json.loads(line)), sort_keys=True) for line in path.read_text().splitlines()]
+    return [
+        json.dumps(fix(json.loads(line)), sort_keys=True) for line in path.read_text().splitlines()
+    ]
 
 
 def run_one(seed: int, n: int, go: str, workdir: Path, first: int = 0) -> Outcome:
@@ -112,15 +117,31 @@ def run_one(seed: int, n: int, go: str, workdir: Path, first: int = 0) -> Outcom
     binary = build(src, go)
     plain_records = src / "plain.jsonl"
     plain = subprocess.run(
-        [str(binary)], capture_output=True, text=True, timeout=300,
+        [str(binary)],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "ABI_FUZZ_OUT": str(plain_records)},
     )
     records = src / "records.jsonl"
     out = src / "godi"
     run = subprocess.run(
-        [sys.executable, "-m", "stages", "run", "--probes", str(src / "probes.json"), "-o",
-         str(out), "--", str(binary)],
-        capture_output=True, text=True, timeout=3600, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "run",
+            "--probes",
+            str(src / "probes.json"),
+            "-o",
+            str(out),
+            "--",
+            str(binary),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        cwd=REPO,
         env={**os.environ, "ABI_FUZZ_OUT": str(records)},
     )
     if plain.returncode != 0 or run.returncode != 0:
@@ -146,12 +167,10 @@ def run_one(seed: int, n: int, go: str, workdir: Path, first: int = 0) -> Outcom
         got = snaps.get(func.name, [])
         outcome.functions += 1
         if len(got) != len(want):
-            outcome.mismatches.append(
-                f"{func.name}: {len(want)} calls, {len(got)} snapshots"
-            )
+            outcome.mismatches.append(f"{func.name}: {len(want)} calls, {len(got)} snapshots")
             failed[func.name] = func
             continue
-        for call, (rec, snap) in enumerate(zip(want, got)):
+        for call, (rec, snap) in enumerate(zip(want, got, strict=True)):
             outcome.calls += 1
             outcome.values += sum(_count(v) for v in rec["args"].values())
             outcome.values += sum(_count(v) for v in rec["results"].values())

@@ -12,9 +12,9 @@ from gobuild import go_versions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare import ALLOWED, compare_call, register_assigned  # noqa: E402
-from gen import T, make_func  # noqa: E402
-from run import run_one  # noqa: E402
+from compare import ALLOWED, compare_call, register_assigned
+from gen import T, make_func
+from run import run_one
 
 SEED = 1
 N = 250
