@@ -9,6 +9,7 @@ import msgspec
 
 from ..abi import Assigner
 from ..ir import (
+    CfaPiece,
     DictionaryParam,
     Function,
     LineRow,
@@ -181,13 +182,23 @@ def _abi_entry_locations(
         if v.role == "param":
             at_entry = pieces[id(v)]
             on_stack = not any(isinstance(p, RegisterPiece) for p in at_entry)
-            located = any(r.low_pc <= entry_pc < r.high_pc for r in v.locations)
-            if on_stack or not located:
+            dwarf = next((r for r in v.locations if r.low_pc <= entry_pc < r.high_pc), None)
+            agrees = dwarf is not None and _same_places(dwarf.pieces, at_entry)
+            if dwarf is None or (on_stack and not agrees):
                 # The first range covering the entry wins: this one.
                 entry = LocationRange(low_pc=low, high_pc=entry_pc + 1, pieces=at_entry)
                 v = msgspec.structs.replace(v, locations=[entry, *v.locations], unavailable=None)
         out.append(v)
     return out
+
+
+def _same_places(dwarf: list[Piece], abi: list[Piece]) -> bool:
+    """Whether DWARF's pieces start where the ABI's do (sizes aside: DWARF leaves
+    a whole-variable piece unsized)."""
+    offsets = [p.offset for p in dwarf if isinstance(p, CfaPiece)]
+    return len(offsets) == len(dwarf) and offsets[:1] == [
+        p.offset for p in abi if isinstance(p, CfaPiece)
+    ][:1]
 
 
 def _with_dictionary(
