@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("-n", type=int, default=100, help="functions")
     p.add_argument("--first", type=int, default=0, help="index of the first function")
-    p.add_argument("--batch", type=int, default=500, help="functions per program")
+    p.add_argument("--batch", type=int, default=250, help="functions per program")
     p.add_argument("--go", action="append", help="Go version (repeatable)")
     p.add_argument("--workdir", type=Path, default=REPO / "artifacts" / "abi-fuzz")
     args = p.parse_args(argv)
