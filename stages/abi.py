@@ -177,6 +177,20 @@ def direct_iface(type_id: int, lookup: Lookup) -> bool:
     return False
 
 
+def direct_leaf(type_id: int, lookup: Lookup) -> Type:
+    """The pointer-shaped type inside a direct-interface type: itself, or the one
+    field of a struct (the one element of an array), recursively."""
+    t = _resolve(type_id, lookup)
+    for _ in range(_MAX_DEPTH):
+        if isinstance(t, StructType) and len(t.fields) == 1:
+            t = _resolve(t.fields[0].type, lookup)
+        elif isinstance(t, ArrayType) and t.count == 1:
+            t = _resolve(t.elem, lookup)
+        else:
+            break
+    return t
+
+
 def _resolve(type_id: int, lookup: Lookup) -> Type:
     t = lookup(type_id)
     for _ in range(_MAX_DEPTH):

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from ..abi import direct_iface
+from ..abi import direct_iface, direct_leaf
 from ..ir import (
-    ArrayType,
     BucketMapLayout,
     ChanType,
     FuncType,
@@ -29,6 +28,7 @@ from ..ir import (
     StringType,
     StructType,
     SwissMapLayout,
+    UnsafePointerType,
 )
 from ..layout import BLOCK_FLAG_READ_FAILED
 from . import jsontext
@@ -394,7 +394,8 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
             # func has no pointee of its own: the walker copied what it refers to at
             # the hop's level (godi_iface), so it is rendered there, and what it
             # holds says "depth" where the walker stopped, not "unavailable".
-            hop = 0 if isinstance(r.resolve(dyn), PointerType | StructType | ArrayType) else 1
+            leaf = direct_leaf(dyn, r.resolve)
+            hop = 0 if isinstance(leaf, PointerType | UnsafePointerType) else 1
             value = render(_U64.pack(data), 0, depth + hop, _NO_RANGES, ctx)
         else:
             indices = r.value_indices(dyn)

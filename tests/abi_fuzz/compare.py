@@ -37,29 +37,45 @@ def float_leaves_only(view: dict[str, Any]) -> bool:
 
 
 # ---- ALLOWED: the one list of the differences the oracle accepts ------------------
-# (why, the notCapturedReason godi must show, predicate on (oracle view, whether the
-# root variable is in registers at the probe by the register ABI, whether the root
-# is a generic function's type-parameter argument)). Anything else is a mismatch.
-ALLOWED: list[tuple[str, str, Callable[[dict[str, Any], bool, bool], bool]]] = [
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a value is: what the allowances below may depend on."""
+
+    in_regs: bool
+    """The root variable is in registers at the probe (by the register ABI)."""
+    shape: bool
+    """The root is a generic function's type-parameter argument."""
+    go: tuple[int, int]
+    """The Go release the program was built with (major, minor)."""
+
+
+def _runtime_only(view: dict[str, Any], place: Place) -> bool:
+    """A dynamic type the linker wrote no DWARF entry for (a type used only in an
+    interface: Go 1.21 and 1.22; a directional channel made by a conversion)."""
+    if view["k"] != "interface" or "d" not in view:
+        return False
+    return place.go < (1, 23) or view["d"]["t"].startswith(("<-chan ", "chan<- "))
+
+
+# (why, the notCapturedReason godi must show, predicate on (oracle view, place)).
+# Anything else is a mismatch.
+ALLOWED: list[tuple[str, str, Callable[[dict[str, Any], Place], bool]]] = [
     (
         "floats still in vector registers (eBPF cannot read XMM)",
         "unavailable",
-        lambda view, in_regs, shape: in_regs and float_leaves_only(view),
+        lambda view, place: place.in_regs and float_leaves_only(view),
     ),
     (
-        "dynamic type with no DWARF entry nor descriptor known to irgen (a directional"
-        " channel type made only by a conversion)",
+        "dynamic type without a DWARF entry (needs types from runtime type descriptors)",
         "missing type information",
-        lambda view, in_regs, shape: (
-            view["k"] == "interface"
-            and "d" in view
-            and view["d"]["t"].startswith(("<-chan ", "chan<- "))
-        ),
+        _runtime_only,
     ),
     (
         "pointer-shaped type parameter (go.shape.*uint8): pointee type only in the dictionary",
         "missing type information",
-        lambda view, in_regs, shape: shape and view["k"] == "ptr",
+        lambda view, place: place.shape and view["k"] == "ptr",
     ),
 ]
 
@@ -145,7 +161,8 @@ def _nested_pointee(view: dict[str, Any]) -> bool:
 
 
 class Comparator:
-    def __init__(self, func: Func, call: int) -> None:
+    def __init__(self, func: Func, call: int, go: tuple[int, int] = (1, 99)) -> None:
+        self.go = go
         self.func = func
         self.call = call
         self.mismatches: list[Mismatch] = []
@@ -162,7 +179,7 @@ class Comparator:
         reason = g.get("notCapturedReason")
         if reason is not None:
             for why, shown, pred in ALLOWED:
-                if reason == shown and pred(o, in_regs, self.shape_root):
+                if reason == shown and pred(o, Place(in_regs, self.shape_root, self.go)):
                     self.allowed[why] = self.allowed.get(why, 0) + 1
                     if g.get("type") != o["t"]:
                         self.bad(where + " type", o["t"], g.get("type"))
@@ -251,10 +268,15 @@ class Comparator:
 
 
 def compare_call(
-    func: Func, call: int, oracle: dict[str, Any], snapshot: dict[str, Any]
+    func: Func,
+    call: int,
+    oracle: dict[str, Any],
+    snapshot: dict[str, Any],
+    go: tuple[int, int] = (1, 99),
 ) -> Comparator:
-    """Compare one call: the program's record against godi's snapshot."""
-    c = Comparator(func, call)
+    """Compare one call: the program's record against godi's snapshot (of a program
+    built with Go ``go``)."""
+    c = Comparator(func, call, go)
     captures = snapshot["debugger"]["snapshot"]["captures"]
     args = captures.get("entry", {}).get("arguments", {})
     regs = register_assigned([t for _, t in func.params])

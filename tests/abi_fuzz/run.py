@@ -174,7 +174,8 @@ def run_one(seed: int, n: int, go: str, workdir: Path, first: int = 0) -> Outcom
             outcome.calls += 1
             outcome.values += sum(_count(v) for v in rec["args"].values())
             outcome.values += sum(_count(v) for v in rec["results"].values())
-            c: Comparator = compare_call(func, call, rec, snap)
+            major, minor = (int(x) for x in go.split(".")[:2])
+            c: Comparator = compare_call(func, call, rec, snap, (major, minor))
             for why, k in c.allowed.items():
                 outcome.allowed[why] = outcome.allowed.get(why, 0) + k
             if c.mismatches:
