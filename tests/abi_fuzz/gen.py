@@ -191,7 +191,9 @@ class Gen:
         if r < 0.61:
             e = self.typ(depth + 2)
             d = rng.choice(["chan ", "<-chan ", "chan<- "])
-            return T(f"{d}{e.go}", "chan", elem=e)
+            # "chan <-chan T" would parse as "chan<- chan T".
+            inner = f"({e.go})" if d == "chan " and e.go.startswith("<-") else e.go
+            return T(f"{d}{inner}", "chan", elem=e)
         if r < 0.64:
             # Aliases: "[]func(){...}" would parse as a function literal.
             return rng.choice([T("FnInt", "func"), T("FnNop", "func")])
