@@ -279,7 +279,12 @@ def compare_call(
     c = Comparator(func, call, go)
     captures = snapshot["debugger"]["snapshot"]["captures"]
     args = captures.get("entry", {}).get("arguments", {})
-    regs = register_assigned([t for _, t in func.params])
+    types = [t for _, t in func.params]
+    if func.type_param is not None:
+        # A generic function's dictionary: a pointer before the arguments.
+        regs = register_assigned([T("uintptr", "uintptr"), *types])[1:]
+    else:
+        regs = register_assigned(types)
     if set(args) != set(oracle["args"]):
         c.bad("argument names", sorted(oracle["args"]), sorted(args))
     for (name, _t), in_regs in zip(func.params, regs, strict=True):
