@@ -196,9 +196,10 @@ def _same_places(dwarf: list[Piece], abi: list[Piece]) -> bool:
     """Whether DWARF's pieces start where the ABI's do (sizes aside: DWARF leaves
     a whole-variable piece unsized)."""
     offsets = [p.offset for p in dwarf if isinstance(p, CfaPiece)]
-    return len(offsets) == len(dwarf) and offsets[:1] == [
-        p.offset for p in abi if isinstance(p, CfaPiece)
-    ][:1]
+    return (
+        len(offsets) == len(dwarf)
+        and offsets[:1] == [p.offset for p in abi if isinstance(p, CfaPiece)][:1]
+    )
 
 
 def _with_dictionary(
