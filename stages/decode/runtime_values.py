@@ -113,8 +113,10 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
             ctx.missing = True
         text = f'{head},"entries":[{",".join(entries)}],"size":"{count}"'
         if count > len(entries):
-            reason = ',"notCapturedReason":"collectionSize"}' if count > limit else "}"
-            return f'{text},"truncated":true{reason}'
+            # Fewer entries than the limit allows: some of the map's memory was not
+            # captured, and the value says so rather than look complete-but-cut.
+            why = "collectionSize" if count > limit else "unavailable"
+            return f'{text},"truncated":true,"notCapturedReason":"{why}"}}'
         return text + "}"
 
     return render_map
