@@ -19,7 +19,7 @@ LIVE := if [ "$$(id -u)" -eq 0 ]; then export GODI_LIVE_TESTS=$${GODI_LIVE_TESTS
 # The checks of `make test`, run with whichever virtualenv is first on PATH.
 CHECKS := godi schemas --check; ruff check .; ruff format --check .; mypy; $(LIVE); pytest
 
-.PHONY: help setup demo test test-latest test-all-go lock lock-upgrade snakemake golden-check \
+.PHONY: help setup demo test test-latest test-disarm-long test-all-go lock lock-upgrade snakemake golden-check \
 	golden report lint clean fuzz-abi test-real
 
 help:
@@ -27,6 +27,7 @@ help:
 	@echo "make demo         run the pipeline on the bundled example (Go 1.27) and print its snapshots"
 	@echo "make test         schema drift check, ruff, mypy, pytest (live BPF tests when root)"
 	@echo "make test-latest  the same checks with the newest releases of every dependency (.venv-latest)"
+	@echo "make test-disarm-long  the disarming live test over 30 s (make test runs 5 s)"
 	@echo "make test-all-go  pytest against every Go of scripts/go-versions-all.txt"
 	@echo "make lock         update requirements/ (the lock) for a changed pyproject.toml or Go list"
 	@echo "make lock-upgrade move the lock to the newest releases"
@@ -54,6 +55,10 @@ test: setup
 test-latest:
 	scripts/bootstrap.sh --latest
 	export PATH="$(CURDIR)/.venv-latest/bin:$$PATH"; $(CHECKS)
+
+# The disarming live test over 30 s instead of make test's 5.
+test-disarm-long: setup
+	$(LIVE); GODI_DISARM_SECONDS=30 pytest -q tests/e2e/test_disarm_live.py
 
 test-all-go:
 	scripts/bootstrap.sh $(GO_ALL)

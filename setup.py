@@ -15,6 +15,7 @@ setup(
         Extension(
             "stages.capture._ringbuf",
             ["stages/capture/_ringbuf.c"],
+            depends=["stages/_crc32.h"],
             extra_compile_args=CFLAGS,
         ),
         Extension(
@@ -24,8 +25,13 @@ setup(
         ),
         Extension(
             "stages.decode._render",
-            ["stages/decode/_render.c", "stages/decode/_snapshots.c", "stages/decode/_summary.c"],
-            depends=["stages/decode/_render.h"],
+            [
+                "stages/decode/_render.c",
+                "stages/decode/_runtime.c",
+                "stages/decode/_snapshots.c",
+                "stages/decode/_summary.c",
+            ],
+            depends=["stages/decode/_render.h", "stages/_crc32.h"],
             extra_compile_args=CFLAGS,
         ),
     ],

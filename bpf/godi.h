@@ -56,6 +56,12 @@
 #define GODI_STACK_WINDOW 2048 /* bytes of goroutine stack copied for the walk; a power of two */
 #endif
 #define GODI_G_SPAN 256 /* bytes of runtime.g read at most: goid and stack.hi are in them */
+#ifndef GODI_MAX_REDACTED
+#define GODI_MAX_REDACTED 1024 /* redacted identifiers (their hashes) */
+#endif
+#define GODI_KEY_READ 64 /* bytes of a map key read to check it against them */
+#define GODI_GUARDS 8      /* key guards per element: a bucket's or group's slots */
+#define GODI_GUARD_ELEMS 4 /* elements guarded per walker round */
 #ifndef GODI_FRAME_SLOTS
 #define GODI_FRAME_SLOTS 1024 /* goroutines remembered from entry to return; a power of two */
 #endif
@@ -88,6 +94,8 @@ struct godi_slot {
 struct godi_type {
 	__u32 size; /* bytes of one element */
 	__u32 n_slots;
+	__u32 n_guards; /* the first slots are GODI_SLOT_KEY_GUARD (map buckets, groups) */
+	__u32 _pad;
 	struct godi_slot slots[GODI_MAX_SLOTS];
 };
 
@@ -97,7 +105,10 @@ struct godi_config {
 	__u32 stack_hi_offset; /* offset of stack.hi in runtime.g */
 	__u32 g_lo;   /* the span of runtime.g read: from the lower of the two... */
 	__u32 g_span; /* ...to the end of the higher; 0: do not read */
-	__u32 _pad;
+	__u32 floats; /* 1: signal captured hits for their vector registers */
+	__u32 key_max; /* longest redacted identifier (normalised); 0: none */
+	__u64 sig_wanted; /* address of runtime.sig.wanted[0]: SIGURG's bit set means the
+			   * program asked for it (signal.Notify); 0: do not check */
 };
 
 struct godi_counter {
@@ -113,7 +124,19 @@ struct godi_rate {
 	__u64 interval_ns; /* 1e9 / rate; 0: unlimited */
 	__u64 burst_ns;    /* how far ahead of time hits may run: one second's worth */
 	__u64 tat;         /* theoretical arrival time of the next allowed hit */
+	__u64 disarm;      /* capture disarms the probe while its budget is spent */
+	__s64 inflight;    /* captured calls whose return has not been seen (disarm) */
 };
+
+/* A message to capture's disarmer (stages/capture/disarm.py) on godi_ctl. */
+struct godi_ctl_msg {
+	__u32 slot;
+	__u32 kind;     /* GODI_CTL_* */
+	__u64 next_ns;  /* SPENT: when the next hit may be allowed (ktime) */
+};
+
+#define GODI_CTL_SPENT 1    /* the probe's budget is spent: disarm its entries */
+#define GODI_CTL_RETURNED 2 /* a captured call returned: its returns may go */
 
 struct godi_call_key {
 	__u64 goid;
@@ -158,6 +181,10 @@ struct godi_scratch {
 	__u32 cur_elem;
 	__u32 cur_slot;
 	__u32 cur_depth;
+	__u32 guarding;    /* 1: the last block copied has key guards not yet applied */
+	__u32 guard_block; /* offset in buf of its godi_block */
+	__u32 guard_elem;  /* its next element to guard */
+	__u32 _pad2;
 	struct godi_item queue[GODI_MAX_ITEMS];
 	struct godi_seen seen[GODI_SEEN_SLOTS];
 	/* Twice the event size, so that a masked offset plus a masked length always
@@ -172,9 +199,20 @@ BPF_PERCPU_ARRAY(godi_counters, struct godi_counter, GODI_MAX_PROBES);
 BPF_ARRAY(godi_scratch, struct godi_scratch, GODI_NCPUS);
 BPF_PROG_ARRAY(godi_progs, 4);
 BPF_ARRAY(godi_rates, struct godi_rate, GODI_MAX_PROBES);
+/* Messages to the disarmer: small, rare (one per budget spent or captured call
+ * returned of a disarmable probe), each waking the reader at once. */
+BPF_RINGBUF_OUTPUT(godi_ctl, 4);
 /* Runtime type descriptor address -> capture type of what an interface's data
  * word points at (see stages/codegen/captypes.py, runtime_type). */
 BPF_HASH(godi_rtypes, __u64, __u32, GODI_MAX_RTYPES);
+/* FNV-1a 64 of each redacted identifier, normalised (stages/redaction.py,
+ * key_hash): the map keys whose values are never copied. */
+BPF_HASH(godi_redacted, __u64, __u8, GODI_MAX_REDACTED);
+/* Zeros, copied over the value of a redacted map entry. */
+struct godi_zeros {
+	__u8 z[256];
+};
+BPF_ARRAY(godi_zero, struct godi_zeros, 1);
 /* What an entry hit read of its goroutine, for the return of the same call: a
  * return whose g (R14), CFA, process and entry probe match its goroutine's slot
  * takes goid and stack.hi from there instead of reading runtime.g again (a read
@@ -217,7 +255,13 @@ static __always_inline struct godi_counter *godi_counter_of(__u32 probe)
  * within the rate is not left out for coming at the same time as another, and
  * never more than the rate gets through. */
 #define GODI_RATE_TRIES 4
-static __always_inline int godi_allow(__u32 slot, __u64 now)
+static __always_inline void godi_tell(__u32 slot, __u32 kind, __u64 next_ns)
+{
+	struct godi_ctl_msg m = {slot, kind, next_ns};
+	godi_ctl.ringbuf_output(&m, sizeof(m), BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline int godi_allow(__u32 slot, __u64 now, __u64 *spent_until)
 {
 	struct godi_rate *r = godi_rates.lookup(&slot);
 	if (!r || !r->interval_ns)
@@ -228,10 +272,24 @@ static __always_inline int godi_allow(__u32 slot, __u64 now)
 		if (tat > r->burst_ns && now < tat - r->burst_ns)
 			return 0;
 		__u64 next = (tat > now ? tat : now) + r->interval_ns;
-		if (__sync_val_compare_and_swap(&r->tat, tat, next) == tat)
+		if (__sync_val_compare_and_swap(&r->tat, tat, next) == tat) {
+			if (r->disarm && next > r->burst_ns && now < next - r->burst_ns)
+				*spent_until = next - r->burst_ns;
 			return 1;
+		}
 	}
 	return 0;
+}
+
+/* A captured call of a disarmable probe's slot begins (+1) or has returned (-1). */
+static __always_inline void godi_inflight(__u32 slot, __s64 delta)
+{
+	struct godi_rate *r = godi_rates.lookup(&slot);
+	if (!r || !r->disarm)
+		return;
+	__sync_fetch_and_add(&r->inflight, delta);
+	if (delta < 0)
+		godi_tell(slot, GODI_CTL_RETURNED, 0);
 }
 
 /* Begin an event for `probe`: filter by process, sample (entries) or follow the
@@ -305,19 +363,28 @@ static __always_inline int godi_admit(struct godi_counter *c, __u32 kind, __u32 
 		if (gated) {
 			if (!godi_calls.lookup(key))
 				return 0;
-			godi_calls.delete(key);
+			if (godi_calls.delete(key) == 0)
+				godi_inflight(rate_slot, -1);
 		}
 		return 1;
 	}
-	if (!godi_allow(rate_slot, now)) {
+	__u64 spent_until = 0;
+	if (!godi_allow(rate_slot, now, &spent_until)) {
 		if (c)
 			c->sampled_out++;
 		return 0;
 	}
 	if (gated) {
 		__u8 one = 1;
-		godi_calls.update(key, &one);
+		/* Only the call's own goroutine can return it, after this. A key
+		 * already there (a call that ended without its return) stays. */
+		if (godi_calls.insert(key, &one) == 0)
+			godi_inflight(rate_slot, 1);
 	}
+	/* Told after the call is counted in flight: the disarmer, reading
+	 * `inflight` on this message, keeps the returns armed for it. */
+	if (spent_until)
+		godi_tell(rate_slot, GODI_CTL_SPENT, spent_until);
 	return 1;
 }
 
@@ -408,6 +475,7 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	s->q_head = 0;
 	s->q_tail = 0;
 	s->scanning = 0;
+	s->guarding = 0;
 	struct godi_event *e = godi_header(s);
 	e->probe = probe;
 	e->flags = 0;
@@ -534,6 +602,10 @@ struct godi_probe_info {
 	__u32 max_coll;
 	__u32 decided;    /* its condition is decided here (godi_decide) */
 	__u32 call_probe; /* the entry probe of its calls (itself for an entry): godi_frames */
+	__u32 fp_mask;    /* XMM registers wanted (bit n: XMMn); 0: no floats */
+	__u32 fp_next;    /* length of the probed instruction; 0: a RET (next PC at [RSP]) */
+	__s32 fp_sp_delta; /* what the probed instruction adds to RSP... */
+	__u32 fp_sp_known; /* ...when known: the frame's RSP is checked too */
 };
 
 BPF_ARRAY(godi_probes, struct godi_probe_info, GODI_MAX_PROBES);
@@ -560,6 +632,121 @@ static __always_inline int godi_decide(struct godi_scratch *s, struct godi_probe
 	return 1;
 }
 
+/* Floats (stages/floats.py): a captured hit whose variables have bytes in XMM
+ * registers leaves a token for its thread and sends it SIGURG, which the kernel
+ * delivers once the probed instruction has been stepped, saving the FPU state in
+ * the signal frame; godi_sigtramp, on the runtime's signal entry, reads it. */
+struct godi_fpwant {
+	__u64 token;    /* the hit's ktime_ns */
+	__u64 expected; /* the PC after the probed instruction */
+	__u64 sp;       /* RSP after it (sp_known) */
+	__u32 sp_known;
+	__u32 _pad2;
+	__u32 probe;
+	__u32 tgid;
+	__u32 mask;
+	__u32 _pad;
+};
+
+BPF_TABLE("lru_hash", __u32, struct godi_fpwant, godi_fpwant, 16384);
+
+#define GODI_SIGURG 23
+
+#ifndef GODI_FLOATS_SKEW
+#define GODI_FLOATS_SKEW 0 /* fault injection (tests): expect a wrong PC */
+#endif
+
+static __always_inline void godi_floats_ask(struct pt_regs *ctx, struct godi_scratch *s,
+					    struct godi_probe_info *h)
+{
+	__u32 zero = 0;
+	struct godi_config *cfg = godi_config.lookup(&zero);
+	if (!cfg || !cfg->floats)
+		return;
+	struct godi_event *e = godi_header(s);
+	struct godi_fpwant w = {};
+	w.token = e->ktime_ns;
+	w.probe = s->probe;
+	w.tgid = e->tgid;
+	w.mask = h->fp_mask;
+	if (h->fp_next) {
+		w.expected = ctx->ip + h->fp_next;
+	} else if (godi_read_user(&w.expected, 8, (void *)ctx->sp)) {
+		return;
+	}
+	w.expected += GODI_FLOATS_SKEW;
+	w.sp = ctx->sp + (__s64)h->fp_sp_delta;
+	w.sp_known = h->fp_sp_known;
+	if (cfg->sig_wanted) {
+		/* A program that asked for SIGURG would receive ours: not signalled. */
+		__u32 wanted = 0;
+		if (godi_read_user(&wanted, 4, (void *)cfg->sig_wanted) ||
+		    (wanted >> GODI_SIGURG) & 1) {
+			e->flags |= GODI_EVENT_FLAG_FLOATS_REFUSED;
+			return;
+		}
+	}
+	__u32 tid = e->tid;
+	if (godi_fpwant.update(&tid, &w))
+		return;
+	if (bpf_send_signal_thread(GODI_SIGURG)) {
+		godi_fpwant.delete(&tid);
+		return;
+	}
+	e->flags |= GODI_EVENT_FLAG_FLOATS_ASKED;
+}
+
+/* On the runtime's signal entry (sigtrampgo(sig, info, ctx), register ABI: the
+ * ucontext in RCX): the thread's pending token, if any, is taken, and the frame
+ * checked and read. Offsets are the x86-64 ucontext's: uc_mcontext.gregs[REG_RSP]
+ * at 160, [REG_RIP] at 168, uc_mcontext.fpregs at 224; XMM0 at 160 of the FXSAVE
+ * area. */
+static __always_inline int godi_sigtramp_run(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct godi_fpwant *found = godi_fpwant.lookup(&tid);
+	if (!found)
+		return 0;
+	struct godi_fpwant w = *found;
+	godi_fpwant.delete(&tid);
+	if (w.tgid != (__u32)(pid_tgid >> 32))
+		return 0;
+	struct godi_floats *f = godi_events.ringbuf_reserve(sizeof(struct godi_floats));
+	if (!f)
+		return 0;
+	__builtin_memset(f, 0, sizeof(*f));
+	f->head.probe = w.probe | GODI_FLOATS_PROBE_BIT;
+	f->head.data_len = sizeof(*f) - sizeof(struct godi_event);
+	f->head.ktime_ns = w.token;
+	f->head.tgid = w.tgid;
+	f->head.tid = tid;
+	f->mask = w.mask;
+	f->expected = w.expected;
+	__u64 uc = ctx->cx;
+	__u64 fpregs = 0, sp = 0;
+	if (godi_read_user(&f->rip, 8, (void *)(uc + 168)) ||
+	    godi_read_user(&sp, 8, (void *)(uc + 160)) ||
+	    godi_read_user(&fpregs, 8, (void *)(uc + 224)) || !fpregs) {
+		f->status = GODI_FLOATS_READ_FAILED;
+	} else if (f->rip != w.expected) {
+		f->status = GODI_FLOATS_PC_MISMATCH;
+	} else if (w.sp_known && sp != w.sp) {
+		f->status = GODI_FLOATS_SP_MISMATCH;
+	} else {
+		__u64 x[32];
+		if (godi_read_user(x, sizeof(x), (void *)(fpregs + 160))) {
+			f->status = GODI_FLOATS_READ_FAILED;
+		} else {
+#pragma unroll
+			for (int i = 0; i < 16; i++)
+				f->xmm[i] = (w.mask >> i) & 1 ? x[2 * i] : 0;
+		}
+	}
+	godi_events.ringbuf_submit(f, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
 /* Fill the header, walk the stack, set up the walk of the root, and hand over
  * to godi_walk. Called once the probe's generated code has built the root. */
 static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *s,
@@ -568,6 +755,8 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 	struct godi_event *e = godi_header(s);
 	__u32 root_size = h->root_size;
 	e->root_len = root_size;
+	if (h->fp_mask)
+		godi_floats_ask(ctx, s, h);
 	__u32 at = (sizeof(struct godi_event) + ((root_size + 7) & ~7U)) & (GODI_MAX_ROOT * 2 - 1);
 	__u32 n = h->want_stack ? godi_stack(ctx, s, at, cfa, e->stack_hi, h->pushed_bp) : 0;
 	e->stack_len = n;
@@ -681,6 +870,12 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 		s->cur_elem = 0;
 		s->cur_slot = 0;
 		s->cur_depth = depth;
+		if (t->n_guards) {
+			/* Nothing of it is followed before godi_guard_block has run. */
+			s->guarding = 1;
+			s->guard_block = off;
+			s->guard_elem = 0;
+		}
 	}
 }
 
@@ -700,6 +895,107 @@ static __always_inline void godi_iface(struct godi_scratch *s, __u64 typ, __u64 
 	__u32 *target = godi_rtypes.lookup(&typ);
 	if (target)
 		godi_enqueue(s, data, *target, 1, s->cur_depth + 1);
+}
+
+/* How a byte of a map key counts, filled by capture (stages/redaction.py,
+ * fold_table): `c` is the byte ASCII-lower-cased, `keep` 0 for the separators
+ * `_ - $ @` and NUL, else 1. Table lookups instead of comparisons keep the
+ * hashing loop free of branches, each of which the verifier would follow. */
+struct godi_fold {
+	__u8 c[256];
+	__u8 keep[256];
+};
+BPF_ARRAY(godi_fold, struct godi_fold, 1);
+
+/* Whether the map key `ptr[0:len]` names a redacted identifier: its first
+ * GODI_KEY_READ bytes normalised as stages/redaction.py does (for ASCII), hashed
+ * (FNV-1a 64) and looked up in godi_redacted. A key that cannot be read, or longer
+ * than what is read while what was read is short enough to still become a
+ * redacted name, counts as redacted: the value is never copied when in doubt. */
+static __always_inline int godi_key_redacted(struct godi_scratch *s, __u64 ptr, __u64 len)
+{
+	__u32 zero = 0;
+	struct godi_config *cfg = godi_config.lookup(&zero);
+	struct godi_fold *f = godi_fold.lookup(&zero);
+	if (!cfg || !cfg->key_max || !len)
+		return 0;
+	if (!f)
+		return 1;
+	__u32 n = len < GODI_KEY_READ ? (__u32)len : GODI_KEY_READ;
+	__u8 *key = &s->buf[GODI_TMP];
+	/* Bytes past the key are NUL, which does not count. */
+	__builtin_memset(key, 0, GODI_KEY_READ);
+	if (godi_read_user(key, n & (GODI_KEY_READ * 2 - 1), (void *)ptr))
+		return 1;
+	__u64 h = 0xcbf29ce484222325ULL;
+	__u64 kept = 0;
+#pragma nounroll
+	for (__u32 i = 0; i < GODI_KEY_READ; i++) {
+		__u8 b = key[i & (GODI_KEY_READ - 1)];
+		__u64 keep = f->keep[b];
+		/* FNV-1a on a kept byte; h ^ 0 times 1 on the others */
+		h = (h ^ f->c[b]) * (1 + (0x100000001b3ULL - 1) * keep);
+		kept += keep;
+	}
+	if (kept > cfg->key_max)
+		return 0;
+	if (len > GODI_KEY_READ)
+		return 1;
+	return godi_redacted.lookup(&h) != NULL;
+}
+
+/* A map entry's key guard: a redacted key's value is zeroed in the copy (so none
+ * of its references is followed either) and its key marked for the decoder. */
+static __always_inline void godi_guard_key(struct godi_scratch *s, struct godi_slot *slot,
+					   __u32 elem, __u32 at, __u64 *words)
+{
+	if (!godi_key_redacted(s, words[0], words[1]))
+		return;
+	__u32 zero = 0;
+	struct godi_zeros *z = godi_zero.lookup(&zero);
+	__u32 size = slot->shift;
+	__u8 *dst = &s->buf[(elem + slot->aux) & GODI_BUF_MASK];
+	if (z && size && size < sizeof(z->z))
+		bpf_probe_read_kernel(dst, size & (sizeof(z->z) - 1), z->z);
+	else /* codegen keeps values under 256 bytes; a failed read zeroes them too */
+		godi_read_user(dst, size & (sizeof(z->z) - 1), (void *)0);
+	__u64 marked = words[1] | GODI_KEY_REDACTED;
+	__builtin_memcpy(&s->buf[(at + 8) & GODI_BUF_MASK], &marked, 8);
+}
+
+/* Apply the key guards of the block being scanned, GODI_GUARD_ELEMS elements per
+ * call: at the start of a walker round, outside its loop, where the verifier
+ * checks the key hashing once (inside, once per path through the loop, it is
+ * too much for it). */
+static __always_inline void godi_guard_block(struct godi_scratch *s)
+{
+	__u32 type = s->cur_type;
+	struct godi_type *t = godi_types.lookup(&type);
+	if (!t) {
+		s->guarding = 0;
+		return;
+	}
+#pragma nounroll
+	for (int e = 0; e < GODI_GUARD_ELEMS; e++) {
+		if (s->guard_elem >= s->cur_count) {
+			s->guarding = 0;
+			return;
+		}
+		__u32 elem = s->cur_data + s->guard_elem * t->size;
+#pragma nounroll
+		for (int g = 0; g < GODI_GUARDS; g++) {
+			if (g >= t->n_guards)
+				break;
+			struct godi_slot *slot = &t->slots[g];
+			__u32 at = (elem + slot->offset) & GODI_BUF_MASK;
+			__u64 words[2];
+			__builtin_memcpy(words, &s->buf[at], 16);
+			godi_guard_key(s, slot, elem, at, words);
+		}
+		s->guard_elem++;
+	}
+	if (s->guard_elem >= s->cur_count)
+		s->guarding = 0;
 }
 
 /* Follow one reference of the block being scanned. */
@@ -722,7 +1018,8 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 			godi_enqueue(s, words[0], slot->target, 1, s->cur_depth + 1);
 		break;
 	case GODI_SLOT_STRING: {
-		__u64 n = words[1] < s->max_len ? words[1] : s->max_len;
+		__u64 len = words[1] & ~GODI_KEY_REDACTED; /* a guarded key's mark */
+		__u64 n = len < s->max_len ? len : s->max_len;
 		godi_enqueue(s, words[0], slot->target, (__u32)n, s->cur_depth);
 		break;
 	}
@@ -761,6 +1058,8 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 	}
 	case GODI_SLOT_EFACE:
 		godi_iface(s, words[0], words[1]);
+		break;
+	case GODI_SLOT_KEY_GUARD: /* applied by godi_guard_block */
 		break;
 	case GODI_SLOT_IFACE: {
 		__u64 typ = 0;
@@ -815,6 +1114,18 @@ static __always_inline void godi_submit(struct pt_regs *ctx, struct godi_scratch
 	godi_release(s);
 }
 
+/* Out of rounds before the keys of the last block copied were checked: that
+ * block is left out, never sent unguarded. */
+static __always_inline void godi_drop_unguarded(struct godi_scratch *s)
+{
+	if (s->guarding) {
+		s->guarding = 0;
+		s->scanning = 0;
+		s->len = s->guard_block;
+		godi_header(s)->flags |= GODI_EVENT_FLAG_TRUNCATED;
+	}
+}
+
 /* The walker: a bounded number of steps per round, re-entered by tail call.
  * BCC only loads programs defined in the main file, so the generated file
  * defines godi_walk() as a call to this. */
@@ -824,7 +1135,18 @@ static __always_inline int godi_walk_round(struct pt_regs *ctx)
 	struct godi_scratch *s = godi_scratch.lookup(&cpu);
 	if (!s)
 		return 0;
+	if (s->guarding) {
+		/* A round of its own: the verifier then follows the loop below from one
+		 * state, not from each way out of the guarding. */
+		godi_guard_block(s);
+		godi_progs.call(ctx, GODI_PROG_WALK);
+		godi_drop_unguarded(s);
+		godi_submit(ctx, s);
+		return 0;
+	}
 	for (int i = 0; i < GODI_STEPS_PER_ROUND; i++) {
+		if (s->guarding)
+			break; /* a block with key guards was copied: next round */
 		if (s->scanning)
 			godi_follow_slot(s);
 		else if (s->q_head != s->q_tail)
@@ -832,8 +1154,9 @@ static __always_inline int godi_walk_round(struct pt_regs *ctx)
 		else
 			break;
 	}
-	if (s->scanning || s->q_head != s->q_tail)
+	if (s->guarding || s->scanning || s->q_head != s->q_tail)
 		godi_progs.call(ctx, GODI_PROG_WALK); /* fails after 33 rounds: submit */
+	godi_drop_unguarded(s);
 	godi_submit(ctx, s);
 	return 0;
 }

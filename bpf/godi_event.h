@@ -21,6 +21,14 @@ typedef uint64_t __u64;
 
 #define GODI_EVENT_FLAG_TRUNCATED 1
 #define GODI_EVENT_FLAG_STACK_TRUNCATED 2
+#define GODI_EVENT_FLAG_FLOATS_ASKED 4 /* a struct godi_floats should follow */
+#define GODI_EVENT_FLAG_FLOATS_REFUSED 8 /* not signalled: the program wants SIGURG */
+
+#define GODI_FLOATS_PROBE_BIT 0x80000000U /* in godi_event.probe of a godi_floats */
+#define GODI_FLOATS_OK 0
+#define GODI_FLOATS_PC_MISMATCH 1
+#define GODI_FLOATS_READ_FAILED 2
+#define GODI_FLOATS_SP_MISMATCH 3
 
 #define GODI_BLOCK_FLAG_READ_FAILED 1
 #define GODI_BLOCK_FLAG_SHORT 2
@@ -35,6 +43,11 @@ typedef uint64_t __u64;
 #define GODI_SLOT_SWISS_DIR 8
 #define GODI_SLOT_EFACE 9
 #define GODI_SLOT_IFACE 10
+/* A map entry's string key (at `offset`) checked against the redaction set before
+ * anything of its value is followed: a redacted key's value (`shift` bytes at
+ * `aux`) is zeroed in the copy and GODI_KEY_REDACTED is set in the key's length. */
+#define GODI_SLOT_KEY_GUARD 11
+#define GODI_KEY_REDACTED (1ULL << 63)
 
 struct godi_event {
 	__u32 probe;     /* index of the probe in layout.json */
@@ -57,6 +70,19 @@ struct godi_block {
 	__u32 count; /* elements copied */
 	__u32 len;   /* bytes of data following (before padding) */
 	__u32 flags; /* GODI_BLOCK_FLAG_* */
+};
+
+/* The vector registers of one captured hit, read from the signal frame the
+ * runtime's handler got (stages/floats.py). `head` repeats the hit's tid, tgid
+ * and ktime_ns (the token) and has probe = hit's probe | GODI_FLOATS_PROBE_BIT;
+ * data_len covers the fields after it. */
+struct godi_floats {
+	struct godi_event head;
+	__u32 status;   /* GODI_FLOATS_* */
+	__u32 mask;     /* bit n: xmm[n] was asked for */
+	__u64 rip;      /* the interrupted PC in the signal frame */
+	__u64 expected; /* the PC after the probed instruction */
+	__u64 xmm[16];  /* low 8 bytes of XMM0..XMM15 (0 unless status is OK) */
 };
 
 #endif /* GODI_EVENT_H */

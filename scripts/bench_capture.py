@@ -373,7 +373,7 @@ from stages.capture.bpfload import Loaded
 t0 = time.perf_counter()
 loaded = Loaded(load_c_source(sys.argv[2]), load_layout(sys.argv[2]))
 t1 = time.perf_counter()
-loaded.attach(sys.argv[3], 0)
+loaded.attach(sys.argv[3], 0, disarm=False)
 t2 = time.perf_counter()
 loaded.detach()
 t3 = time.perf_counter()

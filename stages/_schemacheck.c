@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <emmintrin.h> /* SSE2: every x86-64 has it */
+
 /* mirrors schemacheck.py */
 enum { N_ANY, N_NEVER, N_ANYOF, N_TYPED };
 enum { T_NULL, T_BOOLEAN, T_OBJECT, T_ARRAY, T_STRING, T_INTEGER, T_NUMBER, N_TYPES };
@@ -90,17 +92,29 @@ static void init_plain(void)
 		plain[c] = c != '"' && c != '\\';
 }
 
-/* The first byte from p that is not plain (or end), eight bytes at a time. A
- * borrow can only mark bytes above the first one that really is not plain. */
+/* The first byte from p that is not plain (or end): sixteen bytes at a time (a
+ * signed comparison with 0x20 finds both control bytes and those from 0x80), then
+ * eight, then one by one. */
 static inline const unsigned char *span_plain(const unsigned char *p, const unsigned char *end)
 {
+	const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\'),
+		      space = _mm_set1_epi8(0x20);
+	while (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)p);
+		int mask = _mm_movemask_epi8(_mm_or_si128(
+			_mm_cmplt_epi8(x, space),
+			_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash))));
+		if (mask)
+			return p + __builtin_ctz((unsigned)mask);
+		p += 16;
+	}
 	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
 	while (end - p >= 8) {
-		uint64_t x, quote, slash;
+		uint64_t x, quote8, slash8;
 		memcpy(&x, p, 8);
-		quote = x ^ (ones * '"');
-		slash = x ^ (ones * '\\');
-		uint64_t mask = (((quote - ones) & ~quote) | ((slash - ones) & ~slash) |
+		quote8 = x ^ (ones * '"');
+		slash8 = x ^ (ones * '\\');
+		uint64_t mask = (((quote8 - ones) & ~quote8) | ((slash8 - ones) & ~slash8) |
 				 ((x - ones * 0x20) & ~x) | x) &
 				high;
 		if (mask)

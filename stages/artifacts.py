@@ -38,24 +38,44 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    with open_atomic(path) as f:
+PRIVATE_MODE = 0o600
+"""The mode of files that may hold a target's data or code (dumps, IRs, the IR
+cache, snapshots): readable by their owner only."""
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, private: bool = False) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename; mode 0600
+    when ``private``."""
+    with open_atomic(path, private=private) as f:
         f.write(data)
 
 
+def create_private(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for writing from scratch, unbuffered, mode 0600 whatever it
+    was (a dump is written as it comes, so that a cut one still holds its records:
+    not through a rename)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+        return os.fdopen(fd, "wb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 @contextmanager
-def open_atomic(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+def open_atomic(path: str | os.PathLike[str], *, private: bool = False) -> Iterator[BinaryIO]:
     """A file to write ``path`` through: a temporary file renamed over ``path``
-    when the block ends normally, removed if it raises."""
+    when the block ends normally, removed if it raises. ``private``: mode 0600
+    (``PRIVATE_MODE``) from its creation on, else what an ordinary open() gives."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        # mkstemp creates 0600; give the file the mode an ordinary open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        if not private:  # mkstemp creates 0600: give it an ordinary open()'s mode
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             yield f
         os.replace(tmp, path)
@@ -94,7 +114,7 @@ def load_program(path: str | os.PathLike[str]) -> Program:
 
 def dump_program(program: Program, path: str | os.PathLike[str]) -> None:
     """Write ``ir.json``."""
-    write_atomic(path, encode_program(program))
+    write_atomic(path, encode_program(program), private=True)
 
 
 def program_hash(directory: str | os.PathLike[str]) -> str:

@@ -15,13 +15,18 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from . import __version__
 from .errors import GodiError
 from .ir import ProbeIssue
+from .probecounts import printable
+
+if TYPE_CHECKING:
+    from .capture.floats import FloatsMode
+    from .flagprobes import FlagProbes, ProbeFlags
 
 log = logging.getLogger("godi")
 
@@ -35,7 +40,7 @@ class GodiGroup(click.Group):
         except GodiError as e:
             if ctx.obj and ctx.obj.get("verbose"):
                 raise
-            click.echo(f"godi: error: {e}", err=True)
+            click.echo(printable(f"godi: error: {e}"), err=True)
             ctx.exit(2 if e.user_error else 1)
         except OSError as e:
             # A full or read-only output location is the user's to fix (2).
@@ -72,6 +77,8 @@ Examples:
   godi capture --program prog/ -o events.dump -- ./server --port 8080
   godi decode --ir ir.json --program prog/ events.dump -o snapshots.json
   godi run --probes probes.json -o out/ -- ./server --port 8080
+  godi ls ./server 'main.(*Cart).*'
+  godi run -f 'main.(*Cart).*' --pid 4242          # probes from flags, a live view
 """,
 )
 @click.version_option(__version__, prog_name="godi")
@@ -95,7 +102,9 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 def _report_issues(issues: Iterable[ProbeIssue]) -> None:
     for issue in issues:
-        click.echo(f"godi: probe {issue.probe_id}: {issue.kind}: {issue.message}", err=True)
+        click.echo(
+            printable(f"godi: probe {issue.probe_id}: {issue.kind}: {issue.message}"), err=True
+        )
 
 
 def _sha256_file(path: str | Path) -> str:
@@ -119,7 +128,7 @@ def _irgen(binary: str, out: str, probes: str | None, functions: tuple[str, ...]
     # Cached by the hash of the binary's bytes and the scope ($GODI_IR_CACHE=0 to bypass).
     data = generate_ir_json_cached(binary, wanted)
     with _writing(out):
-        write_atomic(out, data)
+        write_atomic(out, data, private=True)
     log.info("%s written", out)
 
 
@@ -221,6 +230,8 @@ def _capture(
     max_events: int | None,
     *,
     table: bool = True,
+    floats: str = "auto",
+    disarm: bool = True,
 ) -> int | None:
     """Run the capture and report it; ``table``: end with the per-probe table
     (``run`` prints it after decode instead)."""
@@ -238,9 +249,11 @@ def _capture(
         duration=duration,
         max_events=max_events,
         on_ready=ready,
+        floats=cast("FloatsMode", floats),
+        disarm=disarm,
     )
-    for probe_id, message in result.attach_failures:
-        click.echo(f"godi: probe {probe_id}: not attached: {message}", err=True)
+    for probe_id, uprobe, message in result.attach_failures:
+        click.echo(printable(f"godi: probe {probe_id} {uprobe}: not attached: {message}"), err=True)
     if result.left_running is not None:
         click.echo(
             f"godi: the target (PID {result.left_running}) still runs: left running, "
@@ -301,7 +314,21 @@ Examples:
 )
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--max-events", type=int, help="Stop after this many events.")
+@click.option(
+    "--floats",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Floats in vector registers: signal captured hits (SIGURG) to read them; "
+    "auto: not in a program that handles SIGURG itself (signal.Notify).",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be attached, load nothing.")
+@click.option(
+    "--always-armed",
+    is_flag=True,
+    help="Keep every probe's uprobes in the process all along (by default a "
+    "rate-limited probe without a condition is taken out while its budget is spent).",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def capture(
     program_dir: str,
@@ -310,7 +337,9 @@ def capture(
     binary: str | None,
     duration: float | None,
     max_events: int | None,
+    floats: str,
     dry_run: bool,
+    always_armed: bool,
     command: tuple[str, ...],
 ) -> None:
     """Attach the generated probes to a process and write the raw events.
@@ -335,7 +364,17 @@ def capture(
         raise TargetError("give exactly one target: -- CMD ARGS..., --pid PID or --binary PATH")
     if not out:
         raise click.UsageError("--output is required (except with --dry-run)")
-    status = _capture(program_dir, out, list(command), pid, binary, duration, max_events)
+    status = _capture(
+        program_dir,
+        out,
+        list(command),
+        pid,
+        binary,
+        duration,
+        max_events,
+        floats=floats,
+        disarm=not always_armed,
+    )
     if status:
         sys.exit(status if status > 0 else 128 - status)
 
@@ -417,7 +456,9 @@ def _decode(
         )
         # Written as they come (memory stays flat): JSON lines, or an array with
         # one snapshot a line. Compact: whitespace would be most of the bytes.
-        sink = sys.stdout.buffer if out == "-" else stack.enter_context(open_atomic(out))
+        sink = (
+            sys.stdout.buffer if out == "-" else stack.enter_context(open_atomic(out, private=True))
+        )
         failure: DecodeError | None = None
         try:
             for raw in run.encoded():
@@ -446,16 +487,18 @@ def _decode(
         raise failure
     _report_issues(run.issues)
     for notice in run.notices:
-        click.echo(f"godi: probe {notice.probe_id}: {notice.kind}: {notice.message}", err=True)
+        line = f"godi: probe {notice.probe_id}: {notice.kind}: {notice.message}"
+        click.echo(printable(line), err=True)
     if run.truncated_at is not None:
         click.echo(
             f"godi: {dump_path} is cut off at byte {run.truncated_at}; "
             "decoded every whole record before it",
             err=True,
         )
-    if run.counters is None:
+    if run.counters is None:  # not run.finished
         click.echo(
-            f"godi: {dump_path} has no counters (capture did not end cleanly): hits are not known",
+            f"godi: {dump_path} is unfinished: it has no trailer (its capture was killed or "
+            "failed), so hits are not known",
             err=True,
         )
     elif run.counters.lost_records:
@@ -464,8 +507,26 @@ def _decode(
             err=True,
         )
     click.echo(f"godi: {count} snapshots -> {out}", err=True)
+    floats = run.floats
+    if floats.captured or floats.unavailable:
+        why = "".join(f"; {n} {reason}" for reason, n in sorted(floats.unavailable.items()))
+        click.echo(
+            f"godi: floats in vector registers: {floats.captured} read{why}",
+            err=True,
+        )
+        click.echo(
+            f"godi: floats: {floats.signalled} captured hits signalled, "
+            f"{floats.records} signal frames read",
+            err=True,
+        )
     rows = probe_counts(layout, run.counters, run.tally)
     click.echo(render_table(rows), err=True, nl=False)
+    if run.corrupt:
+        spans = ", ".join(f"{n} bytes at byte {at}" for at, n in run.corrupt[:5])
+        more = f" and {len(run.corrupt) - 5} more" if len(run.corrupt) > 5 else ""
+        raise DecodeError(
+            f"{dump_path}: corrupt records skipped ({spans}{more}); every intact record was decoded"
+        )
     return count
 
 
@@ -531,63 +592,448 @@ def _service_from_dump(dump_path: str) -> str:
 # --------------------------------------------------------------------------- run
 
 
+def _probe_flag_options(f: Any) -> Any:
+    """The options that make probes from flags (``run`` and ``probes``)."""
+    options = [
+        click.option(
+            "-f",
+            "--function",
+            "functions",
+            multiple=True,
+            metavar="FUNC",
+            help="Probe this function (repeatable): 'main.(*Cart).Add', or a glob "
+            "such as 'main.(*Cart).*' expanded against the binary.",
+        ),
+        click.option(
+            "--line",
+            "lines",
+            multiple=True,
+            metavar="FILE:LINE",
+            help="Probe this source line (repeatable), e.g. main.go:42.",
+        ),
+        click.option("--when", metavar="EXPR", help="Only hits where EXPR holds, e.g. 'qty > 10'."),
+        click.option("--template", metavar="TEXT", help="The message, e.g. 'add {sku} x{qty}'."),
+        click.option(
+            "--depth", type=click.IntRange(min=0), help="Levels of references captured (3)."
+        ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0),
+            help="Snapshots per second per probe (default 1; 0: no limit).",
+        ),
+        click.option(
+            "--max-functions",
+            type=click.IntRange(min=1),
+            default=200,  # flagprobes.MAX_FUNCTIONS (not imported: godi starts faster)
+            show_default=True,
+            help="Most functions the -f globs may expand to.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _flags(
+    functions: tuple[str, ...],
+    lines: tuple[str, ...],
+    when: str | None,
+    template: str | None,
+    depth: int | None,
+    rate: float | None,
+    max_functions: int,
+) -> ProbeFlags:
+    from .flagprobes import ProbeFlags
+
+    return ProbeFlags(
+        functions=functions,
+        lines=lines,
+        when=when,
+        template=template,
+        depth=depth,
+        rate=rate,
+        max_functions=max_functions,
+    )
+
+
+def _make_probes(binary: str, flags: ProbeFlags, out: str) -> FlagProbes:
+    """Probes from ``flags`` for ``binary``, written to ``out`` (``-``: stdout)."""
+    from .flagprobes import dump_probes, flag_probes
+
+    made = flag_probes(binary, flags)
+    for note in made.notes:
+        click.echo(f"godi: {note}", err=True)
+    if out == "-":
+        import json
+
+        click.echo(json.dumps(made.definitions, indent=2))
+    else:
+        with _writing(out):
+            dump_probes(out, made)
+    return made
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  godi probes ./server -f main.handleOrder -o probes.json
+  godi probes ./server -f 'main.(*Cart).*' --rate 10 --depth 2 > probes.json
+  godi probes ./server --line main.go:42 --when 'qty > 10' -o probes.json
+"""
+)
+@click.argument("binary", type=click.Path(exists=True, dir_okay=False))
+@_probe_flag_options
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    default="-",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Where to write the probe file (default: stdout).",
+)
+def probes(
+    binary: str,
+    functions: tuple[str, ...],
+    lines: tuple[str, ...],
+    when: str | None,
+    template: str | None,
+    depth: int | None,
+    rate: float | None,
+    max_functions: int,
+    out: str,
+) -> None:
+    """Write the probe file that `godi run -f ... --line ...` would use: ordinary
+    Datadog probe definitions, one per function or line, globs expanded against
+    BINARY, for the pipeline (`godi codegen --probes`, the Snakefile)."""
+    flags = _flags(functions, lines, when, template, depth, rate, max_functions)
+    made = _make_probes(binary, flags, out)
+    if out != "-":
+        click.echo(f"godi: {len(made.definitions)} probes -> {out}", err=True)
+
+
+@main.command(
+    "ls",
+    epilog="""\b
+Examples:
+  godi ls ./server                      # every probe-able function
+  godi ls ./server 'main.(*Cart).*'     # a glob, as -f takes it
+  godi ls ./server Checkout             # names containing a text
+  godi ls ./server --lines main.go      # the lines of main.go a --line probe can use
+""",
+)
+@click.argument("binary", type=click.Path(exists=True, dir_okay=False))
+@click.argument("pattern", required=False)
+@click.option(
+    "--lines",
+    "lines_file",
+    metavar="FILE",
+    help="List the lines with code of this source file (in its functions) instead.",
+)
+def ls(binary: str, pattern: str | None, lines_file: str | None) -> None:
+    """List what BINARY offers to probe: its functions (name, then where it is
+    declared), those PATTERN matches (a glob, or a text the name contains).
+    Functions the compiler only inlined are marked; with --lines, the lines of
+    FILE where a statement starts, with the functions holding them."""
+    from .listing import list_functions, list_lines
+
+    if lines_file is not None:
+        found = list_lines(binary, lines_file, pattern)
+        for row in found:
+            click.echo(f"{row.file}:{row.line}  {', '.join(row.functions)}")
+        click.echo(f"godi: {len(found)} lines", err=True)
+        return
+    listed = list_functions(binary, pattern)
+    for fn in listed:
+        mark = "  (inlined only)" if fn.inlined_only else ""
+        click.echo(f"{fn.name}  {fn.file}:{fn.line}{mark}")
+    click.echo(f"godi: {len(listed)} functions", err=True)
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class LiveView:
+    """The live view's process (``godi _live-view``): started before the capture,
+    it follows the dump as capture writes it, and is told the dump is complete by
+    the end of its standard input (``finish``). ``stdout``/``stderr``: where its
+    lines and its summary go (default: godi's own)."""
+
+    def __init__(
+        self,
+        ir: Path,
+        prog: Path,
+        dump: Path,
+        service: str,
+        json_lines: bool,
+        *,
+        stdout: Any = None,
+        stderr: Any = None,
+    ) -> None:
+        self._stdout, self._stderr = stdout, stderr
+        self._args = [
+            sys.executable,
+            "-m",
+            "stages",
+            "_live-view",
+            "--ir",
+            str(ir),
+            "--program",
+            str(prog),
+            "--dump",
+            str(dump),
+            "--service",
+            service,
+        ] + (["--json"] if json_lines else [])
+        self._proc: Any = None
+
+    def start(self) -> None:
+        import subprocess
+
+        # SIGINT ignored from its start (Python keeps an inherited SIG_IGN): a
+        # Ctrl-C at the terminal stops the capture, which then ends the view once
+        # the dump is complete. It stays in the terminal's process group, so it
+        # may write there whatever the terminal's settings.
+        self._proc = subprocess.Popen(
+            self._args,
+            stdin=subprocess.PIPE,
+            stdout=self._stdout,
+            stderr=self._stderr,
+            preexec_fn=_ignore_sigint,  # godi runs no other thread here
+        )
+
+    def finish(self) -> None:
+        if self._proc is None:
+            return
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        self._proc.wait()
+
+
+def _run_target(command: tuple[str, ...], pid: int | None, binary: str | None) -> tuple[str, str]:
+    """(the file irgen reads, the program's name) of the one target given."""
+    from .capture.target import attach_pid, resolve_executable
+    from .errors import TargetError
+
+    if sum(1 for t in (command, pid is not None, binary) if t) != 1:
+        raise TargetError("give exactly one target: -- CMD ARGS..., --pid PID or --binary PATH")
+    if command:
+        exe = resolve_executable(list(command))
+        return exe, Path(exe).name
+    if pid is not None:
+        found = attach_pid(pid)
+        # The mapped file itself: right even if the path was replaced since.
+        return f"/proc/{pid}/exe", Path(found.binary).name
+    assert binary is not None
+    return binary, Path(binary).name
+
+
 @main.command(
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
     epilog="""\b
 Examples:
-  godi run --probes probes.json -o out/ -- ./server --port 8080
+  godi run -f main.handleOrder -- ./server --port 8080
+  godi run -f 'main.(*Cart).*' --rate 10 --pid 4242
+  godi run --line main.go:42 --when 'qty > 10' --binary ./server --duration 30
+  godi run -f main.greet --json --pid 4242 | jq .message
   godi run --probes probes.json -o out/ --service shop --tags env:dev -- ./shop
 """,
 )
 @click.option(
     "--probes",
     "probes_path",
-    required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="Probe definitions (JSON or YAML array).",
+    help="Probe definitions (JSON or YAML array), instead of -f/--line.",
 )
+@_probe_flag_options
 @click.option(
     "-o",
     "--output",
     "out_dir",
-    required=True,
     type=click.Path(file_okay=False),
-    help="Directory for every intermediate file and snapshots.json.",
+    help="Directory for every intermediate file and snapshots.json "
+    "(default: a new temporary directory, kept).",
+)
+@click.option("--pid", type=int, help="Attach to this running process.")
+@click.option(
+    "--binary",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Attach to every process running this binary.",
 )
 @click.option("--service", help="Service name (default: $DD_SERVICE, else the program's name).")
 @click.option("--tags", default=None, help="ddtags (default: $DD_TAGS).")
 @click.option("--duration", type=float, help="Stop capturing after this many seconds.")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--max-events", type=int, help="Stop capturing after this many events.")
+@click.option("--json", "json_lines", is_flag=True, help="Live view as JSON lines.")
+@click.option("--no-live", is_flag=True, help="No live view: only the files and the table.")
+@click.option(
+    "--floats",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Floats in vector registers: signal captured hits (SIGURG) to read them; "
+    "auto: not in a program that handles SIGURG itself (signal.Notify).",
+)
+@click.option(
+    "--always-armed",
+    is_flag=True,
+    help="Keep every probe's uprobes in the process all along (by default a "
+    "rate-limited probe without a condition is taken out while its budget is spent).",
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
-    probes_path: str,
-    out_dir: str,
+    probes_path: str | None,
+    functions: tuple[str, ...],
+    lines: tuple[str, ...],
+    when: str | None,
+    template: str | None,
+    depth: int | None,
+    rate: float | None,
+    max_functions: int,
+    out_dir: str | None,
+    pid: int | None,
+    binary: str | None,
     service: str | None,
     tags: str | None,
     duration: float | None,
+    max_events: int | None,
+    json_lines: bool,
+    no_live: bool,
+    floats: str,
+    always_armed: bool,
     command: tuple[str, ...],
 ) -> None:
-    """All four stages in one go for a one-off capture of CMD.
+    """All four stages in one go: probe CMD (launched), a running --pid, or every
+    process of --binary, and watch each snapshot's message as it happens.
 
-    Leaves ir.json, prog/probes.bpf.c, prog/layout.json, events.dump and
+    Probes come from -f/--line (with --when, --template, --depth, --rate for all
+    of them) or from a probe file. While capturing, a line per snapshot goes to
+    stdout (stderr when CMD is launched, whose stdout stays its own: probe id,
+    goroutine, time, message); if the view falls behind it skips
+    (counted) while the dump keeps everything. Stops on target exit, --duration,
+    --max-events or Ctrl-C, then decodes the whole dump and prints the per-probe
+    table. Leaves probes.json (from flags), ir.json, prog/, events.dump and
     snapshots.json in the output directory, so any stage can be rerun alone."""
-    from .capture.target import resolve_executable
+    import tempfile
 
-    out = Path(out_dir)
+    from .errors import UsageError
+
+    flags = _flags(functions, lines, when, template, depth, rate, max_functions)
+    if probes_path and flags.any:
+        raise UsageError("give --probes FILE or -f/--line flags, not both")
+    if not probes_path and not flags.any:
+        raise UsageError("no probe: give -f FUNC, --line FILE:LINE or --probes FILE")
+    irgen_path, name = _run_target(command, pid, binary)
+    temporary = out_dir is None
+    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="godi-run-"))
     out.mkdir(parents=True, exist_ok=True)
-    binary = resolve_executable(list(command))
     ir_path, prog, dump, snaps = (
         out / "ir.json",
         out / "prog",
         out / "events.dump",
         out / "snapshots.json",
     )
-    _irgen(binary, str(ir_path), probes_path, ())
+    if flags.any:
+        probes_path = str(out / "probes.json")
+        made = _make_probes(irgen_path, flags, probes_path)
+        scope = made.ir_scope(irgen_path)
+        from .artifacts import write_atomic
+        from .irgen.cache import generate_ir_json_cached
+
+        data = generate_ir_json_cached(irgen_path, scope)
+        with _writing(str(ir_path)):
+            write_atomic(ir_path, data)
+    else:
+        assert probes_path is not None
+        _irgen(irgen_path, str(ir_path), probes_path, ())
     _codegen(str(ir_path), probes_path, str(prog))
-    status = _capture(str(prog), str(dump), list(command), None, None, duration, None, table=False)
-    svc = service or os.environ.get("DD_SERVICE") or Path(binary).name
-    _decode(str(ir_path), str(prog), str(dump), str(snaps), svc, tags, False, True)
+    svc = service or os.environ.get("DD_SERVICE") or name
+    # A launched program's stdout stays its own (what it prints, nothing else):
+    # the view goes to stderr then, and to stdout when attaching.
+    view = (
+        None
+        if no_live
+        else LiveView(ir_path, prog, dump, svc, json_lines, stdout=sys.stderr if command else None)
+    )
+    dump.unlink(missing_ok=True)  # the view must not read an earlier run's dump
+    try:
+        if view is not None:
+            view.start()  # loads while BCC compiles; waits for the dump
+        status = _capture(
+            str(prog),
+            str(dump),
+            list(command),
+            pid,
+            binary,
+            duration,
+            max_events,
+            table=False,
+            floats=floats,
+            disarm=not always_armed,
+        )
+    finally:
+        if view is not None:
+            view.finish()
+    try:
+        _decode(str(ir_path), str(prog), str(dump), str(snaps), svc, tags, False, True)
+    except KeyboardInterrupt:
+        # A second Ctrl-C: the dump is complete, snapshots.json not written (it
+        # is written whole or not at all); the decode can be redone alone.
+        click.echo(
+            f"godi: decode interrupted: {dump} is complete; "
+            f"godi decode --ir {ir_path} --program {prog} {dump} -o {snaps}",
+            err=True,
+        )
+        sys.exit(130)
+    if temporary:
+        click.echo(f"godi: files kept in {out}", err=True)
     if status:
         sys.exit(status if status > 0 else 128 - status)
+
+
+@main.command("_live-view", hidden=True)
+@click.option("--ir", "ir_path", required=True)
+@click.option("--program", "program_dir", required=True)
+@click.option("--dump", "dump_path", required=True)
+@click.option("--service", required=True)
+@click.option("--json", "json_lines", is_flag=True)
+def live_view_command(
+    ir_path: str, program_dir: str, dump_path: str, service: str, json_lines: bool
+) -> None:
+    """The live view of `godi run` (its own process): the snapshots of a dump
+    being written, one line each, until the standard input ends."""
+    from .liveview import live_view, stdin_closed, wait_stdin
+
+    # Below everything else (SCHED_IDLE: only CPU time nobody else wants): when
+    # CPUs are short, the view falls behind and skips, rather than the capture or
+    # the target slowing down.
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
+    try:
+        stats = live_view(
+            ir_path,
+            program_dir,
+            dump_path,
+            service=service,
+            json_lines=json_lines,
+            out=sys.stdout,
+            done=stdin_closed,
+            wait=wait_stdin,
+        )
+    except BrokenPipeError:  # `godi run ... | head`: the reader has seen enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return
+    skipped = (
+        f", {stats.skipped} events skipped while behind (the dump has them all)"
+        if stats.skipped
+        else ""
+    )
+    click.echo(f"godi: live view: {stats.shown} snapshots shown{skipped}", err=True)
 
 
 # ------------------------------------------------------------------------ golden

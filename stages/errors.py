@@ -103,3 +103,11 @@ class IntakeError(GodiError):
     """The local intake cannot start: bad fault plan, port in use, unusable output directory."""
 
     user_error = True
+
+
+class UsageError(GodiError):
+    """The command line asks for something that cannot be done as given: a flag-made
+    probe with a bad ``--line``, a glob matching nothing or too much, a bad
+    ``--when`` expression, conflicting options."""
+
+    user_error = True

@@ -37,6 +37,28 @@ EVENT_FLAG_TRUNCATED = 1
 """The event ran out of buffer or queue budget: some referenced data is missing."""
 EVENT_FLAG_STACK_TRUNCATED = 2
 """The frame-pointer walk stopped at its bound before reaching the outermost frame."""
+EVENT_FLAG_FLOATS_ASKED = 4
+"""BPF signalled the thread for its vector registers (``stages.floats``): a floats
+record with this event's thread and time should follow."""
+EVENT_FLAG_FLOATS_REFUSED = 8
+"""The hit wanted vector registers but the thread was not signalled: the program
+handles SIGURG itself (``signal.Notify``, seen in ``runtime.sig.wanted``)."""
+
+FLOATS_PROBE_BIT = 0x80000000
+"""Set in ``godi_event.probe`` of a floats record (struct godi_floats): the vector
+registers of the hit of probe ``probe & ~FLOATS_PROBE_BIT`` whose ``ktime_ns`` and
+``tid`` the record repeats."""
+FLOATS_RECORD_FORMAT = "<IIQQ16Q"
+"""struct godi_floats after its godi_event header: status u32, mask u32, rip u64,
+expected u64, then the low 8 bytes of XMM0..XMM15."""
+FLOATS_OK = 0
+"""The frame is the hit's: same thread and token, interrupted at the expected PC."""
+FLOATS_PC_MISMATCH = 1
+"""The signal frame's interrupted PC is not the instruction after the probed one."""
+FLOATS_READ_FAILED = 2
+"""The signal frame (ucontext or its FPU area) could not be read."""
+FLOATS_SP_MISMATCH = 3
+"""The signal frame's stack pointer is not the hit's after the probed instruction."""
 
 BLOCK_FLAG_READ_FAILED = 1
 """Reading the block's memory failed; ``len`` is 0."""
@@ -64,6 +86,15 @@ SLOT_EFACE = 9
 """interface {}: (type, data); the dynamic type decides what data points at."""
 SLOT_IFACE = 10
 """Non-empty interface: (itab, data); the itab (``target``) is copied too."""
+SLOT_KEY_GUARD = 11
+"""A map entry's string key at ``offset``, checked against the redaction set before
+any of its value (``shift`` bytes at ``aux``) is followed: the value of a redacted
+key is zeroed in the copy and ``KEY_REDACTED`` set in the key's length word."""
+KEY_REDACTED = 1 << 63
+"""The mark a key guard sets in a redacted key's length (Go lengths never have it)."""
+KEY_READ = 64
+"""Bytes of a key the guard reads (GODI_KEY_READ): a longer key whose first bytes
+could still normalise to a redacted name counts as redacted."""
 
 BYTES_TYPE = 0
 """Index of the capture type for raw bytes (string contents); always present."""
@@ -107,14 +138,17 @@ class BpfType(Struct, frozen=True, kw_only=True):
     slots_truncated: bool = False
 
 
-PieceSource = Literal["register", "stack", "memory", "unavailable"]
+PieceSource = Literal["register", "stack", "memory", "unavailable", "vector"]
 
 
 class PieceLayout(Struct, frozen=True, kw_only=True):
     """Bytes ``[offset, offset+size)`` of a variable and where BPF read them from.
 
     ``source`` ``unavailable`` means the root holds zeros there; ``reason`` says why
-    (optimised out, vector register not readable from eBPF...).
+    (optimised out, vector register not readable from eBPF...). ``vector``: the
+    root holds zeros and the bytes are the low ``size`` bytes of XMM ``register``,
+    which a floats record of the hit may bring (``stages.floats``); without one
+    decode reports them unavailable.
     """
 
     offset: int
@@ -123,6 +157,8 @@ class PieceLayout(Struct, frozen=True, kw_only=True):
     reason: str | None = None
     fail_bit: int | None = None
     """For memory pieces: the bit of ``godi_event.fail_mask`` set when the read failed."""
+    register: int | None = None
+    """For vector pieces: the XMM register number (0..15)."""
 
 
 CaptureRole = Literal["argument", "local", "return"]
@@ -180,6 +216,14 @@ class ProbeLayout(Struct, frozen=True, kw_only=True):
     """References in the root; 0: the walker has nothing to follow."""
     decided: bool = False
     """BPF decides the probe's condition here, before sampling (codegen.conditions)."""
+    vector_registers: int = 0
+    """Bit n: a captured variable has bytes in XMM n (``stages.floats``)."""
+
+    @property
+    def uprobe(self) -> str:
+        """Which of its probe's uprobes this is, for messages: an entry and its
+        returns share a probe id and a function, never a kind and address."""
+        return f"{self.kind} at 0x{self.pc:x} ({self.function})"
 
 
 class RuntimeTypeEntry(Struct, frozen=True, kw_only=True):
@@ -216,6 +260,9 @@ class Layout(Struct, frozen=True, kw_only=True):
     definitions: list[Probe] = []
     """The definitions of the installed probes (conditions, templates, capture
     expressions are evaluated by decode), one per probe id."""
+    redacted_keys: list[str] = []
+    """The redacted identifiers (normalised, sorted) the program's key guards check
+    map keys against (``stages.redaction.key_hash``); decode redacts them too."""
     binary_sha256: str = ""
     """The hash of the bytes of the binary the IR was made from: capture attaches
     only to a file with this content (``stages.capture.identity``); empty in a

@@ -80,12 +80,23 @@ class PcValues:
         val = -1
         pc = 0
         first = True
-        while pos < len(data):
-            if data[pos] == 0 and not first:
+        n = len(data)
+        while pos < n:
+            b = data[pos]
+            if b == 0 and not first:
                 break
             first = False
-            delta, pos = _uvarint(data, pos)
-            step, pos = _uvarint(data, pos)
+            # (most varints are one byte: read here, the others by _uvarint)
+            if b < 0x80:
+                delta = b
+                pos += 1
+            else:
+                delta, pos = _uvarint(data, pos)
+            if pos < n and data[pos] < 0x80:
+                step = data[pos]
+                pos += 1
+            else:
+                step, pos = _uvarint(data, pos)
             val += -(delta & 1) ^ (delta >> 1)
             pc += step * quantum
             ends.append(pc)

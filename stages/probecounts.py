@@ -18,6 +18,10 @@ The columns, per probe (a probe id of the probe file):
 - ``condition_false``: hits whose condition was false (in BPF or in decode);
 - ``dropped``: hits lost for want of room (ring buffer full, scratch area busy);
 - ``truncated``: events emitted without some referenced data (capture budget);
+- ``not_observed``: an estimate of the calls made while the probe was disarmed,
+  its rate budget spent (``capture.disarm``): never trapped, so neither captured,
+  sampled out nor dropped; the hits scaled by the time disarmed over the time
+  armed, a low estimate for a hot function (``DisarmStats.not_observed_estimate``);
 - ``snapshots``: snapshots decode wrote; ``evaluation_errors``: evaluation errors
   they carry (both None before decode).
 """
@@ -44,6 +48,8 @@ class ProbeCounts(Struct, frozen=True, kw_only=True):
     condition_false: int = 0
     dropped: int = 0
     truncated: int = 0
+    not_observed: int = 0
+    """Estimated calls made while the probe was disarmed (not trapped)."""
     snapshots: int | None = None
     """Snapshots decode wrote; None when the events were not decoded."""
     evaluation_errors: int | None = None
@@ -80,6 +86,7 @@ def probe_counts(
                     "condition_false",
                     "dropped",
                     "truncated",
+                    "not_observed",
                 ),
                 0,
             )
@@ -96,6 +103,7 @@ def probe_counts(
             row["condition_false"] += c.condition_false
             row["dropped"] += c.dropped
             row["truncated"] += c.truncated
+            row["not_observed"] += c.not_observed
     rows = []
     for probe_id in order:
         row = sums[probe_id]
@@ -123,12 +131,13 @@ COLUMNS = (
     ("condition false", "condition_false"),
     ("dropped", "dropped"),
     ("truncated", "truncated"),
+    ("not observed", "not_observed"),
     ("snapshots", "snapshots"),
     ("eval errors", "evaluation_errors"),
 )
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """``text`` with what a terminal would act on escaped (probe ids are the user's)."""
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
@@ -141,7 +150,7 @@ def render_table(rows: list[ProbeCounts]) -> str:
         return ""
     table = [["probe", *(title for title, _ in COLUMNS)]]
     for row in rows:
-        cells = [_printable(row.probe_id)]
+        cells = [printable(row.probe_id)]
         for _, name in COLUMNS:
             value = getattr(row, name)
             cells.append("-" if value is None else str(value))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,8 +57,61 @@ def _path(error: Any, index: int) -> str:
     return f"$[{index}]{parts}"
 
 
+def _nonfinite(item: Any) -> str | None:
+    """The path (below the item) of a NaN or infinite number in ``item``, which
+    YAML can spell (``.nan``, ``.inf``) and no probe field accepts."""
+    stack: list[tuple[str, Any]] = [("", item)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return where
+        if isinstance(value, dict):
+            stack += [(f"{where}.{k}", v) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(f"{where}[{j}]", v) for j, v in enumerate(value)]
+    return None
+
+
+_MSGSPEC_AT = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.S)
+
+
+def _at(item: Any, path: str) -> Any:
+    """The value at a msgspec error path (``.capture.maxLength``, ``.lines[0]``)."""
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path):
+        try:
+            item = item[name] if name else item[int(index)]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return item
+
+
+def _convert(item: Any, index: int) -> Probe | str:
+    """The Probe of a schema-valid item, or why it is not one. The JSON schema
+    lets an integral float (``1.0``, ``1e308``) pass as an integer; msgspec does
+    not, and says where."""
+    where = _nonfinite(item)
+    if where is not None:
+        return f"$[{index}]{where}: not a finite number"
+    try:
+        return msgspec.convert(item, Probe)
+    except msgspec.ValidationError as e:
+        m = _MSGSPEC_AT.match(str(e))
+        if m is None:
+            return f"$[{index}]: {e}"
+        path, message = m.group("path"), m.group("message")
+        value = _at(item, path)
+        if isinstance(value, float) and message.startswith("Expected `int`"):
+            message = f"{value!r} is not an integer (write it without a fraction or exponent)"
+        return f"$[{index}]{path}: {message}"
+
+
 def parse_probes(raw: Any, name: str = "probes") -> ProbeSet:
     """Validate the decoded content of a probe file.
+
+    Each definition is checked on its own (the JSON schema, then msgspec's exact
+    types and bounds); a bad one becomes an ``invalid_probe`` issue naming the
+    probe and the field. The highest version of an id wins; two definitions of an
+    id at its highest version are ambiguous, so that id is refused.
 
     Raises ProbeFileError when ``raw`` is not a list or no probe in it is valid.
     """
@@ -65,12 +120,21 @@ def parse_probes(raw: Any, name: str = "probes") -> ProbeSet:
     if not isinstance(raw, list):
         raise ProbeFileError(name, "a probe file holds a JSON array of probe definitions")
     validator = _validator()
-    best: dict[str, Probe] = {}
+    best: dict[str, tuple[int, Probe]] = {}
+    ties: dict[str, list[int]] = {}
     issues: list[ProbeIssue] = []
     for i, item in enumerate(raw):
         pid = item.get("id") if isinstance(item, dict) else None
         label = pid if isinstance(pid, str) else f"#{i}"
-        err = best_match(validator.iter_errors(item))
+        try:
+            err = best_match(validator.iter_errors(item))
+        except RecursionError:
+            issues.append(
+                ProbeIssue(
+                    probe_id=label, kind="invalid_probe", message=f"$[{i}]: nested too deeply"
+                )
+            )
+            continue
         if err is not None:
             issues.append(
                 ProbeIssue(
@@ -80,14 +144,38 @@ def parse_probes(raw: Any, name: str = "probes") -> ProbeSet:
                 )
             )
             continue
-        probe = msgspec.convert(item, Probe)
+        probe = _convert(item, i)
+        if isinstance(probe, str):
+            issues.append(ProbeIssue(probe_id=label, kind="invalid_probe", message=probe))
+            continue
         old = best.get(probe.id)
-        if old is None or probe.version > old.version:
-            best[probe.id] = probe
+        if old is None or probe.version > old[1].version:
+            best[probe.id] = (i, probe)
+            ties.pop(probe.id, None)
+        elif probe.version == old[1].version:
+            ties.setdefault(probe.id, [old[0]]).append(i)
+    for pid, where in sorted(ties.items()):
+        places = " and ".join(f"$[{j}].id" for j in where)
+        issues.append(
+            ProbeIssue(
+                probe_id=pid,
+                kind="invalid_probe",
+                message=f"{places}: {len(where)} definitions of {pid!r} at the same version "
+                f"({best[pid][1].version}); give the one to use a higher version",
+            )
+        )
+        del best[pid]
     if not best:
-        detail = "; ".join(f"{x.message}" for x in issues) or "the array is empty"
+        detail = (
+            "; ".join(f"probe {x.probe_id}: {x.message}" for x in issues) or "the array is empty"
+        )
         raise ProbeFileError(name, f"no valid probe: {detail}")
-    return ProbeSet(probes=sorted(best.values(), key=lambda p: p.id), issues=issues)
+    probes = sorted((p for _, p in best.values()), key=lambda p: p.id)
+    return ProbeSet(probes=probes, issues=issues)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def load_probes(path: str | os.PathLike[str]) -> ProbeSet:
@@ -103,7 +191,9 @@ def load_probes(path: str | os.PathLike[str]) -> ProbeSet:
 
             raw = yaml.safe_load(data)
         else:
-            raw = json.loads(data)
+            raw = json.loads(data, parse_constant=_no_constant)
+    except RecursionError as e:
+        raise ProbeFileError(str(p), "nested too deeply") from e
     except (ValueError, ImportError) as e:
         raise ProbeFileError(str(p), f"not valid JSON/YAML: {e}") from e
     except Exception as e:  # yaml.YAMLError and friends

@@ -28,8 +28,10 @@ __all__ = [
     "ENV_REDACTED_IDENTIFIERS",
     "ENV_REDACTED_TYPES",
     "Redaction",
+    "fold_table",
     "is_redacted_ident",
     "is_redacted_type",
+    "key_hash",
     "normalise",
 ]
 
@@ -135,6 +137,26 @@ def normalise(name: str) -> str:
     return name.lower().translate(_STRIP)
 
 
+def key_hash(normalised: str) -> int:
+    """FNV-1a 64 of a normalised identifier's UTF-8 bytes: what the BPF key guard
+    (bpf/godi.h, godi_key_redacted) computes of a map key, ASCII-lower-cased
+    without ``_ - $ @``, to look it up in the redaction set."""
+    h = 0xCBF29CE484222325
+    for c in normalised.encode():
+        h = ((h ^ c) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def fold_table() -> tuple[bytes, bytes]:
+    """The BPF key guard's byte table (bpf/godi.h, ``struct godi_fold``): each byte
+    ASCII-lower-cased (0 when it does not count), and whether it counts: not
+    ``_ - $ @``, nor NUL, which pads what the guard read."""
+    skip = set(b"_-$@\0")
+    keep = bytes(0 if c in skip else 1 for c in range(256))
+    lower = bytes((c + 32 if 65 <= c <= 90 else c) * keep[c] for c in range(256))
+    return lower, keep
+
+
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
@@ -161,6 +183,15 @@ class Redaction:
         excluded = {normalise(n) for n in _split(env.get(ENV_EXCLUDED_IDENTIFIERS))}
         added = {normalise(n) for n in _split(env.get(ENV_REDACTED_IDENTIFIERS))}
         return cls((DEFAULT_IDENTIFIERS - excluded) | added, _split(env.get(ENV_REDACTED_TYPES)))
+
+    def including(self, identifiers: Iterable[str]) -> Redaction:
+        """This policy with ``identifiers`` redacted too (those a capture redacted)."""
+        extra = frozenset(normalise(i) for i in identifiers)
+        if extra <= self.identifiers:
+            return self
+        return Redaction(
+            self.identifiers | extra, [*self.exact_types, *(p + "*" for p in self.type_prefixes)]
+        )
 
     @property
     def any_types(self) -> bool:

@@ -39,10 +39,11 @@ class CapturedValue(Out, frozen=True, kw_only=True):
     See the rendering table of snapshot-format.md: scalars set ``value``; structs
     ``fields``; arrays and slices ``size`` + ``elements``; maps ``size`` +
     ``entries``; pointers ``address`` plus the pointee's members; nil values
-    ``isNull``; values not captured ``notCapturedReason``.
+    ``isNull``; values not captured ``notCapturedReason``. ``type`` is left out
+    only where there is none: the object holding several results (``@return``).
     """
 
-    type: str
+    type: str = ""
     value: str | None = None
     fields: dict[str, CapturedValue] | None = None
     elements: list[CapturedValue] | None = None

@@ -7,9 +7,21 @@ from these Structs and is what a probe file is validated against.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+MAX_DEPTH = 64
+"""The deepest ``maxReferenceDepth`` a probe may ask for."""
+MAX_COUNT = 1 << 20
+"""The most elements, characters or fields a probe may ask to capture."""
+MAX_RATE = 1_000_000.0
+"""The highest ``snapshotsPerSecond`` a probe may ask for."""
+
+Depth = Annotated[int, msgspec.Meta(ge=0, le=MAX_DEPTH)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+Version = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
+Rate = Annotated[float, msgspec.Meta(ge=0, le=MAX_RATE)]
 
 
 class SpecStruct(
@@ -30,12 +42,14 @@ class Where(SpecStruct, frozen=True, kw_only=True):
 
 
 class Capture(SpecStruct, frozen=True, kw_only=True):
-    """Capture limits; the defaults are Datadog's documented ones."""
+    """Capture limits; the defaults are Datadog's documented ones. Each is bounded
+    (depth 0 to 64, the others 0 to 1048576) so that no probe can make capture or
+    decode unbounded."""
 
-    max_reference_depth: int = 3
-    max_collection_size: int = 100
-    max_length: int = 255
-    max_field_count: int = 20
+    max_reference_depth: Depth = 3
+    max_collection_size: Count = 100
+    max_length: Count = 255
+    max_field_count: Count = 20
 
 
 DEFAULT_CAPTURE = Capture()
@@ -44,7 +58,7 @@ DEFAULT_CAPTURE = Capture()
 class Sampling(SpecStruct, frozen=True, kw_only=True):
     """Per-probe rate limit."""
 
-    snapshots_per_second: float | None = None
+    snapshots_per_second: Rate | None = None
 
 
 class Expression(SpecStruct, frozen=True, kw_only=True):
@@ -78,7 +92,7 @@ class Probe(SpecStruct, frozen=True, kw_only=True):
 
     id: str
     where: Where
-    version: int = 0
+    version: Version = 0
     type: ProbeType = "LOG_PROBE"
     language: str = "go"
     capture_snapshot: bool = False

@@ -23,6 +23,7 @@ their evaluation errors when the snapshots file is given too.
 from __future__ import annotations
 
 import os
+import struct
 import sys
 import time
 import uuid
@@ -36,6 +37,7 @@ import msgspec
 
 from .dump import (
     RECORD_COUNTERS,
+    RECORD_EVENT,
     RECORD_NOTICE,
     Counters,
     DumpHeader,
@@ -62,6 +64,7 @@ __all__ = [
     "DumpSummary",
     "ProbeStatus",
     "count_snapshots",
+    "dump_warnings",
     "encode_statuses",
     "probe_statuses",
     "read_dump_summary",
@@ -69,15 +72,27 @@ __all__ = [
 ]
 
 ATTACH_FAILED = "attach_failed"
+_U32 = struct.Struct("<I")
 
 
 @dataclass
 class DumpSummary:
-    """What a dump says about probes: its header, final counters and notices."""
+    """What a dump says about probes: its header, final counters and notices; the
+    events in it by probe index; the runs of bytes skipped as corrupt. A dump
+    without the counters (its trailer) is unfinished: its capture was killed or
+    failed, and its events are all that is known of what was emitted."""
 
     header: DumpHeader
     counters: Counters | None = None
     notices: list[Notice] = field(default_factory=list)
+    events: dict[int, int] = field(default_factory=dict)
+    corrupt: list[tuple[int, int]] = field(default_factory=list)
+    truncated_at: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the capture wrote its trailer (the COUNTERS record)."""
+        return self.counters is not None
 
 
 def read_dump_summary(path: str | os.PathLike[str]) -> DumpSummary:
@@ -93,15 +108,37 @@ def read_dump_summary(path: str | os.PathLike[str]) -> DumpSummary:
     with f:
         header = read_header(f, name)
         summary = DumpSummary(header=header)
-        for record in RecordReader(f, f.tell()):
+        reader = RecordReader(f, f.tell())
+        events = summary.events
+        for record in reader:
             try:
-                if record.kind == RECORD_COUNTERS:
+                if record.kind == RECORD_EVENT and len(record.payload) >= 4:
+                    index = _U32.unpack_from(record.payload)[0]
+                    events[index] = events.get(index, 0) + 1
+                elif record.kind == RECORD_COUNTERS:
                     summary.counters = decode_counters(record.payload)
                 elif record.kind == RECORD_NOTICE:
                     summary.notices.append(decode_notice(record.payload))
             except (msgspec.ValidationError, msgspec.DecodeError) as e:
                 raise DecodeError(f"{name}: record at byte {record.offset}: {e}") from e
+        summary.corrupt = reader.corrupt
+        summary.truncated_at = reader.truncated_at
     return summary
+
+
+def dump_warnings(name: str | os.PathLike[str], dump: DumpSummary) -> list[str]:
+    """What a user must know about a dump before trusting the statuses made of it."""
+    out = []
+    if not dump.finished:
+        out.append(
+            f"{name} is unfinished: it has no trailer (its capture was killed or failed); "
+            "a probe with events in it is EMITTING, the others may have emitted too"
+        )
+    if dump.truncated_at is not None:
+        out.append(f"{name} is cut off at byte {dump.truncated_at}")
+    for at, n in dump.corrupt:
+        out.append(f"{name}: {n} corrupt bytes at byte {at} skipped")
+    return out
 
 
 def default_runtime_id(layout: Layout, dump: DumpSummary | None) -> str:
@@ -169,12 +206,18 @@ def probe_statuses(
             if notice.probe_id is not None and notice.kind == ATTACH_FAILED:
                 failures.setdefault(notice.probe_id, []).append(notice)
                 ids.add(notice.probe_id)
+        by_index = {p.index: p.probe_id for p in layout.probes}
         if dump.counters is not None:
-            by_index = {p.index: p.probe_id for p in layout.probes}
             for key, counts in dump.counters.probes.items():
                 pid = by_index.get(int(key)) if key.isdigit() else None
                 if pid is not None:
                     emitted[pid] = emitted.get(pid, 0) + counts.emitted
+        else:
+            # Unfinished: no counters, but the events in the dump were emitted.
+            for index, n in dump.events.items():
+                pid = by_index.get(index)
+                if pid is not None:
+                    emitted[pid] = emitted.get(pid, 0) + n
 
     rows = (
         {row.probe_id: row for row in probe_counts(layout, dump.counters, decoded)}
@@ -367,6 +410,9 @@ def status(
         versions=_raw_versions(probes_path) if probes_path else None,
         decoded=count_snapshots(snapshots_path) if snapshots_path else None,
     )
+    if dump is not None and dump_path:
+        for message in dump_warnings(dump_path, dump):
+            click.echo(f"godi: {message}", err=True)
     data = encode_statuses(statuses)
     if out == "-":
         sys.stdout.buffer.write(data)

@@ -107,3 +107,36 @@ def build_go(
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(cached, out)
     return out
+
+
+def build_go_test(package: str, go_version: str) -> Path:
+    """``go test -c PACKAGE`` of a standard-library package with Go ``go_version``,
+    cached under ``CACHE_DIR`` by package and version (its sources are the
+    toolchain's). Skips the test when the toolchain is missing."""
+    go = go_tool(go_version)
+    if not go.is_file():
+        pytest.skip(f"Go {go_version} toolchain missing at {go} (run scripts/bootstrap.sh)")
+    cached = CACHE_DIR / f"{package.replace('/', '_')}.test-go{go_version}"
+    if not cached.is_file():
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "GOTOOLCHAIN": "local",
+            "GOCACHE": os.environ.get("GOCACHE", str(Path(tempfile.gettempdir()) / "gocache")),
+            "GOFLAGS": GOFLAGS,
+        }
+        with tempfile.TemporaryDirectory(dir=CACHE_DIR, prefix=f".{cached.name}.") as tmp:
+            built = Path(tmp) / "test"
+            result = subprocess.run(
+                [str(go), "test", "-c", "-o", str(built), package],
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode != 0:
+                raise RuntimeError(
+                    f"go{go_version} test -c {package} failed:\n{result.stdout}{result.stderr}"
+                )
+            os.replace(built, cached)
+    return cached

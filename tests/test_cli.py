@@ -37,7 +37,7 @@ def example_ir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_help_has_examples() -> None:
-    for cmd in ("irgen", "codegen", "capture", "decode", "run", "schemas"):
+    for cmd in ("irgen", "codegen", "capture", "decode", "run", "probes", "ls", "schemas"):
         result = godi(cmd, "--help")
         assert result.returncode == 0
         assert "Examples:" in result.stdout, cmd

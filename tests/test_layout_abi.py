@@ -29,6 +29,12 @@ int main(void) {
     printf("flags %d %d %d %d %d %d %d\n", GODI_EVENT_FLAG_TRUNCATED,
            GODI_EVENT_FLAG_STACK_TRUNCATED, GODI_BLOCK_FLAG_READ_FAILED, GODI_BLOCK_FLAG_SHORT,
            GODI_SLOT_POINTER, GODI_SLOT_STRING, GODI_SLOT_SLICE);
+    printf("godi_floats %zu\n", sizeof(struct godi_floats));
+    F(godi_floats, status); F(godi_floats, mask); F(godi_floats, rip); F(godi_floats, expected);
+    F(godi_floats, xmm);
+    printf("floats %d %d %u %d %d %d %d\n", GODI_EVENT_FLAG_FLOATS_ASKED,
+           GODI_EVENT_FLAG_FLOATS_REFUSED, GODI_FLOATS_PROBE_BIT, GODI_FLOATS_OK,
+           GODI_FLOATS_PC_MISMATCH, GODI_FLOATS_READ_FAILED, GODI_FLOATS_SP_MISMATCH);
     return 0;
 }
 """
@@ -72,4 +78,21 @@ def test_event_header_matches_python(tmp_path: Path) -> None:
         layout.SLOT_POINTER,
         layout.SLOT_STRING,
         layout.SLOT_SLICE,
+    ]
+    # A floats record: the event header, then FLOATS_RECORD_FORMAT.
+    floats = struct.calcsize(layout.FLOATS_RECORD_FORMAT)
+    assert int(out["godi_floats"]) == layout.EVENT_HEADER_SIZE + floats
+    at = layout.EVENT_HEADER_SIZE
+    for name, code in (("status", "I"), ("mask", "I"), ("rip", "Q"), ("expected", "Q")):
+        assert tuple(map(int, out[f"godi_floats.{name}"].split())) == (at, struct.calcsize(code))
+        at += struct.calcsize(code)
+    assert tuple(map(int, out["godi_floats.xmm"].split())) == (at, 16 * 8)
+    assert list(map(int, out["floats"].split())) == [
+        layout.EVENT_FLAG_FLOATS_ASKED,
+        layout.EVENT_FLAG_FLOATS_REFUSED,
+        layout.FLOATS_PROBE_BIT,
+        layout.FLOATS_OK,
+        layout.FLOATS_PC_MISMATCH,
+        layout.FLOATS_READ_FAILED,
+        layout.FLOATS_SP_MISMATCH,
     ]

@@ -24,7 +24,7 @@ from stages.dump import (
     read_header,
 )
 from stages.layout import Layout, ProbeLayout
-from stages.probecounts import DecodeTally, ProbeCounts, probe_counts, render_table
+from stages.probecounts import COLUMNS, DecodeTally, ProbeCounts, probe_counts, render_table
 from stages.spec import DEFAULT_CAPTURE
 
 FIXTURE = Path(__file__).parent / "decode" / "fixtures" / "example-go1.27.3"
@@ -68,7 +68,7 @@ LAYOUT = Layout(
 COUNTERS = Counters(
     probes={
         "0": ProbeCounters(hits=10, emitted=6, dropped=1, sampled_out=2, condition_false=1),
-        "1": ProbeCounters(hits=3, emitted=3, truncated=1),
+        "1": ProbeCounters(hits=3, emitted=3, truncated=1, not_observed=40),
         "2": ProbeCounters(hits=4, emitted=4),
         "3": ProbeCounters(hits=5, emitted=4, dropped=1),
         "4": ProbeCounters(hits=7, emitted=7),
@@ -88,6 +88,7 @@ def test_counts_sum_a_probes_uprobes() -> None:
         condition_false=1,
         dropped=2,
         truncated=1,
+        not_observed=40,
     )
     assert (line.entry_hits, line.return_hits, line.captured) == (7, 0, 7)
     assert calls.snapshots is None and calls.evaluation_errors is None
@@ -117,10 +118,10 @@ def test_table_has_one_row_per_probe() -> None:
     assert header.split("  ")[0].strip() == "probe"
     for title in ["entry hits", "return hits", "captured", "sampled out", "condition false"]:
         assert title in header
-    for title in ["dropped", "truncated", "snapshots", "eval errors"]:
+    for title in ["dropped", "truncated", "not observed", "snapshots", "eval errors"]:
         assert title in header
-    assert calls.split() == ["calls", "13", "9", "17", "2", "1", "2", "1", "8", "0"]
-    assert line.split() == ["line", "7", "0", "7", "0", "0", "0", "0", "0", "0"]
+    assert calls.split() == ["calls", "13", "9", "17", "2", "1", "2", "1", "40", "8", "0"]
+    assert line.split() == ["line", "7", "0", "7", "0", "0", "0", "0", "0", "0", "0"]
     # numbers end under the end of their title
     assert len(header) == len(calls) == len(line)
     assert render_table([]) == ""
@@ -187,7 +188,8 @@ def test_decode_ends_with_the_table(tmp_path: Path) -> None:
     assert set(rows) == {p.probe_id for p in layout.probes}
     for probe_id, row in rows.items():
         assert row[:3] == hits[probe_id]
-        assert row[7] == written.get(probe_id, 0)
+        snapshots = row[[name for _, name in COLUMNS].index("snapshots")]
+        assert snapshots == written.get(probe_id, 0)
     assert not any("dropped" in line for line in lines[:start])
 
 
@@ -206,5 +208,5 @@ def test_decode_says_when_a_dump_has_no_counters(tmp_path: Path) -> None:
         writer._record(r.kind, r.payload)
     (d / "events.dump").write_bytes(out.getvalue())
     err = _decode(d)
-    assert "has no counters" in err
+    assert "is unfinished: it has no trailer" in err
     assert err.splitlines()[-1].split()[1:3] == ["0", "0"]

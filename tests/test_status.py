@@ -21,6 +21,7 @@ from stages.spec import DEFAULT_CAPTURE
 from stages.status import (
     DumpSummary,
     count_snapshots,
+    dump_warnings,
     encode_statuses,
     probe_statuses,
     read_dump_summary,
@@ -162,6 +163,25 @@ def test_dump_without_counters_means_installed() -> None:
         for k, v in _by_id(probe_statuses(LAYOUT, service="s", timestamp_ms=1, dump=dump)).items()
     }
     assert states["emits"] == "INSTALLED"
+
+
+def test_unfinished_dump_with_events_means_emitting(tmp_path: Path) -> None:
+    """A capture killed before its trailer: the events in the dump were emitted, so
+    their probes are EMITTING, not INSTALLED; status says the dump is unfinished."""
+    path = tmp_path / "events.dump"
+    with open(path, "wb") as f:
+        w = DumpWriter(f, HEADER)
+        w.event(b"\0" * 64)  # probe index 0: "emits"
+        w.event(b"\2" + b"\0" * 63)  # probe index 2: "quiet"
+    dump = read_dump_summary(path)
+    assert not dump.finished and dump.events == {0: 1, 2: 1}
+    states = {
+        k: v.debugger.diagnostics.status
+        for k, v in _by_id(probe_statuses(LAYOUT, service="s", timestamp_ms=1, dump=dump)).items()
+    }
+    assert states["emits"] == "EMITTING" and states["quiet"] == "EMITTING"
+    assert states["halfattached"] == "INSTALLED"
+    assert "is unfinished" in dump_warnings(path, dump)[0]
 
 
 def test_probe_file_adds_received_and_invalid_probes() -> None:

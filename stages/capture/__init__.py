@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from .. import __version__
-from ..artifacts import load_c_source, load_layout, program_hash
+from ..artifacts import create_private, load_c_source, load_layout, program_hash
 from ..dump import Counters, DumpHeader, DumpWriter, Notice, ProbeCounters
 from ..errors import CaptureError, OutputError, TargetError
+from ..irgen.elf import open_elf
 from ..layout import Layout
+from .floats import FloatsMode, FloatsPlan, plan_floats
 from .identity import CheckedBinary, open_checked
 from .target import Target, attach_pid, find_executable, launch_gated
 
@@ -47,7 +49,8 @@ class CaptureResult:
     counters: dict[str, ProbeCounters]
     stop_reason: str
     exit_status: int | None
-    attach_failures: list[tuple[str, str]]
+    attach_failures: list[tuple[str, str, str]]
+    """(probe id, which of its uprobes: ``ProbeLayout.uprobe``, why)."""
     left_running: int | None = None
     """The PID of a launched target still running when the capture stopped."""
 
@@ -108,7 +111,7 @@ class _Output:
         self.path = path
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by close()
+            self._file = create_private(path)  # closed by close()
         except OSError as e:
             raise OutputError(path, f"cannot write the dump: {e.strerror}") from e
         self.error: OSError | None = None
@@ -167,10 +170,14 @@ def capture(
     duration: float | None = None,
     max_events: int | None = None,
     on_ready: Callable[[int], None] | None = None,
+    floats: FloatsMode = "auto",
+    disarm: bool = True,
 ) -> CaptureResult:
     """Capture events from a launched ``command``, a running ``pid``, or every
     process running ``binary``; write them to ``out_path``. ``on_ready`` is called
-    with the number of attached uprobes once they are in place.
+    with the number of attached uprobes once they are in place. With ``disarm``, a
+    rate-limited probe without a condition is out of the process while its budget
+    is spent (``disarm``); without, every probe traps every call.
 
     The file the probes go into is checked first (``identity.open_checked``): a
     probe at an address that is not an instruction start of that file is refused,
@@ -178,7 +185,9 @@ def capture(
     never signalled by godi: when the capture stops before it exits (duration,
     max-events, interruption, an error), it is left running
     (``CaptureResult.left_running``). A ``pid`` or ``binary`` target is only
-    probed.
+    probed. ``floats``: whether captured hits are signalled for their vector
+    registers (``capture.floats``): ``auto`` unless the program handles SIGURG,
+    ``always``, or ``never``.
 
     Raises TargetError when the target cannot be started or found, or is not the
     binary of the program; CaptureError when the program cannot be loaded or no
@@ -207,7 +216,9 @@ def capture(
         with _interruptible() as interrupted:
             # Compile before starting anything: a program that does not load must
             # not leave a half-started target behind.
-            loaded = Loaded(c_source, layout)
+            with open_elf(checked.attach_path) as image:
+                plan = plan_floats(image, layout, floats)
+            loaded = Loaded(c_source, layout, plan)
             try:
                 if interrupted[0]:
                     raise CaptureError("interrupted before anything was attached")
@@ -225,6 +236,7 @@ def capture(
                         max_events=max_events,
                         on_ready=on_ready,
                         interrupted=interrupted,
+                        disarm=disarm,
                     )
                 finally:
                     output.close()
@@ -247,6 +259,7 @@ def _capture(
     max_events: int | None,
     on_ready: Callable[[int], None] | None,
     interrupted: list[bool],
+    disarm: bool,
 ) -> CaptureResult:
     """``capture`` once the program is loaded, the binary checked and the output open."""
     target = found
@@ -254,9 +267,13 @@ def _capture(
         if command:
             target = launch_gated(command, checked.path)
         loaded.set_target(target.pid if target else 0)
-        failures = loaded.attach(checked.attach_path, target.pid if target else -1, checked.refused)
+        failures = loaded.attach(
+            checked.attach_path, target.pid if target else -1, checked.refused, disarm=disarm
+        )
         if not loaded.attached:
-            detail = "; ".join(f"{layout.probes[i].probe_id}: {m}" for i, m in failures)
+            detail = "; ".join(
+                f"{layout.probes[i].probe_id} {layout.probes[i].uprobe}: {m}" for i, m in failures
+            )
             raise CaptureError(f"no probe could be attached: {detail}")
         mode = "launch" if command else ("pid" if found is not None else "binary")
         header = DumpHeader(
@@ -272,9 +289,13 @@ def _capture(
         writer = DumpWriter(cast(BinaryIO, output), header)
         for index, message in failures:
             p = layout.probes[index]
-            log.warning("probe %s (%s) not attached: %s", p.probe_id, p.function, message)
-            writer.notice(Notice(probe_id=p.probe_id, kind="attach_failed", message=message))
+            log.warning("probe %s %s: not attached: %s", p.probe_id, p.uprobe, message)
+            writer.notice(
+                Notice(probe_id=p.probe_id, kind="attach_failed", message=f"{p.uprobe}: {message}")
+            )
+        _floats_notices(writer, layout, loaded.floats)
         loaded.open_reader(max_events)
+        loaded.start_disarming()
         if on_ready is not None:
             on_ready(len(loaded.attached))
         if target is not None:
@@ -306,7 +327,9 @@ def _capture(
             counters=counters,
             stop_reason=reason,
             exit_status=status,
-            attach_failures=[(layout.probes[i].probe_id, m) for i, m in failures],
+            attach_failures=[
+                (layout.probes[i].probe_id, layout.probes[i].uprobe, m) for i, m in failures
+            ],
             left_running=left_running,
         )
     finally:
@@ -316,6 +339,15 @@ def _capture(
             target.release()
         if output.written == 0:
             Path(output.path).unlink(missing_ok=True)
+
+
+def _floats_notices(writer: DumpWriter, layout: Layout, plan: FloatsPlan) -> None:
+    """Why some probe points have no floats (``capture.floats``), for decode's
+    reasons: one ``floats`` notice per point, its message prefixed with the index."""
+    for index, message in plan.notes:
+        p = layout.probes[index]
+        log.info("probe %s (%s at 0x%x): %s", p.probe_id, p.function, p.pc, message)
+        writer.notice(Notice(probe_id=p.probe_id, kind="floats", message=f"{index}: {message}"))
 
 
 def _run(

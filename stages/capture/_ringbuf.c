@@ -29,8 +29,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../_crc32.h"
+
 #define RECORD_EVENT 1
-#define FRAME 8 /* u32 kind, u32 length */
+/* mirrors stages/dump.py: sync marker, u32 kind, u32 length, u32 CRC-32 (zlib's
+ * polynomial, of kind, length and payload) */
+#define FRAME 16
+static const uint8_t SYNC[4] = {0xd7, 'G', 'D', 'R'};
 #define PUBLISH_EVERY (64 * 1024)
 
 typedef struct {
@@ -196,9 +201,13 @@ static PyObject *drain(RingReader *self)
 			} else {
 				if (reserve(&buf, &cap, len + FRAME + n) < 0)
 					goto fail;
-				uint32_t frame[2] = {RECORD_EVENT, n};
-				memcpy(buf + len, frame, FRAME);
-				memcpy(buf + len + FRAME, (const uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, n);
+				uint32_t kl[2] = {RECORD_EVENT, n};
+				uint8_t *rec = buf + len;
+				memcpy(rec, SYNC, 4);
+				memcpy(rec + 4, kl, 8);
+				memcpy(rec + FRAME, (const uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, n);
+				uint32_t crc = godi_crc32(godi_crc32(0, rec + 4, 8), rec + FRAME, n);
+				memcpy(rec + 12, &crc, 4);
 				len += FRAME + n;
 				self->kept++;
 			}

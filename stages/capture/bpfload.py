@@ -14,19 +14,28 @@ import ctypes as ct
 import logging
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from ..dump import ProbeCounters
 from ..errors import CaptureError
-from ..layout import Layout
+from ..layout import SLOT_KEY_GUARD, Layout
 from ..paths import bpf_dir
+from ..redaction import fold_table, key_hash
 from ._ringbuf import RingReader
+from .disarm import ENTRY, RETURN, Disarmer, DisarmStats, DisarmThread, disarmable_slots
+from .floats import FloatsPlan
 from .links import BPF_TRACE_UPROBE_MULTI, attach_uprobe_multi, file_offsets
 
 log = logging.getLogger(__name__)
 
 RINGBUF_PAGES = 1024  # 4 MiB
+
+
+MAX_REDACTED = 1024
+"""GODI_MAX_REDACTED in bpf/godi.h."""
 
 
 def wakeup_bytes(ncpus: int) -> int:
@@ -89,16 +98,27 @@ def verifier_reason(log_text: str, error: str) -> str:
 class Loaded:
     """A compiled and configured program, ready to attach."""
 
-    def __init__(self, c_source: str, layout: Layout) -> None:
+    def __init__(self, c_source: str, layout: Layout, floats: FloatsPlan | None = None) -> None:
         if os.geteuid() != 0:
             raise CaptureError("capture needs root (CAP_BPF and CAP_PERFMON)")
         _ensure_tracefs()
         self._bcc = _bcc()
         self.layout = layout
+        self.floats = floats or FloatsPlan()
+        self._sigtramp_fd: int | None = None
         self._source = c_source
         self.rejected: dict[int, str] = {}
         self.attached: list[int] = []
-        self._link_fd: int | None = None
+        self._links: dict[tuple[int, str], int] = {}
+        """Link fds: (-1, "all") for the probes that stay armed, (slot, part) for a
+        disarmable slot's entry or return sites."""
+        self._groups: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+        self._attach_to: tuple[str, int] = ("", 0)
+        self.disarmable: set[int] = set()
+        self._disarm_thread: DisarmThread | None = None
+        self._disarm_stats: dict[int, DisarmStats] = {}
+        self._ctl: RingReader | None = None
+        self._closers: list[threading.Thread] = []
         self._reader: RingReader | None = None
         self.multi = True
         self.bpf = self._compile(())
@@ -125,6 +145,11 @@ class Loaded:
             "-Wno-unused-function",
             *(f"-DGODI_SKIP_{i}" for i in skip),
         ]
+        # Fault injection for the tests: floats records then expect a wrong PC, and
+        # the frame check must fail (stages.capture.floats).
+        skew = os.environ.get("GODI_FAULT_FLOATS_SKEW", "")
+        if skew.isdigit():
+            cflags.append(f"-DGODI_FLOATS_SKEW={int(skew)}")
         if separate:
             cflags.append("-DGODI_SEPARATE_PROBES")
         try:
@@ -142,22 +167,37 @@ class Loaded:
 
     def _find_rejected(self) -> None:
         """Load each probe alone to learn which the verifier rejects, and why; then
-        rebuild the dispatcher without them."""
+        rebuild the dispatcher without them.
+
+        All the per-probe programs are compiled at once first; but clang does not
+        always keep another probe's code out of a program (it merges the cases of
+        the shared switch), so a probe that fails there is compiled again with
+        every other probe left out before it is believed rejected."""
         self.bpf.cleanup()
         self.bpf = self._compile((), separate=True)
+        suspects = []
         for p in self.layout.probes:
+            try:
+                self._load(f"{p.bpf_function}_prog")
+            except _LoadError:
+                suspects.append(p)
+        self.bpf.cleanup()
+        every = [p.index for p in self.layout.probes]
+        for p in suspects:
+            self.bpf = self._compile(tuple(i for i in every if i != p.index), separate=True)
             try:
                 self._load(f"{p.bpf_function}_prog")
             except _LoadError as e:
                 self.rejected[p.index] = (
                     f"rejected by the BPF verifier: {verifier_reason(e.log, str(e))}"
                 )
+            finally:
+                self.bpf.cleanup()
         if len(self.rejected) == len(self.layout.probes):
             raise CaptureError(
                 "the BPF verifier rejected every probe: "
                 + "; ".join(sorted(set(self.rejected.values())))
             )
-        self.bpf.cleanup()
         self.bpf = self._compile(tuple(sorted(self.rejected)))
         try:
             self._dispatch = self._load("godi_dispatch", BPF_TRACE_UPROBE_MULTI)
@@ -175,6 +215,9 @@ class Loaded:
             leaf = table.Leaf()
             leaf.size = t.size
             leaf.n_slots = len(t.slots)
+            leaf.n_guards = next(
+                (j for j, slot in enumerate(t.slots) if slot.kind != SLOT_KEY_GUARD), len(t.slots)
+            )
             for j, slot in enumerate(t.slots):
                 leaf.slots[j].offset = slot.offset
                 leaf.slots[j].kind = slot.kind
@@ -209,7 +252,25 @@ class Loaded:
             info.max_coll = p.limits.max_collection_size
             info.decided = int(p.decided)
             info.call_probe = entries.get((p.probe_id, p.function), p.index)
+            mask, length, sp_delta = self.floats.probes.get(p.index, (0, 0, None))
+            info.fp_mask, info.fp_next = mask, length
+            info.fp_sp_known = int(sp_delta is not None)
+            info.fp_sp_delta = sp_delta or 0
             probes[ct.c_int(p.index)] = info
+        redacted = self.bpf["godi_redacted"]
+        if len(self.layout.redacted_keys) > MAX_REDACTED:
+            raise CaptureError(
+                f"{len(self.layout.redacted_keys)} redacted identifiers: the BPF program "
+                f"checks map keys against at most {MAX_REDACTED}"
+            )
+        for name in self.layout.redacted_keys:
+            redacted[ct.c_uint64(key_hash(name))] = ct.c_uint8(1)
+        fold = self.bpf["godi_fold"]
+        leaf = fold.Leaf()
+        lower, keep = fold_table()
+        ct.memmove(leaf.c, lower, 256)
+        ct.memmove(leaf.keep, keep, 256)
+        fold[ct.c_int(0)] = leaf
         rates = self.bpf["godi_rates"]
         for r in self.layout.rates:
             leaf = rates.Leaf()
@@ -222,6 +283,7 @@ class Loaded:
 
     def set_target(self, target_tgid: int) -> None:
         """Only events of process ``target_tgid`` (0: any process) are captured."""
+        self._target = target_tgid
         table = self.bpf["godi_config"]
         leaf = table.Leaf()
         leaf.target_tgid = target_tgid
@@ -231,6 +293,10 @@ class Loaded:
         # One read of runtime.g covers both fields (bpf/godi.h, godi_goroutine).
         leaf.g_lo = min(goid, stack_hi)
         leaf.g_span = max(goid, stack_hi) + 8 - leaf.g_lo
+        leaf.floats = int(self.floats.enabled)
+        leaf.sig_wanted = self.floats.sig_wanted
+        # Map keys longer than this (normalised) are never redacted (godi_key_redacted).
+        leaf.key_max = max((len(k.encode()) for k in self.layout.redacted_keys), default=0)
         if leaf.g_span > G_SPAN:
             raise CaptureError(
                 f"runtime.g: goid (+{goid}) and stack.hi (+{stack_hi}) are more than "
@@ -241,10 +307,18 @@ class Loaded:
     # -- attaching --------------------------------------------------------------
 
     def attach(
-        self, binary: str, pid: int, refused: dict[int, str] | None = None
+        self,
+        binary: str,
+        pid: int,
+        refused: dict[int, str] | None = None,
+        disarm: bool = True,
     ) -> list[tuple[int, str]]:
         """Attach every probe but the ``refused`` ones (probe index -> why) to the
-        file ``binary``; returns (probe index, reason) for those not attached."""
+        file ``binary``; returns (probe index, reason) for those not attached.
+
+        With ``disarm`` (and uprobe_multi links), the probes ``disarm.py`` may take
+        out while their budget is spent get links of their own, for
+        ``start_disarming``."""
         skipped = {**self.rejected, **(refused or {})}
         failures = sorted(skipped.items())
         # Uprobes on one instruction run last attached first: a return probe on a
@@ -256,15 +330,39 @@ class Loaded:
         )
         if not wanted:
             return failures
+        self._attach_sigtramp(binary, pid)
         if self.multi:
-            offsets = file_offsets(binary, [p.pc for p in wanted])
-            try:
-                self._link_fd = attach_uprobe_multi(
-                    self._dispatch.fd, binary, offsets, [p.index for p in wanted], pid
+            offsets = dict(
+                zip(
+                    (p.index for p in wanted),
+                    file_offsets(binary, [p.pc for p in wanted]),
+                    strict=True,
                 )
-            except OSError as e:
-                raise CaptureError(f"attaching the uprobes to {binary} failed: {e}") from e
+            )
+            self.disarmable = disarmable_slots(self.layout) if disarm else set()
+            groups: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+            for p in wanted:
+                if p.rate_slot in self.disarmable:
+                    key = (p.rate_slot, RETURN if p.kind == "return" else ENTRY)
+                else:
+                    key = (-1, "all")
+                offs, cookies = groups.setdefault(key, ([], []))
+                offs.append(offsets[p.index])
+                cookies.append(p.index)
+            self._groups = groups
+            self._attach_to = (binary, pid)
+            # Returns before entries: a call whose entry is captured finds its return.
+            for key in sorted(groups, key=lambda k: k[1] != RETURN):
+                try:
+                    self._link(key)
+                except OSError as e:
+                    raise CaptureError(f"attaching the uprobes to {binary} failed: {e}") from e
             self.attached = [p.index for p in wanted]
+            rates = self.bpf["godi_rates"]
+            for slot in self.disarmable:
+                leaf = rates[ct.c_int(slot)]
+                leaf.disarm = 1
+                rates[ct.c_int(slot)] = leaf
             return failures
         for p in wanted:
             try:
@@ -278,6 +376,114 @@ class Loaded:
             except Exception as e:
                 failures.append((p.index, str(e)))
         return failures
+
+    def _attach_sigtramp(self, binary: str, pid: int) -> None:
+        """The floats uprobe on the runtime's signal entry, before the probes that
+        signal; when it cannot be loaded or attached, floats are turned off (the
+        probes go on without them)."""
+        plan = self.floats
+        if not plan.enabled or plan.sigtrampgo is None:
+            return
+        try:
+            prog = self._load("godi_sigtramp", BPF_TRACE_UPROBE_MULTI if self.multi else -1)
+            if self.multi:
+                (offset,) = file_offsets(binary, [plan.sigtrampgo])
+                self._sigtramp_fd = attach_uprobe_multi(prog.fd, binary, [offset], [0], pid)
+            else:
+                self.bpf.attach_uprobe(
+                    name=binary,
+                    addr=plan.sigtrampgo,
+                    fn_name="godi_sigtramp",
+                    pid=pid if pid > 0 else -1,
+                )
+        except Exception as e:  # floats are optional: the probes go on without them
+            reason = verifier_reason(e.log, str(e)) if isinstance(e, _LoadError) else str(e)
+            log.warning("floats: the signal-entry probe cannot be installed (%s): off", reason)
+            plan.enabled = False
+            plan.notes += [(i, f"floats off: {reason}") for i in sorted(plan.probes)]
+            plan.probes.clear()
+            self.set_target(self._target)
+            return
+
+    def _link(self, key: tuple[int, str]) -> None:
+        offs, cookies = self._groups[key]
+        binary, pid = self._attach_to
+        self._links[key] = attach_uprobe_multi(self._dispatch.fd, binary, offs, cookies, pid)
+
+    def _unlink(self, key: tuple[int, str], wait: bool = True) -> None:
+        """Close a link. The kernel takes the breakpoints out at once, then waits
+        for an RCU grace period (tens of ms) before close returns: without
+        ``wait`` that wait is left to a thread of its own, so that the disarmer
+        can take the next step (a probe's returns after its entry) meanwhile."""
+        fd = self._links.pop(key, None)
+        if fd is None:
+            return
+        if wait:
+            os.close(fd)
+            return
+        closer = threading.Thread(target=os.close, args=(fd,), name="godi-unlink", daemon=True)
+        closer.start()
+        self._closers = [t for t in self._closers if t.is_alive()] + [closer]
+
+    def _set_armed(self, slot: int, part: str, armed: bool) -> bool:
+        key = (slot, part)
+        if key not in self._groups:
+            return True
+        try:
+            if armed and key not in self._links:
+                self._link(key)
+            elif not armed:
+                self._unlink(key, wait=False)
+        except OSError as e:
+            log.info("rate slot %d: %s %s: %s", slot, "arming" if armed else "disarming", part, e)
+            return False
+        return True
+
+    def _rate(self, slot: int) -> Any:
+        return self.bpf["godi_rates"][ct.c_int(slot)]
+
+    def _spent_until(self, slot: int) -> int | None:
+        """When ``slot``'s next token is due, if its budget has been spent for a
+        while (its last allowed hit 5 ms ago or more: that hit has counted its
+        call in flight by then); None otherwise."""
+        r = self._rate(slot)
+        now = time.monotonic_ns()
+        due = int(r.tat) - int(r.burst_ns)
+        last_allowed = int(r.tat) - int(r.interval_ns)
+        return due if due > now and last_allowed + 5_000_000 < now else None
+
+    def start_disarming(self) -> None:
+        """Take the disarmable probes out while their budget is spent (disarm.py),
+        in a thread, until ``detach``."""
+        if not self.disarmable or self._disarm_thread is not None:
+            return
+        slots = {s: (s, RETURN) in self._groups for s in self.disarmable}
+        disarmer = Disarmer(
+            slots,
+            self._set_armed,
+            self._spent_until,
+            lambda slot: int(self._rate(slot).inflight),
+            time.monotonic_ns(),
+        )
+        ctl = RingReader(self.bpf["godi_ctl"].map_fd, -1)
+        self._ctl = ctl
+        self._disarm_thread = DisarmThread(disarmer, ctl.poll)
+        self._disarm_thread.start()
+
+    def disarm_stats(self) -> dict[int, DisarmStats]:
+        """Per disarmable rate slot, what disarming did (empty when nothing was)."""
+        return self._disarm_stats
+
+    def _stop_disarming(self) -> None:
+        thread = self._disarm_thread
+        if thread is None:
+            return
+        thread.stop()
+        self._disarm_stats = thread.disarmer.stats(time.monotonic_ns())
+        self._disarm_thread = None
+        if self._ctl is not None:
+            self._ctl.close()
+            self._ctl = None
 
     # -- reading ----------------------------------------------------------------
 
@@ -316,8 +522,12 @@ class Loaded:
         out: dict[str, ProbeCounters] = {}
         for p in self.layout.probes:
             per_cpu = table[ct.c_int(p.index)]
+            hits = sum(c.hits for c in per_cpu)
+            disarmed = self._disarm_stats.get(p.rate_slot) if p.kind != "return" else None
             out[str(p.index)] = ProbeCounters(
-                hits=sum(c.hits for c in per_cpu),
+                disarmed_ns=disarmed.disarmed_ns if disarmed else 0,
+                not_observed=disarmed.not_observed_estimate(hits) if disarmed else 0,
+                hits=hits,
                 emitted=sum(c.emitted for c in per_cpu),
                 dropped=sum(c.dropped for c in per_cpu),
                 truncated=sum(c.truncated for c in per_cpu),
@@ -330,9 +540,16 @@ class Loaded:
 
     def detach(self) -> None:
         """Remove every uprobe (the program stays loaded: counters remain readable)."""
-        if self._link_fd is not None:
-            os.close(self._link_fd)
-            self._link_fd = None
+        self._stop_disarming()
+        for key in list(self._links):
+            self._unlink(key)
+        for closer in self._closers:
+            closer.join()
+        self._closers = []
+        # After the probes: no hit can ask for a frame any more.
+        if self._sigtramp_fd is not None:
+            os.close(self._sigtramp_fd)
+            self._sigtramp_fd = None
         for name in list(self.bpf.uprobe_fds):
             self.bpf.detach_uprobe_event(name)
 

@@ -115,7 +115,7 @@ def open_checked(path: str, layout: Layout, name: str | None = None) -> CheckedB
         raise
     for index, reason in sorted(refused.items()):
         p = layout.probes[index]
-        log.warning("probe %s (%s) refused: %s", p.probe_id, p.function, reason)
+        log.warning("probe %s %s: refused: %s", p.probe_id, p.uprobe, reason)
     return CheckedBinary(path=path, fd=fd, sha256=content, refused=refused)
 
 

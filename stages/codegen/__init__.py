@@ -39,6 +39,7 @@ from ..layout import (
     RateLimit,
 )
 from ..probefile import ProbeSet
+from ..redaction import current as current_redaction
 from ..sampling import bpf_rate, probe_rate
 from ..spec import Probe
 from .captypes import CaptureTypes
@@ -192,9 +193,9 @@ def _points(program: Program, probe: Probe, types: TypeIndex) -> list[Point] | P
                 site.pc,
                 site.function.entry_cfa_offset,
                 site.function.frame_pointer,
-                live_variables_of_copy(site.copy[1], site.pc)
+                live_variables_of_copy(site.copy[1], site.pc, line)
                 if site.copy
-                else live_variables(site.function, site.pc),
+                else live_variables(site.function, site.pc, line),
                 site.file,
                 line,
             )
@@ -332,6 +333,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
                 want_stack=probe.capture_snapshot and kind != "return",
                 root_refs=len(captypes.slots_of_index(root_type)),
                 decided=decided and kind != "return",
+                vector_registers=root.vector_registers,
             )
             layouts.append(probe_layout)
             sources.append(render_probe(probe_layout, root.statements, conditions.get(i)))
@@ -361,6 +363,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         rates=rates,
         runtime_types=runtime_types,
         definitions=[p for p in probeset.probes if any(x.probe_id == p.id for x in layouts)],
+        redacted_keys=sorted(current_redaction().identifiers),
     )
     c_source = render_file(
         program.binary.build_id,

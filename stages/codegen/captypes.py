@@ -32,6 +32,7 @@ from ..layout import (
     SLOT_ARRAY_MASK,
     SLOT_EFACE,
     SLOT_IFACE,
+    SLOT_KEY_GUARD,
     SLOT_POINTER,
     SLOT_REF,
     SLOT_SLICE,
@@ -74,6 +75,7 @@ class CaptureTypes:
         size: int,
         members: list[tuple[int, int]],
         extra: list[BpfSlot] | None = None,
+        guards: list[BpfSlot] | None = None,
     ) -> int:
         if key in self._index:
             return self._index[key]
@@ -81,6 +83,11 @@ class CaptureTypes:
         self._index[key] = idx
         self._entries.append(None)  # reserved: recursive types refer to idx
         slots, truncated = self.slots_of(members)
+        if guards:
+            # First, and never cut: a value is followed only after its key's check.
+            room = MAX_SLOTS - len(guards)
+            truncated = truncated or len(slots) > room
+            slots = guards + slots[:room]
         if extra:
             room = MAX_SLOTS - len(slots)
             truncated = truncated or len(extra) > room
@@ -180,6 +187,20 @@ class CaptureTypes:
             )
         return None
 
+    def _guards(self, t: MapType, slots: list[tuple[int, int, int]]) -> list[BpfSlot]:
+        """Key guards of a bucket or group: for each (key offset, value offset,
+        value size) of its slots when the keys are strings, the values not empty and
+        some identifier is redacted."""
+        if not self._redaction.identifiers or not isinstance(
+            self._types.resolve(t.key), StringType
+        ):
+            return []
+        return [
+            BpfSlot(offset=k, kind=SLOT_KEY_GUARD, target=BYTES_TYPE, aux=v, shift=n)
+            for k, v, n in slots
+            if n > 0
+        ]
+
     def _slot_members(
         self, type_id: int, size: int, indirect: bool, offset: int
     ) -> tuple[list[tuple[int, int]], list[BpfSlot]]:
@@ -203,10 +224,21 @@ class CaptureTypes:
                 m, e = self._slot_members(type_id, size, indirect, base + i * size)
                 members += m
                 extra += e
+        guards = self._guards(
+            t,
+            [
+                (
+                    layout.keys_offset + i * layout.key_size,
+                    layout.values_offset + i * layout.value_size,
+                    layout.value_size,
+                )
+                for i in range(layout.bucket_slots)
+            ],
+        )
         # The overflow bucket comes last so that a full slot list drops it first.
         idx = len(self._entries)
         extra.append(BpfSlot(offset=layout.overflow_offset, kind=SLOT_REF, target=idx))
-        return self._entry(key, layout.bucket_size, members, extra)
+        return self._entry(key, layout.bucket_size, members, extra, guards)
 
     def _group(self, t: MapType, layout: SwissMapLayout) -> int:
         members: list[tuple[int, int]] = []
@@ -220,7 +252,18 @@ class CaptureTypes:
                 m, e = self._slot_members(type_id, size, indirect, base + off)
                 members += m
                 extra += e
-        return self._entry(("map_group", t.id), layout.group_size, members, extra)
+        guards = self._guards(
+            t,
+            [
+                (
+                    layout.slots_offset + i * layout.slot_size + layout.key_offset,
+                    layout.slots_offset + i * layout.slot_size + layout.elem_offset,
+                    layout.elem_size,
+                )
+                for i in range(layout.group_slots)
+            ],
+        )
+        return self._entry(("map_group", t.id), layout.group_size, members, extra, guards)
 
     # -- references -------------------------------------------------------------
 

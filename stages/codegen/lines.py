@@ -77,17 +77,52 @@ def _innermost(copies: list[tuple[InlinedFunction, InlinedInstance]], pc: int) -
     return best
 
 
-def live_variables(fn: Function, pc: int) -> list[tuple[Variable, CaptureRole]]:
-    """What a line probe at ``pc`` captures (``Function.live_at``), with the role
-    each is shown in."""
-    return _with_roles(fn.live_at(pc))
+def live_variables(fn: Function, pc: int, line: int = 0) -> list[tuple[Variable, CaptureRole]]:
+    """What a line probe at ``pc`` (for source ``line``) captures, with the role
+    each is shown in (``line_variables``)."""
+    return _with_roles(line_variables(fn.variables, pc, line))
 
 
-def live_variables_of_copy(inst: InlinedInstance, pc: int) -> list[tuple[Variable, CaptureRole]]:
+def live_variables_of_copy(
+    inst: InlinedInstance, pc: int, line: int = 0
+) -> list[tuple[Variable, CaptureRole]]:
     """What a line probe at ``pc`` in an inlined copy captures: the inlined
-    function's parameters and the locals live there, as that copy has them."""
-    return _with_roles(live_variables_at(inst.variables, pc))
+    function's parameters and locals, as that copy has them."""
+    return _with_roles(line_variables(inst.variables, pc, line))
+
+
+def line_variables(variables: list[Variable], pc: int, line: int) -> list[Variable]:
+    """The variables a line probe shows, as a debugger does: every parameter, and
+    the source locals in scope at ``pc`` (their lexical block holds it) that either
+    have a location there or were declared before ``line`` (then shown with the
+    reason they cannot be read: the optimiser let the value go). Compiler
+    temporaries are left out (``is_source_local``)."""
+    live = {id(v) for v in live_variables_at(variables, pc)}
+    return [
+        v
+        for v in variables
+        if v.role == "param"
+        or (
+            v.role == "local"
+            and is_source_local(v.name)
+            and (
+                id(v) in live
+                or (
+                    0 < v.decl_line < line
+                    and (not v.scope or any(lo <= pc < hi for lo, hi in v.scope))
+                )
+            )
+        )
+    ]
 
 
 def _with_roles(variables: list[Variable]) -> list[tuple[Variable, CaptureRole]]:
     return [(v, "argument" if v.role == "param" else "local") for v in variables]
+
+
+def is_source_local(name: str) -> bool:
+    """Whether a local is one the source declares, not a compiler temporary: the
+    compiler names its own ``~r0``, ``~r0ptr``, ``~p0`` (with ``~``) and the
+    pieces of a decomposed one ``~r0.data``, ``x.itab`` (with a dot), which no Go
+    identifier can be. ``_`` is not a variable a program can read either."""
+    return bool(name) and name != "_" and not name.startswith("~") and "." not in name

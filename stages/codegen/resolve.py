@@ -22,17 +22,21 @@ def method_candidates(probe: Probe) -> list[str]:
     return names if pointer else [names[1], names[0]]
 
 
-def wanted_function_names(probes: list[Probe]) -> list[str] | None:
-    """Every exact function name the probes may need (for a scoped irgen); None when
-    a line probe or a generic ``F[...]`` needs every function (which functions is
-    not known by exact name)."""
-    if any(p.where.source_file for p in probes):
-        return None
-    if any((p.where.method_name or "").endswith("[...]") for p in probes):
-        return None  # every shape instantiation: not known by exact name
+def wanted_function_names(probes: list[Probe]) -> list[str]:
+    """What a scoped irgen needs for the probes: the exact function names they may
+    mean, ``pkg.F[...]`` for a generic probe (every shape instantiation) and a line
+    request (``stages.irgen.scope.line_request``) for a line probe, which irgen
+    resolves against the binary."""
+    from ..irgen.scope import line_request
+
     out: set[str] = set()
     for p in probes:
-        if p.where.method_name:
+        where = p.where
+        if where.source_file and where.lines:
+            for line in where.lines:
+                if line.strip().isdigit():
+                    out.add(line_request(where.source_file, int(line)))
+        elif where.method_name:
             out.update(method_candidates(p))
     return sorted(out)
 

@@ -22,6 +22,7 @@ from ..ir import (
 from ..layout import CaptureRole, PieceLayout, PieceSource, VariableLayout
 from ..redaction import is_redacted_ident, is_redacted_type
 from .leaves import abi_leaves, place_pieces
+from .render import c_comment
 
 # DWARF x86-64 register numbers -> struct pt_regs members.
 PT_REGS = {
@@ -53,6 +54,8 @@ class Root:
     variables: list[VariableLayout]
     statements: list[str]
     size: int
+    vector_registers: int = 0
+    """Bit n: some piece is in XMM n (filled by decode from a floats record)."""
 
 
 def _register_reason(reg: int) -> str:
@@ -66,8 +69,11 @@ _ZERO_CHUNK = 128
 refuses a larger one (an unavailable argument of a kilobyte)."""
 
 
-def _zero(dst: int, size: int, note: str) -> list[str]:
-    """GODI_ROOT_ZERO statements for ``size`` bytes at root offset ``dst``."""
+def _zero(dst: int, size: int, *notes: str) -> list[str]:
+    """GODI_ROOT_ZERO statements for ``size`` bytes at root offset ``dst``, each
+    commented with ``notes`` (each through ``c_comment``: a variable's name comes
+    from the binary), joined by ``: ``."""
+    note = ": ".join(c_comment(n) for n in notes)
     return [
         f"GODI_ROOT_ZERO(s, {dst + at}, {min(_ZERO_CHUNK, size - at)}); /* {note} */"
         for at in range(0, size, _ZERO_CHUNK)
@@ -86,6 +92,7 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
     stmts: list[str] = []
     offset = 0
     fail_bit = 0
+    vectors = 0
     for var, role in variables:
         size = types[var.type].size
         if is_redacted_ident(var.name) or is_redacted_type(types[var.type].name):
@@ -102,6 +109,13 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
             )
             continue
         loc = next((r for r in var.locations if r.low_pc <= pc < r.high_pc), None)
+        if loc is None and size == 0:
+            # A zero-size value ([0]T, struct{}) has no bytes to locate: the
+            # compiler gives it no location, yet its value is known.
+            out.append(
+                VariableLayout(name=var.name, type=var.type, role=role, root_offset=offset, size=0)
+            )
+            continue
         if loc is None:
             reason = var.unavailable or "no location at the probe address"
             out.append(
@@ -128,6 +142,7 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
             )
             continue
         pieces: list[PieceLayout] = []
+        label = c_comment(var.name)
         leaves = abi_leaves(var.type, types)
         places = place_pieces([p.size for p in loc.pieces], leaves, size)
         for piece, (at, psize) in zip(loc.pieces, places, strict=True):
@@ -137,7 +152,7 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
             if isinstance(piece, RegisterPiece) and piece.register in PT_REGS and psize <= 8:
                 stmts.append(
                     f"GODI_ROOT_REG(s, {dst}, regs->{PT_REGS[piece.register]}, {psize});"
-                    f" /* {var.name} */"
+                    f" /* {label} */"
                 )
                 pieces.append(PieceLayout(offset=at, size=psize, source="register"))
             elif isinstance(piece, CfaPiece | AddressPiece) and fail_bit < MAX_FAIL_BITS:
@@ -147,11 +162,16 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
                 else:
                     addr = f"0x{piece.address:x}ULL"
                     source = "memory"
-                stmts.append(
-                    f"GODI_ROOT_MEM(s, {dst}, {addr}, {psize}, {fail_bit}); /* {var.name} */"
-                )
+                stmts.append(f"GODI_ROOT_MEM(s, {dst}, {addr}, {psize}, {fail_bit}); /* {label} */")
                 pieces.append(PieceLayout(offset=at, size=psize, source=source, fail_bit=fail_bit))
                 fail_bit += 1
+            elif isinstance(piece, RegisterPiece) and 17 <= piece.register <= 32 and psize <= 8:
+                # eBPF cannot read XMM registers: zeros here, the value comes with
+                # the hit's floats record (stages.floats), if any.
+                xmm = piece.register - 17
+                stmts.append(f"GODI_ROOT_ZERO(s, {dst}, {psize}); /* {label}: xmm{xmm} */")
+                pieces.append(PieceLayout(offset=at, size=psize, source="vector", register=xmm))
+                vectors |= 1 << xmm
             else:
                 if isinstance(piece, RegisterPiece):
                     reason = _register_reason(piece.register)
@@ -159,7 +179,7 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
                     reason = "optimised out"
                 else:
                     reason = "too many memory pieces in one probe"
-                stmts += _zero(dst, psize, f"{var.name}: {reason}")
+                stmts += _zero(dst, psize, var.name, reason)
                 pieces.append(
                     PieceLayout(offset=at, size=psize, source="unavailable", reason=reason)
                 )
@@ -185,4 +205,4 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
             )
         )
         offset += (size + 7) & ~7
-    return Root(variables=out, statements=stmts, size=offset)
+    return Root(variables=out, statements=stmts, size=offset, vector_registers=vectors)

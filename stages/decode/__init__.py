@@ -20,6 +20,7 @@ simple probes, straight from the dump's bytes).
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from ..spec import Capture
 from .envelope import Envelope, entry_captures, line_captures
 from .events import Blocks, EventData, RawEvent, corrupt_event, parse_event, pcs_of
 from .fastpath import EventBytes, choose, snapshots
+from .floats import FloatsTally, join_floats
 from .generics import ShapeNames, dictionary_words, rename_text
 from .jsontext import encode, members
 from .message import MessageFormatter, call, returns
@@ -179,6 +181,13 @@ class DecodeRun(Iterator[Snapshot]):
         except UnicodeDecodeError as e:  # msgspec lets invalid UTF-8 through as is
             raise DecodeError(f"{name}: dump header is not UTF-8 JSON: {e}") from e
         check_dump(self.header, program, program_hash, name)
+        records_start = counting.position
+        self.floats = FloatsTally()
+        if any(p.vector_registers for p in layout.probes):
+            # Floats records join their hits first (decode.floats): the dump is
+            # read whole, only for a program with floats in vector registers.
+            joined, layout, self.floats = join_floats(counting.read(), layout)
+            dump = io.BytesIO(joined)
 
         self.events = 0
         self.native_events = 0
@@ -192,9 +201,9 @@ class DecodeRun(Iterator[Snapshot]):
         if indices != list(range(len(indices))):
             raise ArtifactError("layout.json", "capture type indices are not 0..n-1")
         self._name = name
-        self._renderer = ValueRenderer(
-            program, layout, redaction if redaction is not None else Redaction.from_env()
-        )
+        # What the capture redacted stays redacted, whatever decode's environment.
+        policy = redaction if redaction is not None else Redaction.from_env()
+        self._renderer = ValueRenderer(program, layout, policy.including(layout.redacted_keys))
         self._message = MessageFormatter(self._renderer)
         self._envelope = Envelope(self.header, layout.probes, service, tags)
         self._symbolizer = self._renderer.symbolizer  # one reader of the table, one cache
@@ -237,9 +246,9 @@ class DecodeRun(Iterator[Snapshot]):
             key: p.probe_id for p in layout.probes if (key := _json_string(p.probe_id))
         }
         self._type_sizes = [t.size for t in sorted(layout.types, key=lambda t: t.index)]
-        self._start = counting.position
+        self._start = records_start
         self.corrupt_at: int | None = None
-        self._reader = RecordReader(dump, counting.position)
+        self._reader = RecordReader(dump, records_start)
         self._fast = snapshots(
             native,
             self._envelope,
@@ -268,6 +277,18 @@ class DecodeRun(Iterator[Snapshot]):
         """Byte offset of the incomplete record that ends the dump, or None."""
         return self._reader.truncated_at
 
+    @property
+    def corrupt(self) -> list[tuple[int, int]]:
+        """``(offset, length)`` of each run of bytes skipped as corrupt (a record
+        whose sync marker, length or CRC is wrong); the records around were decoded."""
+        return self._reader.corrupt
+
+    @property
+    def finished(self) -> bool:
+        """Whether the dump has its trailer (the COUNTERS record capture writes when
+        it stops): without it, the capture was killed or failed."""
+        return self.counters is not None
+
     def __iter__(self) -> DecodeRun:
         return self
 
@@ -287,7 +308,18 @@ class DecodeRun(Iterator[Snapshot]):
                     self._made(fast.made())
                     yield from made
                 position = reader.offset
-                record = reader.next()
+                skipped = len(reader.corrupt)
+                resume = fast is not None and reader.skip_corrupt()
+                record = None if resume else reader.next()
+                if len(reader.corrupt) != skipped:
+                    # What the corrupt bytes held is unknown: an entry waiting
+                    # for its return may have lost it there, a return after them
+                    # may be of an entry lost there. The waiting entries are
+                    # reported now (lost return), not paired across the gap.
+                    yield from self._lost_returns(pending)
+                    pending.clear()
+                if resume:
+                    continue  # the records after them may be C's again
                 if record is None:
                     break
                 position = record.offset
@@ -326,6 +358,8 @@ class DecodeRun(Iterator[Snapshot]):
         # Calls whose return was not seen: still running when capture stopped, or
         # left by a panic (which unwinds without executing a return instruction).
         yield from self._lost_returns(pending)
+        for at, n in self._reader.corrupt:
+            log.warning("%s: %d corrupt bytes at byte %d skipped", self._name, n, at)
         if self._reader.truncated_at is not None:
             log.warning(
                 "%s: cut off in the record at byte %d; decoded everything before it",
@@ -644,7 +678,7 @@ class DecodeRun(Iterator[Snapshot]):
         """The JSON of the symbolicated stack of the PCs ``stack`` (as events hold
         them)."""
         assert self._symbolizer is not None
-        return encode(self._symbolizer.stack(pcs_of(stack)))
+        return self._symbolizer.stack_json(pcs_of(stack))
 
 
 def _json_string(text: str) -> bytes | None:

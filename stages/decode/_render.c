@@ -14,10 +14,12 @@
  *   and Renderer.scope() mirror VariablePlan.text and the scope's generated group:
  *   bools, ints, strings, structs, arrays, slices and pointers are rendered here;
  *   floats, uintptrs and complex64 take their text from the Python renderer's
- *   cache (a miss calls its formatter); every other kind ("python" nodes) calls
- *   the Python renderer of its type and splices its text in. They decline (return
- *   None, and Python renders) an event whose blocks were not indexed here, or a
- *   context with a negative limit; variables with holes never come here.
+ *   cache (a miss calls its formatter); funcs, interfaces, swiss-table maps and
+ *   unsafe.Pointer are rendered in _runtime.c; every other kind ("python"
+ *   nodes) calls the Python renderer of its type and splices its text in. They
+ *   decline (return None, and Python renders) an event whose blocks were not
+ *   indexed here, or a context with a negative limit. Holes the layout fixes are
+ *   in a variable's nodes (native.py); holes from failed reads never come here.
  *
  * Nothing read from the event is trusted: every read is checked against the
  * buffer, every count is clamped by the limits and the block it indexes.
@@ -34,7 +36,7 @@ static size_t hash_key(uint64_t addr, uint32_t type)
 	return (size_t)(h ^ (h >> 29));
 }
 
-static const Entry *bi_find(const BlockIndex *bi, uint64_t addr, uint32_t type)
+const Entry *bi_find(const BlockIndex *bi, uint64_t addr, uint32_t type)
 {
 	if (!bi || !bi->slots)
 		return NULL;
@@ -342,15 +344,19 @@ static void node_clear(Node *nd)
 	nd->fields = NULL;
 	PyMem_Free(nd->capture);
 	nd->capture = NULL;
+	runtime_node_clear(nd);
 }
 
 static void renderer_dealloc(Renderer *r)
 {
 	PyObject_GC_UnTrack(r);
 	for (Py_ssize_t i = 0; i < r->n; i++)
-		node_clear(&r->nodes[i]);
-	PyMem_Free(r->nodes);
+		node_clear(node_at(r, i));
+	for (Py_ssize_t i = 0; i < r->nchunks; i++)
+		PyMem_Free(r->chunks[i]);
+	PyMem_Free(r->chunks);
 	PyMem_Free(r->reasons);
+	dyns_clear(r);
 	Py_CLEAR(r->keep);
 	Py_TYPE(r)->tp_free((PyObject *)r);
 }
@@ -358,11 +364,16 @@ static void renderer_dealloc(Renderer *r)
 static int renderer_traverse(Renderer *r, visitproc visit, void *arg)
 {
 	Py_VISIT(r->keep);
+	Py_VISIT(r->dynamic);
+	Py_VISIT(r->dyn_index);
 	for (Py_ssize_t i = 0; i < r->n; i++) {
-		Py_VISIT(r->nodes[i].seen);
-		Py_VISIT(r->nodes[i].miss);
-		Py_VISIT(r->nodes[i].compile);
-		Py_VISIT(r->nodes[i].fn);
+		Node *nd = node_at(r, i);
+		Py_VISIT(nd->seen);
+		Py_VISIT(nd->miss);
+		Py_VISIT(nd->compile);
+		Py_VISIT(nd->fn);
+		Py_VISIT(nd->cache);
+		Py_VISIT(nd->call);
 	}
 	return 0;
 }
@@ -370,8 +381,9 @@ static int renderer_traverse(Renderer *r, visitproc visit, void *arg)
 static int renderer_clear(Renderer *r)
 {
 	for (Py_ssize_t i = 0; i < r->n; i++)
-		node_clear(&r->nodes[i]);
+		node_clear(node_at(r, i));
 	r->n = 0;
+	dyns_clear(r);
 	Py_CLEAR(r->keep);
 	return 0;
 }
@@ -395,7 +407,7 @@ static int take_text(Renderer *r, PyObject *obj, Text *t)
 	return keep_text(r->keep, obj, t);
 }
 
-static int take_capture(Node *nd, PyObject *seq)
+int take_capture(Node *nd, PyObject *seq)
 {
 	PyObject *fast = PySequence_Fast(seq, "capture types are a sequence");
 	if (!fast)
@@ -503,14 +515,16 @@ static int take_node(Renderer *r, Node *nd, PyObject *spec)
 		     (nd->count == 0 || nd->stride <= nd->size / nd->count);
 		break;
 	case K_SLICE:
-		ok = PyArg_ParseTuple(rest, "nnO", &nd->elem, &nd->stride, &capture) &&
+		ok = PyArg_ParseTuple(rest, "nnOLL", &nd->elem, &nd->stride, &capture,
+				      &nd->elem_id, &nd->levels) &&
+		     nd->levels > 0 &&
 		     nd->stride >= 0 && nd->stride <= INT32_MAX && nd->size >= 24 &&
 		     take_capture(nd, capture) == 0;
 		break;
 	case K_POINTER:
-		ok = PyArg_ParseTuple(rest, "nLppnO", &nd->elem, &nd->elem_id, &nd->nested,
-				      &nd->zero_size, &nd->skip, &capture) &&
-		     nd->size >= 8 && nd->skip >= 0 && take_capture(nd, capture) == 0;
+		ok = PyArg_ParseTuple(rest, "nLppnOL", &nd->elem, &nd->elem_id, &nd->nested,
+				      &nd->zero_size, &nd->skip, &capture, &nd->levels) &&
+		     nd->levels > 0 && nd->size >= 8 && nd->skip >= 0 && take_capture(nd, capture) == 0;
 		break;
 	case K_PYTHON:
 		ok = PyArg_ParseTuple(rest, "OO", &x, &y);
@@ -520,7 +534,7 @@ static int take_node(Renderer *r, Node *nd, PyObject *spec)
 		}
 		break;
 	default:
-		ok = 0;
+		ok = take_runtime_node(r, nd, rest) == 0;
 	}
 	Py_DECREF(rest);
 	if (!ok && !PyErr_Occurred())
@@ -545,6 +559,8 @@ static int node_refs_ok(const Node *nd, Py_ssize_t n)
 	case K_SLICE:
 	case K_POINTER:
 		return nd->elem >= 0 && nd->elem < n;
+	case K_MAP:
+		return nd->elem >= 0 && nd->elem < n && nd->value >= 0 && nd->value < n;
 	default:
 		return 1;
 	}
@@ -562,32 +578,39 @@ static PyObject *renderer_extend(Renderer *r, PyObject *specs)
 	if (!fast)
 		return NULL;
 	Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-	if (r->n + n > r->cap) {
-		Py_ssize_t cap = (r->n + n) * 2;
-		Node *nodes = PyMem_Realloc(r->nodes, (size_t)cap * sizeof(Node));
-		if (!nodes) {
+	Py_ssize_t chunks = (r->n + n + NODE_CHUNK - 1) / NODE_CHUNK;
+	if (chunks > r->nchunks) {
+		Node **all = PyMem_Realloc(r->chunks, (size_t)chunks * sizeof(Node *));
+		if (!all) {
 			Py_DECREF(fast);
 			return PyErr_NoMemory();
 		}
-		r->nodes = nodes;
-		r->cap = cap;
+		r->chunks = all;
+		while (r->nchunks < chunks) {
+			Node *chunk = PyMem_Calloc(NODE_CHUNK, sizeof(Node));
+			if (!chunk) {
+				Py_DECREF(fast);
+				return PyErr_NoMemory();
+			}
+			r->chunks[r->nchunks++] = chunk;
+		}
 	}
 	Py_ssize_t first = r->n;
 	for (Py_ssize_t i = 0; i < n; i++) {
-		Node *nd = &r->nodes[first + i];
+		Node *nd = node_at(r, first + i);
 		memset(nd, 0, sizeof(*nd));
 		if (take_node(r, nd, PySequence_Fast_GET_ITEM(fast, i)) < 0) {
 			for (Py_ssize_t k = 0; k <= i; k++)
-				node_clear(&r->nodes[first + k]);
+				node_clear(node_at(r, first + k));
 			Py_DECREF(fast);
 			return NULL;
 		}
 	}
 	Py_DECREF(fast);
 	for (Py_ssize_t i = 0; i < n; i++) {
-		if (!node_refs_ok(&r->nodes[first + i], first + n)) {
+		if (!node_refs_ok(node_at(r, first + i), first + n)) {
 			for (Py_ssize_t k = 0; k < n; k++)
-				node_clear(&r->nodes[first + k]);
+				node_clear(node_at(r, first + k));
 			PyErr_Format(PyExc_ValueError, "node %zd refers to an unknown node", first + i);
 			return NULL;
 		}
@@ -598,17 +621,19 @@ static PyObject *renderer_extend(Renderer *r, PyObject *specs)
 
 static int renderer_init(Renderer *r, PyObject *args, PyObject *kwds)
 {
-	PyObject *reasons;
-	static char *kwlist[] = {"reasons", NULL};
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &reasons))
+	PyObject *reasons, *dynamic = Py_None;
+	static char *kwlist[] = {"reasons", "dynamic", NULL};
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O", kwlist, &reasons, &dynamic))
 		return -1;
 	if (r->keep) {
 		PyErr_SetString(PyExc_RuntimeError, "Renderer initialised twice");
 		return -1;
 	}
 	r->keep = PyList_New(0);
-	if (!r->keep)
+	r->dyn_index = PyDict_New();
+	if (!r->keep || !r->dyn_index)
 		return -1;
+	r->dynamic = Py_NewRef(dynamic);
 	PyObject *fast = PySequence_Fast(reasons, "reasons are a sequence");
 	if (!fast)
 		return -1;
@@ -636,7 +661,7 @@ PyObject *empty_bytes; /* b"" */
 static PyObject *empty_tuple; /* (): no holes */
 
 /* The RenderContext attributes read, interned once. */
-static PyObject *attr_payload, *attr_blocks, *attr_path, *attr_missing;
+static PyObject *attr_payload, *attr_blocks, *attr_path, *attr_missing, *attr_levels;
 static PyObject *attr_limits[4];
 static const char *const limit_names[4] = {"max_reference_depth", "max_collection_size",
 					   "max_length", "max_field_count"};
@@ -691,7 +716,7 @@ static int put_i64(Walk *w, int64_t v)
 }
 
 /* ,"address":"0x..." as values.pointer_text spells it (f"{addr:#x}"). */
-static Py_ssize_t address_text(char *buf, uint64_t addr)
+Py_ssize_t address_text(char *buf, uint64_t addr)
 {
 	static const char hex[] = "0123456789abcdef";
 	char digits[16];
@@ -807,7 +832,7 @@ static const Entry *find_block(const Walk *w, const Node *nd, uint64_t addr)
 	return found;
 }
 
-static int overrun(Py_ssize_t off, Py_ssize_t size, const Buf *b)
+int overrun(Py_ssize_t off, Py_ssize_t size, const Buf *b)
 {
 	if (off >= 0 && size <= b->len && off <= b->len - size)
 		return 0;
@@ -816,7 +841,6 @@ static int overrun(Py_ssize_t off, Py_ssize_t size, const Buf *b)
 	return 1;
 }
 
-static int render(Walk *w, Py_ssize_t node, const Buf *b, Py_ssize_t off, long long depth);
 
 /* values.string_text */
 static int render_string(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off)
@@ -918,6 +942,45 @@ static int render_array(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 	return PUT_LIT(w, "\"}");
 }
 
+/* Whether (addr, type) is on the path being rendered: values' ctx.path. */
+int path_has(const Walk *w, uint64_t addr, long long type)
+{
+	for (Py_ssize_t i = 0; i < w->npath; i++)
+		if (w->path[i].addr == addr && w->path[i].type == type)
+			return 1;
+	return 0;
+}
+
+/* Put (addr, type) on the path, with the levels its hop adds, for what is
+ * rendered under it; path_pop after. */
+int path_push(Walk *w, uint64_t addr, long long type, long long levels)
+{
+	if (w->npath == w->cappath) {
+		Py_ssize_t cap = w->cappath ? w->cappath * 2 : 16;
+		PathEntry *path = PyMem_Realloc(w->path, (size_t)cap * sizeof(PathEntry));
+		if (!path) {
+			PyErr_NoMemory();
+			return -1;
+		}
+		w->path = path;
+		w->cappath = cap;
+	}
+	if (Py_EnterRecursiveCall(" while rendering a captured value"))
+		return -1;
+	w->path[w->npath].addr = addr;
+	w->path[w->npath].type = type;
+	w->npath++;
+	w->levels += levels;
+	return 0;
+}
+
+void path_pop(Walk *w, long long levels)
+{
+	w->npath--;
+	w->levels -= levels;
+	Py_LeaveRecursiveCall();
+}
+
 /* values.slice_text */
 static int render_slice(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, long long depth)
 {
@@ -954,6 +1017,16 @@ static int render_slice(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 				       PUT_LIT(w, "\",\"notCapturedReason\":\"unimplemented\"}") < 0
 				   ? -1
 				   : 0;
+		if (nd->elem_id &&
+		    (path_has(w, ptr, nd->elem_id) || w->levels + nd->levels > GODI_MAX_LEVELS))
+			return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"size\":\"") < 0 ||
+				       put_u64(w, length) < 0 ||
+				       (path_has(w, ptr, nd->elem_id)
+					    ? PUT_LIT(w, "\",\"notCapturedReason\":\"circular "
+							 "reference\"}")
+					    : PUT_LIT(w, "\",\"notCapturedReason\":\"depth\"}")) < 0
+				   ? -1
+				   : 0;
 		const Entry *block = find_block(w, nd, ptr);
 		if (!block || block->flags & BLOCK_FLAG_READ_FAILED) {
 			w->missing |= !block;
@@ -973,9 +1046,15 @@ static int render_slice(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 		 * ValueRenderer checked is the element type's */
 		if (overrun(block->start, shown * nd->stride, &w->payload))
 			return -1;
-		if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0 ||
-		    render_elements(w, nd->elem, nd->stride, &w->payload, block->start, shown,
-				    depth) < 0)
+		if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0)
+			return -1;
+		if (nd->elem_id && path_push(w, ptr, nd->elem_id, nd->levels) < 0)
+			return -1;
+		int rc = render_elements(w, nd->elem, nd->stride, &w->payload, block->start, shown,
+					 depth);
+		if (nd->elem_id)
+			path_pop(w, nd->levels);
+		if (rc < 0)
 			return -1;
 	} else if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"elements\":[") < 0) {
 		return -1;
@@ -993,19 +1072,13 @@ close:
 	return PUT_LIT(w, "\"}");
 }
 
-/* values._inline: the pointee's text at out[at:] becomes its members (without its
- * head and closing brace) with the address before a trailing notCapturedReason. */
-static int inline_pointee(Walk *w, Py_ssize_t at, Py_ssize_t skip, const char *address,
-			  Py_ssize_t address_len)
+/* values._inline, the end of it: the members at out[at:len - 1] (a pointee's text
+ * without its head) get the address before a trailing notCapturedReason, and the
+ * closing brace. */
+static int inline_address(Walk *w, Py_ssize_t at, const char *address, Py_ssize_t address_len)
 {
-	Py_ssize_t n = w->len - at;
-	if (n < skip + 1 || w->out[w->len - 1] != '}') {
-		PyErr_SetString(PyExc_ValueError, "a pointee's text does not start with its type");
-		return -1;
-	}
-	Py_ssize_t members = n - skip - 1;
-	memmove(w->out + at, w->out + at + skip, (size_t)members);
-	w->len = at + members;
+	Py_ssize_t members = w->len - 1 - at;
+	w->len--; /* the pointee's closing brace */
 	Py_ssize_t cut = w->len;
 	for (Py_ssize_t i = 0; i < w->r->nreasons; i++) {
 		const Text *t = &w->r->reasons[i];
@@ -1023,6 +1096,45 @@ static int inline_pointee(Walk *w, Py_ssize_t at, Py_ssize_t skip, const char *a
 	return 0;
 }
 
+/* Whether the pointee's text from at (skip bytes of head, members, a closing
+ * brace) has the shape values._inline takes apart; else an error. */
+static int pointee_shape(Walk *w, Py_ssize_t at, Py_ssize_t skip)
+{
+	if (w->len - at < skip + 1 || w->out[w->len - 1] != '}') {
+		PyErr_SetString(PyExc_ValueError, "a pointee's text does not start with its type");
+		return -1;
+	}
+	return 0;
+}
+
+/* A pointer to node elem shown with its pointee's members inlined (values._inline):
+ * the pointee is rendered where its head ends where the pointer's head ends, then
+ * the pointer's head is written over it, so that its members are not moved. */
+static int render_inlined(Walk *w, const Node *nd, const Buf *data, Py_ssize_t at,
+			  long long depth, const char *address, Py_ssize_t address_len)
+{
+	Py_ssize_t start = w->len, from = start + nd->head.n - nd->skip;
+	if (from < start) { /* the pointee's head is the longer: render, then move */
+		if (PUT_TEXT(w, nd->head) < 0)
+			return -1;
+		Py_ssize_t pointee = w->len;
+		if (render(w, nd->elem, data, at, depth + 1) < 0 ||
+		    pointee_shape(w, pointee, nd->skip) < 0)
+			return -1;
+		Py_ssize_t members = w->len - pointee - nd->skip;
+		memmove(w->out + pointee, w->out + pointee + nd->skip, (size_t)members);
+		w->len = pointee + members;
+		return inline_address(w, pointee, address, address_len);
+	}
+	if (ensure(w, nd->head.n) < 0)
+		return -1;
+	w->len = from;
+	if (render(w, nd->elem, data, at, depth + 1) < 0 || pointee_shape(w, from, nd->skip) < 0)
+		return -1;
+	memcpy(w->out + start, nd->head.s, (size_t)nd->head.n);
+	return inline_address(w, start + nd->head.n, address, address_len);
+}
+
 /* values.pointer_text */
 static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, long long depth)
 {
@@ -1032,14 +1144,12 @@ static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
 		return PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"isNull\":true}") < 0 ? -1 : 0;
 	char address[40];
 	Py_ssize_t address_len = address_text(address, addr);
-	for (Py_ssize_t i = 0; i < w->npath; i++) {
-		if (w->path[i].addr == addr && w->path[i].type == nd->elem_id)
-			return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
-				       PUT_LIT(w, ",\"notCapturedReason\":\"circular reference\"}") < 0
-				   ? -1
-				   : 0;
-	}
-	if (depth >= w->max_depth)
+	if (path_has(w, addr, nd->elem_id))
+		return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
+			       PUT_LIT(w, ",\"notCapturedReason\":\"circular reference\"}") < 0
+			   ? -1
+			   : 0;
+	if (depth >= w->max_depth || w->levels + nd->levels > GODI_MAX_LEVELS)
 		return PUT_TEXT(w, nd->head) < 0 || put(w, address, address_len) < 0 ||
 			       PUT_LIT(w, ",\"notCapturedReason\":\"depth\"}") < 0
 			   ? -1
@@ -1059,21 +1169,8 @@ static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
 		data = w->payload;
 		at = block->start;
 	}
-	if (w->npath == w->cappath) {
-		Py_ssize_t cap = w->cappath ? w->cappath * 2 : 16;
-		PathEntry *path = PyMem_Realloc(w->path, (size_t)cap * sizeof(PathEntry));
-		if (!path) {
-			PyErr_NoMemory();
-			return -1;
-		}
-		w->path = path;
-		w->cappath = cap;
-	}
-	if (Py_EnterRecursiveCall(" while rendering a pointee"))
+	if (path_push(w, addr, nd->elem_id, nd->levels) < 0)
 		return -1;
-	w->path[w->npath].addr = addr;
-	w->path[w->npath].type = nd->elem_id;
-	w->npath++;
 	int rc;
 	if (nd->nested) {
 		rc = PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"fields\":{\"*\":") < 0 ||
@@ -1083,15 +1180,9 @@ static int render_pointer(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
 			 ? -1
 			 : 0;
 	} else {
-		rc = -1;
-		if (PUT_TEXT(w, nd->head) == 0) {
-			Py_ssize_t start = w->len;
-			if (render(w, nd->elem, &data, at, depth + 1) == 0)
-				rc = inline_pointee(w, start, nd->skip, address, address_len);
-		}
+		rc = render_inlined(w, nd, &data, at, depth, address, address_len);
 	}
-	w->npath--;
-	Py_LeaveRecursiveCall();
+	path_pop(w, nd->levels);
 	return rc;
 }
 
@@ -1108,7 +1199,7 @@ static int render_python(Walk *w, Node *nd, const Buf *b, Py_ssize_t off, long l
 	}
 	PyObject *path = NULL, *text = NULL, *at = NULL, *deep = NULL;
 	Py_ssize_t added = 0;
-	int rc = -1;
+	int rc = -1, levels_set = 0;
 	if (!w->ctx) {
 		if (!w->make_ctx) {
 			PyErr_SetString(PyExc_RuntimeError, "a walk without a render context");
@@ -1135,6 +1226,14 @@ static int render_python(Walk *w, Node *nd, const Buf *b, Py_ssize_t off, long l
 				goto done;
 		}
 	}
+	if (w->levels) { /* the Python renderers see the hops above them */
+		PyObject *levels = PyLong_FromLongLong(w->levels);
+		int r = levels ? PyObject_SetAttr(w->ctx, attr_levels, levels) : -1;
+		Py_XDECREF(levels);
+		if (r < 0)
+			goto done;
+		levels_set = 1;
+	}
 	at = PyLong_FromSsize_t(off);
 	deep = PyLong_FromLongLong(depth);
 	if (at && deep) {
@@ -1148,6 +1247,16 @@ static int render_python(Walk *w, Node *nd, const Buf *b, Py_ssize_t off, long l
 			PyErr_SetString(PyExc_TypeError, "a renderer returned a non-str");
 	}
 done:
+	if (levels_set) { /* back to the root's: a walk starts at a root value */
+		PyObject *type, *value, *tb;
+		PyErr_Fetch(&type, &value, &tb);
+		PyObject *zero = PyLong_FromLong(0);
+		if (!zero || PyObject_SetAttr(w->ctx, attr_levels, zero) < 0)
+			rc = -1;
+		Py_XDECREF(zero);
+		if (type)
+			PyErr_Restore(type, value, tb);
+	}
 	for (Py_ssize_t i = 0; i < added; i++) {
 		PyObject *key = Py_BuildValue("(KL)", (unsigned long long)w->path[i].addr,
 					      w->path[i].type);
@@ -1162,9 +1271,9 @@ done:
 	return rc;
 }
 
-static int render(Walk *w, Py_ssize_t node, const Buf *b, Py_ssize_t off, long long depth)
+int render(Walk *w, Py_ssize_t node, const Buf *b, Py_ssize_t off, long long depth)
 {
-	Node *nd = &w->r->nodes[node];
+	Node *nd = node_at(w->r, node);
 	uint64_t raw;
 	switch (nd->kind) {
 	case K_CONST:
@@ -1222,6 +1331,11 @@ static int render(Walk *w, Py_ssize_t node, const Buf *b, Py_ssize_t off, long l
 		return render_slice(w, nd, b, off, depth);
 	case K_POINTER:
 		return render_pointer(w, nd, b, off, depth);
+	case K_ADDRESS:
+	case K_FUNC:
+	case K_IFACE:
+	case K_MAP:
+		return render_runtime(w, nd, b, off, depth);
 	default:
 		PyErr_Format(PyExc_ValueError, "node of unknown kind %d", nd->kind);
 		return -1;
@@ -1261,6 +1375,7 @@ void walk_start(Walk *w, Renderer *r, PyObject *payload, PyObject *blocks,
 	w->missing = 0;
 	w->path = NULL;
 	w->npath = w->cappath = 0;
+	w->levels = 0;
 	w->out = w->stack;
 	w->len = 0;
 	w->cap = sizeof(w->stack);
@@ -1451,9 +1566,10 @@ PyMODINIT_FUNC PyInit__render(void)
 		return NULL;
 	if (!empty_tuple && !(empty_tuple = PyTuple_New(0)))
 		return NULL;
-	PyObject **attrs[] = {&attr_payload, &attr_blocks, &attr_path, &attr_missing};
-	const char *attr_names[] = {"payload", "blocks", "path", "missing"};
-	for (int i = 0; i < 4; i++)
+	PyObject **attrs[] = {&attr_payload, &attr_blocks, &attr_path, &attr_missing,
+			      &attr_levels};
+	const char *attr_names[] = {"payload", "blocks", "path", "missing", "levels"};
+	for (int i = 0; i < 5; i++)
 		if (!*attrs[i] && !(*attrs[i] = PyUnicode_InternFromString(attr_names[i])))
 			return NULL;
 	for (int i = 0; i < 4; i++)
@@ -1469,7 +1585,8 @@ PyMODINIT_FUNC PyInit__render(void)
 		{"K_CONST", K_CONST},     {"K_BOOL", K_BOOL},       {"K_INT", K_INT},
 		{"K_CACHED", K_CACHED},   {"K_STRING", K_STRING},   {"K_STRUCT", K_STRUCT},
 		{"K_ARRAY", K_ARRAY},     {"K_SLICE", K_SLICE},     {"K_POINTER", K_POINTER},
-		{"K_PYTHON", K_PYTHON},
+		{"K_PYTHON", K_PYTHON},   {"K_ADDRESS", K_ADDRESS}, {"K_FUNC", K_FUNC},
+		{"K_IFACE", K_IFACE},     {"K_MAP", K_MAP},
 	};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (PyModule_AddIntConstant(m, kinds[i].name, kinds[i].value) < 0)

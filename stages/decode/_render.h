@@ -18,6 +18,7 @@
 #define BLOCK_FLAG_READ_FAILED 1
 #define BLOCK_FLAG_SHORT 2
 #define BYTES_TYPE 0
+#define KEY_REDACTED (1ULL << 63) /* a guarded map key's mark in its length word */
 
 /* Node kinds (exported to native.py). */
 enum {
@@ -31,6 +32,10 @@ enum {
 	K_SLICE,   /* _compile_slice */
 	K_POINTER, /* _compile_pointer */
 	K_PYTHON,  /* anything else: the Python renderer */
+	K_ADDRESS, /* values._compile_unsafe_pointer (_runtime.c) */
+	K_FUNC,    /* runtime_values.compile_func (_runtime.c) */
+	K_IFACE,   /* runtime_values.compile_interface (_runtime.c) */
+	K_MAP,     /* runtime_values.compile_map, swiss tables (_runtime.c) */
 };
 
 static inline const unsigned char *read_le(const unsigned char *p, int size, uint64_t *out)
@@ -84,21 +89,56 @@ typedef struct {
 	PyObject *fn;
 	FieldSpec *fields;
 	Py_ssize_t nfields;
-	Py_ssize_t elem;   /* K_ARRAY, K_SLICE: elements; K_POINTER: pointee */
+	Py_ssize_t elem;   /* K_ARRAY, K_SLICE: elements; K_POINTER: pointee; K_MAP: keys */
+	Py_ssize_t value;  /* K_MAP: values */
 	Py_ssize_t count;  /* K_ARRAY */
 	Py_ssize_t stride; /* K_ARRAY, K_SLICE */
 	uint32_t *capture; /* capture types whose blocks hold the elements or pointee */
 	Py_ssize_t ncapture;
-	long long elem_id; /* K_POINTER: the resolved pointee type, on the path */
+	long long elem_id; /* K_POINTER: the resolved pointee type, on the path;
+			      K_SLICE: its data's path key type, 0: none; K_MAP: its
+			      data's path key type (values.path_key) */
+	long long levels;  /* K_POINTER, K_SLICE, K_MAP: JSON levels its hop adds
+			      (values.levels) */
 	int nested, zero_size;
 	Py_ssize_t skip;   /* K_POINTER: bytes of the pointee's head */
+	/* _runtime.c's kinds */
+	long long ix;      /* K_FUNC: the code capture type; K_IFACE: itab; K_MAP: header;
+			      -1: none */
+	int empty;         /* K_IFACE: interface {} (no itab) */
+	PyObject *cache;   /* K_FUNC: pc -> text; K_MAP: key text -> redacted */
+	PyObject *call;    /* K_FUNC: pc -> text; K_MAP: key text -> redacted */
+	struct MapSpec *map; /* K_MAP */
 } Node;
+
+/* The dynamic type of an interface, by its runtime type descriptor (_runtime.c). */
+typedef struct {
+	Py_ssize_t node;
+	int direct;        /* abi.direct_iface: the data word is the value */
+	uint32_t *capture; /* capture types holding its values */
+	Py_ssize_t ncapture;
+	Text unavailable;
+	long long type;    /* its resolved IR type: the path key of its value */
+	long long levels;  /* JSON levels the interface's hop to it adds */
+	int pointer;       /* direct, its abi.direct_leaf a pointer or unsafe.Pointer:
+			    * the interface's hop reaches its pointee, no level more */
+	int zero;          /* zero-size: rendered from no bytes (its data word points
+			    * at runtime.zerobase, which the walker does not copy) */
+} Dyn;
+
+/* Nodes live in chunks that never move: a walk holds node pointers while Python
+ * may add nodes (an interface's dynamic type met for the first time). */
+#define NODE_CHUNK 256
 
 typedef struct {
 	PyObject_HEAD
-	Node *nodes;
-	Py_ssize_t n, cap;
+	Node **chunks;
+	Py_ssize_t n, nchunks;
 	PyObject *keep;    /* the bytes objects the nodes' texts point into */
+	PyObject *dynamic; /* descriptor -> None or (node, direct, capture types, text) */
+	PyObject *dyn_index; /* dict: descriptor -> index in dyns, or None */
+	Dyn *dyns;
+	Py_ssize_t ndyns, capdyns;
 	Text *reasons;     /* ,"notCapturedReason":"..." of every reason */
 	Py_ssize_t nreasons;
 } Renderer;
@@ -127,10 +167,16 @@ typedef struct {
 	int missing;
 	PathEntry *path;
 	Py_ssize_t npath, cappath;
+	long long levels; /* ctx.levels: the JSON levels of the hops on the path */
 	char *out; /* stack, or on the heap once grown */
 	Py_ssize_t len, cap;
 	char stack[1024];
 } Walk;
+
+static inline Node *node_at(const Renderer *r, Py_ssize_t i)
+{
+	return &r->chunks[i / NODE_CHUNK][i % NODE_CHUNK];
+}
 
 /* Capture type sizes, by index: a Python list of ints, or a C array. */
 typedef struct {
@@ -155,6 +201,19 @@ GODI_INTERNAL int put_u64(Walk *w, uint64_t v);
 GODI_INTERNAL int put_escaped(Walk *w, const unsigned char *s, Py_ssize_t n);
 GODI_INTERNAL int put_str(Walk *w, PyObject *text);
 GODI_INTERNAL int keep_text(PyObject *keep, PyObject *obj, Text *t);
+GODI_INTERNAL const Entry *bi_find(const BlockIndex *bi, uint64_t addr, uint32_t type);
+GODI_INTERNAL int overrun(Py_ssize_t off, Py_ssize_t size, const Buf *b);
+GODI_INTERNAL int render(Walk *w, Py_ssize_t node, const Buf *b, Py_ssize_t off,
+			 long long depth);
+GODI_INTERNAL Py_ssize_t address_text(char *buf, uint64_t addr);
+GODI_INTERNAL int take_capture(Node *nd, PyObject *seq);
+/* The JSON levels the hops of one path may reach: values.MAX_LEVELS. */
+#define GODI_MAX_LEVELS 256
+/* ctx.path: whether (addr, type) is on it; put on it, with the levels its hop
+ * adds to ctx.levels, while what it reaches renders (path_pop after). */
+GODI_INTERNAL int path_has(const Walk *w, uint64_t addr, long long type);
+GODI_INTERNAL int path_push(Walk *w, uint64_t addr, long long type, long long levels);
+GODI_INTERNAL void path_pop(Walk *w, long long levels);
 
 /* Room for more bytes in a walk's output. */
 static inline int ensure(Walk *w, Py_ssize_t more)
@@ -173,6 +232,13 @@ static inline int put(Walk *w, const char *s, Py_ssize_t n)
 
 #define PUT_LIT(w, lit) put((w), (lit), (Py_ssize_t)(sizeof(lit) - 1))
 #define PUT_TEXT(w, t) put((w), (t).s, (t).n)
+
+/* _runtime.c */
+GODI_INTERNAL int take_runtime_node(Renderer *r, Node *nd, PyObject *rest);
+GODI_INTERNAL void runtime_node_clear(Node *nd);
+GODI_INTERNAL int render_runtime(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off,
+				 long long depth);
+GODI_INTERNAL void dyns_clear(Renderer *r);
 
 /* _snapshots.c */
 GODI_INTERNAL extern PyTypeObject SnapshotsType;

@@ -13,6 +13,10 @@ K_ARRAY: int
 K_SLICE: int
 K_POINTER: int
 K_PYTHON: int
+K_ADDRESS: int
+K_FUNC: int
+K_IFACE: int
+K_MAP: int
 
 _Block = tuple[int, int, int, int]
 
@@ -34,7 +38,14 @@ def index_blocks(
 class Renderer:
     """Renders values from a table of nodes, one per IR type."""
 
-    def __init__(self, reasons: Sequence[bytes]) -> None: ...
+    def __init__(
+        self,
+        reasons: Sequence[bytes],
+        dynamic: Callable[
+            [int], tuple[int, bool, tuple[int, ...], bytes, int, int, bool, bool] | None
+        ]
+        | None = None,
+    ) -> None: ...
     def extend(self, specs: Sequence[tuple[Any, ...] | None], /) -> None: ...
     def value(self, node: int, offset: int, ctx: object, /) -> str | None: ...
     def scope(

@@ -25,9 +25,13 @@
 
 #include "_render.h"
 
-/* mirrors stages/dump.py and stages/layout.py (bpf/godi_event.h) */
-#define RECORD_PREFIX 8
+#include "../_crc32.h"
+
+/* mirrors stages/dump.py and stages/layout.py (bpf/godi_event.h): a record is a
+ * sync marker, u32 kind, u32 length, u32 CRC-32 (of kind, length and payload) */
+#define RECORD_PREFIX 16
 #define RECORD_EVENT 1
+static const unsigned char SYNC[4] = {0xd7, 'G', 'D', 'R'};
 #define MAX_RECORD (1 << 24)
 #define EVENT_HEADER_SIZE 64
 #define EVENT_FLAG_TRUNCATED 1
@@ -108,7 +112,40 @@ typedef struct {
 	Probe *probes;
 	Py_ssize_t nprobes;
 	PyObject *keep; /* the bytes objects texts point into */
+	char *obuf, *wbuf, *sbuf; /* output buffers kept from one event to the next
+				     (grown once): snapshot, values, summaries' values */
+	Py_ssize_t ocap, wcap, scap;
 } Snapshots;
+
+#define KEPT_BUFFER (4 << 20) /* bigger buffers are not kept */
+
+/* A walk's output buffer kept in *buf (*cap bytes) for the next walk, if it left
+ * its stack and is not too big; the walk then ends on its stack. */
+static void keep_buffer(Walk *w, char **buf, Py_ssize_t *cap)
+{
+	if (w->out == w->stack)
+		return;
+	if (w->cap <= KEPT_BUFFER && !*buf) {
+		*buf = w->out;
+		*cap = w->cap;
+	} else {
+		PyMem_Free(w->out);
+	}
+	w->out = w->stack;
+	w->cap = sizeof(w->stack);
+	w->len = 0;
+}
+
+/* A walk's output starting in the kept buffer, if any (the walk owns it then). */
+static void use_buffer(Walk *w, char **buf, Py_ssize_t *cap)
+{
+	if (*buf) {
+		w->out = *buf;
+		w->cap = *cap;
+		w->len = 0;
+		*buf = NULL;
+	}
+}
 
 /* An entry waiting for its return, followed by its message (escaped, up to the
  * closing parenthesis), its captures' entry members, its evaluation errors
@@ -164,6 +201,9 @@ static void snapshots_dealloc(Snapshots *self)
 {
 	PyObject_GC_UnTrack(self);
 	snapshots_clear(self);
+	PyMem_Free(self->obuf);
+	PyMem_Free(self->wbuf);
+	PyMem_Free(self->sbuf);
 	PyMem_Free(self->probes);
 	PyMem_Free(self->sizes);
 	Py_TYPE(self)->tp_free((PyObject *)self);
@@ -575,11 +615,13 @@ static int put_summary(Walk *o, Event *e, Said *s, const char *text, Py_ssize_t 
 	Walk w;
 	SummaryArg arg = {e, s};
 	walk_start(&w, e->self->renderer, e->payload, e->blocks, s->limits);
+	use_buffer(&w, &e->self->sbuf, &e->self->scap);
 	w.make_ctx = make_summary_context;
 	w.ctx_arg = &arg;
 	int rc = walk_render(&w, scope->nodes[s->index], scope->offsets[s->index]);
 	if (rc == 0)
 		rc = summary_into(e->self->summaries, s->summary, w.out, w.len, o);
+	keep_buffer(&w, &e->self->sbuf, &e->self->scap);
 	walk_end(&w);
 	if (rc == 1)
 		o->len = at;
@@ -763,6 +805,7 @@ static int emit(Snapshots *self, const Parts *s, PyObject *out)
 	counted->errors += count_errors(&s->errors[0]) + count_errors(&s->errors[1]) + (s->lost != NULL);
 	Walk o;
 	buf_start(&o);
+	use_buffer(&o, &self->obuf, &self->ocap);
 	int rc = -1;
 	__int128 ms = (__int128)s->ktime + self->clock_offset_ns;
 	__int128 ts = ms >= 0 ? ms / 1000000 : -((-ms + 999999) / 1000000); /* floor */
@@ -795,6 +838,7 @@ static int emit(Snapshots *self, const Parts *s, PyObject *out)
 		Py_DECREF(snap);
 	}
 done:
+	keep_buffer(&o, &self->obuf, &self->ocap);
 	buf_end(&o);
 	return rc;
 }
@@ -1048,6 +1092,7 @@ static int decode_event(Snapshots *self, const unsigned char *p, Py_ssize_t tota
 	Event e = {self, pr, payload, (PyObject *)blocks};
 	buf_start(&e.errors);
 	walk_start(&e.w, self->renderer, payload, (PyObject *)blocks, pr->limits);
+	use_buffer(&e.w, &self->wbuf, &self->wcap);
 	e.w.make_ctx = make_context;
 	e.w.ctx_arg = &e;
 	Py_XDECREF(blocks); /* held by the walk */
@@ -1090,6 +1135,7 @@ static int decode_event(Snapshots *self, const unsigned char *p, Py_ssize_t tota
 	if (rc == 0)
 		pr->taken++;
 	texts_end(&e.t);
+	keep_buffer(&e.w, &self->wbuf, &self->wcap);
 	walk_end(&e.w);
 	buf_end(&e.errors);
 	Py_DECREF(payload);
@@ -1120,11 +1166,15 @@ static PyObject *snapshots_run(Snapshots *self, PyObject *args)
 		goto error;
 	}
 	while (len - pos >= RECORD_PREFIX) {
-		uint64_t kind, length;
-		read_le(buf + pos, 4, &kind);
-		read_le(buf + pos + 4, 4, &length);
-		if (kind != RECORD_EVENT || length > MAX_RECORD ||
+		uint64_t kind, length, crc;
+		read_le(buf + pos + 4, 4, &kind);
+		read_le(buf + pos + 8, 4, &length);
+		read_le(buf + pos + 12, 4, &crc);
+		if (memcmp(buf + pos, SYNC, 4) || kind != RECORD_EVENT || length > MAX_RECORD ||
 		    (Py_ssize_t)length > len - pos - RECORD_PREFIX)
+			break;
+		/* A corrupt record is Python's: it skips it and says so (dump.RecordReader). */
+		if (godi_crc32(godi_crc32(0, buf + pos + 4, 8), buf + pos + RECORD_PREFIX, length) != crc)
 			break;
 		int rc = decode_event(self, buf + pos + RECORD_PREFIX, (Py_ssize_t)length, offset, out);
 		if (rc < 0)

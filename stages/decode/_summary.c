@@ -85,7 +85,46 @@ static const char *skip_string(const char *p, const char *end)
 static const char *text_base;
 static int32_t *text_match;
 
-/* Fill text_match for the n bytes at text; 0, DECLINE (not balanced), -1. */
+/* The bits of a 64-byte block at p: quotes, backslashes, brackets ('[' | 0x20 is
+ * '{', ']' | 0x20 is '}'). */
+static inline void block_bits(const char *p, uint64_t *quotes, uint64_t *slashes,
+			      uint64_t *brackets)
+{
+	const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\'),
+		      open = _mm_set1_epi8('{'), close = _mm_set1_epi8('}'),
+		      lower = _mm_set1_epi8(0x20);
+	uint64_t q = 0, s = 0, b = 0;
+	for (int i = 0; i < 4; i++) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(p + 16 * i));
+		__m128i y = _mm_or_si128(x, lower);
+		q |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, quote)) << (16 * i);
+		s |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, slash)) << (16 * i);
+		b |= (uint64_t)(uint16_t)_mm_movemask_epi8(
+			     _mm_or_si128(_mm_cmpeq_epi8(y, open), _mm_cmpeq_epi8(y, close)))
+		     << (16 * i);
+	}
+	*quotes = q;
+	*slashes = s;
+	*brackets = b;
+}
+
+/* Each bit the XOR of itself and all the bits below it. */
+static inline uint64_t prefix_xor(uint64_t x)
+{
+	x ^= x << 1;
+	x ^= x << 2;
+	x ^= x << 4;
+	x ^= x << 8;
+	x ^= x << 16;
+	x ^= x << 32;
+	return x;
+}
+
+/* Fill text_match for the n bytes at text; 0, DECLINE (not balanced), -1.
+ *
+ * 64 bytes at a time: the quotes not escaped by a backslash delimit the strings
+ * (a prefix XOR of their bits), and only the brackets outside strings are looked
+ * at one by one (a value's text has several quotes per bracket). */
 static int match_brackets(const char *text, Py_ssize_t n, int32_t **match, Py_ssize_t *cap)
 {
 	if (n > INT32_MAX)
@@ -101,70 +140,54 @@ static int match_brackets(const char *text, Py_ssize_t n, int32_t **match, Py_ss
 	}
 	int32_t stack[256];
 	int depth = 0;
-	const char *p = text, *end = text + n;
-	const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\'),
-		      open = _mm_set1_epi8('{'), close = _mm_set1_epi8('}'),
-		      lower = _mm_set1_epi8(0x20);
-	for (;;) {
-		/* to the next quote or bracket ('[' | 0x20 is '{', ']' | 0x20 is '}') */
-		while (end - p >= 16) {
-			__m128i x = _mm_loadu_si128((const __m128i *)p);
-			__m128i y = _mm_or_si128(x, lower);
-			int mask = _mm_movemask_epi8(_mm_or_si128(
-				_mm_cmpeq_epi8(x, quote),
-				_mm_or_si128(_mm_cmpeq_epi8(y, open), _mm_cmpeq_epi8(y, close))));
-			if (mask) {
-				p += __builtin_ctz((unsigned)mask);
-				goto found;
-			}
-			p += 16;
+	uint64_t escape_next = 0; /* the block's first byte is escaped */
+	uint64_t in_string = 0;   /* all ones: the previous block ended inside a string */
+	char tail[64];
+	for (Py_ssize_t at = 0; at < n; at += 64) {
+		const char *p = text + at;
+		if (n - at < 64) {
+			/* the last bytes, padded with NULs (none of the bytes looked for) */
+			memset(tail, 0, sizeof(tail));
+			memcpy(tail, p, (size_t)(n - at));
+			p = tail;
 		}
-		while (p < end && *p != '"' && (*p | 0x20) != '{' && (*p | 0x20) != '}')
-			p++;
-		if (p >= end)
-			break;
-	found:;
-		char c = *p;
-		if (c == '"') {
-			/* to the closing quote, past escapes */
-			p++;
-			for (;;) {
-				while (end - p >= 16) {
-					__m128i x = _mm_loadu_si128((const __m128i *)p);
-					int mask = _mm_movemask_epi8(
-						_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash)));
-					if (mask) {
-						p += __builtin_ctz((unsigned)mask);
-						goto special;
-					}
-					p += 16;
-				}
-				while (p < end && *p != '"' && *p != '\\')
-					p++;
-				if (p >= end)
-					return DECLINE;
-			special:
-				if (*p == '"')
-					break;
-				p += 2; /* an escape */
-				if (p > end)
-					return DECLINE;
-			}
-		} else if (c == '{' || c == '[') {
-			if (depth == 256)
-				return DECLINE;
-			stack[depth++] = (int32_t)(p - text);
-		} else {
-			if (!depth)
-				return DECLINE;
-			int32_t at = stack[--depth];
-			if ((c == '}') != (text[at] == '{'))
-				return DECLINE;
-			(*match)[at] = (int32_t)(p - text);
+		uint64_t quotes, slashes, brackets;
+		block_bits(p, &quotes, &slashes, &brackets);
+		uint64_t escaped = escape_next;
+		escape_next = 0;
+		while (slashes) { /* rare: one by one, in order */
+			int i = __builtin_ctzll(slashes);
+			slashes &= slashes - 1;
+			if (escaped >> i & 1)
+				continue; /* an escaped backslash */
+			if (i == 63)
+				escape_next = 1;
+			else
+				escaped |= 1ull << (i + 1);
 		}
-		p++;
+		uint64_t strings = prefix_xor(quotes & ~escaped) ^ in_string;
+		in_string = (uint64_t)((int64_t)strings >> 63);
+		brackets &= ~strings;
+		while (brackets) {
+			int i = __builtin_ctzll(brackets);
+			brackets &= brackets - 1;
+			char c = p[i];
+			int32_t pos = (int32_t)(at + i);
+			if (c == '{' || c == '[') {
+				if (depth == 256)
+					return DECLINE;
+				stack[depth++] = pos;
+			} else {
+				if (!depth)
+					return DECLINE;
+				int32_t open = stack[--depth];
+				if ((c == '}') != (text[open] == '{'))
+					return DECLINE;
+				(*match)[open] = pos;
+			}
+		}
 	}
-	return depth ? DECLINE : 0;
+	return depth || in_string || escape_next ? DECLINE : 0;
 }
 
 /* After the JSON value at p; NULL if there is none. */

@@ -152,7 +152,7 @@ def _scope(scope: ScopePlan, truncated: str, *, results: bool = False) -> _Scope
     if results and len(distinct) == 1:
         opening, keys = b'{"@return":', [b""]
     elif results and distinct:
-        opening, closing = b'{"@return":{"type":"","fields":{', b"}}}"
+        opening, closing = b'{"@return":{"fields":{', b"}}}"
     members = tuple(zip(keys, picks, strict=True))
     missing = tuple(_error(vp.name, truncated) for vp in scope.variables)
     return nodes, offsets, members, opening, closing, missing

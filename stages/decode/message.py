@@ -32,7 +32,7 @@ from ..ir import (
 )
 from ..snapshot import CapturedValue
 from ..spec import Capture
-from .values import NESTED_POINTEES, ValueRenderer
+from .values import NESTED_POINTEES, ValueRenderer, shown_fields
 
 MAX_FIELDS = 5
 MAX_ITEMS = 3
@@ -95,7 +95,7 @@ class MessageFormatter:
             # Rendered fields are the first declared ones, in order.
             parts = [
                 f"{k}: {self.summary(f.type, fv, level + 1)}"
-                for f, (k, fv) in zip(t.fields[:MAX_FIELDS], fields.items(), strict=False)
+                for f, (k, fv) in zip(shown_fields(t)[:MAX_FIELDS], fields.items(), strict=False)
             ]
             if len(fields) > MAX_FIELDS or reason == "fieldCount":
                 parts.append("...")

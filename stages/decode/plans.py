@@ -10,7 +10,9 @@ name, the later one's, in the place of the first (a dict's rules).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from ..layout import ProbeLayout, VariableLayout
 from ..spec import Capture
@@ -40,21 +42,22 @@ class VariablePlan:
     constant: str | None
     """The variable's value whatever the event: redacted, or without a location."""
     native: Value | None = None
-    """The C renderer of the value (``native``), for events without holes in it."""
+    """The C renderer of the value (``native``) with its fixed ``holes``, for events
+    whose failed reads add none."""
 
     def text(self, event: EventData, ctx: RenderContext) -> str:
         """The JSON text of the variable's value in ``event``."""
         if self.constant is not None:
             return self.constant
-        holes = self.holes
+        failed: Ranges = ()
         if self.fail_holes and event.fail_mask:
             mask = event.fail_mask
-            holes = holes + tuple(span for bit, span in self.fail_holes if mask >> bit & 1)
-        if not holes and self.native is not None:
+            failed = tuple(span for bit, span in self.fail_holes if mask >> bit & 1)
+        if not failed and self.native is not None:
             text = self.native(ctx)
             if text is not None:
                 return text
-        return self.render(event.payload, self.offset, 0, holes, ctx)
+        return self.render(event.payload, self.offset, 0, self.holes + failed, ctx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,8 @@ class ScopePlan:
     """``%`` format of the scope's object: ``{"name":%s,...}``."""
     return_format: str
     """``%`` format of ``return.locals`` with these variables as the results: ``{}``,
-    ``{"@return":%s}`` for one, ``{"@return":{"type":"","fields":{...}}}`` for
+    ``{"@return":%s}`` for one, ``{"@return":{"fields":{...}}}`` (no type: Datadog
+    writes none) for
     several."""
     group: Group | None
     """The generated renderer of all the scope's values at once (see ``generated``),
@@ -109,8 +113,8 @@ def _scope_plan(
     elif len(last) == 1:
         returned = '{"@return":%s}'
     else:
-        returned = '{"@return":{"type":"","fields":{' + members + "}}}"
-    group = _group(renderer, variables, label)
+        returned = '{"@return":{"fields":{' + members + "}}}"
+    group = _group(renderer, variables, label, lazy=native is not None)
     return ScopePlan(
         variables=variables,
         names=names,
@@ -118,34 +122,60 @@ def _scope_plan(
         object_format="{" + members + "}",
         return_format=returned,
         group=group,
+        # (in C also with fixed holes; not with holes that depend on the event)
         native=(
             native.scope(
                 [vp.var.type if vp.constant is None else vp.constant for vp in variables],
                 [vp.offset for vp in variables],
+                [vp.holes for vp in variables],
             )
-            if native is not None and group is not None
+            if native is not None
+            and variables
+            and not any(vp.fail_holes and vp.constant is None for vp in variables)
             else None
         ),
     )
 
 
 def _group(
-    renderer: ValueRenderer, variables: tuple[VariablePlan, ...], label: str
+    renderer: ValueRenderer, variables: tuple[VariablePlan, ...], label: str, lazy: bool = False
 ) -> Group | None:
     """A generated renderer of ``variables``, read at their offsets in the payload
     (``label`` names it); None without variables, or when one has holes, fixed or
-    depending on failed reads (those render one by one)."""
+    depending on failed reads (those render one by one). ``lazy``: generated on
+    its first call (see ``_lazy``)."""
     if not variables or any(
         (vp.holes or vp.fail_holes) and vp.constant is None for vp in variables
     ):
         return None
-    slots = [
-        Slot(vp.offset, vp.constant)
-        if vp.constant is not None
-        else Slot(vp.offset, vp.render, renderer.words(vp.var.type))
-        for vp in variables
-    ]
-    return group_renderer(slots, label)
+
+    def make() -> Group:
+        slots = [
+            Slot(vp.offset, vp.constant)
+            if vp.constant is not None
+            else Slot(vp.offset, vp.render, renderer.words(vp.var.type))
+            for vp in variables
+        ]
+        return group_renderer(slots, label)
+
+    return _lazy(make) if lazy else make()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _lazy(make: Callable[[], _F]) -> _F:
+    """The function ``make()`` returns, made on its first call. With the C renderer
+    the Python renderers are its fallback, and generating them (compiling their
+    code) costs more than a decode uses them."""
+    made: list[_F] = []
+
+    def call(*args: Any) -> Any:
+        if not made:
+            made.append(make())
+        return made[0](*args)
+
+    return cast(_F, call)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +240,7 @@ def _plan_variable(
     base = ROOT_AT + (var.root_offset or 0)
     for piece in var.pieces:
         span = (base + piece.offset, base + piece.offset + piece.size)
-        if piece.source == "unavailable":
+        if piece.source in ("unavailable", "vector"):  # vector: no floats record
             holes.append(span)
         elif piece.source == "memory" and piece.fail_bit is not None:
             fail_holes.append((piece.fail_bit, span))
@@ -227,14 +257,14 @@ def _plan_variable(
         var.name,
         tuple(holes),
         tuple(fail_holes),
-        renderer.renderer(var.type),
+        renderer.renderer(var.type)
+        if native is None
+        else _lazy(lambda: renderer.renderer(var.type)),
         base,
         constant,
-        (
-            native.value(var.type, base)
-            if native is not None and constant is None and not holes
-            else None
-        ),
+        native.value(var.type, base, tuple(holes))
+        if native is not None and constant is None
+        else None,
     )
 
 

@@ -30,7 +30,7 @@ from ..ir import (
     SwissMapLayout,
     UnsafePointerType,
 )
-from ..layout import BLOCK_FLAG_READ_FAILED
+from ..layout import BLOCK_FLAG_READ_FAILED, KEY_REDACTED
 from . import jsontext
 from .events import Block
 from .jsontext import UNAVAILABLE, quote
@@ -62,7 +62,8 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
     """``map[K]V``: ``size`` and ``entries`` read from buckets or swiss groups.
 
     The value of an entry whose key is a string naming a redacted identifier is
-    not shown (``redactedIdent``)."""
+    not shown (``redactedIdent``); BPF's key guard marked such keys (``KEY_REDACTED``
+    in the length word) and never copied their values."""
     head = jsontext.head(name)
     null = head + ',"isNull":true}'
     unavailable = head + UNAVAILABLE
@@ -77,6 +78,10 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
     redaction = r.redaction
     key_ix = r.value_indices(t.key)
     val_ix = r.value_indices(t.value)
+    from .values import MAX_LEVELS, path_key  # values imports this module
+
+    key_id = path_key(0, r.resolve(t.id).id)[1]
+    add = 3 + max(r.levels(t.key), r.levels(t.value))  # entries, a pair, a value
     if isinstance(layout, BucketMapLayout):
         entries_of = _bucket_entries(r, t, layout, key_ix, val_ix)
         count_offset = layout.count_offset
@@ -96,18 +101,34 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
             return unavailable
         assert header is not None
         count = _U64.unpack_from(ctx.payload, header[0] + count_offset)[0]
+        # A map may hold itself (through an interface, or as its own value type).
+        here = (addr, key_id)
+        if here in ctx.path:
+            return f'{head},"size":"{count}","notCapturedReason":"circular reference"}}'
+        if ctx.levels + add > MAX_LEVELS:
+            return f'{head},"size":"{count}","notCapturedReason":"depth"}}'
         limit = ctx.max_collection_size
         entries: list[str] = []
-        for key_data, key_off, val_data, val_off in entries_of(header[0], ctx):
-            if len(entries) >= limit:
-                break
-            key = key_r(key_data, key_off, depth, _NO_RANGES, ctx)
-            value = val_r(val_data, val_off, depth, _NO_RANGES, ctx)
-            if string_key:
-                shown = _shown_value(key)
-                if shown is not None and redaction.ident(shown):
-                    value = redacted
-            entries.append(f"[{key},{value}]")
+        ctx.path.add(here)
+        ctx.levels += add
+        try:
+            for key_data, key_off, val_data, val_off in entries_of(header[0], ctx):
+                if len(entries) >= limit:
+                    break
+                if string_key and _U64.unpack_from(key_data, key_off + 8)[0] & KEY_REDACTED:
+                    key = key_r(_unmarked(key_data, key_off), 0, depth, _NO_RANGES, ctx)
+                    entries.append(f"[{key},{redacted}]")
+                    continue
+                key = key_r(key_data, key_off, depth, _NO_RANGES, ctx)
+                value = val_r(val_data, val_off, depth, _NO_RANGES, ctx)
+                if string_key:
+                    shown = shown_value(key)
+                    if shown is not None and redaction.ident(shown):
+                        value = redacted
+                entries.append(f"[{key},{value}]")
+        finally:
+            ctx.path.discard(here)
+            ctx.levels -= add
         want = min(count, limit)
         if len(entries) < want:
             ctx.missing = True
@@ -122,6 +143,12 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
     return render_map
 
 
+def _unmarked(data: Buffer, off: int) -> bytes:
+    """The string header at ``off`` without the key guard's mark."""
+    ptr, length = struct.unpack_from("<QQ", data, off)
+    return struct.pack("<QQ", ptr, length & ~KEY_REDACTED)
+
+
 class _Shown(msgspec.Struct):
     """The one member of a rendered value a map needs of its key."""
 
@@ -131,7 +158,7 @@ class _Shown(msgspec.Struct):
 _shown_decoder = msgspec.json.Decoder(_Shown)
 
 
-def _shown_value(text: str) -> str | None:
+def shown_value(text: str | bytes) -> str | None:
     """The ``value`` member of a rendered value: what a string key shows."""
     return _shown_decoder.decode(text).value
 
@@ -360,6 +387,9 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
     unavailable = head + UNAVAILABLE
     missing = jsontext.value_text(name, "missing type information")
     too_deep = jsontext.value_text(name, "depth")
+    circular = jsontext.value_text(name, "circular reference")
+    from .values import MAX_LEVELS  # values imports this module
+
     data_start = head + ',"fields":{"data":'
     itab_ix = None if t.empty else r.role_index("itab", None)
 
@@ -383,22 +413,32 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
         dyn = r.runtime_type(descriptor)
         if dyn is None:
             return missing
-        if depth >= ctx.max_reference_depth:
+        add = 2 + r.levels(dyn)  # fields, data, the value
+        if depth >= ctx.max_reference_depth or ctx.levels + add > MAX_LEVELS:
             return too_deep
         render = r.renderer(dyn)
         if r.resolve(dyn).size == 0:
             # A zero-size value (struct{}, [0]int): nothing to read, and its data
             # word points at runtime.zerobase, which the walker does not copy.
-            value = render(b"", 0, depth + 1, _NO_RANGES, ctx)
+            ctx.levels += add
+            try:
+                value = render(b"", 0, depth + 1, _NO_RANGES, ctx)
+            finally:
+                ctx.levels -= add
         elif direct_iface(dyn, r.resolve):
             # The data word is the value: a pointer renders its pointee one level
             # down, which is the level the interface hop reaches. A map, channel or
             # func has no pointee of its own: the walker copied what it refers to at
             # the hop's level (godi_iface), so it is rendered there, and what it
-            # holds says "depth" where the walker stopped, not "unavailable".
+            # holds says "depth" where the walker stopped, not "unavailable". A
+            # struct (array) of one of them is as its one field (element).
             leaf = direct_leaf(dyn, r.resolve)
             hop = 0 if isinstance(leaf, PointerType | UnsafePointerType) else 1
-            value = render(_U64.pack(data), 0, depth + hop, _NO_RANGES, ctx)
+            ctx.levels += add
+            try:
+                value = render(_U64.pack(data), 0, depth + hop, _NO_RANGES, ctx)
+            finally:
+                ctx.levels -= add
         else:
             indices = r.value_indices(dyn)
             block = None
@@ -411,7 +451,17 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
                 value = jsontext.value_text(r.name(dyn), "unavailable")
             else:
                 assert block is not None
-                value = render(ctx.payload, block[0], depth + 1, _NO_RANGES, ctx)
+                # The value at ``data``: what a pointer to it is keyed by.
+                here = (data, r.resolve(dyn).id)
+                if here in ctx.path:
+                    return circular
+                ctx.path.add(here)
+                ctx.levels += add
+                try:
+                    value = render(ctx.payload, block[0], depth + 1, _NO_RANGES, ctx)
+                finally:
+                    ctx.path.discard(here)
+                    ctx.levels -= add
         return data_start + value + "}}"
 
     return render_interface

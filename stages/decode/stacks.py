@@ -30,6 +30,7 @@ from ..errors import DecodeError
 from ..ir import SymbolTable
 from ..pclntab import Pclntab, PclntabError
 from ..snapshot import StackFrame
+from .jsontext import encode
 
 __all__ = ["Frame", "Symbolizer", "func_name_for_print"]
 
@@ -111,6 +112,8 @@ class Symbolizer:
         self._stacks: dict[tuple[int, ...], list[StackFrame]] = {}
         self._at: dict[int, list[Frame]] = {}
         """Frames by PC: stacks that differ share most of their PCs."""
+        self._json_at: dict[int, list[tuple[Frame, str]]] = {}
+        """The same, each with the JSON of its ``StackFrame``."""
 
     def _frame(self, pc: int, name: str, func_id: int, position: tuple[str, int]) -> Frame:
         printed = self._printed.get(name)
@@ -172,3 +175,28 @@ class Symbolizer:
             self._stacks.clear()
         self._stacks[key] = out
         return out
+
+    def stack_json(self, pcs: Sequence[int]) -> str:
+        """The JSON of ``stack(pcs)`` (as ``jsontext.encode`` writes the list), made
+        of the JSON of each frame, kept with it."""
+        parts: list[str] = []
+        callee_panics = False
+        for i, pc in enumerate(pcs):
+            for frame, text in self._json_frames(pc if i == 0 else pc - 1):
+                if frame.wrapper and parts and not callee_panics:
+                    continue
+                parts.append(text)
+                callee_panics = frame.name in _PANIC_CALLEES
+        return "[" + ",".join(parts) + "]"
+
+    def _json_frames(self, pc: int) -> list[tuple[Frame, str]]:
+        found = self._json_at.get(pc)
+        if found is None:
+            found = [
+                (f, encode(StackFrame(function=f.function, fileName=f.file, lineNumber=f.line)))
+                for f in self.frames(pc)
+            ]
+            if len(self._json_at) >= MAX_CACHED_PCS:
+                self._json_at.clear()
+            self._json_at[pc] = found
+        return found

@@ -31,7 +31,7 @@ from ..ir import (
     UnsafePointerType,
 )
 from .message import MAX_FIELDS, MAX_ITEMS, MAX_LEVEL
-from .values import NESTED_POINTEES, ValueRenderer
+from .values import NESTED_POINTEES, ValueRenderer, shown_fields
 
 try:
     from . import _render
@@ -96,7 +96,7 @@ class Summaries:
         if kind is StringType:
             return (S_STRING, 0, 0, ())
         if isinstance(t, StructType):
-            fields = tuple(self._node(f.type) for f in t.fields[:MAX_FIELDS])
+            fields = tuple(self._node(f.type) for f in shown_fields(t)[:MAX_FIELDS])
             return (S_STRUCT, 0, 0, fields)
         if isinstance(t, (ArrayType, SliceType)):
             return (S_ARRAY, self._node(t.elem), 0, ())

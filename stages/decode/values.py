@@ -6,9 +6,21 @@ block the BPF walker copied for ``(address, capture type index)``. Rendering fol
 snapshot-format.md; the limits come from the probe.
 
 Depth: root variables are at depth 0, a pointee one deeper than its pointer; only
-pointer hops spend depth. A pointee deeper than ``max_reference_depth`` is not shown
-(``notCapturedReason: "depth"``), nor one already being rendered higher up the same
-path (``"circular reference"``).
+pointer and interface hops spend depth. A pointee deeper than ``max_reference_depth``
+is not shown (``notCapturedReason: "depth"``), nor one already being rendered higher
+up the same path (``"circular reference"``).
+
+The captured data, not only its types, decides how deep rendering goes: a map or a
+slice can hold itself (``m["x"] = m`` through an ``any``, ``type S []S``). So
+every hop through memory (pointer, interface, slice, map) is put on the context's
+``path`` while what it reaches is rendered: one reached again on the same path is
+cut with ``"circular reference"``. A slice or map is keyed by its address and the
+negated type id (``path_key``), so it never matches a pointer to the same address.
+Each hop also adds the JSON levels of what it reaches (``levels``: a type's
+nesting by value) to ``ctx.levels``; a hop that would pass ``MAX_LEVELS`` is cut
+with ``"depth"``, since slices and maps spend no depth. So the JSON of a value,
+and the recursion that renders it, is at most about 1.5 ``MAX_LEVELS`` deep (a
+type nesting deeper than half of it by value is refused), whatever the data.
 
 Output: a renderer returns the JSON text of the value's ``CapturedValue``, as
 msgspec would encode it (``jsontext``); ``ValueRenderer.value`` reads a text back
@@ -104,16 +116,27 @@ INT_KINDS = frozenset(
 )
 _SEEN_LIMIT = 4096
 """Distinct values of one base type kept for reuse before the cache starts over."""
+MAX_LEVELS = 256
+"""JSON levels the hops of one path may reach (see the module's docstring): what
+bounds rendering when slices and maps, which spend no depth, nest. The C renderer
+has the same bound (``GODI_MAX_LEVELS`` in ``_render.c``)."""
+
+
+def path_key(address: int, type_id: int) -> tuple[int, int]:
+    """The ``ctx.path`` key of a slice's or a map's data at ``address``: the
+    type id negated, apart from the keys of pointees, ``(address, type id)``."""
+    return (address, -1 - type_id)
 
 
 # A pointer to one of these shows its pointee under ``fields: {"*": ...}`` rather
 # than inlined: their renderings may carry ``isNull`` or ``address`` of their own,
-# which would be mistaken for the pointer's.
+# which would be mistaken for the pointer's. A map is inlined (its ``size`` and
+# ``entries`` on the pointer), as Datadog shows it; a nil map's ``isNull`` then
+# reads as the pointer's.
 NESTED_POINTEES = (
     PointerType,
     UnsafePointerType,
     SliceType,
-    MapType,
     ChanType,
     FuncType,
     InterfaceType,
@@ -140,6 +163,9 @@ _BASE_SIZES: dict[str, tuple[int, ...]] = {
     "complex64": (8,),
     "complex128": (16,),
 }
+_CIRCULAR = ',"notCapturedReason":"circular reference"}'
+_TOO_DEEP = ',"notCapturedReason":"depth"}'
+
 _MIN_SIZES: dict[type, int] = {
     StringType: 16,
     SliceType: 24,
@@ -159,6 +185,7 @@ class RenderContext:
 
     __slots__ = (
         "blocks",
+        "levels",
         "max_collection_size",
         "max_field_count",
         "max_length",
@@ -176,6 +203,7 @@ class RenderContext:
         self.max_length = limits.max_length
         self.max_field_count = limits.max_field_count
         self.path: set[tuple[int, int]] = set()
+        self.levels = 0
         self.missing = False
 
 
@@ -237,6 +265,8 @@ class ValueRenderer:
             else frozenset()
         )
         self._compiled: dict[int, Render] = {}
+        self._reaches: dict[int, bool] = {}
+        self._levels: dict[int, int] = {}
         self._words: dict[int, Words] = {}
         self._scalars: dict[int, tuple[dict[int, str], Callable[[int], str]]] = {}
         self._roles: dict[tuple[str, int | None], int] = {}
@@ -271,6 +301,65 @@ class ValueRenderer:
                         f"probe {probe.probe_id}: variable {var.name} is {var.size} bytes "
                         f"but its IR type {var.type} is {ir_size}",
                     )
+
+        self._check_no_value_cycle()
+
+    def _check_no_value_cycle(self) -> None:
+        """Refuse an IR in which a type holds itself by value (through struct
+        fields, array elements or typedefs), which no Go type can and whose
+        rendering would never end, or nests deeper than ``MAX_LEVELS // 2`` by
+        value; work out each type's ``levels`` on the way. Without recursion, over
+        every type (an interface may hold any of them): about 2 ms per 1,000."""
+        state: dict[int, int] = {}  # 1: on the current path, 2: done
+        levels = self._levels
+        for start in self._names:
+            if start in state:
+                continue
+            stack = [(start, iter(self._held(start)))]
+            state[start] = 1
+            while stack:
+                tid, rest = stack[-1]
+                nxt = next(rest, None)
+                if nxt is None:
+                    state[tid] = 2
+                    stack.pop()
+                    t = self._types[tid]
+                    inner = max((levels.get(c, 1) for c in self._held(tid)), default=0)
+                    levels[tid] = (
+                        inner
+                        if isinstance(t, TypedefType)
+                        else (2 + inner if isinstance(t, (StructType, ArrayType)) else 1)
+                    )
+                    if levels[tid] > MAX_LEVELS // 2:
+                        raise ArtifactError(
+                            "ir.json",
+                            f"type {self._names[tid]!r} ({tid}) nests {levels[tid]} levels "
+                            f"by value, more than {MAX_LEVELS // 2}",
+                        )
+                elif state.get(nxt) == 1:
+                    raise ArtifactError(
+                        "ir.json", f"type {self._names[nxt]!r} ({nxt}) holds itself by value"
+                    )
+                elif nxt not in state and nxt in self._types:
+                    state[nxt] = 1
+                    stack.append((nxt, iter(self._held(nxt))))
+
+    def levels(self, type_id: int) -> int:
+        """The JSON levels of a value of ``type_id`` down to its hops: 1 for a
+        scalar, string or hop (pointer, slice, map, interface...), 2 more for each
+        struct or array around it."""
+        return self._levels.get(type_id, 1)
+
+    def _held(self, type_id: int) -> list[int]:
+        """The types whose values are part of a value of ``type_id`` itself."""
+        t = self._types[type_id]
+        if isinstance(t, TypedefType):
+            return [t.target]
+        if isinstance(t, StructType):
+            return [f.type for f in t.fields]
+        if isinstance(t, ArrayType):
+            return [t.elem]
+        return []
 
     # ------------------------------------------------------------------ IR helpers
 
@@ -322,6 +411,45 @@ class ValueRenderer:
                     raise ArtifactError("ir.json", f"{here}: {t.go_kind} of {t.size} bytes")
             elif t.size < _MIN_SIZES.get(type(t), 0):
                 raise ArtifactError("ir.json", f"{here}: implausible size {t.size}")
+
+    def reaches_memory(self, type_id: int) -> bool:
+        """Whether a value of ``type_id`` holds, in its own bytes, a way to more
+        values that can lead back (a pointer, slice, map or interface; strings,
+        chans and funcs cannot)."""
+        found = self._reaches.get(type_id)
+        if found is not None:
+            return found
+        self._reaches[type_id] = True  # a type holding itself by value: assume so
+        t = self.resolve(type_id)
+        if isinstance(t, StructType):
+            found = any(self.reaches_memory(f.type) for f in t.fields)
+        elif isinstance(t, ArrayType):
+            found = t.count > 0 and self.reaches_memory(t.elem)
+        else:
+            found = isinstance(t, (PointerType, SliceType, MapType, InterfaceType))
+        self._reaches[type_id] = found
+        return found
+
+    def slice_key_id(self, type_id: int) -> int:
+        """The type part of a slice's ``path`` key (``path_key``); 0 when its
+        elements cannot lead back to it, so it needs no key."""
+        elem = self.resolve(type_id)
+        assert isinstance(elem, SliceType)
+        if not self.reaches_memory(elem.elem):
+            return 0
+        return path_key(0, elem.id)[1]
+
+    def slice_levels(self, type_id: int) -> int:
+        """The levels a slice of ``type_id`` adds to the path: its elements list and
+        an element."""
+        t = self.resolve(type_id)
+        assert isinstance(t, SliceType)
+        return 2 + self.levels(t.elem)
+
+    def pointer_levels(self, target: int) -> int:
+        """The levels a pointer to ``target`` adds to the path: the pointee (and
+        the ``fields: {"*": ...}`` around one that is not inlined)."""
+        return 2 + self.levels(target)
 
     def type_named(self, name: str) -> int | None:
         """An IR type called ``name`` (the dynamic type of an interface)."""
@@ -607,7 +735,7 @@ class ValueRenderer:
         total = len(keys)
         ready = [
             (jsontext.key(key), self._field_renderer(f), f.offset)
-            for key, f in zip(keys, t.fields, strict=True)
+            for key, f in zip(keys, shown_fields(t), strict=True)
         ]
 
         def render_struct(
@@ -632,7 +760,7 @@ class ValueRenderer:
 
         slots = [
             Slot(f.offset, fn, None if isinstance(fn, str) else self._words.get(f.type))
-            for (_, fn, _), f in zip(ready, t.fields, strict=True)
+            for (_, fn, _), f in zip(ready, shown_fields(t), strict=True)
         ]
         members = ",".join(key.replace("%", "%%") + "%s" for key, _, _ in ready)
         template = fields_start.replace("%", "%%") + members + "}}"
@@ -704,6 +832,8 @@ class ValueRenderer:
         unavailable = head + UNAVAILABLE
         many: list[Elements] = []
         find = self._finder(elem)
+        key_id = self.slice_key_id(type_id)
+        add = self.slice_levels(type_id)
 
         def slice_text(ptr: int, length: int, depth: int, ctx: RenderContext) -> str:
             """The slice of ``length`` elements at ``ptr``."""
@@ -719,6 +849,12 @@ class ValueRenderer:
                 else:
                     if find is None:
                         return f'{head},"size":"{length}","notCapturedReason":"unimplemented"}}'
+                    key = (ptr, key_id)
+                    if key_id:
+                        if key in ctx.path:
+                            return f'{head},"size":"{length}"{_CIRCULAR}'
+                        if ctx.levels + add > MAX_LEVELS:
+                            return f'{head},"size":"{length}"{_TOO_DEEP}'
                     block = find(ctx.blocks, ptr)
                     if block is None or block[3] & BLOCK_FLAG_READ_FAILED:
                         ctx.missing = ctx.missing or block is None
@@ -730,7 +866,16 @@ class ValueRenderer:
                         got = want
                     if not many:  # first use: the element type is compiled now
                         many.append(self._elements(elem, stride))
-                    elements = many[0](ctx.payload, start, got, depth, ctx)
+                    if key_id:
+                        ctx.path.add(key)
+                        ctx.levels += add
+                        try:
+                            elements = many[0](ctx.payload, start, got, depth, ctx)
+                        finally:
+                            ctx.path.discard(key)
+                            ctx.levels -= add
+                    else:
+                        elements = many[0](ctx.payload, start, got, depth, ctx)
             text = elements_start + ",".join(elements)
             if length > len(elements):
                 reason = ',"notCapturedReason":"collectionSize"}' if len(elements) == want else "}"
@@ -773,6 +918,7 @@ class ValueRenderer:
         skip = len(jsontext.head(self._names[target]))
         find = self._finder(target)
         compiled = self._compiled
+        add = self.pointer_levels(target)
 
         def pointer_text(addr: int, depth: int, ctx: RenderContext) -> str:
             """The pointer to ``addr``."""
@@ -782,7 +928,7 @@ class ValueRenderer:
             key = (addr, elem_id)
             if key in ctx.path:
                 return head + address + ',"notCapturedReason":"circular reference"}'
-            if depth >= ctx.max_reference_depth:
+            if depth >= ctx.max_reference_depth or ctx.levels + add > MAX_LEVELS:
                 return head + address + ',"notCapturedReason":"depth"}'
             data: Buffer = b""
             at = 0
@@ -797,10 +943,12 @@ class ValueRenderer:
                 at = block[0]
             render = compiled.get(target) or self._compile(target)
             ctx.path.add(key)
+            ctx.levels += add
             try:
                 pointee = render(data, at, depth + 1, _NO_RANGES, ctx)
             finally:
                 ctx.path.discard(key)
+                ctx.levels -= add
             if nested:
                 return head + ',"fields":{"*":' + pointee + "}" + address + "}"
             return _inline(head, pointee[skip:-1], address)
@@ -873,11 +1021,19 @@ class ValueRenderer:
         return best
 
 
+def shown_fields(t: StructType) -> list[Field]:
+    """The fields a struct's value shows: all but the blank ``_`` ones (padding no
+    Go code can name or read), which Datadog's snapshots and messages leave out."""
+    return [f for f in t.fields if f.name != "_"]
+
+
 def field_keys(t: StructType) -> list[str]:
-    """The keys of a struct's fields: their names, a repeated one with ``#index``."""
+    """The keys of a struct's shown fields (``shown_fields``): their names, a
+    repeated one with ``#index`` (its place among all the fields)."""
     keys: list[str] = []
     for i, f in enumerate(t.fields):
-        keys.append(f.name if f.name not in keys else f"{f.name}#{i}")
+        if f.name != "_":
+            keys.append(f.name if f.name not in keys else f"{f.name}#{i}")
     return keys
 
 

@@ -27,13 +27,18 @@ def build_scope(
     results: Mapping[str, CapturedValue] | None = None,
     duration_ns: int | None = None,
 ) -> dict[str, Any]:
-    """The scope of one hit: arguments, then locals (an inner name wins), ``@return``
-    (the result, or for several results one ``type ""`` value with a field per
-    result, as the snapshot shows them) and ``@duration`` (milliseconds)."""
+    """The scope of one hit: arguments, then locals (an inner name wins), named
+    results by their names (as a debugger and Datadog see them at the exit),
+    ``@return`` (the result, or for several results one value with a field per
+    result, as the snapshot shows them) and ``@duration`` (milliseconds).
+    Unnamed results (``~r0``) are only reachable through ``@return``."""
     scope: dict[str, Any] = dict(arguments)
     if locals_:
         scope.update(locals_)
     if results:
+        for name, value in results.items():
+            if name[:1] not in ("@", "~") and name != "_":
+                scope[name] = value
         if "@return" in results:
             scope["@return"] = results["@return"]
         elif len(results) == 1:

@@ -16,8 +16,10 @@ written Go-like (``format_value``); a segment that fails writes
 - arrays and slices ``[1, 2, 3, ...]``, at most 3 items; maps ``map[k: v, ...]``,
   at most 3 entries (the agent writes ``key: value`` with a space);
 - pointers and interfaces as their pointee / dynamic value; ``{chan}``, ``{func}``;
-- values not captured: ``{...}`` (depth), ``{unavailable}``, ``{redacted}``,
-  ``{cycle}``; ``@duration`` in milliseconds with six decimals;
+- values not captured: ``{...}`` (depth), a pointer not followed (depth)
+  ``{pointer: not captured at 0x...}`` (as Datadog writes it), ``{unavailable}``,
+  ``{redacted}``, ``{cycle}``; a zero-length array ``[]`` whatever was captured
+  of it; ``@duration`` in milliseconds with six decimals;
 - the whole message is cut at 8192 bytes.
 """
 
@@ -83,6 +85,10 @@ def _format(v: Value, kinds: Kinds, level: int) -> str:
         return "{...}"
     reason = v.notCapturedReason
     k = V.kind_of(v, kinds)
+    if v.type.startswith("[0]"):
+        return "[]"  # a zero-length array holds nothing that could be missing
+    if reason == "depth" and k == "pointer" and v.address:
+        return f"{{pointer: not captured at {v.address}}}"
     if reason is not None and reason not in V.PARTIAL_REASONS:
         if reason == "unimplemented":
             return "{chan}" if k == "chan" else "{func}" if k == "func" else "{unimplemented}"

@@ -49,6 +49,7 @@ from .runtime_types import (
     undescribed_elements,
     unnamed_pointers,
 )
+from .scope import Scope, resolve_scope
 from .symbols import build_symbols
 from .types import TypeTable
 
@@ -68,6 +69,9 @@ def generate_ir(
     With ``functions`` (exact Go names such as ``main.(*Cart).Checkout``), only those
     functions (their out-of-line code and their inlined copies) and the types they
     reference are included; names not found are absent, for the caller to report.
+    ``functions`` may also hold ``pkg.F[...]`` (every shape instantiation) and line
+    requests (``scope.line_request``: the functions with code for a line, with
+    the copies inlined into them), resolved by ``scope.resolve_scope``.
     Without it, every concrete subprogram and inlined copy is. ``symbols=False``
     leaves out the stack symbolication table (``Program.symbols``), which covers
     the whole binary whatever the scope.
@@ -78,12 +82,12 @@ def generate_ir(
         go_unit = reader.check_go_producer()
         descriptors = descriptor_range(image)
         types = TypeTable(reader, descriptors)
-        wanted = None if functions is None else frozenset(functions)
-        collected = _collect(reader, image, types, wanted)
+        scope = None if functions is None else resolve_scope(reader, image, functions)
+        collected = _collect(reader, image, types, scope)
         found = sorted(collected.functions, key=lambda f: (f.low_pc, f.name, f.dwarf_offset))
         inlined = collected.inlined_functions(reader, image)
         if descriptors is not None:
-            _require_dynamic_types(reader, image, types, descriptors, everything=wanted is None)
+            _require_dynamic_types(reader, image, types, descriptors, everything=scope is None)
         all_types = types.build()
         goid_offset, stack_hi_offset = _goroutine_offsets(reader)
         build_id = image.build_id()
@@ -151,11 +155,16 @@ class _Collected:
         self.inlined: dict[int, list[InlinedInstance]] = {}
         self.files: dict[int, str] = {}
 
-    def add_instances(self, found: dict[int, list[InlinedInstance]], caller: Function) -> None:
-        """Record copies inlined into ``caller``, whose line table names their file."""
+    def add_instances(
+        self, found: dict[int, list[InlinedInstance]], caller: Function | None
+    ) -> None:
+        """Record copies inlined into ``caller``, whose line table names their file
+        (each copy once: a scoped IR may find it from its function too)."""
         for origin, instances in found.items():
-            self.inlined.setdefault(origin, []).extend(instances)
-            if origin not in self.files and instances:
+            known = self.inlined.setdefault(origin, [])
+            seen = {i.dwarf_offset for i in known}
+            known.extend(i for i in instances if i.dwarf_offset not in seen)
+            if origin not in self.files and instances and caller is not None:
                 first = min(instances, key=lambda i: i.entry_pc)
                 self.files[origin] = _file_at(caller, first.entry_pc)
 
@@ -177,10 +186,10 @@ def _file_at(function: Function, pc: int) -> str:
 
 
 def _collect(
-    reader: DwarfReader, image: ElfImage, types: TypeTable, wanted: frozenset[str] | None
+    reader: DwarfReader, image: ElfImage, types: TypeTable, scope: Scope | None
 ) -> _Collected:
     collected = _Collected()
-    if wanted is None:
+    if scope is None:
         for unit in reader.units():
             _unit_functions(reader, image, types, unit, collected)
         return collected
@@ -190,20 +199,24 @@ def _collect(
     # refers to its named abstract origin, and is found by that reference, as
     # are the function's inlined copies.
     done: set[int] = set()
-    for name in sorted(wanted):
+    for name in sorted(scope.names):
         for entry in reader.find_all_named(name, "DW_TAG_subprogram"):
             candidates = [entry]
             if not is_concrete(entry) and "DW_AT_inline" in entry.attrs:
                 candidates = list(reader.find_referring(entry.offset, "DW_TAG_subprogram"))
-                if entry.offset not in collected.inlined:
-                    collected.inlined[entry.offset] = find_instances(reader, image, types, entry)
+                every = find_instances(reader, image, types, entry)
+                collected.add_instances({entry.offset: every}, None)
             for candidate in candidates:
                 if candidate.offset in done or not is_concrete(candidate):
                     continue
                 done.add(candidate.offset)
-                function = build_function(reader, image, types, candidate, name)
+                copies: list[Entry] | None = [] if name in scope.with_copies else None
+                function = build_function(reader, image, types, candidate, name, copies)
                 if function is not None:
                     collected.functions.append(function)
+                    if copies:
+                        found = instances_in(reader, types, copies, name)
+                        collected.add_instances(found, function)
     return collected
 
 

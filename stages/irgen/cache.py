@@ -215,7 +215,7 @@ def _store(entry: Path, data: bytes, same_binary: bool) -> None:
         log.warning("%s changed while irgen read it: not cached", entry)
         return
     try:
-        write_atomic(entry, data)
+        write_atomic(entry, data, private=True)
     except OSError as e:
         log.warning("%s: cannot store the IR in the cache: %s", entry, e)
         return

@@ -202,6 +202,7 @@ class DwarfReader:
         self._ends: dict[int, int] = {}
         self._line_headers: dict[int, LineHeader | None] = {}
         self._line_rows: dict[int, list[LineRow]] = {}
+        self._referring: dict[int, list[Entry]] = {}
         self._frames: FrameTable | None = None
         self._addresses: memoryview | None = None
         self._sections = Sections(
@@ -634,21 +635,38 @@ class DwarfReader:
                 yield entry
             pos = data.find(needle, pos + 1)
 
+    def find_all_prefixed(self, prefix: str, tag: str) -> Iterator[Entry]:
+        """Every entry with this tag whose inline ``DW_AT_name`` starts with
+        ``prefix`` (``main.F[``: every shape instantiation of a generic), found by
+        searching .debug_info for the prefix's bytes, in section order."""
+        data = self.info
+        needle = prefix.encode()
+        pos = data.find(needle)
+        while pos > 0:
+            entry = self._entry_starting_before(pos, _NAME)
+            if entry is not None and entry.tag == tag and (entry.name or "").startswith(prefix):
+                yield entry
+            pos = data.find(needle, pos + 1)
+
     def find_referring(self, target: int, tag: str) -> Iterator[Entry]:
         """Entries with this tag whose first attribute, ``DW_AT_abstract_origin``,
-        refers to ``target``: the concrete copies of an abstract entry."""
-        data = self.info
-        for needle in {target.to_bytes(4, "little"), target.to_bytes(8, "little")}:
+        refers to ``target``: the concrete copies of an abstract entry. One search
+        of .debug_info per target, whatever the tags asked (an abstract function's
+        out-of-line copies and inlined copies are both wanted)."""
+        found = self._referring.get(target)
+        if found is None:
+            found = []
+            data = self.info
+            # The 4 low bytes: a 4-byte reference, and the start of an 8-byte one.
+            needle = target.to_bytes(4, "little")
             pos = data.find(needle)
             while pos > 0:
                 entry = self._entry_starting_before(pos, _ABSTRACT_ORIGIN)
-                if (
-                    entry is not None
-                    and entry.tag == tag
-                    and entry.attrs.get("DW_AT_abstract_origin") == target
-                ):
-                    yield entry
+                if entry is not None and entry.attrs.get("DW_AT_abstract_origin") == target:
+                    found.append(entry)
                 pos = data.find(needle, pos + 1)
+            self._referring[target] = found
+        return iter([e for e in found if e.tag == tag])
 
     def _entry_starting_before(self, pos: int, first_attribute: int) -> Entry | None:
         """The entry whose first attribute, ``first_attribute``, starts at ``pos``."""

@@ -15,7 +15,7 @@ import bisect
 from collections.abc import Iterable
 from operator import itemgetter
 
-from ..ir import InlinedFunction, InlinedInstance
+from ..ir import InlinedFunction, InlinedInstance, Variable
 from .dwarf import DwarfReader, Entry
 from .elf import ElfImage
 from .functions import variables_of
@@ -45,6 +45,7 @@ def build_instance(
     cfa = reader.cfa_at(entry_pc)
     call_file = entry.integer("DW_AT_call_file")
     code_range = (entry_pc, max(high for _, high in ranges))
+    variables = variables_of(reader, types, entry, code_range, True, nested)
     return InlinedInstance(
         caller=caller,
         entry_pc=entry_pc,
@@ -54,9 +55,56 @@ def build_instance(
         ranges=sorted(ranges),
         call_file=reader.file_name(entry.unit, call_file) if call_file is not None else "",
         call_line=entry.integer("DW_AT_call_line") or 0,
-        variables=variables_of(reader, types, entry, code_range, True, nested),
+        variables=_with_missing_parameters(reader, types, entry, variables),
         dwarf_offset=entry.offset,
     )
+
+
+MISSING_IN_COPY = "optimised out of this inlined copy (no DWARF entry for it)"
+
+
+def _with_missing_parameters(
+    reader: DwarfReader, types: TypeTable, entry: Entry, variables: list[Variable]
+) -> list[Variable]:
+    """``variables`` with every parameter and function-level local of the abstract
+    origin the copy has no entry for (the compiler leaves out one it optimised
+    away), located nowhere and saying why: a parameter is never silently absent,
+    and a line probe lists such a local as a debugger would. Parameters come in
+    declaration order."""
+    target = entry.ref("DW_AT_abstract_origin")
+    abstract = reader.entry_at(target) if target is not None else None
+    if abstract is None:
+        return variables
+    params = {v.name: v for v in variables if v.role == "param"}
+    others = {v.name for v in variables if v.role != "param"}
+    declared: list[Variable] = []
+    missing_locals: list[Variable] = []
+    for child in reader.children(abstract):
+        is_param = child.tag == "DW_TAG_formal_parameter"
+        if not is_param and child.tag != "DW_TAG_variable":
+            continue
+        if is_param and child.attrs.get("DW_AT_variable_parameter"):
+            continue  # a result: not shown at an inlined copy's entry or lines
+        name, type_ref = child.name, child.ref("DW_AT_type")
+        if not name or type_ref is None:
+            continue
+        if is_param and name in params:
+            declared.append(params.pop(name))
+            continue
+        if name in params or name in others:
+            continue
+        missing = Variable(
+            name=name,
+            type=types.require(type_ref),
+            role="param" if is_param else "local",
+            decl_line=child.integer("DW_AT_decl_line") or 0,
+            unavailable=MISSING_IN_COPY,
+        )
+        (declared if is_param else missing_locals).append(missing)
+    if not missing_locals and len(declared) == sum(1 for v in variables if v.role == "param"):
+        return variables
+    rest = [v for v in variables if v.role != "param"]
+    return declared + list(params.values()) + rest + missing_locals
 
 
 def instances_in(

@@ -9,6 +9,7 @@ copy) and one return event.
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import subprocess
@@ -19,18 +20,20 @@ import pytest
 from elftools.elf.elffile import ELFFile
 from gobuild import REPO, build_go, go_versions
 
+from stages.dump import RECORD_EVENT, RecordReader
+
 pytestmark = pytest.mark.live
 
 CALLS = 1000
 
 
 def _events(chunk: bytes) -> list[bytes]:
-    out, pos = [], 0
-    while pos < len(chunk):
-        _, length = struct.unpack_from("<II", chunk, pos)
-        out.append(chunk[pos + 8 : pos + 8 + length])
-        pos += 8 + length
-    return out
+    """The EVENT payloads of framed records, every record intact (sync marker, CRC)."""
+    reader = RecordReader(io.BytesIO(chunk), 0)
+    records = list(reader)
+    assert not reader.corrupt and reader.truncated_at is None
+    assert all(r.kind == RECORD_EVENT for r in records)
+    return [r.payload for r in records]
 
 
 def test_floor_reads_the_goroutine_and_its_stack_at_every_call(tmp_path: Path) -> None:

@@ -9,12 +9,13 @@ side sees the failure), it never corrupts them.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 
 import pytest
 
-from stages.dump import RECORD_EVENT
+from stages.dump import RECORD_EVENT, RecordReader
 
 pytestmark = pytest.mark.live
 
@@ -46,15 +47,12 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getpid) {
 
 
 def _records(chunk: bytes) -> list[bytes]:
-    out = []
-    pos = 0
-    while pos < len(chunk):
-        kind, length = struct.unpack_from("<II", chunk, pos)
-        assert kind == RECORD_EVENT
-        out.append(chunk[pos + 8 : pos + 8 + length])
-        pos += 8 + length
-    assert pos == len(chunk)
-    return out
+    """The EVENT payloads of framed records, every record intact (sync marker, CRC)."""
+    reader = RecordReader(io.BytesIO(chunk), 0)
+    records = list(reader)
+    assert not reader.corrupt and reader.truncated_at is None
+    assert all(r.kind == RECORD_EVENT for r in records)
+    return [r.payload for r in records]
 
 
 @pytest.fixture

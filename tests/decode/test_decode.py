@@ -36,7 +36,7 @@ from decode_helpers import (
 
 from stages.decode import decode
 from stages.decode.envelope import split_function
-from stages.dump import Counters, Notice, ProbeCounters
+from stages.dump import RECORD_COUNTERS, RECORD_PREFIX, Counters, Notice, ProbeCounters, frame
 from stages.errors import ArtifactError, DecodeError
 from stages.ir import ProbeIssue
 from stages.layout import EVENT_FLAG_TRUNCATED
@@ -332,7 +332,7 @@ def test_dump_cut_mid_record_yields_whole_records() -> None:
     result = run(world, cut)
     snaps = [as_json(s) for s in result]
     assert [s["message"][-8:] for s in snaps] == ["times=0)", "times=1)"]
-    assert result.truncated_at == len(dump) - len(events[-1]) - 8
+    assert result.truncated_at == len(dump) - len(events[-1]) - RECORD_PREFIX
 
 
 def test_corrupt_event_raises_after_earlier_snapshots() -> None:
@@ -344,7 +344,7 @@ def test_corrupt_event_raises_after_earlier_snapshots() -> None:
     result = run(world, dump)
     got = [next(result), next(result)]
     assert len(got) == 2
-    offset = len(dump) - 2 * (8 + len(good))
+    offset = len(dump) - 2 * (RECORD_PREFIX + len(good))
     with pytest.raises(DecodeError, match=f"corrupt event record at byte {offset}: header says"):
         next(result)
 
@@ -367,14 +367,14 @@ def test_bad_counters_record() -> None:
     world = greet_world()
     out = io.BytesIO(make_dump([]))
     out.seek(0, io.SEEK_END)
-    out.write(struct.pack("<II", 2, 3) + b"{x}")
+    out.write(frame(RECORD_COUNTERS, b"{x}"))
     with pytest.raises(DecodeError, match="bad record at byte"):
         list(run(world, out.getvalue()))
 
 
 def test_unknown_record_kind_is_skipped() -> None:
     world = greet_world()
-    data = make_dump([greet_event(world)]) + struct.pack("<II", 99, 2) + b"hi"
+    data = make_dump([greet_event(world)]) + frame(99, b"hi")
     result = run(world, data)
     assert len(list(result)) == 1
     assert result.unknown_records == 1

@@ -103,7 +103,7 @@ def test_zero_size_field_at_the_offset_of_the_next() -> None:
         name="main.Tagged",
         size=16,
         fields=[
-            Field(name="_", offset=0, type=901),
+            Field(name="mark", offset=0, type=901),
             Field(name="Name", offset=0, type=T_STRING),
         ],
     )
@@ -113,10 +113,39 @@ def test_zero_size_field_at_the_offset_of_the_next() -> None:
     assert snap["debugger"]["snapshot"]["captures"]["entry"]["arguments"]["t"] == {
         "type": "main.Tagged",
         "fields": {
-            "_": {"type": "struct {}", "fields": {}},
+            "mark": {"type": "struct {}", "fields": {}},
             "Name": {"type": "string", "value": "hi"},
         },
     }
+
+
+def test_blank_fields_are_left_out() -> None:
+    """``_`` fields (padding no Go code can read) are in neither the value nor the
+    message, as Datadog shows a struct; a repeated name still gets its ``#index``."""
+    blanks = StructType(
+        id=903,
+        name="main.Blanks",
+        size=24,
+        fields=[
+            Field(name="A", offset=0, type=T_INT32),
+            Field(name="_", offset=4, type=T_INT32),
+            Field(name="B", offset=8, type=T_INT32),
+            Field(name="_", offset=12, type=T_INT32),
+            Field(name="B", offset=16, type=T_INT32),
+        ],
+    )
+    world = _world_with([blanks], [Var("b", 903)])
+    raw = struct.pack("<iiiiii", 1, 2, 3, 4, 5, 6)
+    (snap,) = decode_all(world, [pack_event(world.root(b=raw))])
+    assert snap["debugger"]["snapshot"]["captures"]["entry"]["arguments"]["b"] == {
+        "type": "main.Blanks",
+        "fields": {
+            "A": {"type": "int32", "value": "1"},
+            "B": {"type": "int32", "value": "3"},
+            "B#4": {"type": "int32", "value": "5"},
+        },
+    }
+    assert snap["message"] == "main.f(b={A: 1, B: 3, B#4: 5})"
 
 
 def test_two_variables_of_one_name() -> None:

@@ -280,8 +280,8 @@ def test_mixed_records_keep_their_order() -> None:
     """Records C takes (truncated events too) and records it leaves to Python (a
     call whose result has holes, a notice, the counters) come out in dump order, and
     calls still waiting at the end are reported in dump order from both sides."""
-    holed = [  # half of it missing: rendered in Python
-        PieceLayout(offset=0, size=4, source="unavailable"),
+    holed = [  # half of it read where a read may fail: rendered in Python
+        PieceLayout(offset=0, size=4, source="memory", fail_bit=0),
         PieceLayout(offset=4, size=4, source="stack"),
     ]
     m = multi(

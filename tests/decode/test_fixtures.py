@@ -25,7 +25,7 @@ from fixture_cases import CASES, FIXTURES, load_case
 from golden import GOLDEN_DIR, check_golden, normalise_snapshot
 
 from stages.decode import decode
-from stages.dump import RECORD_EVENT, RecordReader, read_header
+from stages.dump import RECORD_EVENT, RECORD_PREFIX, RecordReader, read_header, record_crc
 from stages.errors import ArtifactError
 
 pytestmark = pytest.mark.skipif(not CASES, reason="no fixtures")
@@ -167,7 +167,12 @@ def test_cli_keeps_the_snapshots_before_a_corrupt_record(tmp_path: Path, jsonl: 
     with io.BytesIO(bytes(data)) as f:
         read_header(f)
         last = [r.offset for r in RecordReader(f, f.tell()) if r.kind == RECORD_EVENT][-1]
-    struct.pack_into("<I", data, last + 8, 999)  # after the record prefix: the probe index
+    # After the record prefix: the probe index; the CRC made anew (a record written
+    # wrong, not damaged later: that one is skipped, tests/robust/test_dump_integrity).
+    struct.pack_into("<I", data, last + RECORD_PREFIX, 999)
+    length = struct.unpack_from("<I", data, last + 8)[0]
+    payload = bytes(data[last + RECORD_PREFIX : last + RECORD_PREFIX + length])
+    struct.pack_into("<I", data, last + 12, record_crc(bytes(data[last + 4 : last + 12]), payload))
     (tmp_path / "events.dump").write_bytes(bytes(data))
     out = tmp_path / ("s.jsonl" if jsonl else "s.json")
     result = subprocess.run(

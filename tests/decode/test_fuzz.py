@@ -24,7 +24,7 @@ from fixture_cases import CASES, Case, load_case
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from stages.dump import MAGIC
+from stages.dump import MAGIC, RECORD_EVENT, RECORD_PREFIX, SYNC, frame
 from stages.errors import ArtifactError, DecodeError
 from stages.snapshot import Snapshot
 
@@ -44,7 +44,7 @@ _encoder = msgspec.json.Encoder()
 
 def header_end(dump: bytes) -> int:
     (length,) = struct.unpack_from("<I", dump, 12)
-    return 16 + int(length)
+    return 16 + int(length) + 4  # prefix, header, its CRC-32
 
 
 def decode_until_error(case: Case, dump: bytes) -> tuple[list[Snapshot], Exception | None, Any]:
@@ -108,7 +108,7 @@ def framed_events(draw: st.DrawFn) -> bytes:
             # A plausible header: probe 0..3, data_len matching, small root and stack.
             struct.pack_into("<II", payload, 0, draw(st.integers(0, 3)), len(payload) - 64)
             struct.pack_into("<IH", payload, 32, draw(st.integers(0, 64)), draw(st.integers(0, 8)))
-        out += struct.pack("<II", 1, len(payload)) + payload
+        out += frame(RECORD_EVENT, bytes(payload))
     return bytes(out)
 
 
@@ -171,25 +171,25 @@ def test_splices(first: str, second: str, data: st.DataObject) -> None:
 def record_boundaries(dump: bytes) -> set[int]:
     pos = header_end(dump)
     out = {pos}
-    while pos + 8 <= len(dump):
-        _, length = struct.unpack_from("<II", dump, pos)
-        pos += 8 + length
+    while pos + RECORD_PREFIX <= len(dump):
+        length = struct.unpack_from("<I", dump, pos + 8)[0]
+        pos += RECORD_PREFIX + length
         out.add(pos)
     return out
 
 
 def test_corrupt_record_after_pending_entries_reports_them() -> None:
-    """A corrupt record after entries awaiting their returns: the entries come out
-    with a lost return before the error."""
+    """A corrupt record (an impossible length) after entries awaiting their returns:
+    it is skipped and noted, and the entries come out with a lost return."""
     case = load_case(next(c for c in CASES if c.startswith("example")))
     bounds = sorted(record_boundaries(case.dump))
     # Cut right after the first EVENT record (an entry whose return follows) and
     # append a record with an impossible length.
     first_end = bounds[1]
-    dump = case.dump[:first_end] + struct.pack("<II", 1, 1 << 30)
+    dump = case.dump[:first_end] + SYNC + struct.pack("<III", 1, 1 << 30, 0)
     snaps, error, run = decode_until_error(case, dump)
-    assert isinstance(error, DecodeError)
-    assert run.corrupt_at == first_end
+    assert error is None, error
+    assert run.corrupt == [(first_end, RECORD_PREFIX)]
     (snap,) = snaps
     errors = snap.debugger.snapshot.evaluationErrors or []
     assert [e.expr for e in errors] == ["@return"]

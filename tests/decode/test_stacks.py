@@ -187,3 +187,18 @@ def test_event_without_pcs_has_no_stack() -> None:
     world = world_with_symbols()
     (snap,) = decode_all(world, [event(world, ())])
     assert "stack" not in snap["debugger"]["snapshot"]
+
+
+def test_stack_json_is_the_stack_encoded() -> None:
+    """``stack_json`` (decode's stacks, from each frame's JSON) writes what msgspec
+    writes for ``stack``: wrappers, inlined frames and unknown PCs alike."""
+    sym = Symbolizer(TABLE)
+    for pcs in (
+        [0x1112, 0x1015],
+        [0x1302, 0x1209, 0x1130, 0x1015],
+        [0x1204, 0x1130],
+        [0x1405, 0xDEAD0000, 0x1015],
+        [],
+        [0x1302, 0x1302, 0x1209],
+    ):
+        assert sym.stack_json(pcs) == msgspec.json.encode(sym.stack(pcs)).decode()

@@ -69,7 +69,9 @@ def callers_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         )
     )
     plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
-    run = godi("run", "--probes", str(probes), "-o", str(out), "--", str(binary), timeout=600)
+    run = godi(
+        "run", "--no-live", "--probes", str(probes), "-o", str(out), "--", str(binary), timeout=600
+    )
     snapshots = json.loads((out / "snapshots.json").read_text())
     return plain, run, snapshots
 

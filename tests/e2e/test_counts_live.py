@@ -21,6 +21,7 @@ COLUMNS = [
     "condition_false",
     "dropped",
     "truncated",
+    "not_observed",
     "snapshots",
     "evaluation_errors",
 ]
@@ -44,8 +45,18 @@ def table(stderr: str) -> dict[str, dict[str, int | None]]:
 def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     binary = build_go(PROG, str(request.param))
     out = tmp_path_factory.mktemp(f"counts-{request.param}")
+    # Every call trapped (--always-armed): the counts must add up to the program's
+    # calls exactly; test_rare_probe_disarmed_counts_only_trapped_calls is the default.
     result = godi(
-        "run", "--probes", str(PROG / "probes.json"), "-o", str(out), "--", str(binary), "25"
+        "run",
+        "--always-armed",
+        "--probes",
+        str(PROG / "probes.json"),
+        "-o",
+        str(out),
+        "--",
+        str(binary),
+        "25",
     )
     assert result.returncode == 0, result.stderr
     calls = {m[0]: int(m[1]) for m in re.findall(r"calls (\w+)=(\d+)", result.stdout)}
@@ -124,3 +135,24 @@ def test_capture_prints_the_table_before_decode(tmp_path: Path) -> None:
     rows = table(result.stderr)
     assert rows["tick"]["entry_hits"] == rows["tick"]["return_hits"] == 7
     assert rows["tick"]["snapshots"] is None and rows["tick"]["evaluation_errors"] is None
+
+
+def test_rare_probe_disarmed_counts_only_trapped_calls(tmp_path: Path) -> None:
+    """By default the 1/s probe on rare is disarmed once its snapshot is taken:
+    its later calls are not trapped, so they are not sampled out either; tick and
+    tock (no rate limit) stay armed and see every call."""
+    binary = build_go(PROG, go_versions()[-1])
+    result = godi(
+        "run", "--probes", str(PROG / "probes.json"), "-o", str(tmp_path), "--", str(binary), "25"
+    )
+    assert result.returncode == 0, result.stderr
+    calls = {m[0]: int(m[1]) for m in re.findall(r"calls (\w+)=(\d+)", result.stdout)}
+    rows = table(result.stderr)
+    for probe in ("tick", "tock"):
+        assert rows[probe]["entry_hits"] == rows[probe]["snapshots"] == calls[probe]
+        assert rows[probe]["not_observed"] == 0
+    rare = rows["rare"]
+    assert rare["snapshots"] is not None and rare["snapshots"] >= 1
+    assert rare["entry_hits"] == rare["snapshots"] + rare["sampled_out"]
+    assert rare["entry_hits"] <= calls["rare"]
+    assert rare["captured"] == 2 * rare["snapshots"]

@@ -33,6 +33,7 @@ def types_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
     run = godi(
         "run",
+        "--no-live",  # stdout: the program's own, compared below
         "--probes",
         str(TYPES / "probes.json"),
         "-o",

@@ -169,6 +169,42 @@ def test_probe_expressions_bundle() -> None:
     assert errors == []
 
 
+def test_named_results_are_in_scope_at_exit() -> None:
+    """At the exit, a named result is a name of its own in the condition, the
+    template and the capture expressions, besides being a field of ``@return``;
+    an unnamed one (``~r0``) and blank ``_`` only through ``@return``."""
+    probe = _probe(
+        captureSnapshot=True,
+        evaluateAt="EXIT",
+        when={"dsl": "quotient > 1 && err == null"},
+        segments=[
+            {"str": "q="},
+            {"dsl": "quotient", "json": {"ref": "quotient"}},
+            {"str": " err="},
+            {"dsl": "err", "json": {"ref": "err"}},
+        ],
+        captureExpressions=[
+            {"name": "q", "expr": {"dsl": "quotient"}},
+            {"name": "r", "expr": {"dsl": "@return.quotient"}},
+        ],
+    )
+    px = ProbeExpressions(probe)
+    scope = build_scope(
+        {"a": num(17)}, None, {"quotient": num(3), "err": nil("error"), "~r2": num(9)}
+    )
+    assert px.decide(scope) == ("emit", None)
+    assert px.message(scope) == ("q=3 err=nil", [])
+    values, errors = px.capture_expressions(scope)
+    assert (values["q"].value, values["r"].value, errors) == ("3", "3", [])
+    assert "~r2" not in scope
+    assert px.decide(build_scope({}, None, {"quotient": num(1), "err": nil("error")})) == (
+        "skip",
+        None,
+    )
+    one = build_scope({}, None, {"err": nil("error")})
+    assert one["err"] is one["@return"]
+
+
 def test_probe_without_expressions_and_dsl_only() -> None:
     bare = ProbeExpressions(_probe())
     assert bare.test({}) is True and bare.message({}) is None

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fixture_snapshots import FIXTURES, fixture_snapshots
 
+from stages.probecounts import COLUMNS
 from stages.report import read_benchmark
 from stages.report.page import MAX_PER_PROBE, render_page
 from stages.status import read_dump_summary
@@ -127,7 +128,11 @@ def test_counts(made: tuple[Path, list[dict[str, Any]], str]) -> None:
         assert values[0] == pid
         assert ("EMITTING" in values[1]) == (n > 0)
         # probe, status, then the terminal table's columns (probecounts.COLUMNS)
-        assert (values[2], values[3], values[9]) == (str(entry), str(ret), str(n)), (pid, values)
+        snaps = 2 + [name for _, name in COLUMNS].index("snapshots")
+        assert (values[2], values[3], values[snaps]) == (str(entry), str(ret), str(n)), (
+            pid,
+            values,
+        )
     missing = text.split('<tr data-probe="missing">', 1)[1].split("</tr>", 1)[0]
     assert "status-ERROR" in missing and "function_not_found" in missing
 

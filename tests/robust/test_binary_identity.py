@@ -221,7 +221,15 @@ def test_second_twin_runs_under_probes_with_the_first_ones_ir_cached(
     assert one.returncode == 0, one.stderr
     plain = subprocess.run([str(second)], capture_output=True, text=True, timeout=60, check=True)
     run = godi_env(
-        env, "run", "--probes", str(PROBES), "-o", str(tmp_path / "b"), "--", str(second)
+        env,
+        "run",
+        "--no-live",
+        "--probes",
+        str(PROBES),
+        "-o",
+        str(tmp_path / "b"),
+        "--",
+        str(second),
     )
     assert run.returncode == 0, run.stderr  # no SIGSEGV, no 'unexpected fault address'
     assert run.stdout == plain.stdout

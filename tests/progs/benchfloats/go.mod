@@ -1,0 +1,3 @@
+module benchfloats
+
+go 1.21

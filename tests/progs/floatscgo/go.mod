@@ -1,0 +1,3 @@
+module floatscgo
+
+go 1.21

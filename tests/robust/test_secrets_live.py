@@ -1,0 +1,137 @@
+"""Secrets never reach the raw dump (issue 15, item 4).
+
+tests/progs/secrets plants secrets in every kind of place a probe captures: an
+argument, a struct field, map values under redacted keys (in a map argument, a
+map field, a map behind an interface, a map in a slice element, an integer
+value), a slice element's field, a return value and a local. The dump's bytes
+must hold none of them; the snapshots show each as ``redactedIdent`` and the
+plain values next to them as the program printed them. Dumps, IRs (and the IR
+cache) and snapshots are created mode 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import struct
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gobuild import REPO, build_go, go_versions
+
+pytestmark = pytest.mark.live
+
+PROG = REPO / "tests" / "progs" / "secrets"
+PIN = 0x5EC7E7_0BADC0DE
+"""The integer planted under the map key "pin" (main.go)."""
+
+
+def _versions() -> list[str]:
+    versions = go_versions()
+    return sorted({versions[0], versions[-1]})  # bucket maps and swiss tables
+
+
+@pytest.fixture(scope="module", params=_versions())
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    binary = build_go(PROG, request.param)
+    out = tmp_path_factory.mktemp(f"secrets-{request.param}")
+    env = {**os.environ, "GODI_CACHE_DIR": str(out / "cache")}
+    for name in list(env):
+        if name.startswith("DD_DYNAMIC_INSTRUMENTATION_"):
+            del env[name]  # the default list only
+    done = subprocess.run(
+        [
+            *("godi", "run", "--probes", str(PROG / "probes.json")),
+            *("-o", str(out / "run"), "--", str(binary)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    # What the program says it did: the captures below are of these calls.
+    assert "login 28\nbatch 2\nmint 17 17\nkeep 35\n" in done.stdout, done.stdout
+    return out
+
+
+def _snapshot(out: Path, probe: str) -> dict[str, Any]:
+    snaps = json.loads((out / "run" / "snapshots.json").read_text())
+    (one,) = [s for s in snaps if s["debugger"]["snapshot"]["probe"]["id"] == probe]
+    captures: dict[str, Any] = one["debugger"]["snapshot"]["captures"]
+    return captures
+
+
+def _entries(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A map's entries by key; each key shown whole, without the key guard's mark
+    (KEY_REDACTED) in its size."""
+    for k, _ in value["entries"]:
+        assert k.keys() == {"type", "value"}, k
+    return {k["value"]: v for k, v in value["entries"]}
+
+
+REDACTED = {"notCapturedReason": "redactedIdent"}
+
+
+def test_no_secret_in_the_dump(run: Path) -> None:
+    dump = (run / "run" / "events.dump").read_bytes()
+    assert b"SECRET" not in dump
+    assert struct.pack("<Q", PIN) not in dump
+    # The capture did copy the plain values beside them.
+    assert b"plain-bob" in dump and b"text/plain" in dump and b"fine" in dump
+
+
+def test_snapshots_show_them_redacted(run: Path) -> None:
+    login = _snapshot(run, "login")["entry"]["arguments"]
+    assert login["password"] == {"type": "string", **REDACTED}
+    acct = login["acct"]["fields"]
+    assert acct["User"]["value"] == "bob"
+    assert acct["Password"] == {"type": "string", **REDACTED}
+    assert _entries(acct["Headers"]) == {
+        "Authorization": {"type": "string", **REDACTED},
+        "Accept": {"type": "string", "value": "text/plain"},
+    }
+    headers = _entries(login["headers"])
+    for key in ("Authorization", "x-api-key", "API_KEY", "password"):
+        assert headers[key] == {"type": "string", **REDACTED}, key
+    assert headers["user"] == {"type": "string", "value": "plain-bob"}
+    assert _entries(login["pins"]) == {
+        "pin": {"type": "int", **REDACTED},
+        "count": {"type": "int", "value": "7"},
+    }
+    extra = _entries(login["extra"]["fields"]["data"])
+    assert extra == {
+        "secret": {"type": "string", **REDACTED},
+        "ok": {"type": "string", "value": "fine"},
+    }
+
+    batch = _snapshot(run, "batch")["entry"]["arguments"]
+    (account,) = batch["all"]["elements"]
+    assert account["fields"]["User"]["value"] == "eve"
+    assert account["fields"]["Password"] == {"type": "string", **REDACTED}
+    (m,) = batch["maps"]["elements"]
+    assert _entries(m) == {
+        "Token": {"type": "string", **REDACTED},
+        "name": {"type": "string", "value": "x"},
+    }
+
+    mint = _snapshot(run, "mint")["return"]["locals"]["@return"]["fields"]
+    assert mint["token"] == {"type": "string", **REDACTED}
+    assert mint["n"]["value"] == "17"
+
+    (line,) = _snapshot(run, "keep")["lines"].values()
+    assert line["locals"]["apiKey"] == {"type": "string", **REDACTED}
+
+
+def test_files_are_private(run: Path) -> None:
+    for path in (
+        run / "run" / "events.dump",
+        run / "run" / "ir.json",
+        run / "run" / "snapshots.json",
+        *(run / "cache").rglob("*.json"),
+    ):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert list((run / "cache").rglob("*.json")), "the IR cache was not used"
