@@ -180,7 +180,7 @@ class NativeRenderer:
         if v.covered(holes, off, off + t.size):
             return self._constant(jsontext.value_text(v.name(type_id), "unavailable"))
         fields = []
-        for key, f in zip(field_keys(t), t.fields, strict=True):
+        for key, f in zip(field_keys(t), shown_fields(t), strict=True):
             constant = v.field_constant(f)
             node = -1 if constant is not None else self._holed(f.type, off + f.offset, holes)
             if node is None:

@@ -25,6 +25,7 @@ from decode_helpers import (
     T_FUNC,
     T_IFACE,
     T_INT,
+    T_INT32,
     T_MIXED,
     T_POINT,
     T_POINT_S,
@@ -546,3 +547,36 @@ def test_a_holder_with_holes_is_decoded_in_c() -> None:
     assert fields["M"] == {"type": "map[string]int", "isNull": True}
     assert fields["E"] == {"type": "interface {}", "notCapturedReason": "unavailable"}
     assert fields["U"] == {"type": "unsafe.Pointer", "notCapturedReason": "unavailable"}
+
+
+def test_a_struct_with_blank_fields_partly_in_holes_is_decoded_alike() -> None:
+    """A struct partly in a hole is rendered field by field in C: its ``_`` fields
+    are left out there too, as in Python."""
+    blanks = StructType(
+        id=903,
+        name="main.Blanks",
+        size=24,
+        fields=[
+            Field(name="A", offset=0, type=T_INT32),
+            Field(name="_", offset=4, type=T_INT32),
+            Field(name="B", offset=8, type=T_INT32),
+            Field(name="_", offset=12, type=T_INT32),
+            Field(name="B", offset=16, type=T_INT32),
+        ],
+    )
+    program = world().program
+    program = msgspec.structs.replace(program, types=[*program.types, blanks])
+    pieces = [
+        PieceLayout(offset=0, size=12, source="stack"),
+        PieceLayout(offset=12, size=12, source="unavailable"),
+    ]
+    w = make_world([Var("v", 903, pieces=pieces)], program=program)
+    v = value(w, struct.pack("<iiiiii", 1, 2, 3, 4, 5, 6), [])
+    assert v == {
+        "type": "main.Blanks",
+        "fields": {
+            "A": {"type": "int32", "value": "1"},
+            "B": {"type": "int32", "value": "3"},
+            "B#4": {"type": "int32", "notCapturedReason": "unavailable"},
+        },
+    }
