@@ -311,8 +311,11 @@ class NativeRenderer:
                 v.value_indices(t.elem),
                 v.pointer_levels(t.elem),
             )
-        elif isinstance(t, (UnsafePointerType, PointerType)):
+        elif isinstance(t, UnsafePointerType) or (
+            isinstance(t, PointerType) and not v.pointer_shape(type_id)
+        ):
             return (r.K_ADDRESS, *common)  # (a pointer whose target DWARF omits)
+        # (a pointer shape go.shape.*uint8: its address and why, in Python)
         elif isinstance(t, FuncType):
             code = v.role_index("code", None)
             return (r.K_FUNC, *common, -1 if code is None else code, self._func_text(head, name))
