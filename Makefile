@@ -20,7 +20,7 @@ LIVE := if [ "$$(id -u)" -eq 0 ]; then export GODI_LIVE_TESTS=$${GODI_LIVE_TESTS
 CHECKS := godi schemas --check; ruff check .; ruff format --check .; mypy; $(LIVE); pytest
 
 .PHONY: help setup demo test test-latest test-disarm-long test-all-go lock lock-upgrade snakemake golden-check \
-	golden report lint clean
+	golden report lint clean fuzz-abi test-real
 
 help:
 	@echo "make setup        install BCC, kernel headers, .venv and the pinned Go toolchains"
@@ -36,6 +36,8 @@ help:
 	@echo "make golden       the pipeline, then rewrite the goldens (after an intended change)"
 	@echo "make report       the pipeline, then its report: artifacts/report.html"
 	@echo "make lint         snakemake --lint"
+	@echo "make fuzz-abi     the signature fuzzer: SEED=1 N=1000 GO='<versions>' (default: all)"
+	@echo "make test-real    standard-library test binaries and commands under probes, two Go"
 	@echo "make clean        remove artifacts/"
 
 setup:
@@ -84,6 +86,19 @@ report: setup
 
 lint: setup
 	snakemake --lint
+
+# Generated functions with random signatures, each call's values as the program
+# sees them against godi's snapshots; a one-function reproducer per mismatch.
+SEED ?= 1
+N ?= 1000
+GO ?= $(GO_ALL)
+fuzz-abi: setup
+	scripts/bootstrap.sh $(GO) >&2
+	python tests/abi_fuzz/run.py --seed $(SEED) -n $(N) $(foreach g,$(GO),--go $(g))
+
+# Real programs nobody here wrote (standard-library tests and commands) under probes.
+test-real: setup
+	$(LIVE); GODI_REAL_TESTS=1 pytest -q tests/real
 
 clean:
 	rm -rf artifacts

@@ -29,7 +29,7 @@
 #define GODI_SEEN_SLOTS 256 /* dedup table entries; a power of two */
 #endif
 #ifndef GODI_MAX_SLOTS
-#define GODI_MAX_SLOTS 32 /* references followed per capture type element */
+#define GODI_MAX_SLOTS 128 /* references followed per capture type element; a power of two */
 #endif
 #ifndef GODI_MAX_TYPES
 #define GODI_MAX_TYPES 1024
@@ -505,14 +505,13 @@ static __always_inline void godi_release(struct godi_scratch *s)
 	} while (0)
 
 /* Copy `size` bytes of user memory at `addr` into the root at constant `off`;
- * on failure zero them and set fail bit `bit`. */
+ * on failure set fail bit `bit` (the helper zeroes the bytes then: no memset,
+ * which clang cannot inline for a large argument passed on the stack). */
 #define GODI_ROOT_MEM(s, off, addr, size, bit)                                  \
 	do {                                                                    \
 		void *__dst = &(s)->buf[sizeof(struct godi_event) + (off)];     \
-		if (godi_read_user(__dst, (size), (void *)(addr))) {       \
-			__builtin_memset(__dst, 0, (size));                     \
+		if (godi_read_user(__dst, (size), (void *)(addr)))         \
 			godi_header(s)->fail_mask |= (1ULL << (bit));           \
-		}                                                               \
 	} while (0)
 
 /* The value of C type `type` at constant offset `off` of the root (conditions). */

@@ -118,6 +118,15 @@ class Assigner:
         self._ints = 0
         self._floats = 0
 
+    def assign_word(self) -> list[Piece]:
+        """The pieces of a pointer-sized integer argument (an undescribed dictionary)."""
+        if self._ints < len(INT_REGISTERS):
+            self._ints += 1
+            return [RegisterPiece(register=INT_REGISTERS[self._ints - 1], size=POINTER_SIZE)]
+        self._stack = _align(self._stack, POINTER_SIZE)
+        self._stack += POINTER_SIZE
+        return [CfaPiece(offset=self._stack - POINTER_SIZE, size=POINTER_SIZE)]
+
     def assign(self, type_id: int) -> list[Piece]:
         """The pieces of the next value; stack pieces are CFA-relative at entry/return."""
         leaves = _leaves(type_id, self._lookup)
@@ -166,6 +175,20 @@ def direct_iface(type_id: int, lookup: Lookup) -> bool:
     if isinstance(t, ArrayType) and t.count == 1:
         return direct_iface(t.elem, lookup)
     return False
+
+
+def direct_leaf(type_id: int, lookup: Lookup) -> Type:
+    """The pointer-shaped type inside a direct-interface type: itself, or the one
+    field of a struct (the one element of an array), recursively."""
+    t = _resolve(type_id, lookup)
+    for _ in range(_MAX_DEPTH):
+        if isinstance(t, StructType) and len(t.fields) == 1:
+            t = _resolve(t.fields[0].type, lookup)
+        elif isinstance(t, ArrayType) and t.count == 1:
+            t = _resolve(t.elem, lookup)
+        else:
+            break
+    return t
 
 
 def _resolve(type_id: int, lookup: Lookup) -> Type:

@@ -321,7 +321,13 @@ class Loaded:
         ``start_disarming``."""
         skipped = {**self.rejected, **(refused or {})}
         failures = sorted(skipped.items())
-        wanted = [p for p in self.layout.probes if p.index not in skipped]
+        # Uprobes on one instruction run last attached first: a return probe on a
+        # body that is a bare RET (at its entry's address) is attached before the
+        # entry, so that the entry runs first and the return pairs with it.
+        wanted = sorted(
+            (p for p in self.layout.probes if p.index not in skipped),
+            key=lambda p: (p.pc, p.kind != "return"),
+        )
         if not wanted:
             return failures
         self._attach_sigtramp(binary, pid)

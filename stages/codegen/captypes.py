@@ -10,7 +10,7 @@ swiss-table groups, a channel's ``hchan``, a func's code pointer, an itab.
 
 from __future__ import annotations
 
-from ..abi import direct_iface
+from ..abi import direct_iface, direct_leaf
 from ..ir import (
     ArrayType,
     BucketMapLayout,
@@ -45,7 +45,7 @@ from ..layout import (
 )
 from ..redaction import current as current_redaction
 
-MAX_SLOTS = 32
+MAX_SLOTS = 128
 """Must equal GODI_MAX_SLOTS in bpf/godi.h."""
 
 _Key = tuple[str, int]
@@ -381,6 +381,10 @@ class CaptureTypes:
         the data word is the value itself for pointer-shaped types, else a pointer
         to a copy of it."""
         t = self._types.resolve(type_id)
+        if direct_iface(type_id, self._types.resolve):
+            # A struct of one pointer (an array of one): the data word is that
+            # pointer, and what it refers to is copied as for the pointer itself.
+            t = direct_leaf(type_id, self._types.resolve)
         target: int | None
         if isinstance(t, PointerType):
             target = self.index_of(t.elem) if t.elem is not None else None

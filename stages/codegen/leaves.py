@@ -56,7 +56,11 @@ def place_pieces(sizes: list[int | None], leaves: list[Leaf], total: int) -> lis
     Pieces that do not line up with leaves fall back to being laid end to end.
     """
     if len(sizes) == 1:
-        return [(0, sizes[0] if sizes[0] is not None else total)]
+        if sizes[0] is not None:
+            return [(0, sizes[0])]
+        # The whole value, up to its last leaf: trailing padding (a struct ending
+        # in a zero-size field) is in no register, so a value in one is 8 bytes.
+        return [(0, max((at + n for at, n in leaves), default=total))]
     out: list[Leaf] = []
     i = 0
     for size in sizes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..decode.stacks import func_name_for_print
 from ..ir import Function, InlinedFunction, InlinedInstance, Program
 from ..spec import Probe
 
@@ -46,8 +47,14 @@ def resolve(program: Program, probe: Probe) -> list[Function]:
     for name in method_candidates(probe):
         if name.endswith("[...]"):
             stem = name[: -len("...]")]
+            # Every shape of the function, not the closures in it (``F[...].func1``).
             found = sorted(
-                (f for f in program.functions if f.name.startswith(stem)), key=lambda f: f.name
+                (
+                    f
+                    for f in program.functions
+                    if f.name.startswith(stem) and func_name_for_print(f.name) == name
+                ),
+                key=lambda f: f.name,
             )
             if found:
                 return found

@@ -64,6 +64,22 @@ def _register_reason(reg: int) -> str:
     return f"held in DWARF register {reg}, which eBPF cannot read"
 
 
+_ZERO_CHUNK = 128
+"""Bytes zeroed per GODI_ROOT_ZERO: clang inlines a memset that small in BPF, and
+refuses a larger one (an unavailable argument of a kilobyte)."""
+
+
+def _zero(dst: int, size: int, *notes: str) -> list[str]:
+    """GODI_ROOT_ZERO statements for ``size`` bytes at root offset ``dst``, each
+    commented with ``notes`` (each through ``c_comment``: a variable's name comes
+    from the binary), joined by ``: ``."""
+    note = ": ".join(c_comment(n) for n in notes)
+    return [
+        f"GODI_ROOT_ZERO(s, {dst + at}, {min(_ZERO_CHUNK, size - at)}); /* {note} */"
+        for at in range(0, size, _ZERO_CHUNK)
+    ]
+
+
 def _uncovered(leaves: list[tuple[int, int]], pieces: list[PieceLayout]) -> list[tuple[int, int]]:
     """Leaves that no piece covers."""
     covered = [(p.offset, p.offset + p.size) for p in pieces]
@@ -153,7 +169,7 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
                 # eBPF cannot read XMM registers: zeros here, the value comes with
                 # the hit's floats record (stages.floats), if any.
                 xmm = piece.register - 17
-                stmts.append(f"GODI_ROOT_ZERO(s, {dst}, {psize}); /* {var.name}: xmm{xmm} */")
+                stmts.append(f"GODI_ROOT_ZERO(s, {dst}, {psize}); /* {label}: xmm{xmm} */")
                 pieces.append(PieceLayout(offset=at, size=psize, source="vector", register=xmm))
                 vectors |= 1 << xmm
             else:
@@ -163,14 +179,12 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
                     reason = "optimised out"
                 else:
                     reason = "too many memory pieces in one probe"
-                stmts.append(
-                    f"GODI_ROOT_ZERO(s, {dst}, {psize}); /* {label}: {c_comment(reason)} */"
-                )
+                stmts += _zero(dst, psize, var.name, reason)
                 pieces.append(
                     PieceLayout(offset=at, size=psize, source="unavailable", reason=reason)
                 )
         for gap_at, gap_size in _uncovered(leaves, pieces):
-            stmts.append(f"GODI_ROOT_ZERO(s, {offset + gap_at}, {gap_size}); /* {label} */")
+            stmts += _zero(offset + gap_at, gap_size, var.name)
             pieces.append(
                 PieceLayout(
                     offset=gap_at,

@@ -120,7 +120,10 @@ typedef struct {
 	Text unavailable;
 	long long type;    /* its resolved IR type: the path key of its value */
 	long long levels;  /* JSON levels the interface's hop to it adds */
-	int pointer;       /* a pointer (direct): its pointee one level down */
+	int pointer;       /* direct, its abi.direct_leaf a pointer or unsafe.Pointer:
+			    * the interface's hop reaches its pointee, no level more */
+	int zero;          /* zero-size: rendered from no bytes (its data word points
+			    * at runtime.zerobase, which the walker does not copy) */
 } Dyn;
 
 /* Nodes live in chunks that never move: a walk holds node pointers while Python

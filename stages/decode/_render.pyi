@@ -41,7 +41,9 @@ class Renderer:
     def __init__(
         self,
         reasons: Sequence[bytes],
-        dynamic: Callable[[int], tuple[int, bool, tuple[int, ...], bytes, int, int, bool] | None]
+        dynamic: Callable[
+            [int], tuple[int, bool, tuple[int, ...], bytes, int, int, bool, bool] | None
+        ]
         | None = None,
     ) -> None: ...
     def extend(self, specs: Sequence[tuple[Any, ...] | None], /) -> None: ...

@@ -13,7 +13,8 @@
  * Like theirs, a map's hop and an interface's to a value behind its data word go
  * on the walk's path (cut with "circular reference" when met again) and every
  * hop adds its JSON levels (cut with "depth" past GODI_MAX_LEVELS); a value
- * stored in the interface directly spends a level of depth unless a pointer.
+ * stored in the interface directly spends a level of depth unless its
+ * abi.direct_leaf is a pointer, and a zero-size value renders from no bytes.
  *
  * As in _render.c, nothing read from the event is trusted: every read is checked
  * against its buffer.
@@ -300,8 +301,8 @@ static int dynamic_type(Renderer *r, uint64_t descriptor, Dyn *out)
 	} else {
 		Dyn d = {0};
 		PyObject *capture, *text;
-		if (!PyArg_ParseTuple(found, "npOSLLp", &d.node, &d.direct, &capture, &text,
-				      &d.type, &d.levels, &d.pointer))
+		if (!PyArg_ParseTuple(found, "npOSLLpp", &d.node, &d.direct, &capture, &text,
+				      &d.type, &d.levels, &d.pointer, &d.zero))
 			goto done;
 		if (d.node < 0 || d.node >= r->n) {
 			PyErr_SetString(PyExc_IndexError, "a dynamic type's node is unknown");
@@ -371,10 +372,24 @@ static int render_iface(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 	if (depth >= w->max_depth || w->levels + dyn.levels > GODI_MAX_LEVELS)
 		return put_reason(w, nd, "depth");
 	int rc;
-	if (dyn.direct) {
-		/* The data word is the value: a pointer renders its pointee one level
-		 * down, which is the level the interface hop reaches; anything else (a
-		 * map, a chan, a struct of one pointer) is that level itself. */
+	if (dyn.zero) {
+		/* A zero-size value (struct{}, [0]int): nothing to read, and its data
+		 * word points at runtime.zerobase, which the walker does not copy. */
+		if (PUT_TEXT(w, nd->head) < 0 || PUT_LIT(w, ",\"fields\":{\"data\":") < 0)
+			return -1;
+		if (Py_EnterRecursiveCall(" while rendering an interface"))
+			return -1;
+		Buf none = {empty_bytes, (const unsigned char *)"", 0};
+		w->levels += dyn.levels;
+		rc = render(w, dyn.node, &none, 0, depth + 1);
+		w->levels -= dyn.levels;
+		Py_LeaveRecursiveCall();
+	} else if (dyn.direct) {
+		/* The data word is the value: a pointer (or a struct or array of one)
+		 * renders its pointee one level down, which is the level the interface
+		 * hop reaches; a map, a chan or a func (or a struct or array of one) has
+		 * no pointee of its own: the walker copied what it refers to at the
+		 * hop's level, so it is rendered one level down. */
 		unsigned char bytes[8];
 		for (int i = 0; i < 8; i++)
 			bytes[i] = (unsigned char)(data >> (8 * i));
@@ -675,7 +690,10 @@ static int render_map(Walk *w, const Node *nd, uint64_t addr, long long depth)
 	if (count > shown) {
 		if (PUT_LIT(w, ",\"truncated\":true") < 0)
 			return -1;
-		if (count > limit && PUT_LIT(w, ",\"notCapturedReason\":\"collectionSize\"") < 0)
+		/* fewer entries than the limit allows: some of the map's memory was
+		 * not captured, and the value says so rather than look complete-but-cut */
+		if ((count > limit ? PUT_LIT(w, ",\"notCapturedReason\":\"collectionSize\"")
+				   : PUT_LIT(w, ",\"notCapturedReason\":\"unavailable\"")) < 0)
 			return -1;
 	}
 	return PUT_LIT(w, "}");

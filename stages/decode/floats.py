@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from ..dump import MAX_RECORD, RECORD_EVENT, RECORD_NOTICE, decode_notice
+from ..dump import (
+    MAX_RECORD,
+    RECORD_EVENT,
+    RECORD_NOTICE,
+    SYNC,
+    decode_notice,
+    frame,
+    record_crc,
+)
 from ..layout import (
     EVENT_FLAG_FLOATS_ASKED,
     EVENT_FLAG_FLOATS_REFUSED,
@@ -41,7 +49,7 @@ from ..layout import (
 
 __all__ = ["FloatsTally", "join_floats"]
 
-_RECORD = struct.Struct("<II")
+_RECORD = struct.Struct("<4sIII")  # the dump's framing: sync, kind, length, CRC-32
 _EVENT = struct.Struct(EVENT_HEADER_FORMAT)
 _FLOATS = struct.Struct(FLOATS_RECORD_FORMAT)
 
@@ -134,12 +142,15 @@ def join_floats(data: bytes, layout: Layout) -> tuple[bytes, Layout, FloatsTally
     spans: list[tuple[int, int, int]] = []  # (kind, start of payload, end)
     pos, end = 0, len(data)
     while pos + _RECORD.size <= end:
-        kind, length = _RECORD.unpack_from(data, pos)
-        if length > MAX_RECORD or pos + _RECORD.size + length > end:
-            break
+        sync, kind, length, crc = _RECORD.unpack_from(data, pos)
+        if sync != SYNC or length > MAX_RECORD or pos + _RECORD.size + length > end:
+            break  # the rest as it is: decode reports it
         start = pos + _RECORD.size
-        spans.append((kind, start, start + length))
         pos = start + length
+        if record_crc(data[start - 12 : start - 4], data[start:pos]) != crc:
+            spans.append((-1, start, pos))  # damaged: kept as it is, for decode to report
+            continue
+        spans.append((kind, start, pos))
         if kind == RECORD_EVENT and length >= EVENT_HEADER_SIZE + _FLOATS.size:
             probe, _dl, ktime, _g, _tgid, tid = _EVENT.unpack_from(data, start)[:6]
             if probe & FLOATS_PROBE_BIT:
@@ -201,7 +212,7 @@ def join_floats(data: bytes, layout: Layout) -> tuple[bytes, Layout, FloatsTally
                         else:
                             why = dict(outcome)[p.register] or ""
                             tally.unavailable[why] = tally.unavailable.get(why, 0) + 1
-                out += _RECORD.pack(kind, len(payload)) + payload
+                out += frame(kind, bytes(payload))
                 continue
         out += data[start - _RECORD.size : stop]
     tally.orphans = tally.records - joined

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from ..abi import direct_iface
+from ..abi import direct_iface, direct_leaf
 from ..ir import (
     ArrayType,
     BaseType,
@@ -180,7 +180,7 @@ class NativeRenderer:
         if v.covered(holes, off, off + t.size):
             return self._constant(jsontext.value_text(v.name(type_id), "unavailable"))
         fields = []
-        for key, f in zip(field_keys(t), t.fields, strict=True):
+        for key, f in zip(field_keys(t), shown_fields(t), strict=True):
             constant = v.field_constant(f)
             node = -1 if constant is not None else self._holed(f.type, off + f.offset, holes)
             if node is None:
@@ -298,7 +298,7 @@ class NativeRenderer:
             path = v.slice_key_id(type_id)  # ctx.path key of its data (0: none)
             levels = v.slice_levels(type_id)
             return (r.K_SLICE, *common, self._node(t.elem), stride, indices, path, levels)
-        elif isinstance(t, PointerType) and t.elem is not None:
+        elif isinstance(t, PointerType) and t.elem is not None and not v.pointer_shape(type_id):
             target = v.resolve(t.elem)
             return (
                 r.K_POINTER,
@@ -311,8 +311,11 @@ class NativeRenderer:
                 v.value_indices(t.elem),
                 v.pointer_levels(t.elem),
             )
-        elif isinstance(t, (UnsafePointerType, PointerType)):
+        elif isinstance(t, UnsafePointerType) or (
+            isinstance(t, PointerType) and not v.pointer_shape(type_id)
+        ):
             return (r.K_ADDRESS, *common)  # (a pointer whose target DWARF omits)
+        # (a pointer shape go.shape.*uint8: its address and why, in Python)
         elif isinstance(t, FuncType):
             code = v.role_index("code", None)
             return (r.K_FUNC, *common, -1 if code is None else code, self._func_text(head, name))
@@ -396,24 +399,29 @@ class NativeRenderer:
 
     def _dynamic(
         self, descriptor: int
-    ) -> tuple[int, bool, tuple[int, ...], bytes, int, int, bool] | None:
+    ) -> tuple[int, bool, tuple[int, ...], bytes, int, int, bool, bool] | None:
         """An interface's dynamic type, by its runtime type descriptor, for C: its
         node (made now, with the nodes it refers to), whether the data word is
         the value, the capture types of its values, its unavailable text, its
         resolved type id (the ``ctx.path`` key of a value), the levels the
-        interface's hop adds (``compile_interface``) and whether it is a pointer."""
+        interface's hop adds (``compile_interface``), whether the hop reaches its
+        pointee at no extra depth (direct, its ``direct_leaf`` a pointer or
+        unsafe.Pointer) and whether it is zero-size (rendered from no bytes)."""
         v = self._values
         dyn = v.runtime_type(descriptor)
         if dyn is None:
             return None
         node = self._flush(self._node(dyn))
         target = v.resolve(dyn)
+        direct = direct_iface(dyn, v.resolve)
+        leaf = direct_leaf(dyn, v.resolve)
         return (
             node,
-            direct_iface(dyn, v.resolve),
+            direct,
             v.value_indices(dyn),
             _text(jsontext.value_text(v.name(dyn), "unavailable")),
             target.id,
             2 + v.levels(dyn),  # fields, data, the value
-            isinstance(target, PointerType),
+            direct and isinstance(leaf, PointerType | UnsafePointerType),
+            target.size == 0,
         )

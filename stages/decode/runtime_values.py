@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from ..abi import direct_iface
+from ..abi import direct_iface, direct_leaf
 from ..ir import (
     BucketMapLayout,
     ChanType,
@@ -28,6 +28,7 @@ from ..ir import (
     StringType,
     StructType,
     SwissMapLayout,
+    UnsafePointerType,
 )
 from ..layout import BLOCK_FLAG_READ_FAILED, KEY_REDACTED
 from . import jsontext
@@ -133,8 +134,10 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
             ctx.missing = True
         text = f'{head},"entries":[{",".join(entries)}],"size":"{count}"'
         if count > len(entries):
-            reason = ',"notCapturedReason":"collectionSize"}' if count > limit else "}"
-            return f'{text},"truncated":true{reason}'
+            # Fewer entries than the limit allows: some of the map's memory was not
+            # captured, and the value says so rather than look complete-but-cut.
+            why = "collectionSize" if count > limit else "unavailable"
+            return f'{text},"truncated":true,"notCapturedReason":"{why}"}}'
         return text + "}"
 
     return render_map
@@ -414,14 +417,26 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
         if depth >= ctx.max_reference_depth or ctx.levels + add > MAX_LEVELS:
             return too_deep
         render = r.renderer(dyn)
-        if direct_iface(dyn, r.resolve):
-            # The data word is the value: a pointer renders its pointee one level
-            # down, which is the level the interface hop reaches; anything else
-            # (a map, a chan, a struct of one pointer) is that level itself.
-            pointer = isinstance(r.resolve(dyn), PointerType)
+        if r.resolve(dyn).size == 0:
+            # A zero-size value (struct{}, [0]int): nothing to read, and its data
+            # word points at runtime.zerobase, which the walker does not copy.
             ctx.levels += add
             try:
-                value = render(_U64.pack(data), 0, depth if pointer else depth + 1, _NO_RANGES, ctx)
+                value = render(b"", 0, depth + 1, _NO_RANGES, ctx)
+            finally:
+                ctx.levels -= add
+        elif direct_iface(dyn, r.resolve):
+            # The data word is the value: a pointer renders its pointee one level
+            # down, which is the level the interface hop reaches. A map, channel or
+            # func has no pointee of its own: the walker copied what it refers to at
+            # the hop's level (godi_iface), so it is rendered there, and what it
+            # holds says "depth" where the walker stopped, not "unavailable". A
+            # struct (array) of one of them is as its one field (element).
+            leaf = direct_leaf(dyn, r.resolve)
+            hop = 0 if isinstance(leaf, PointerType | UnsafePointerType) else 1
+            ctx.levels += add
+            try:
+                value = render(_U64.pack(data), 0, depth + hop, _NO_RANGES, ctx)
             finally:
                 ctx.levels -= add
         else:

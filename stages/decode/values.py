@@ -142,6 +142,9 @@ NESTED_POINTEES = (
     InterfaceType,
 )
 
+_POINTER_SHAPE = "go.shape.*"
+"""The name of the GC shape every pointer type of a generic function shares."""
+
 _UNIMPLEMENTED = (MapType, ChanType, FuncType, InterfaceType)
 
 # Sizes a base kind may have (int, uint and uintptr default to 8 or 4).
@@ -897,6 +900,11 @@ class ValueRenderer:
         target = t.elem
         if target is None:
             return self._compile_unsafe_pointer(name, t)
+        if self.pointer_shape(type_id):
+            # Every pointer type of a generic function shares the shape
+            # ``go.shape.*uint8``: what it points at is known only from the call's
+            # dictionary, so its pointee was captured as one byte. Its address only.
+            return self._compile_unsafe_pointer(name, t, "missing type information")
         head = jsontext.head(name)
         null = head + ',"isNull":true}'
         unpack = _U64.unpack_from
@@ -958,10 +966,25 @@ class ValueRenderer:
 
         return render_pointer
 
-    def _compile_unsafe_pointer(self, name: str, t: UnsafePointerType | PointerType) -> Render:
-        """``unsafe.Pointer``, or a pointer whose target type DWARF omits: an address."""
+    def pointer_shape(self, type_id: int) -> bool:
+        """Whether ``type_id`` is (a typedef of) the pointer shape ``go.shape.*uint8``."""
+        for _ in range(16):
+            if self._names.get(type_id, "").startswith(_POINTER_SHAPE):
+                return True
+            t = self._types[type_id]
+            if not isinstance(t, TypedefType):
+                return False
+            type_id = t.target
+        return False
+
+    def _compile_unsafe_pointer(
+        self, name: str, t: UnsafePointerType | PointerType, reason: str | None = None
+    ) -> Render:
+        """``unsafe.Pointer``, or a pointer whose target type DWARF omits: an address
+        (with ``reason`` as its ``notCapturedReason`` when given)."""
         head = jsontext.head(name)
         null = head + ',"isNull":true}'
+        tail = "}" if reason is None else f',"notCapturedReason":{quote(reason)}}}'
         unpack = _U64.unpack_from
         size = t.size
         unavailable = head + UNAVAILABLE
@@ -972,7 +995,7 @@ class ValueRenderer:
             if holes and _overlap(holes, off, off + size):
                 return unavailable
             addr = unpack(buf, off)[0]
-            return null if addr == 0 else f'{head},"address":"{addr:#x}"}}'
+            return null if addr == 0 else f'{head},"address":"{addr:#x}"{tail}'
 
         return render_address
 

@@ -46,6 +46,7 @@ from .runtime_types import (
     described_types,
     descriptor_range,
     itab_pairs,
+    undescribed_elements,
     unnamed_pointers,
 )
 from .scope import Scope, resolve_scope
@@ -306,6 +307,10 @@ def _require_dynamic_types(
                 types.require(offset)
             for address, elem in unnamed_pointers(image, reader, descriptors, described).items():
                 types.pointer_to(elem, address)
+            for address, offset in undescribed_elements(
+                image, reader, descriptors, described
+            ).items():
+                types.describe(offset, address)
             return
         if implementers is None:
             implementers = {}

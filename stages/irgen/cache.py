@@ -89,7 +89,8 @@ def _irgen_digest() -> str:
     """A hash of irgen's own source and the IR's: a new irgen means new keys."""
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for path in sorted([*here.glob("*.py"), here.parent / "ir.py"]):
+    # abi.py: where the register ABI puts arguments, which irgen writes into the IR.
+    for path in sorted([*here.glob("*.py"), here.parent / "ir.py", here.parent / "abi.py"]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

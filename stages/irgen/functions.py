@@ -7,11 +7,15 @@ from collections.abc import Iterator
 
 import msgspec
 
+from ..abi import Assigner
 from ..ir import (
+    CfaPiece,
     DictionaryParam,
     Function,
     LineRow,
     LocationRange,
+    Piece,
+    RegisterPiece,
     ReturnSite,
     TypedefType,
     Variable,
@@ -114,6 +118,7 @@ def build_function(
             else v
             for v in variables
         ]
+    variables = _abi_entry_locations(variables, dictionary, types, low, prologue.entry_pc, name)
     return Function(
         name=name,
         low_pc=low,
@@ -129,6 +134,71 @@ def build_function(
         dictionary=dictionary,
         line_files=line_files,
         lines=lines,
+    )
+
+
+def _abi_entry_locations(
+    variables: list[Variable],
+    dictionary: DictionaryParam | None,
+    types: TypeTable,
+    low: int,
+    entry_pc: int,
+    name: str,
+) -> list[Variable]:
+    """Parameters located by the register ABI at the entry where DWARF says nothing.
+
+    At the entry the ABI fixes where every argument is (abi-internal.md): the
+    compiler may give no location to an argument the body never reads (Go 1.23's
+    unused stack ``bool``), to one passed on the stack after the registers ran out,
+    or to a zero-size one. Those get their ABI pieces from the first instruction to
+    the entry. So do the arguments the ABI passes on the stack, whatever DWARF
+    says: Go's DWARF has put a stack-assigned slice at ``fbreg+8`` when the caller
+    stored it at ``CFA+0`` (a ``[]T`` after nine ``int`` arguments, Go 1.24), whose
+    length was then read as its pointer. Results repeated by DWARF (an unnamed
+    result with a ``defer`` is listed twice, ``~r0, ~r0``) are kept once, or the ABI
+    would place the later results in the wrong registers.
+    """
+    seen_results: set[str] = set()
+    kept: list[Variable] = []
+    for v in variables:
+        if v.role == "result":
+            if v.name in seen_results:
+                continue
+            seen_results.add(v.name)
+        kept.append(v)
+    params = [v for v in kept if v.role == "param"]
+    assigner = Assigner(types.get)
+    dict_at = None
+    if dictionary is not None and not any(v.name == DICT_NAME for v in params):
+        # A dictionary DWARF does not describe still takes its pointer's place.
+        dict_at = 1 if shape_receiver(name) else 0
+    pieces: dict[int, list[Piece]] = {}
+    for i, v in enumerate(params):
+        if i == dict_at:
+            assigner.assign_word()
+        pieces[id(v)] = assigner.assign(v.type)
+    out: list[Variable] = []
+    for v in kept:
+        if v.role == "param":
+            at_entry = pieces[id(v)]
+            on_stack = not any(isinstance(p, RegisterPiece) for p in at_entry)
+            dwarf = next((r for r in v.locations if r.low_pc <= entry_pc < r.high_pc), None)
+            agrees = dwarf is not None and _same_places(dwarf.pieces, at_entry)
+            if dwarf is None or (on_stack and not agrees):
+                # The first range covering the entry wins: this one.
+                entry = LocationRange(low_pc=low, high_pc=entry_pc + 1, pieces=at_entry)
+                v = msgspec.structs.replace(v, locations=[entry, *v.locations], unavailable=None)
+        out.append(v)
+    return out
+
+
+def _same_places(dwarf: list[Piece], abi: list[Piece]) -> bool:
+    """Whether DWARF's pieces start where the ABI's do (sizes aside: DWARF leaves
+    a whole-variable piece unsized)."""
+    offsets = [p.offset for p in dwarf if isinstance(p, CfaPiece)]
+    return (
+        len(offsets) == len(dwarf)
+        and offsets[:1] == [p.offset for p in abi if isinstance(p, CfaPiece)][:1]
     )
 
 

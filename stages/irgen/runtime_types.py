@@ -158,3 +158,31 @@ def unnamed_pointers(
         if ptr > 0 and descriptors.base + ptr not in described:
             out[descriptors.base + ptr] = offset
     return out
+
+
+def undescribed_elements(
+    image: ElfImage, reader: DwarfReader, descriptors: DescriptorRange, described: dict[int, int]
+) -> dict[int, int]:
+    """Descriptor address -> DIE offset of each T whose DWARF entry has no
+    ``DW_AT_go_runtime_type`` while ``*T`` has one: the pointer's descriptor
+    (``abi.PtrType.Elem``) names T's. Go 1.21 and 1.22 write none for
+    ``unsafe.Pointer``, so that one in an ``any`` had no known type."""
+    fields = _members(reader, "internal/abi.PtrType", "Elem")
+    if fields is None:
+        return {}
+    at = fields["Elem"]
+    out: dict[int, int] = {}
+    for address, offset in described.items():
+        entry = reader.entry_at(offset)
+        if entry.tag != "DW_TAG_pointer_type":
+            continue
+        target = entry.ref("DW_AT_type")
+        if target is None or reader.entry_at(target).attrs.get("go_runtime_type"):
+            continue
+        raw = image.read(address + at, 8)
+        if len(raw) != 8:
+            continue
+        (elem,) = struct.unpack("<Q", raw)
+        if elem and elem not in described and elem not in out:
+            out[elem] = target
+    return out

@@ -9,7 +9,10 @@ exactly the types reachable from the kept functions.
 
 from __future__ import annotations
 
+import re
 from typing import TypedDict
+
+import msgspec
 
 from ..ir import (
     ArrayType,
@@ -103,6 +106,18 @@ class _Common(TypedDict):
     runtime_type: int
 
 
+_PATH_ESCAPE = re.compile(r"%([0-9a-fA-F]{2})")
+
+
+def unescape_path(name: str) -> str:
+    """A type name as Go spells it: the linker escapes a package path's characters
+    (``objabi.PathToPrefix``: the dots of its last element, ``%``, controls...) as
+    ``%xx``: ``example.com/lib%2ev2.V2Type`` is ``example.com/lib.v2.V2Type``."""
+    if "%" not in name:
+        return name
+    return _PATH_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), name)
+
+
 class TypeTable:
     """The IR types of one program, converted lazily and cached by DIE offset."""
 
@@ -178,6 +193,15 @@ class TypeTable:
             )
         return pointer_id
 
+    def describe(self, offset: int, descriptor: int) -> None:
+        """Give the type at DIE offset ``offset`` the runtime descriptor at
+        ``descriptor``, when DWARF gave it none (``undescribed_elements``)."""
+        self.require(offset)
+        self.build()
+        t = self._types[offset]
+        if not t.runtime_type:
+            self._types[offset] = msgspec.structs.replace(t, runtime_type=descriptor)
+
     def build(self) -> list[Type]:
         """Convert every required type and its references; sorted by id."""
         while self._pending:
@@ -191,7 +215,7 @@ class TypeTable:
     def _convert(self, entry: Entry) -> Type:
         common: _Common = {
             "id": entry.offset,
-            "name": entry.name or "",
+            "name": unescape_path(entry.name or ""),
             "size": self.size_of(entry),
             "align": self.align_of(entry),
             "runtime_type": 0,

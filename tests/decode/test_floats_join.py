@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 
 from stages.decode.floats import NO_FRAME, REFUSED, join_floats
-from stages.dump import RECORD_EVENT, RECORD_NOTICE, Notice
+from stages.dump import RECORD_EVENT, RECORD_NOTICE, RECORD_PREFIX, Notice, frame, record_crc
 from stages.layout import (
     EVENT_FLAG_FLOATS_ASKED,
     EVENT_FLAG_FLOATS_REFUSED,
@@ -43,7 +43,7 @@ def _layout() -> Layout:
 
 
 def _record(kind: int, payload: bytes) -> bytes:
-    return struct.pack("<II", kind, len(payload)) + payload
+    return frame(kind, payload)
 
 
 def _event(tid: int, ktime: int, flags: int) -> bytes:
@@ -66,12 +66,13 @@ def _discount(layout: Layout, data: bytes) -> list[tuple[str, str | None, float 
     """(source, reason, value in the root) of ``discount`` in each event of ``data``."""
     out = []
     pos = 0
-    while pos + 8 <= len(data):
-        kind, length = struct.unpack_from("<II", data, pos)
-        if pos + 8 + length > len(data):
+    while pos + RECORD_PREFIX <= len(data):
+        _sync, kind, length, crc = struct.unpack_from("<4sIII", data, pos)
+        if pos + RECORD_PREFIX + length > len(data):
             break  # a cut record
-        payload = data[pos + 8 : pos + 8 + length]
-        pos += 8 + length
+        payload = data[pos + RECORD_PREFIX : pos + RECORD_PREFIX + length]
+        assert record_crc(data[pos + 4 : pos + 12], payload) == crc  # rewritten whole
+        pos += RECORD_PREFIX + length
         if kind != RECORD_EVENT:
             continue
         (index,) = struct.unpack_from("<I", payload)
@@ -131,8 +132,35 @@ def test_a_floats_notice_gives_its_reason_and_a_cut_record_is_kept() -> None:
     notice = msgspec.json.encode(
         Notice(probe_id="checkout", kind="floats", message=f"{ENTRY}: floats off (--floats never)")
     )
-    tail = struct.pack("<II", RECORD_EVENT, 500) + b"cut"
+    tail = frame(RECORD_EVENT, bytes(500))[:RECORD_PREFIX] + b"cut"
     data = _record(RECORD_NOTICE, notice) + _event(1, 10, 0) + tail
     out, extended, _ = join_floats(data, layout)
     assert _discount(extended, out) == [("unavailable", "floats off (--floats never)", 0.0)]
     assert out.endswith(tail)
+
+
+def test_records_are_read_in_the_dumps_framing_and_a_damaged_one_is_kept() -> None:
+    """Records carry the dump's sync marker and CRC (``dump.frame``): a floats
+    record in them is joined, a record whose CRC fails is neither joined nor
+    rewritten (decode reports it), and the records after it are joined still."""
+    layout = _layout()
+    damaged = bytearray(_floats(2, 20, FLOATS_OK, 1, 9.0))
+    damaged[-1] ^= 1
+    data = b"".join(
+        [
+            _event(1, 10, EVENT_FLAG_FLOATS_ASKED),
+            _floats(1, 10, FLOATS_OK, 1, 0.5),
+            _event(2, 20, EVENT_FLAG_FLOATS_ASKED),
+            bytes(damaged),
+            _event(3, 30, EVENT_FLAG_FLOATS_ASKED),
+            _floats(3, 30, FLOATS_OK, 1, 0.25),
+        ]
+    )
+    out, extended, tally = join_floats(data, layout)
+    assert tally.records == 2
+    assert bytes(damaged) in out
+    body = out.replace(bytes(damaged), b"")
+    got = _discount(extended, body)
+    assert got[0] == ("register", None, 0.5)
+    assert got[1] == ("unavailable", NO_FRAME, 0.0)
+    assert got[2] == ("register", None, 0.25)

@@ -4,7 +4,9 @@ of their Python renderers (``runtime_values``, ``values``), on hand-built events
 and on random ones (hypothesis): blocks present, missing, failed or cut short,
 maps with indirect slots and directories, keys BPF's key guard marked redacted
 (``KEY_REDACTED``), interfaces naming unknown types or
-holding a pointer back to their holder, all under random limits.
+holding a pointer back to their holder, a struct of one pointer or of one map
+(stored directly: depth by its one field) or a zero-size value, all under
+random limits.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from decode_helpers import (
     BYTES,
     CT,
     T_ARR4,
+    T_EMPTY,
     T_FUNC,
     T_IFACE,
     T_INT,
+    T_INT32,
     T_MIXED,
     T_POINT,
     T_POINT_S,
+    T_PPOINT,
     T_STRING,
     T_UNSAFE,
     Blk,
@@ -65,6 +70,7 @@ from stages.spec import Capture
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C extension is not built")
 
 T_SMAP, T_PMAP, T_STRINGER, T_HOLDER, T_PHOLDER = 700, 701, 703, 704, 705
+T_BOX, T_MBOX = 706, 707  # a struct of one pointer, of one map: stored directly
 D_INT, D_STRING, D_PHOLDER, D_SMAP, D_POINT, D_FUNC = (
     0x1000,
     0x2000,
@@ -74,6 +80,7 @@ D_INT, D_STRING, D_PHOLDER, D_SMAP, D_POINT, D_FUNC = (
     0x6000,
 )
 D_UNKNOWN = 0x7000
+D_BOX, D_MBOX, D_EMPTY = 0x8000, 0x9000, 0xA000
 
 
 def _swiss(slot_size: int, elem_offset: int, indirect: bool) -> SwissMapLayout:
@@ -127,6 +134,12 @@ EXTRA = [
         ],
     ),
     PointerType(id=T_PHOLDER, name="*main.Holder", size=8, elem=T_HOLDER),
+    StructType(
+        id=T_BOX, name="main.Box", size=8, fields=[Field(name="P", offset=0, type=T_PPOINT)]
+    ),
+    StructType(
+        id=T_MBOX, name="main.MBox", size=8, fields=[Field(name="M", offset=0, type=T_SMAP)]
+    ),
 ]
 RUNTIME = [
     RuntimeType(address=D_INT, type=T_INT),
@@ -135,6 +148,9 @@ RUNTIME = [
     RuntimeType(address=D_SMAP, type=T_SMAP),
     RuntimeType(address=D_POINT, type=T_POINT),
     RuntimeType(address=D_FUNC, type=T_FUNC),
+    RuntimeType(address=D_BOX, type=T_BOX),
+    RuntimeType(address=D_MBOX, type=T_MBOX),
+    RuntimeType(address=D_EMPTY, type=T_EMPTY),
 ]
 
 
@@ -318,12 +334,74 @@ def test_interfaces_funcs_and_addresses() -> None:
     assert fields["U"] == {"type": "unsafe.Pointer", "isNull": True}
 
 
+def test_interfaces_holding_a_struct_of_one_pointer_or_a_zero_size_value() -> None:
+    """A struct of one pointer is stored in the interface's data word and its
+    pointee is one level down, as a pointer's (depth 1 shows the point, where one
+    level more would cut it); a struct of one map is one level down itself, as a
+    map; a zero-size value renders from no bytes, whatever its data word points
+    at. Each the same in C and Python."""
+    w = world(Capture(max_reference_depth=1))
+    itab_mbox = bytes(8) + u64(D_MBOX) + bytes(16)
+    root = (
+        bytes(16)  # M, P: nil maps
+        + u64(D_BOX)
+        + u64(S1)  # E: main.Box{P: S1}, stored directly
+        + u64(S2)
+        + u64(H)  # S: main.MBox{M: H}, stored directly, through an itab
+        + bytes(16)  # F, U: nil
+    )
+    header = u64(1) + bytes(8) + u64(GRP) + u64(0) + bytes(16)
+    slots: list[bytes | None] = [string_header(K1, 1) + u64(5)]
+    blocks = [
+        Blk(S1, CT[T_POINT_S], struct.pack("<ii", 3, -4)),
+        Blk(S2, index(w, "itab", None), itab_mbox),
+        Blk(H, index(w, "map_header", T_SMAP), header),
+        Blk(GRP, index(w, "map_group", T_SMAP), _group(slots, SMAP.slot_size)),
+        Blk(K1, BYTES, b"k"),
+    ]
+    v = value(w, root, blocks)
+    fields = v["fields"]  # type: ignore[index]
+    box = fields["E"]["fields"]["data"]
+    assert box["type"] == "main.Box"
+    assert box["fields"]["P"]["fields"] == {
+        "X": {"type": "int32", "value": "3"},
+        "Y": {"type": "int32", "value": "-4"},
+    }
+    mbox = fields["S"]["fields"]["data"]
+    assert mbox["type"] == "main.MBox"
+    assert mbox["fields"]["M"]["entries"] == [
+        [{"type": "string", "value": "k"}, {"type": "int", "value": "5"}]
+    ]
+    # zero-size: its data word (runtime.zerobase) was never copied
+    for depth in (1, 2):
+        w = world(Capture(max_reference_depth=depth))
+        v = value(w, bytes(16) + u64(D_EMPTY) + u64(0x5A0000) + bytes(32), [])
+        assert v["fields"]["E"] == {  # type: ignore[index]
+            "type": "interface {}",
+            "fields": {"data": {"type": "struct {}", "fields": {}}},
+        }
+    w = world(Capture(max_reference_depth=0))
+    v = value(w, bytes(16) + u64(D_EMPTY) + u64(0x5A0000) + bytes(32), [])
+    assert v["fields"]["E"]["notCapturedReason"] == "depth"  # type: ignore[index]
+
+
 # ---------------------------------------------------------------- random events
 
 _W = world()
 _ROLE_TYPES = [t.index for t in _W.layout.types if t.index >= 2]
 ADDRS = [H, DIR, TAB, GRP, S1, S2, K1, K2]
-DESCRIPTORS = [D_INT, D_STRING, D_PHOLDER, D_SMAP, D_POINT, D_FUNC, D_UNKNOWN]
+DESCRIPTORS = [
+    D_INT,
+    D_STRING,
+    D_PHOLDER,
+    D_SMAP,
+    D_POINT,
+    D_FUNC,
+    D_UNKNOWN,
+    D_BOX,
+    D_MBOX,
+    D_EMPTY,
+]
 CTRL = [0x8080808080808080, 0x8080808080111111, 0x1111111111111111, 0x80FE1180]
 _EXAMPLES = int(os.environ.get("GODI_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
@@ -469,3 +547,36 @@ def test_a_holder_with_holes_is_decoded_in_c() -> None:
     assert fields["M"] == {"type": "map[string]int", "isNull": True}
     assert fields["E"] == {"type": "interface {}", "notCapturedReason": "unavailable"}
     assert fields["U"] == {"type": "unsafe.Pointer", "notCapturedReason": "unavailable"}
+
+
+def test_a_struct_with_blank_fields_partly_in_holes_is_decoded_alike() -> None:
+    """A struct partly in a hole is rendered field by field in C: its ``_`` fields
+    are left out there too, as in Python."""
+    blanks = StructType(
+        id=903,
+        name="main.Blanks",
+        size=24,
+        fields=[
+            Field(name="A", offset=0, type=T_INT32),
+            Field(name="_", offset=4, type=T_INT32),
+            Field(name="B", offset=8, type=T_INT32),
+            Field(name="_", offset=12, type=T_INT32),
+            Field(name="B", offset=16, type=T_INT32),
+        ],
+    )
+    program = world().program
+    program = msgspec.structs.replace(program, types=[*program.types, blanks])
+    pieces = [
+        PieceLayout(offset=0, size=12, source="stack"),
+        PieceLayout(offset=12, size=12, source="unavailable"),
+    ]
+    w = make_world([Var("v", 903, pieces=pieces)], program=program)
+    v = value(w, struct.pack("<iiiiii", 1, 2, 3, 4, 5, 6), [])
+    assert v == {
+        "type": "main.Blanks",
+        "fields": {
+            "A": {"type": "int32", "value": "1"},
+            "B": {"type": "int32", "value": "3"},
+            "B#4": {"type": "int32", "notCapturedReason": "unavailable"},
+        },
+    }

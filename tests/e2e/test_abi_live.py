@@ -1,0 +1,135 @@
+"""Issue 16's register-ABI cases, live on the Go versions of the tests: tests/progs/abi
+calls each function once and prints what it passed and got back; the snapshots must
+show those values (expectations from the program's output, not godi's)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from gobuild import REPO, build_go, go_versions
+from godi_cli import godi
+
+ABI = REPO / "tests" / "progs" / "abi"
+SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module", params=go_versions())
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """(the program's own output lines as key=value, snapshots by probe id)."""
+    binary = build_go(ABI, str(request.param))
+    out: Path = tmp_path_factory.mktemp(f"abi-{request.param}")
+    plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
+    done = godi("run", "--probes", str(ABI / "probes.json"), "-o", str(out), "--", str(binary))
+    assert done.returncode == plain.returncode == 0, done.stderr
+    assert done.stdout == plain.stdout
+    said: dict[str, list[str]] = {}
+    for line in plain.stdout.splitlines():
+        key, _, value = line.partition("=")
+        said.setdefault(key, []).append(value)
+    by: dict[str, list[dict[str, Any]]] = {}
+    for s in json.loads((out / "snapshots.json").read_text()):
+        jsonschema.validate(s, SCHEMA)
+        by.setdefault(s["debugger"]["snapshot"]["probe"]["id"], []).append(s)
+    return said, by
+
+
+def _args(s: dict[str, Any]) -> dict[str, Any]:
+    return s["debugger"]["snapshot"]["captures"]["entry"]["arguments"]
+
+
+def _ret(s: dict[str, Any]) -> dict[str, Any]:
+    return s["debugger"]["snapshot"]["captures"]["return"]["locals"]
+
+
+def test_string_passed_on_the_stack(run: Any) -> None:
+    said, by = run
+    (s,) = by["stackString"]
+    assert _args(s)["s"] == {"type": "string", "value": said["stackString.s"][0]}
+    assert _args(s)["a12"] == {"type": "int", "value": "12"}
+
+
+def test_slice_of_structs_on_the_stack_has_its_elements(run: Any) -> None:
+    said, by = run
+    (s,) = by["stackSlice"]
+    elems = _args(s)["elems"]
+    want = json.loads(said["stackSlice.elems"][0])
+    assert elems["size"] == str(len(want))
+    got = [
+        {"A": int(e["fields"]["A"]["value"]), "B": e["fields"]["B"]["value"]}
+        for e in elems["elements"]
+    ]
+    assert got == want
+    assert [e["value"] for e in _args(s)["arr"]["elements"]] == ["1", "2", "3", "4"]
+
+
+def test_unused_bool_on_the_stack(run: Any) -> None:
+    said, by = run
+    (s,) = by["unusedStackBool"]
+    assert _args(s)["flag"] == {"type": "bool", "value": said["unusedStackBool.flag"][0]}
+
+
+def test_unnamed_results_with_a_defer_once_each_and_right(run: Any) -> None:
+    said, by = run
+    (s,) = by["deferred"]
+    r0, r1, r2 = said["deferred"][0].split(",")
+    fields = _ret(s)["@return"]["fields"]
+    assert fields == {
+        "r0": {"type": "int", "value": r0},
+        "r1": {"type": "string", "value": r1},
+        "r2": {"type": "error", "isNull": True},
+    }
+    assert r2 == "<nil>"
+    assert s["message"].count("r0=") == 1 and s["message"].endswith('-> (r0=42, r1="done", r2=nil)')
+
+
+def test_zero_size_values(run: Any) -> None:
+    said, by = run
+    (s,) = by["zeroSize"]
+    a = _args(s)
+    assert a["w"]["fields"]["data"] == {"type": "io.discard", "fields": {}}
+    assert a["empty"] == {"type": "[0]int", "elements": [], "size": "0"}
+    assert a["n"] == {"type": "int", "value": said["zeroSize.n"][0]}
+
+
+def test_bare_ret_body_pairs_each_call_with_its_result(run: Any) -> None:
+    """``identity`` is one RET instruction: entry and return probes share it."""
+    said, by = run
+    got = [(_args(s)["x"]["value"], _ret(s)["@return"]["value"]) for s in by["identity"]]
+    assert got == [(v, v) for v in said["identity"]]
+    assert all("evaluationErrors" not in s["debugger"]["snapshot"] for s in by["identity"])
+
+
+def test_type_names_without_linker_escapes(run: Any) -> None:
+    said, by = run
+    (s,) = by["escaped"]
+    v = _args(s)["v"]
+    assert v["type"] == "abi/lib.v2.V2Type"  # the import path; Go's %T prints the package name
+    assert said["escaped"] == ["lib.V2Type"]
+    assert v["fields"]["N"] == {"type": "int", "value": "4"}
+
+
+def _reasons(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        own = [value["notCapturedReason"]] if "notCapturedReason" in value else []
+        return own + [r for v in value.values() for r in _reasons(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _reasons(v)]
+    return []
+
+
+def test_values_cut_by_depth_say_depth(run: Any) -> None:
+    """maxReferenceDepth 1: the map inside the interface is shown, the interfaces it
+    holds are one hop deeper and say "depth" (they said "unavailable")."""
+    _, by = run
+    (s,) = by["nested"]
+    v = _args(s)["v"]
+    assert v["fields"]["data"]["type"] == "map[string]interface {}"
+    reasons = _reasons(v)
+    assert reasons and set(reasons) == {"depth"}

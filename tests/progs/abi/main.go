@@ -1,0 +1,105 @@
+// The register-ABI cases of issue 16, each called once; main prints what it
+// passed and got back (the test's expectations come from this output).
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	lib "abi/lib.v2"
+)
+
+type Elem struct {
+	A int32
+	B string
+}
+
+// A string after nine integer and three float registers' worth of arguments:
+// passed on the stack.
+//
+//go:noinline
+func stackString(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12 int, f1, f2, f3 float64, s string) int {
+	return a1 + len(s)
+}
+
+// A []Elem after three slices and a [4]uint32 (which goes to the stack): the
+// slice is on the stack too once the integer registers run out.
+//
+//go:noinline
+func stackSlice(x, y, z []int, arr [4]uint32, elems []Elem) int {
+	return len(x) + len(elems)
+}
+
+// A bool on the stack that the body never reads: the ABI fixes its slot even
+// when DWARF gives it no location.
+//
+//go:noinline
+func unusedStackBool(a1, a2, a3, a4, a5, a6, a7, a8, a9 int, flag bool) int {
+	return a1
+}
+
+// Unnamed results with a defer: DWARF lists ~r0, ~r0, ~r1, ~r1, ~r2, ~r2.
+//
+//go:noinline
+func deferred(n int) (int, string, error) {
+	defer func() { sink++ }()
+	return n * 2, "done", nil
+}
+
+// A zero-size dynamic value in an interface, and a [0]int argument.
+//
+//go:noinline
+func zeroSize(w io.Writer, empty [0]int, n int) int {
+	return n
+}
+
+// A body that is a bare RET: the result is the argument, in RAX.
+//
+//go:noinline
+func identity(x int) int { return x }
+
+// A package whose import path has a dot.
+//
+//go:noinline
+func escaped(v lib.V2Type) int { return lib.Use(v) }
+
+// Maps and slices of interfaces inside an interface, deeper than the probe's
+// maxReferenceDepth: every value cut says "depth", none "unavailable".
+//
+//go:noinline
+func nested(v any) int { return 0 }
+
+type Number string
+
+var sink int
+
+func main() {
+	s := "passed on the stack"
+	fmt.Println("stackString.s=" + s)
+	stackString(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1.5, 2.5, 3.5, s)
+
+	elems := []Elem{{7, "seven"}, {8, "eight"}}
+	out, _ := json.Marshal(elems)
+	fmt.Println("stackSlice.elems=" + string(out))
+	stackSlice([]int{1}, []int{2, 3}, []int{4}, [4]uint32{1, 2, 3, 4}, elems)
+
+	fmt.Println("unusedStackBool.flag=true")
+	unusedStackBool(1, 2, 3, 4, 5, 6, 7, 8, 9, true)
+
+	r0, r1, r2 := deferred(21)
+	fmt.Printf("deferred=%d,%s,%v\n", r0, r1, r2)
+
+	fmt.Println("zeroSize.n=3")
+	zeroSize(io.Discard, [0]int{}, 3)
+
+	for _, x := range []int{5, -6} {
+		fmt.Printf("identity=%d\n", identity(x))
+	}
+
+	fmt.Printf("escaped=%T\n", lib.V2Type{})
+	escaped(lib.V2Type{N: 4})
+	nested(map[string]any{"list": []any{Number("1"), "two"}, "map": map[string]any{"x": Number("3")}})
+	os.Stdout.Sync()
+}
