@@ -107,6 +107,29 @@ def _report_issues(issues: Iterable[ProbeIssue]) -> None:
         )
 
 
+# Options capture and run share (the same target and capture settings).
+_pid_option = click.option("--pid", type=int, help="Attach to this running process.")
+_binary_option = click.option(
+    "--binary",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Attach to every process running this binary.",
+)
+_floats_option = click.option(
+    "--floats",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Floats in vector registers: signal captured hits (SIGURG) to read them; "
+    "auto: not in a program that handles SIGURG itself (signal.Notify).",
+)
+_always_armed_option = click.option(
+    "--always-armed",
+    is_flag=True,
+    help="Keep every probe's uprobes in the process all along (by default a "
+    "rate-limited probe without a condition is taken out while its budget is spent).",
+)
+
+
 def _sha256_file(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -306,29 +329,13 @@ Examples:
     type=click.Path(dir_okay=False),
     help="Where to write the raw event dump.",
 )
-@click.option("--pid", type=int, help="Attach to this running process.")
-@click.option(
-    "--binary",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Attach to every process running this binary.",
-)
+@_pid_option
+@_binary_option
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--max-events", type=int, help="Stop after this many events.")
-@click.option(
-    "--floats",
-    type=click.Choice(["auto", "always", "never"]),
-    default="auto",
-    show_default=True,
-    help="Floats in vector registers: signal captured hits (SIGURG) to read them; "
-    "auto: not in a program that handles SIGURG itself (signal.Notify).",
-)
+@_floats_option
 @click.option("--dry-run", is_flag=True, help="Print what would be attached, load nothing.")
-@click.option(
-    "--always-armed",
-    is_flag=True,
-    help="Keep every probe's uprobes in the process all along (by default a "
-    "rate-limited probe without a condition is taken out while its budget is spent).",
-)
+@_always_armed_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def capture(
     program_dir: str,
@@ -856,32 +863,16 @@ Examples:
     help="Directory for every intermediate file and snapshots.json "
     "(default: a new temporary directory, kept).",
 )
-@click.option("--pid", type=int, help="Attach to this running process.")
-@click.option(
-    "--binary",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Attach to every process running this binary.",
-)
+@_pid_option
+@_binary_option
 @click.option("--service", help="Service name (default: $DD_SERVICE, else the program's name).")
 @click.option("--tags", default=None, help="ddtags (default: $DD_TAGS).")
 @click.option("--duration", type=float, help="Stop capturing after this many seconds.")
 @click.option("--max-events", type=int, help="Stop capturing after this many events.")
 @click.option("--json", "json_lines", is_flag=True, help="Live view as JSON lines.")
 @click.option("--no-live", is_flag=True, help="No live view: only the files and the table.")
-@click.option(
-    "--floats",
-    type=click.Choice(["auto", "always", "never"]),
-    default="auto",
-    show_default=True,
-    help="Floats in vector registers: signal captured hits (SIGURG) to read them; "
-    "auto: not in a program that handles SIGURG itself (signal.Notify).",
-)
-@click.option(
-    "--always-armed",
-    is_flag=True,
-    help="Keep every probe's uprobes in the process all along (by default a "
-    "rate-limited probe without a condition is taken out while its budget is spent).",
-)
+@_floats_option
+@_always_armed_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
     probes_path: str | None,
