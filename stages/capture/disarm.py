@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..dump import RECORD_HEAD
 from ..layout import Layout
 
 log = logging.getLogger(__name__)
@@ -264,10 +265,13 @@ class DisarmThread:
                         return
                     now = time.monotonic_ns()
                     pos = 0
-                    while pos + 8 <= len(chunk):
-                        _, n = struct.unpack_from("<II", chunk, pos)
-                        slot, kind, next_ns = struct.unpack_from("<IIQ", chunk, pos + 8)
-                        pos += 8 + n
+                    # The ring reader frames each message as a dump record.
+                    while pos + RECORD_HEAD.size <= len(chunk):
+                        n = RECORD_HEAD.unpack_from(chunk, pos)[2]
+                        slot, kind, next_ns = struct.unpack_from(
+                            "<IIQ", chunk, pos + RECORD_HEAD.size
+                        )
+                        pos += RECORD_HEAD.size + n
                         if kind == CTL_SPENT:
                             self.disarmer.spent(slot, next_ns, now)
                         elif kind == CTL_RETURNED:

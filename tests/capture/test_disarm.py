@@ -4,6 +4,8 @@ takes out and puts back, and when, given the messages BPF sends. The kernel side
 
 from __future__ import annotations
 
+import time
+
 from stages.capture.disarm import (
     ENTRY,
     MIN_OFF_NS,
@@ -170,3 +172,43 @@ def _layout(rates: list[tuple[str, float | None]], conditional: set[str]) -> Lay
 def test_which_probes_may_be_disarmed() -> None:
     layout = _layout([("limited", 1.0), ("unlimited", None), ("cond", 1.0)], {"cond"})
     assert disarmable_slots(layout) == {0}
+
+
+def test_the_thread_reads_the_rings_framed_messages() -> None:
+    """godi_ctl's messages come through the ring reader framed as dump records
+    (sync, kind, length, CRC): each SPENT one disarms its slot's entries."""
+    import struct
+    import threading
+
+    from stages.capture.disarm import CTL_SPENT, DisarmThread
+    from stages.dump import RECORD_EVENT, frame
+
+    calls: list[tuple[int, str, bool]] = []
+
+    def set_armed(slot: int, part: str, armed: bool) -> bool:
+        calls.append((slot, part, armed))
+        return True
+
+    now = time.monotonic_ns()
+    disarmer = Disarmer({3: False, 7: False}, set_armed, lambda s: None, lambda s: 0, now)
+    due = now + 10_000_000_000
+    chunk = b"".join(
+        frame(RECORD_EVENT, struct.pack("<IIQ", slot, CTL_SPENT, due)) for slot in (7, 3)
+    )
+    sent = threading.Event()
+
+    def poll(timeout_ms: int) -> bytes:
+        if sent.is_set():
+            time.sleep(timeout_ms / 1000)
+            return b""
+        sent.set()
+        return chunk
+
+    thread = DisarmThread(disarmer, poll)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    thread.stop()
+    assert thread.failure is None
+    assert calls == [(7, "entry", False), (3, "entry", False)]
