@@ -150,11 +150,11 @@ struct godi_call_key {
 #define GODI_KIND_LINE 2
 
 struct godi_item {
-	__u64 addr;
+	__u64 addr;    /* in_event: offset in buf of elements already copied */
 	__u32 type;
 	__u32 count;
 	__u32 depth;
-	__u32 _pad;
+	__u32 in_event; /* 1: scan the elements at buf[addr] in place (SLOT_INLINE, _MORE) */
 };
 
 struct godi_seen {
@@ -800,6 +800,27 @@ static __always_inline void godi_enqueue(struct godi_scratch *s, __u64 addr, __u
 	it->type = type;
 	it->count = count;
 	it->depth = depth;
+	it->in_event = 0;
+	s->q_tail++;
+}
+
+/* `count` elements of capture type `type` at offset `at` of the event, part of the
+ * element being scanned: their references are followed later, at the same depth. */
+static __always_inline void godi_enqueue_in_event(struct godi_scratch *s, __u32 at, __u32 type,
+						  __u32 count)
+{
+	if (!count)
+		return;
+	if (s->q_tail - s->q_head >= GODI_MAX_ITEMS) {
+		godi_header(s)->flags |= GODI_EVENT_FLAG_TRUNCATED;
+		return;
+	}
+	struct godi_item *it = &s->queue[s->q_tail & (GODI_MAX_ITEMS - 1)];
+	it->addr = at;
+	it->type = type;
+	it->count = count;
+	it->depth = s->cur_depth;
+	it->in_event = 1;
 	s->q_tail++;
 }
 
@@ -826,6 +847,20 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 	__u32 type = it->type;
 	__u32 count = it->count;
 	__u32 depth = it->depth;
+	if (it->in_event) {
+		/* Already in the event: only its references are to follow. */
+		struct godi_type *t = godi_types.lookup(&type);
+		if (t && t->n_slots) {
+			s->scanning = 1;
+			s->cur_data = (__u32)addr;
+			s->cur_type = type;
+			s->cur_count = count;
+			s->cur_elem = 0;
+			s->cur_slot = 0;
+			s->cur_depth = depth;
+		}
+		return;
+	}
 	if (godi_seen_before(s, addr, type))
 		return;
 	struct godi_type *t = godi_types.lookup(&type);
@@ -1060,6 +1095,13 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 		godi_iface(s, words[0], words[1]);
 		break;
 	case GODI_SLOT_KEY_GUARD: /* applied by godi_guard_block */
+		break;
+	case GODI_SLOT_INLINE: /* an array in the element, at most maxCollectionSize of it */
+		godi_enqueue_in_event(s, elem + slot->offset, slot->target,
+				      slot->aux < s->max_coll ? slot->aux : s->max_coll);
+		break;
+	case GODI_SLOT_MORE: /* the element's further references */
+		godi_enqueue_in_event(s, elem, slot->target, 1);
 		break;
 	case GODI_SLOT_IFACE: {
 		__u64 typ = 0;

@@ -47,6 +47,12 @@ typedef uint64_t __u64;
  * anything of its value is followed: a redacted key's value (`shift` bytes at
  * `aux`) is zeroed in the copy and GODI_KEY_REDACTED is set in the key's length. */
 #define GODI_SLOT_KEY_GUARD 11
+/* [N]T inside the element at `offset`: its first `aux` elements (at most
+ * maxCollectionSize) of capture type `target`, already in the event, scanned in place. */
+#define GODI_SLOT_INLINE 12
+/* The element's further references: capture type `target`'s slots over the same
+ * element (an element with more than GODI_MAX_SLOTS references). */
+#define GODI_SLOT_MORE 13
 #define GODI_KEY_REDACTED (1ULL << 63)
 
 struct godi_event {

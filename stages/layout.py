@@ -90,6 +90,15 @@ SLOT_KEY_GUARD = 11
 """A map entry's string key at ``offset``, checked against the redaction set before
 any of its value (``shift`` bytes at ``aux``) is followed: the value of a redacted
 key is zeroed in the copy and ``KEY_REDACTED`` set in the key's length word."""
+SLOT_INLINE = 12
+"""[N]T inside the element: its first ``aux`` elements of capture type ``target``
+(at most maxCollectionSize of them), already in the event at ``offset``, scanned in
+place at the same depth. A large array of references takes one slot, not one per
+reference (and elements past maxCollectionSize, never shown, are not followed)."""
+SLOT_MORE = 13
+"""The element's further references: capture type ``target`` lists them (offsets
+from the element's start), scanned over the same element. Chains the slots of an
+element with more references than one entry holds (GODI_MAX_SLOTS)."""
 KEY_REDACTED = 1 << 63
 """The mark a key guard sets in a redacted key's length (Go lengths never have it)."""
 KEY_READ = 64

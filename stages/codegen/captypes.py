@@ -32,7 +32,9 @@ from ..layout import (
     SLOT_ARRAY_MASK,
     SLOT_EFACE,
     SLOT_IFACE,
+    SLOT_INLINE,
     SLOT_KEY_GUARD,
+    SLOT_MORE,
     SLOT_POINTER,
     SLOT_REF,
     SLOT_SLICE,
@@ -46,7 +48,17 @@ from ..layout import (
 from ..redaction import current as current_redaction
 
 MAX_SLOTS = 128
-"""Must equal GODI_MAX_SLOTS in bpf/godi.h."""
+"""Slots of one entry; must equal GODI_MAX_SLOTS in bpf/godi.h. An element with more
+references chains further entries (``SLOT_MORE``), up to ``MAX_ELEMENT_SLOTS``."""
+
+MAX_ELEMENT_SLOTS = 1024
+"""References followed per element, all entries of its chain together: about what
+the walker can follow in one event (GODI_STEPS_PER_ROUND times its rounds)."""
+
+INLINE_ARRAY_OVER = 16
+"""An array inside an element whose elements hold more references than this in all
+is one ``SLOT_INLINE`` (scanned in place, at most maxCollectionSize elements) rather
+than one slot per reference."""
 
 _Key = tuple[str, int]
 """(role, IR type id) of a capture type."""
@@ -59,6 +71,7 @@ class CaptureTypes:
         self._types = types
         self._redaction = current_redaction()
         self._refs: dict[int, bool] = {}
+        self._flat: dict[int, int] = {}
         self._index: dict[_Key, int] = {}
         self._entries: list[BpfType | None] = [BpfType(index=BYTES_TYPE, ir_type=None, size=1)]
 
@@ -83,13 +96,11 @@ class CaptureTypes:
         self._index[key] = idx
         self._entries.append(None)  # reserved: recursive types refer to idx
         slots, truncated = self.slots_of(members)
-        if guards:
-            # First, and never cut: a value is followed only after its key's check.
-            room = MAX_SLOTS - len(guards)
-            truncated = truncated or len(slots) > room
-            slots = guards + slots[:room]
+        # Guards first, in the first entry of the chain (GODI_GUARDS of them at most):
+        # a value is followed only after its key's check.
+        slots = (guards or []) + slots
         if extra:
-            room = MAX_SLOTS - len(slots)
+            room = MAX_ELEMENT_SLOTS - len(slots)
             truncated = truncated or len(extra) > room
             slots = slots + extra[:room]
         self._entries[idx] = BpfType(
@@ -97,10 +108,21 @@ class CaptureTypes:
             ir_type=key[1] if key[1] >= 0 else None,
             role=key[0],
             size=size,
-            slots=slots,
+            slots=self._chained(slots, size),
             slots_truncated=truncated,
         )
         return idx
+
+    def _chained(self, slots: list[BpfSlot], size: int) -> list[BpfSlot]:
+        """``slots`` as one entry holds them: past MAX_SLOTS, the last is a
+        ``SLOT_MORE`` to an entry (role ``more``) with the rest, and so on."""
+        if len(slots) <= MAX_SLOTS:
+            return slots
+        idx = len(self._entries)
+        self._entries.append(None)
+        rest = self._chained(slots[MAX_SLOTS - 1 :], size)
+        self._entries[idx] = BpfType(index=idx, ir_type=None, role="more", size=size, slots=rest)
+        return [*slots[: MAX_SLOTS - 1], BpfSlot(offset=0, kind=SLOT_MORE, target=idx)]
 
     def _raw(self, role: str, ir_type: int, size: int) -> int:
         """An entry copied for its bytes only (an hchan, a code pointer, an itab)."""
@@ -116,7 +138,7 @@ class CaptureTypes:
             ir_type=None,
             role="root",
             size=size,
-            slots=slots,
+            slots=self._chained(slots, size),
             slots_truncated=truncated,
         )
         return idx
@@ -238,6 +260,7 @@ class CaptureTypes:
         # The overflow bucket comes last so that a full slot list drops it first.
         idx = len(self._entries)
         extra.append(BpfSlot(offset=layout.overflow_offset, kind=SLOT_REF, target=idx))
+        # (_entry reserves ``idx`` for the bucket before any chained entry.)
         return self._entry(key, layout.bucket_size, members, extra, guards)
 
     def _group(self, t: MapType, layout: SwissMapLayout) -> int:
@@ -274,14 +297,14 @@ class CaptureTypes:
 
         def add(offset: int, kind: int, spec: object, aux: int = 0) -> None:
             nonlocal truncated
-            if len(pending) >= MAX_SLOTS:
+            if len(pending) >= MAX_ELEMENT_SLOTS:
                 truncated = True
             else:
                 pending.append((offset, kind, aux, spec))
 
         def visit(type_id: int, offset: int) -> None:
             nonlocal truncated
-            if len(pending) >= MAX_SLOTS:
+            if len(pending) >= MAX_ELEMENT_SLOTS:
                 truncated = True
                 return
             t = self._types.resolve(type_id)
@@ -315,8 +338,11 @@ class CaptureTypes:
                         visit(f.type, offset + f.offset)
             elif isinstance(t, ArrayType) and self._has_refs(t.elem):
                 elem = self._types.resolve(t.elem)
+                if t.count > 1 and self._flat_refs(t.id) > INLINE_ARRAY_OVER:
+                    add(offset, SLOT_INLINE, ("value", t.elem), aux=t.count)
+                    return
                 for i in range(t.count):
-                    if len(pending) >= MAX_SLOTS:
+                    if len(pending) >= MAX_ELEMENT_SLOTS:
                         truncated = True
                         break
                     visit(t.elem, offset + i * elem.size)
@@ -330,6 +356,23 @@ class CaptureTypes:
             if target is not None:
                 slots.append(BpfSlot(offset=offset, kind=kind, target=target, aux=aux))
         return slots, truncated
+
+    def _flat_refs(self, type_id: int) -> int:
+        """How many slots one value of ``type_id`` flattens to (at most a bound:
+        enough to compare with INLINE_ARRAY_OVER)."""
+        t = self._types.resolve(type_id)
+        known = self._flat.get(t.id)
+        if known is None:
+            self._flat[t.id] = 0  # a type cannot contain itself by value
+            if isinstance(t, StructType):
+                known = sum(self._flat_refs(f.type) for f in t.fields)
+            elif isinstance(t, ArrayType):
+                known = t.count * self._flat_refs(t.elem) if t.count else 0
+            else:
+                known = 1 if self._has_refs(t.id) else 0
+            known = min(known, MAX_ELEMENT_SLOTS + 1)
+            self._flat[t.id] = known
+        return known
 
     def _has_refs(self, type_id: int) -> bool:
         """Whether values of ``type_id`` hold anything ``slots_of`` follows: an array
@@ -412,4 +455,4 @@ class CaptureTypes:
         return entry.slots
 
 
-__all__ = ["MAX_SLOTS", "CaptureTypes"]
+__all__ = ["INLINE_ARRAY_OVER", "MAX_ELEMENT_SLOTS", "MAX_SLOTS", "CaptureTypes"]

@@ -9,7 +9,7 @@ import pytest
 
 from stages.artifacts import header
 from stages.codegen import generate_c
-from stages.codegen.captypes import MAX_SLOTS, CaptureTypes
+from stages.codegen.captypes import INLINE_ARRAY_OVER, MAX_SLOTS, CaptureTypes
 from stages.codegen.resolve import method_candidates, resolve
 from stages.errors import NoUsableProbeError
 from stages.ir import (
@@ -33,7 +33,14 @@ from stages.ir import (
     TypeIndex,
     Variable,
 )
-from stages.layout import BYTES_TYPE, SLOT_POINTER, SLOT_SLICE, SLOT_STRING
+from stages.layout import (
+    BYTES_TYPE,
+    SLOT_INLINE,
+    SLOT_MORE,
+    SLOT_POINTER,
+    SLOT_SLICE,
+    SLOT_STRING,
+)
 from stages.paths import bpf_dir
 from stages.probefile import parse_probes
 from stages.spec import Probe, Where
@@ -403,7 +410,8 @@ def test_output_is_deterministic_and_self_contained() -> None:
 
 def test_a_huge_array_of_plain_values_is_not_walked_element_by_element() -> None:
     """A struct with a [1<<24]int before a pointer: one slot, found at once (every
-    described type of a big binary is in a full IR, some with such arrays)."""
+    described type of a big binary is in a full IR, some with such arrays); an array
+    of 1<<24 pointers is one SLOT_INLINE of its count, not a slot per element."""
     big = ArrayType(id=40, name="[16777216]int", size=8 << 24, elem=6, count=1 << 24)
     ptrs = ArrayType(id=41, name="[1<<24]*int", size=8 << 24, elem=42, count=1 << 24)
     pint = PointerType(id=42, name="*int", size=8, elem=6)
@@ -420,10 +428,44 @@ def test_a_huge_array_of_plain_values_is_not_walked_element_by_element() -> None
     table = CaptureTypes(TypeIndex([*TYPES, big, ptrs, pint, holder]))
     index = table.index_of(43)
     entry = table.table()[index]
-    offsets = [slot.offset for slot in entry.slots]
-    assert offsets[0] == 8 << 24  # next: the plain array added nothing
-    assert offsets[1:] == [(8 << 24) + 8 + 8 * i for i in range(MAX_SLOTS - 1)]
-    assert entry.slots_truncated
+    assert [(s.offset, s.kind, s.aux) for s in entry.slots] == [
+        (8 << 24, SLOT_POINTER, 0),  # next: the plain array added nothing
+        ((8 << 24) + 8, SLOT_INLINE, 1 << 24),
+    ]
+    elem = table.table()[entry.slots[1].target]
+    assert elem.ir_type == 42 and elem.size == 8
+    assert [(s.offset, s.kind) for s in elem.slots] == [(0, SLOT_POINTER)]
+    assert not entry.slots_truncated
+
+
+def test_references_past_one_entry_chain_on_and_small_arrays_stay_flat() -> None:
+    """156 strings in a root (the signature fuzzer's function: [12]string fields and
+    more, over GODI_MAX_SLOTS): every one is followed, the slots that do not fit in
+    one entry continuing in a ``more`` entry (SLOT_MORE); a [3]string stays three
+    slots, a [12]string of 12 <= INLINE_ARRAY_OVER references too."""
+    s12 = ArrayType(id=40, name="[12]string", size=16 * 12, elem=4, count=12)
+    s3 = ArrayType(id=41, name="[3]string", size=48, elem=4, count=3)
+    types = TypeIndex([*TYPES, s12, s3])
+    table = CaptureTypes(types)
+    members = [(40, i * 192) for i in range(13)]  # 156 strings
+    root = table.add_root(13 * 192, members)
+    entries = table.table()
+    first = entries[root]
+    assert len(first.slots) == MAX_SLOTS
+    assert first.slots[-1].kind == SLOT_MORE and first.slots[-1].offset == 0
+    more = entries[first.slots[-1].target]
+    assert more.role == "more" and more.ir_type is None
+    chained = first.slots[:-1] + more.slots
+    assert [(s.offset, s.kind) for s in chained] == [(16 * i, SLOT_STRING) for i in range(156)]
+    assert not first.slots_truncated
+    index = table.index_of(41)
+    three = table.table()[index]
+    assert [(s.offset, s.kind) for s in three.slots] == [
+        (0, SLOT_STRING),
+        (16, SLOT_STRING),
+        (32, SLOT_STRING),
+    ]
+    assert INLINE_ARRAY_OVER >= 12
 
 
 def test_slot_limit_matches_the_bpf_header() -> None:

@@ -115,6 +115,29 @@ def test_type_names_without_linker_escapes(run: Any) -> None:
     assert v["fields"]["N"] == {"type": "int", "value": "4"}
 
 
+def _strings(value: Any) -> Any:
+    """A captured array/struct of strings as plain JSON (arrays as lists)."""
+    if "elements" in value:
+        return [_strings(e) for e in value["elements"]]
+    if "fields" in value:
+        return {k: _strings(v) for k, v in value["fields"].items()}
+    assert "notCapturedReason" not in value, value
+    return value["value"]
+
+
+def test_more_references_than_one_entry_holds_are_all_captured(run: Any) -> None:
+    """175 strings in the arguments: past the walker's 128 references per entry
+    (they were unavailable), and in an array of 3 structs of 13 strings each."""
+    said, by = run
+    (s,) = by["manyStrings"]
+    want = json.loads(said["manyStrings"][0])
+    a = _args(s)
+    assert "evaluationErrors" not in s["debugger"]["snapshot"]
+    assert _strings(a["w"]) == want["w"]
+    assert _strings(a["grid"]) == want["grid"]
+    assert _strings(a["last"]) == want["last"]
+
+
 def _reasons(value: Any) -> list[str]:
     if isinstance(value, dict):
         own = [value["notCapturedReason"]] if "notCapturedReason" in value else []

@@ -73,6 +73,21 @@ func nested(v any) int { return 0 }
 
 type Number string
 
+// More strings than one capture type entry follows (GODI_MAX_SLOTS, 128): Wide's
+// 135 are flattened into the root's slots, which continue in a second entry; the
+// [3]Cell (39 strings) is scanned in place as an array.
+type Wide struct{ A, B, C, D, E, F, G, H, I [15]string }
+
+type Cell struct {
+	Key string
+	Val [12]string
+}
+
+//go:noinline
+func manyStrings(w Wide, grid [3]Cell, last string) int {
+	return len(w.A[0]) + len(grid[2].Val[11]) + len(last)
+}
+
 var sink int
 
 func main() {
@@ -101,5 +116,22 @@ func main() {
 	fmt.Printf("escaped=%T\n", lib.V2Type{})
 	escaped(lib.V2Type{N: 4})
 	nested(map[string]any{"list": []any{Number("1"), "two"}, "map": map[string]any{"x": Number("3")}})
+
+	var w Wide
+	for i, a := range []*[15]string{&w.A, &w.B, &w.C, &w.D, &w.E, &w.F, &w.G, &w.H, &w.I} {
+		for j := range a {
+			a[j] = fmt.Sprintf("w%d.%d", i, j)
+		}
+	}
+	var grid [3]Cell
+	for i := range grid {
+		grid[i].Key = fmt.Sprintf("k%d", i)
+		for j := range grid[i].Val {
+			grid[i].Val[j] = fmt.Sprintf("g%d.%d", i, j)
+		}
+	}
+	out, _ = json.Marshal(map[string]any{"w": w, "grid": grid, "last": "the last one"})
+	fmt.Println("manyStrings=" + string(out))
+	manyStrings(w, grid, "the last one")
 	os.Stdout.Sync()
 }
