@@ -95,7 +95,7 @@ struct godi_type {
 	__u32 size; /* bytes of one element */
 	__u32 n_slots;
 	__u32 n_guards; /* the first slots are GODI_SLOT_KEY_GUARD (map buckets, groups) */
-	__u32 _pad;
+	__u32 partial;  /* 1: a read that fails may keep what precedes a page boundary */
 	struct godi_slot slots[GODI_MAX_SLOTS];
 };
 
@@ -886,9 +886,28 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 	__u32 len = (__u32)want & GODI_BUF_MASK;
 	__u32 data = (off + sizeof(struct godi_block)) & GODI_BUF_MASK;
 	if (godi_read_user(&s->buf[data], len, (void *)addr)) {
-		flags |= GODI_BLOCK_FLAG_READ_FAILED;
-		count = 0;
-		len = 0;
+		/* (The failed read zeroed the copy.) A map bucket or group that runs
+		 * into a page the program never wrote (its empty slots): the part before
+		 * that page is read again, and the rest in one more read. */
+		__u32 valid = 0;
+		__u64 first = 4096 - (addr & 4095);
+		if (t->partial && first < len &&
+		    !godi_read_user(&s->buf[data], (__u32)first & 8191, (void *)addr)) {
+			valid = (__u32)first;
+			__u32 rest = (len - valid) & GODI_BUF_MASK;
+			if (!godi_read_user(&s->buf[(data + valid) & GODI_BUF_MASK], rest,
+					    (void *)(addr + valid)))
+				valid = len;
+		}
+		if (valid == len) {
+			/* read whole on the second try */
+		} else if (valid) {
+			flags |= GODI_BLOCK_FLAG_PARTIAL | (valid << GODI_BLOCK_VALID_SHIFT);
+		} else {
+			flags |= GODI_BLOCK_FLAG_READ_FAILED;
+			count = 0;
+			len = 0;
+		}
 	}
 	struct godi_block *b = (struct godi_block *)&s->buf[off & GODI_BUF_MASK];
 	b->addr = addr;

@@ -64,6 +64,11 @@ BLOCK_FLAG_READ_FAILED = 1
 """Reading the block's memory failed; ``len`` is 0."""
 BLOCK_FLAG_SHORT = 2
 """Fewer elements than wanted were copied (budget); ``count`` is what was copied."""
+BLOCK_FLAG_PARTIAL = 4
+"""Only the first ``flags >> BLOCK_VALID_SHIFT`` bytes were read; the rest (zeros)
+could not be: a page the program never touched is not mapped yet, and a BPF read
+cannot fault it in. Only map buckets and groups (their empty slots' end)."""
+BLOCK_VALID_SHIFT = 16
 
 SLOT_POINTER = 1
 """*T: follow to ``target``, one level deeper."""

@@ -215,6 +215,9 @@ class Loaded:
             leaf = table.Leaf()
             leaf.size = t.size
             leaf.n_slots = len(t.slots)
+            # What precedes an untouched page is kept (GODI_BLOCK_FLAG_PARTIAL): the
+            # map renderers read a bucket or group only up to where it was read.
+            leaf.partial = int(t.role in ("map_bucket", "map_group"))
             leaf.n_guards = next(
                 (j for j, slot in enumerate(t.slots) if slot.kind != SLOT_KEY_GUARD), len(t.slots)
             )

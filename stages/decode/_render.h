@@ -17,6 +17,8 @@
 #define BLOCK_HEADER_SIZE 24
 #define BLOCK_FLAG_READ_FAILED 1
 #define BLOCK_FLAG_SHORT 2
+#define BLOCK_FLAG_PARTIAL 4 /* read up to start + (flags >> BLOCK_VALID_SHIFT) only */
+#define BLOCK_VALID_SHIFT 16
 #define BYTES_TYPE 0
 #define KEY_REDACTED (1ULL << 63) /* a guarded map key's mark in its length word */
 

@@ -182,6 +182,13 @@ static inline int valid(const Entry *e)
 	return e && !(e->flags & BLOCK_FLAG_READ_FAILED) && e->count > 0;
 }
 
+/* runtime_values._read_end: where what was read of a bucket or group block ends */
+static inline Py_ssize_t read_end(const Entry *e)
+{
+	return e->flags & BLOCK_FLAG_PARTIAL ? e->start + (Py_ssize_t)(e->flags >> BLOCK_VALID_SHIFT)
+					     : e->end;
+}
+
 static inline const Entry *find(const Walk *w, uint64_t addr, long long ix)
 {
 	return ix >= 0 ? bi_find(w->blocks, addr, (uint32_t)ix) : NULL;
@@ -580,15 +587,24 @@ static int groups(MapWalk *mw, uint64_t addr, uint64_t n)
 	}
 	uint64_t count = n < block->count ? n : block->count;
 	Py_ssize_t size = (Py_ssize_t)m->v[M_GROUP_SIZE], slots = (Py_ssize_t)m->v[M_GROUP_SLOTS];
+	Py_ssize_t read = read_end(block);
 	for (uint64_t i = 0; i < count && !mw->stop; i++) {
 		Py_ssize_t base = block->start + (Py_ssize_t)i * size;
 		Py_ssize_t ctrl = base + (Py_ssize_t)m->v[M_CTRL];
 		if (overrun(ctrl, slots, &w->payload))
 			return -1;
+		if (ctrl + slots > read) {
+			w->missing = 1;
+			continue;
+		}
 		for (Py_ssize_t j = 0; j < slots && !mw->stop; j++) {
 			if (w->payload.p[ctrl + j] & m->v[M_CTRL_EMPTY])
 				continue; /* empty or deleted */
 			Py_ssize_t slot = base + (Py_ssize_t)(m->v[M_SLOTS] + j * m->v[M_SLOT_SIZE]);
+			if (slot + (Py_ssize_t)m->v[M_SLOT_SIZE] > read) {
+				w->missing = 1; /* a full slot past what was read */
+				continue;
+			}
 			if (entry(mw, slot + (Py_ssize_t)m->v[M_KEY],
 				  slot + (Py_ssize_t)m->v[M_ELEM]) < 0)
 				return -1;

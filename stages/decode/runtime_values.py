@@ -30,7 +30,7 @@ from ..ir import (
     SwissMapLayout,
     UnsafePointerType,
 )
-from ..layout import BLOCK_FLAG_READ_FAILED, KEY_REDACTED
+from ..layout import BLOCK_FLAG_PARTIAL, BLOCK_FLAG_READ_FAILED, BLOCK_VALID_SHIFT, KEY_REDACTED
 from . import jsontext
 from .events import Block
 from .jsontext import UNAVAILABLE, quote
@@ -56,6 +56,13 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 def _valid(block: Block | None) -> bool:
     """Whether ``block`` is there and holds at least one element."""
     return block is not None and not block[3] & BLOCK_FLAG_READ_FAILED and block[2] > 0
+
+
+def _read_end(block: Block) -> int:
+    """Where the bytes read of a bucket or group block end: a PARTIAL one was read
+    only up to a page the program never touched (zeros after)."""
+    start, end, _, flags = block
+    return start + (flags >> BLOCK_VALID_SHIFT) if flags & BLOCK_FLAG_PARTIAL else end
 
 
 def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
@@ -191,7 +198,8 @@ def _bucket_entries(
     size = layout.bucket_size
     slots = layout.bucket_slots
 
-    def chain(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int]]:
+    def chain(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int, int]]:
+        """(payload, bucket start, end of what was read of it) of each bucket."""
         if bucket_ix is None or addr == 0:
             return
         block = ctx.blocks.get((addr, bucket_ix))
@@ -200,18 +208,21 @@ def _bucket_entries(
         assert block is not None
         payload = ctx.payload
         start, _, elements, _ = block
+        read = _read_end(block)
         for i in range(min(n, elements)):
             base = start + i * size
-            yield payload, base
+            yield payload, base, read
             seen = 0
-            ovf = _U64.unpack_from(payload, base + layout.overflow_offset)[0]
-            while ovf and seen < 64:  # overflow chains are short; bound them anyway
-                nxt = ctx.blocks.get((ovf, bucket_ix))
-                if not _valid(nxt):
+            at, at_read = base, read
+            while seen < 64:  # overflow chains are short; bound them anyway
+                if at + layout.overflow_offset + 8 > at_read:
+                    break  # not read: the entries it may lead to count as missing
+                ovf = _U64.unpack_from(payload, at + layout.overflow_offset)[0]
+                nxt = ctx.blocks.get((ovf, bucket_ix)) if ovf else None
+                if nxt is None or not _valid(nxt):
                     break
-                assert nxt is not None
-                yield payload, nxt[0]
-                ovf = _U64.unpack_from(payload, nxt[0] + layout.overflow_offset)[0]
+                at, at_read = nxt[0], _read_end(nxt)
+                yield payload, at, at_read
                 seen += 1
 
     def entries(at: int, ctx: RenderContext) -> Iterator[Slot]:
@@ -223,12 +234,20 @@ def _bucket_entries(
         if old and log2 > 0:
             sources.append((old, 1 << (log2 - 1)))
         for addr, n in sources:
-            for data, base in chain(ctx, addr, n):
+            for data, base, read in chain(ctx, addr, n):
                 for j in range(slots):
+                    if base + layout.tophash_offset + j >= read:
+                        ctx.missing = True
+                        break
                     if data[base + layout.tophash_offset + j] < layout.min_top_hash:
                         continue
                     k_off = base + layout.keys_offset + j * layout.key_size
                     v_off = base + layout.values_offset + j * layout.value_size
+                    k_end = k_off + (8 if layout.key_indirect else layout.key_size)
+                    v_end = v_off + (8 if layout.value_indirect else layout.value_size)
+                    if max(k_end, v_end) > read:
+                        ctx.missing = True  # a full slot past what was read
+                        continue
                     k = (
                         _indirect(ctx, data, k_off, key_ix)
                         if layout.key_indirect
@@ -258,7 +277,8 @@ def _swiss_entries(
     table_ix = r.role_index("map_table", t.id)
     dir_ix = r.role_index("map_directory", t.id)
 
-    def groups(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int]]:
+    def groups(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int, int]]:
+        """(payload, group start, end of what was read) of each group."""
         if group_ix is None or addr == 0:
             return
         block = ctx.blocks.get((addr, group_ix))
@@ -267,10 +287,11 @@ def _swiss_entries(
             return
         assert block is not None
         start, _, elements, _ = block
+        read = _read_end(block)
         for i in range(min(n, elements)):
-            yield ctx.payload, start + i * layout.group_size
+            yield ctx.payload, start + i * layout.group_size, read
 
-    def tables(at: int, ctx: RenderContext) -> Iterator[tuple[Buffer, int]]:
+    def tables(at: int, ctx: RenderContext) -> Iterator[tuple[Buffer, int, int]]:
         payload = ctx.payload
         dir_ptr = _U64.unpack_from(payload, at + layout.dir_ptr_offset)[0]
         dir_len = _U64.unpack_from(payload, at + layout.dir_len_offset)[0]
@@ -301,12 +322,18 @@ def _swiss_entries(
             yield from groups(ctx, data_ptr, mask + 1)
 
     def entries(at: int, ctx: RenderContext) -> Iterator[Slot]:
-        for data, base in tables(at, ctx):
+        for data, base, read in tables(at, ctx):
+            if base + layout.ctrl_offset + layout.group_slots > read:
+                ctx.missing = True
+                continue
             ctrl = data[base + layout.ctrl_offset : base + layout.ctrl_offset + layout.group_slots]
             for j in range(layout.group_slots):
                 if ctrl[j] & layout.ctrl_empty:
                     continue  # empty or deleted
                 slot = base + layout.slots_offset + j * layout.slot_size
+                if slot + layout.slot_size > read:
+                    ctx.missing = True  # a full slot past what was read
+                    continue
                 k_off = slot + layout.key_offset
                 v_off = slot + layout.elem_offset
                 k = _indirect(ctx, data, k_off, key_ix) if layout.key_indirect else (data, k_off)

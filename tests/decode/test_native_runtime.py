@@ -59,7 +59,9 @@ from stages.ir import (
     SwissMapLayout,
 )
 from stages.layout import (
+    BLOCK_FLAG_PARTIAL,
     BLOCK_FLAG_READ_FAILED,
+    BLOCK_VALID_SHIFT,
     EVENT_FLAG_TRUNCATED,
     KEY_REDACTED,
     BpfType,
@@ -264,6 +266,41 @@ def test_keys_the_key_guard_marked() -> None:
     assert entries[1][1] == redacted
     assert entries[2] == [{"type": "string", "value": "ab"}, {"type": "int", "value": "7"}]
     assert entries[3] == [{"type": "string", "value": ""}, redacted]
+
+
+def test_a_group_read_only_up_to_an_untouched_page() -> None:
+    """A group BPF read only in part (BLOCK_FLAG_PARTIAL: its end ran into a page
+    the program never touched): full slots before the cut are shown, one past it
+    is not, and the map says its entries are incomplete; a map whose entries are
+    all before the cut is whole. The same in C and in Python."""
+    w = world()
+    group = _group(
+        [string_header(K1, 2) + u64(7), None, string_header(K2, 3) + u64(42)], SMAP.slot_size
+    )
+    cut = 8 + 2 * SMAP.slot_size + 4  # the third slot's key is cut
+    group = group[:cut] + bytes(len(group) - cut)  # BPF leaves zeros past the cut
+    partial = BLOCK_FLAG_PARTIAL | cut << BLOCK_VALID_SHIFT
+    header = Blk(H, index(w, "map_header", T_SMAP), u64(2) + bytes(8) + u64(GRP) + bytes(24))
+    blocks = [
+        header,
+        Blk(GRP, index(w, "map_group", T_SMAP), group, flags=partial),
+        Blk(K1, BYTES, b"ab"),
+    ]
+    m = value(w, u64(H) + bytes(56), blocks)["fields"]["M"]  # type: ignore[index]
+    assert m == {
+        "type": "map[string]int",
+        "entries": [[{"type": "string", "value": "ab"}, {"type": "int", "value": "7"}]],
+        "size": "2",
+        "truncated": True,
+        "notCapturedReason": "unavailable",
+    }
+    one = Blk(H, index(w, "map_header", T_SMAP), u64(1) + bytes(8) + u64(GRP) + bytes(24))
+    m = value(w, u64(H) + bytes(56), [one, *blocks[1:]])["fields"]["M"]  # type: ignore[index]
+    assert m == {
+        "type": "map[string]int",
+        "entries": [[{"type": "string", "value": "ab"}, {"type": "int", "value": "7"}]],
+        "size": "1",
+    }
 
 
 def test_map_of_tables_with_indirect_slots() -> None:
