@@ -216,8 +216,9 @@ class Loaded:
             leaf.size = t.size
             leaf.n_slots = len(t.slots)
             # What precedes an untouched page is kept (GODI_BLOCK_FLAG_PARTIAL): the
-            # map renderers read a bucket or group only up to where it was read.
-            leaf.partial = int(t.role in ("map_bucket", "map_group"))
+            # map and channel renderers read a bucket, group or hchan only up to
+            # where it was read.
+            leaf.partial = int(t.role in ("map_bucket", "map_group", "chan"))
             leaf.n_guards = next(
                 (j for j, slot in enumerate(t.slots) if slot.kind != SLOT_KEY_GUARD), len(t.slots)
             )

@@ -357,6 +357,7 @@ def compile_chan(r: ValueRenderer, name: str, t: ChanType) -> Render:
         return _word_constant(unavailable)
     is_closed = head + ',"fields":{"closed":{"type":"bool","value":"true"}}'
     is_open = head + ',"fields":{"closed":{"type":"bool","value":"false"}}'
+    needed = max(layout.closed_offset + 4, layout.qcount_offset + 8, layout.dataqsiz_offset + 8)
 
     def render_chan(buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext) -> str:
         if holes and r.overlaps(holes, off, off + 8):
@@ -370,6 +371,11 @@ def compile_chan(r: ValueRenderer, name: str, t: ChanType) -> Render:
             return f'{head},"address":"{addr:#x}"{UNAVAILABLE}'
         assert block is not None
         data, at = ctx.payload, block[0]
+        if at + needed > _read_end(block):
+            # hchan's end ran into a page the program never touched, before the
+            # fields shown (they come first: not seen so far)
+            ctx.missing = True
+            return f'{head},"address":"{addr:#x}"{UNAVAILABLE}'
         closed = _U32.unpack_from(data, at + layout.closed_offset)[0] != 0
         length = _U64.unpack_from(data, at + layout.qcount_offset)[0]
         cap = _U64.unpack_from(data, at + layout.dataqsiz_offset)[0]
