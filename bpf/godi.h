@@ -38,7 +38,7 @@
 #define GODI_MAX_PROBES 64
 #endif
 #ifndef GODI_MAX_ROOT
-#define GODI_MAX_ROOT 4096 /* bytes of captured variables per hit; a power of two */
+#define GODI_MAX_ROOT 16384 /* bytes of captured variables per hit; a power of two */
 #endif
 #ifndef GODI_MAX_RTYPES
 #define GODI_MAX_RTYPES 4096

@@ -43,7 +43,7 @@ PT_REGS = {
     14: "r14",
     15: "r15",
 }
-MAX_ROOT = 4096
+MAX_ROOT = 16384
 MAX_FAIL_BITS = 64
 
 

@@ -11,6 +11,7 @@ from stages.artifacts import header
 from stages.codegen import generate_c
 from stages.codegen.captypes import INLINE_ARRAY_OVER, MAX_SLOTS, CaptureTypes
 from stages.codegen.resolve import method_candidates, resolve
+from stages.codegen.roots import MAX_ROOT
 from stages.errors import NoUsableProbeError
 from stages.ir import (
     ArrayType,
@@ -472,6 +473,12 @@ def test_slot_limit_matches_the_bpf_header() -> None:
     text = (bpf_dir() / "godi.h").read_text()
     m = re.search(r"#define GODI_MAX_SLOTS (\d+)", text)
     assert m and int(m.group(1)) == MAX_SLOTS
+
+
+def test_root_limit_matches_the_bpf_header() -> None:
+    text = (bpf_dir() / "godi.h").read_text()
+    m = re.search(r"#define GODI_MAX_ROOT (\d+)", text)
+    assert m and int(m.group(1)) == MAX_ROOT
 
 
 def test_redacted_values_are_never_read() -> None:

@@ -138,6 +138,27 @@ def test_more_references_than_one_entry_holds_are_all_captured(run: Any) -> None
     assert _strings(a["last"]) == want["last"]
 
 
+def test_an_argument_over_four_kib_on_the_stack(run: Any) -> None:
+    """A [12][12]struct of 4,608 bytes: it did not fit the capture root (4 KiB) and
+    was unavailable."""
+    said, by = run
+    (s,) = by["bigStack"]
+    want = json.loads(said["bigStack"][0])
+    got = [
+        [
+            {
+                "A": e["fields"]["A"]["value"] == "true",
+                "S": e["fields"]["S"]["value"],
+                "N": int(e["fields"]["N"]["value"]),
+            }
+            for e in row["elements"]
+        ]
+        for row in _args(s)["grid"]["elements"]
+    ]
+    assert got == want
+    assert _args(s)["n"] == {"type": "int", "value": "7"}
+
+
 def _reasons(value: Any) -> list[str]:
     if isinstance(value, dict):
         own = [value["notCapturedReason"]] if "notCapturedReason" in value else []

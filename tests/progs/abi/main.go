@@ -83,6 +83,18 @@ type Cell struct {
 	Val [12]string
 }
 
+// 4,608 bytes on the stack: over the 4 KiB the capture root had.
+type Small struct {
+	A bool
+	S string
+	N int
+}
+
+//go:noinline
+func bigStack(grid [12][12]Small, n int) int {
+	return len(grid[11][11].S) + n
+}
+
 //go:noinline
 func manyStrings(w Wide, grid [3]Cell, last string) int {
 	return len(w.A[0]) + len(grid[2].Val[11]) + len(last)
@@ -133,5 +145,15 @@ func main() {
 	out, _ = json.Marshal(map[string]any{"w": w, "grid": grid, "last": "the last one"})
 	fmt.Println("manyStrings=" + string(out))
 	manyStrings(w, grid, "the last one")
+
+	var big [12][12]Small
+	for i := range big {
+		for j := range big[i] {
+			big[i][j] = Small{A: (i+j)%2 == 0, S: fmt.Sprintf("s%d.%d", i, j), N: i*12 + j}
+		}
+	}
+	out, _ = json.Marshal(big)
+	fmt.Println("bigStack=" + string(out))
+	bigStack(big, 7)
 	os.Stdout.Sync()
 }
