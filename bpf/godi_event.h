@@ -34,7 +34,7 @@ typedef uint64_t __u64;
 #define GODI_BLOCK_FLAG_SHORT 2
 /* Only the first (flags >> GODI_BLOCK_VALID_SHIFT) bytes were read, the rest (zeros)
  * could not be: a page the program never touched is not mapped yet, and a BPF read
- * cannot fault it in. Only map buckets and groups, hchans (GODI types with `partial`). */
+ * cannot fault it in. Only map headers, buckets and groups, hchans (`partial`). */
 #define GODI_BLOCK_FLAG_PARTIAL 4
 #define GODI_BLOCK_VALID_SHIFT 16
 

@@ -67,7 +67,7 @@ BLOCK_FLAG_SHORT = 2
 BLOCK_FLAG_PARTIAL = 4
 """Only the first ``flags >> BLOCK_VALID_SHIFT`` bytes were read; the rest (zeros)
 could not be: a page the program never touched is not mapped yet, and a BPF read
-cannot fault it in. Only map buckets and groups (their empty slots' end) and
+cannot fault it in. Only map headers, buckets and groups (their empty slots' end) and
 channels' ``hchan`` (the fields shown come first)."""
 BLOCK_VALID_SHIFT = 16
 

@@ -216,9 +216,9 @@ class Loaded:
             leaf.size = t.size
             leaf.n_slots = len(t.slots)
             # What precedes an untouched page is kept (GODI_BLOCK_FLAG_PARTIAL): the
-            # map and channel renderers read a bucket, group or hchan only up to
-            # where it was read.
-            leaf.partial = int(t.role in ("map_bucket", "map_group", "chan"))
+            # map and channel renderers read a map header, bucket, group or hchan
+            # only up to where it was read.
+            leaf.partial = int(t.role in ("map_header", "map_bucket", "map_group", "chan"))
             leaf.n_guards = next(
                 (j for j, slot in enumerate(t.slots) if slot.kind != SLOT_KEY_GUARD), len(t.slots)
             )

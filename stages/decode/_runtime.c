@@ -674,6 +674,16 @@ static int render_map(Walk *w, const Node *nd, uint64_t addr, long long depth)
 		w->missing = 1;
 		return put_reason(w, nd, "unavailable");
 	}
+	/* read only up to a page never touched, before the fields read here */
+	Py_ssize_t needed = 8 + (Py_ssize_t)nd->map->v[M_USED];
+	if (8 + (Py_ssize_t)nd->map->v[M_DIR_PTR] > needed)
+		needed = 8 + (Py_ssize_t)nd->map->v[M_DIR_PTR];
+	if (8 + (Py_ssize_t)nd->map->v[M_DIR_LEN] > needed)
+		needed = 8 + (Py_ssize_t)nd->map->v[M_DIR_LEN];
+	if (header->start + needed > read_end(header)) {
+		w->missing = 1;
+		return put_reason(w, nd, "unavailable");
+	}
 	uint64_t count;
 	if (word_at(w, header->start + (Py_ssize_t)nd->map->v[M_USED], &count) < 0)
 		return -1;

@@ -92,9 +92,16 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
     if isinstance(layout, BucketMapLayout):
         entries_of = _bucket_entries(r, t, layout, key_ix, val_ix)
         count_offset = layout.count_offset
+        needed = max(
+            layout.count_offset + 8,
+            layout.log2_buckets_offset + 1,
+            layout.buckets_offset + 8,
+            layout.old_buckets_offset + 8,
+        )
     else:
         entries_of = _swiss_entries(r, t, layout, key_ix, val_ix)
         count_offset = layout.used_offset
+        needed = max(layout.used_offset + 8, layout.dir_ptr_offset + 8, layout.dir_len_offset + 8)
 
     def render_map(buf: Buffer, off: int, depth: int, holes: Ranges, ctx: RenderContext) -> str:
         if holes and r.overlaps(holes, off, off + 8):
@@ -107,6 +114,9 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
             ctx.missing = True
             return unavailable
         assert header is not None
+        if header[0] + needed > _read_end(header):
+            ctx.missing = True  # read only up to a page never touched, before its fields
+            return unavailable
         count = _U64.unpack_from(ctx.payload, header[0] + count_offset)[0]
         # A map may hold itself (through an interface, or as its own value type).
         here = (addr, key_id)

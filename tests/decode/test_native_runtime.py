@@ -303,6 +303,31 @@ def test_a_group_read_only_up_to_an_untouched_page() -> None:
     }
 
 
+def test_a_map_header_read_only_up_to_an_untouched_page() -> None:
+    """A map header cut by a page never touched: shown when what was read holds its
+    count and directory words (0..32), unavailable when not; C as Python."""
+    w = world()
+    group = _group([string_header(K1, 2) + u64(7)], SMAP.slot_size)
+    head = u64(1) + bytes(8) + u64(GRP) + u64(0) + bytes(16)
+
+    def m(valid: int) -> object:
+        flags = BLOCK_FLAG_PARTIAL | valid << BLOCK_VALID_SHIFT
+        data = head[:valid] + bytes(48 - valid)
+        blocks = [
+            Blk(H, index(w, "map_header", T_SMAP), data, flags=flags),
+            Blk(GRP, index(w, "map_group", T_SMAP), group),
+            Blk(K1, BYTES, b"ab"),
+        ]
+        return value(w, u64(H) + bytes(56), blocks)["fields"]["M"]  # type: ignore[index]
+
+    assert m(32) == {
+        "type": "map[string]int",
+        "entries": [[{"type": "string", "value": "ab"}, {"type": "int", "value": "7"}]],
+        "size": "1",
+    }
+    assert m(24) == {"type": "map[string]int", "notCapturedReason": "unavailable"}
+
+
 def test_map_of_tables_with_indirect_slots() -> None:
     w = world()
     point = struct.pack("<ii", 3, -4)

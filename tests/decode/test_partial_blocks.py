@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import msgspec
 from decode_helpers import (
+    BYTES,
     T_INT,
+    T_STRING,
     Blk,
     Var,
     elem_sizes,
@@ -16,10 +18,11 @@ from decode_helpers import (
     make_world,
     pack_event,
     run,
+    string_header,
     u64,
 )
 
-from stages.ir import ChanLayout, ChanType
+from stages.ir import BucketMapLayout, ChanLayout, ChanType, MapType
 from stages.layout import BLOCK_FLAG_PARTIAL, BLOCK_VALID_SHIFT, BpfType
 
 T_CH = 800
@@ -72,3 +75,95 @@ def test_an_hchan_cut_before_its_fields_is_unavailable() -> None:
         "address": hex(CH),
         "notCapturedReason": "unavailable",
     }
+
+
+T_BMAP = 801
+BUCKETS = BucketMapLayout(
+    header=0,
+    header_size=48,
+    count_offset=0,
+    flags_offset=8,
+    log2_buckets_offset=9,
+    buckets_offset=16,
+    old_buckets_offset=24,
+    bucket=0,
+    bucket_size=272,
+    bucket_slots=8,
+    tophash_offset=0,
+    keys_offset=8,
+    key_size=16,
+    key_indirect=False,
+    values_offset=136,
+    value_size=16,
+    value_indirect=False,
+    overflow_offset=264,
+    min_top_hash=5,
+    empty_rest=0,
+    same_size_grow=8,
+)
+HM, BK, KEY = 0xC000076FF0, 0xC000004E08, 0xC0000E0000
+
+
+def _bucket_map(header_valid: int, bucket_valid: int, count: int = 2) -> object:
+    """map[string]int of Go 1.21-1.23 (buckets): two entries, slots 0 and 5."""
+    program = make_program()
+    mt = MapType(
+        id=T_BMAP, name="map[string]int", size=8, key=T_STRING, value=T_INT, layout=BUCKETS
+    )
+    program = msgspec.structs.replace(program, types=[*program.types, mt])
+    w = make_world([Var("m", T_BMAP)], program=program)
+    n = len(w.layout.types)
+    roles = [
+        BpfType(index=n, ir_type=T_BMAP, size=48, role="map_header"),
+        BpfType(index=n + 1, ir_type=T_BMAP, size=272, role="map_bucket"),
+    ]
+    w.layout = msgspec.structs.replace(w.layout, types=[*w.layout.types, *roles])
+    header = u64(count) + bytes(8) + u64(BK) + bytes(24)  # B = 0: one bucket
+    bucket = bytearray(272)
+    bucket[0], bucket[5] = 9, 77  # tophash of slots 0 and 5
+    bucket[8:24] = string_header(KEY, 1)
+    bucket[8 + 5 * 16 : 24 + 5 * 16] = string_header(KEY + 1, 1)
+    bucket[136:144] = u64(10)
+    bucket[136 + 5 * 16 : 144 + 5 * 16] = u64(15)
+
+    def block(addr: int, ix: int, data: bytes, valid: int) -> Blk:
+        flags = 0 if valid == len(data) else BLOCK_FLAG_PARTIAL | valid << BLOCK_VALID_SHIFT
+        return Blk(addr, ix, data[:valid] + bytes(len(data) - valid), flags=flags)
+
+    blocks = [
+        block(HM, n, header, header_valid),
+        block(BK, n + 1, bytes(bucket), bucket_valid),
+        Blk(KEY, BYTES, b"a"),
+        Blk(KEY + 1, BYTES, b"b"),
+    ]
+    event = pack_event(u64(HM), blocks, elem_sizes=elem_sizes(w))
+    (snap,) = [msgspec.json.decode(raw) for raw in run(w, make_dump([event])).encoded()]
+    return snap["debugger"]["snapshot"]["captures"]["entry"]["arguments"]["m"]
+
+
+def _entry(key: str, value: int) -> list[dict[str, str]]:
+    return [{"type": "string", "value": key}, {"type": "int", "value": str(value)}]
+
+
+def test_a_bucket_read_up_to_an_untouched_page() -> None:
+    """Slot 5's value (and the overflow word) lie past the cut: the entry of
+    slot 0 is shown, the map says it lacks the other; whole when both are read."""
+    assert _bucket_map(48, 272) == {
+        "type": "map[string]int",
+        "entries": [_entry("a", 10), _entry("b", 15)],
+        "size": "2",
+    }
+    assert _bucket_map(48, 160) == {
+        "type": "map[string]int",
+        "entries": [_entry("a", 10)],
+        "size": "2",
+        "truncated": True,
+        "notCapturedReason": "unavailable",
+    }
+    # one entry in all: what was read holds it
+    assert _bucket_map(48, 160, count=1)["entries"] == [_entry("a", 10)]  # type: ignore[index]
+
+
+def test_a_map_header_cut_before_its_words_is_unavailable() -> None:
+    assert _bucket_map(16, 272) == {"type": "map[string]int", "notCapturedReason": "unavailable"}
+    assert _bucket_map(32, 272)["size"] == "2"  # type: ignore[index]
