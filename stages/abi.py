@@ -128,8 +128,14 @@ class Assigner:
         return [CfaPiece(offset=self._stack - POINTER_SIZE, size=POINTER_SIZE)]
 
     def assign(self, type_id: int) -> list[Piece]:
-        """The pieces of the next value; stack pieces are CFA-relative at entry/return."""
-        leaves = _leaves(type_id, self._lookup)
+        """The pieces of the next value; stack pieces are CFA-relative at entry/return.
+
+        A zero-size value is stack-assigned (cmd/compile's assignParam): it takes no
+        bytes, but the stack offset is aligned for it, which moves what follows
+        (``f(a int16, z [0]float64, b uint8)`` on the stack: ``b`` at 8, not 2)."""
+        leaves = (
+            None if _resolve(type_id, self._lookup).size == 0 else _leaves(type_id, self._lookup)
+        )
         if leaves is not None:
             ints = sum(1 for leaf in leaves if not leaf.is_float)
             floats = len(leaves) - ints

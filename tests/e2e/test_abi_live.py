@@ -138,6 +138,18 @@ def test_more_references_than_one_entry_holds_are_all_captured(run: Any) -> None
     assert _strings(a["last"]) == want["last"]
 
 
+def test_a_zero_size_argument_aligns_the_stack_arguments_after_it(run: Any) -> None:
+    """The compiler stack-assigns a zero-size argument, aligned: ``b`` comes after
+    ``z``'s alignment (8), where DWARF puts it at 2 (b read 92, 116: other bytes)."""
+    said, by = run
+    (s,) = by["zeroSizeGap"]
+    h, b = said["zeroSizeGap"][0].split(",")
+    a = _args(s)
+    assert a["h"] == {"type": "int16", "value": h}
+    assert a["z"] == {"type": "[0]float64", "elements": [], "size": "0"}
+    assert a["b"] == {"type": "uint8", "value": b}
+
+
 def test_an_argument_over_four_kib_on_the_stack(run: Any) -> None:
     """A [12][12]struct of 4,608 bytes: it did not fit the capture root (4 KiB) and
     was unavailable."""

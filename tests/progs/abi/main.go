@@ -83,6 +83,14 @@ type Cell struct {
 	Val [12]string
 }
 
+// A zero-size argument on the stack aligns what follows: b is at 8 of the stack
+// arguments, after h (0..2) and z (aligned to 8, no bytes).
+//
+//go:noinline
+func zeroSizeGap(a1, a2, a3, a4, a5, a6, a7, a8, a9 int, h int16, z [0]float64, b uint8) int {
+	return a1 + int(h) + int(b)
+}
+
 // 4,608 bytes on the stack: over the 4 KiB the capture root had.
 type Small struct {
 	A bool
@@ -145,6 +153,9 @@ func main() {
 	out, _ = json.Marshal(map[string]any{"w": w, "grid": grid, "last": "the last one"})
 	fmt.Println("manyStrings=" + string(out))
 	manyStrings(w, grid, "the last one")
+
+	fmt.Println("zeroSizeGap=-32768,139")
+	zeroSizeGap(1, 2, 3, 4, 5, 6, 7, 8, 9, -32768, [0]float64{}, 139)
 
 	var big [12][12]Small
 	for i := range big {
