@@ -150,6 +150,20 @@ def test_a_zero_size_argument_aligns_the_stack_arguments_after_it(run: Any) -> N
     assert a["b"] == {"type": "uint8", "value": b}
 
 
+def test_forty_maps_with_string_keys_in_one_event(run: Any) -> None:
+    """Each map's bucket or group is key-guarded: a walker round guards two now,
+    and the event holds all forty (past 33 it was cut: capture budget exhausted)."""
+    said, by = run
+    (s,) = by["manyMaps"]
+    assert "evaluationErrors" not in s["debugger"]["snapshot"]
+    want = json.loads(said["manyMaps"][0])
+    got = [
+        {e[0]["value"]: int(e[1]["value"]) for e in m["entries"]}
+        for m in _args(s)["ms"]["elements"]
+    ]
+    assert got == want
+
+
 def test_an_argument_over_four_kib_on_the_stack(run: Any) -> None:
     """A [12][12]struct of 4,608 bytes: it did not fit the capture root (4 KiB) and
     was unavailable."""

@@ -91,6 +91,15 @@ func zeroSizeGap(a1, a2, a3, a4, a5, a6, a7, a8, a9 int, h int16, z [0]float64, 
 	return a1 + int(h) + int(b)
 }
 
+// 40 maps with string keys: each bucket or group has its keys checked against the
+// redacted identifiers (key guards) before it is followed, which took a walker
+// round of its own (33 in an event).
+//
+//go:noinline
+func manyMaps(ms [40]map[string]int) int {
+	return len(ms[39])
+}
+
 // 4,608 bytes on the stack: over the 4 KiB the capture root had.
 type Small struct {
 	A bool
@@ -156,6 +165,14 @@ func main() {
 
 	fmt.Println("zeroSizeGap=-32768,139")
 	zeroSizeGap(1, 2, 3, 4, 5, 6, 7, 8, 9, -32768, [0]float64{}, 139)
+
+	var ms [40]map[string]int
+	for i := range ms {
+		ms[i] = map[string]int{fmt.Sprintf("key%d", i): i}
+	}
+	out, _ = json.Marshal(ms)
+	fmt.Println("manyMaps=" + string(out))
+	manyMaps(ms)
 
 	var big [12][12]Small
 	for i := range big {
