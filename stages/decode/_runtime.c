@@ -675,18 +675,26 @@ static int render_map(Walk *w, const Node *nd, uint64_t addr, long long depth)
 		return put_reason(w, nd, "unavailable");
 	}
 	/* read only up to a page never touched, before the fields read here */
-	Py_ssize_t needed = 8 + (Py_ssize_t)nd->map->v[M_USED];
-	if (8 + (Py_ssize_t)nd->map->v[M_DIR_PTR] > needed)
-		needed = 8 + (Py_ssize_t)nd->map->v[M_DIR_PTR];
-	if (8 + (Py_ssize_t)nd->map->v[M_DIR_LEN] > needed)
-		needed = 8 + (Py_ssize_t)nd->map->v[M_DIR_LEN];
-	if (header->start + needed > read_end(header)) {
+	Py_ssize_t read = read_end(header);
+	if (header->start + 8 + (Py_ssize_t)nd->map->v[M_USED] > read) {
 		w->missing = 1;
 		return put_reason(w, nd, "unavailable");
 	}
 	uint64_t count;
 	if (word_at(w, header->start + (Py_ssize_t)nd->map->v[M_USED], &count) < 0)
 		return -1;
+	Py_ssize_t needed = 8 + (Py_ssize_t)nd->map->v[M_DIR_PTR];
+	if (8 + (Py_ssize_t)nd->map->v[M_DIR_LEN] > needed)
+		needed = 8 + (Py_ssize_t)nd->map->v[M_DIR_LEN];
+	if (header->start + needed > read) {
+		if (count == 0) /* empty: its directory is not needed */
+			return PUT_TEXT(w, nd->head) < 0 ||
+					       PUT_LIT(w, ",\"entries\":[],\"size\":\"0\"}") < 0
+				   ? -1
+				   : 0;
+		w->missing = 1;
+		return put_reason(w, nd, "unavailable");
+	}
 	/* A map may hold itself (through an interface, or as its own value type). */
 	int circular = path_has(w, addr, nd->elem_id);
 	if (circular || w->levels + nd->levels > GODI_MAX_LEVELS)

@@ -114,10 +114,16 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
             ctx.missing = True
             return unavailable
         assert header is not None
-        if header[0] + needed > _read_end(header):
-            ctx.missing = True  # read only up to a page never touched, before its fields
+        read = _read_end(header)
+        if header[0] + count_offset + 8 > read:
+            ctx.missing = True  # read only up to a page never touched, before its count
             return unavailable
         count = _U64.unpack_from(ctx.payload, header[0] + count_offset)[0]
+        if header[0] + needed > read:
+            if count == 0:  # empty: its buckets or directory are not needed
+                return f'{head},"entries":[],"size":"0"}}'
+            ctx.missing = True  # read only up to a page never touched, before its words
+            return unavailable
         # A map may hold itself (through an interface, or as its own value type).
         here = (addr, key_id)
         if here in ctx.path:

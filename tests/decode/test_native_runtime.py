@@ -326,6 +326,10 @@ def test_a_map_header_read_only_up_to_an_untouched_page() -> None:
         "size": "1",
     }
     assert m(24) == {"type": "map[string]int", "notCapturedReason": "unavailable"}
+    # an empty map whose count was read needs no more of its header
+    head = bytes(48)
+    assert m(16) == {"type": "map[string]int", "entries": [], "size": "0"}
+    assert m(4) == {"type": "map[string]int", "notCapturedReason": "unavailable"}
 
 
 def test_map_of_tables_with_indirect_slots() -> None:

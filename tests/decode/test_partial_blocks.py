@@ -167,3 +167,7 @@ def test_a_bucket_read_up_to_an_untouched_page() -> None:
 def test_a_map_header_cut_before_its_words_is_unavailable() -> None:
     assert _bucket_map(16, 272) == {"type": "map[string]int", "notCapturedReason": "unavailable"}
     assert _bucket_map(32, 272)["size"] == "2"  # type: ignore[index]
+    # an empty map (Go 1.21, seed 6 F7: hmap at 0x...ff0, 16 bytes read): its count
+    # is enough
+    assert _bucket_map(16, 272, count=0) == {"type": "map[string]int", "entries": [], "size": "0"}
+    assert _bucket_map(4, 272, count=0)["notCapturedReason"] == "unavailable"  # type: ignore[index]
