@@ -26,6 +26,7 @@ from decode_helpers import (
     Var,
     World,
     as_json,
+    bucket_map_layout,
     decode_all,
     elem_sizes,
     i64,
@@ -42,7 +43,7 @@ from fixture_cases import CASES, load_case
 
 from stages.decode.message import MessageFormatter
 from stages.decode.values import ValueRenderer
-from stages.ir import BucketMapLayout, Field, MapType, StructType, Type
+from stages.ir import Field, MapType, StructType, Type
 from stages.layout import BpfType
 from stages.snapshot import CapturedValue, Snapshot
 from stages.spec import Capture
@@ -223,29 +224,7 @@ def test_iteration_decodes_the_text() -> None:
 def test_struct_holding_a_map_of_itself() -> None:
     """Compiling a struct compiles its fields; a map compiles its key and value: a
     struct reached again while it is compiled is forwarded to, not recompiled."""
-    layout = BucketMapLayout(
-        header=0,
-        header_size=48,
-        count_offset=0,
-        flags_offset=8,
-        log2_buckets_offset=9,
-        buckets_offset=16,
-        old_buckets_offset=24,
-        bucket=0,
-        bucket_size=272,
-        bucket_slots=8,
-        tophash_offset=0,
-        keys_offset=8,
-        key_size=16,
-        key_indirect=False,
-        values_offset=136,
-        value_size=16,
-        value_indirect=False,
-        overflow_offset=264,
-        min_top_hash=5,
-        empty_rest=0,
-        same_size_grow=8,
-    )
+    layout = bucket_map_layout()
     tree = StructType(
         id=910,
         name="main.Tree",

@@ -42,6 +42,7 @@ from decode_helpers import (
     pack_event,
     run,
     string_header,
+    swiss_map_layout,
     u64,
 )
 from hypothesis import HealthCheck, given, settings
@@ -56,7 +57,6 @@ from stages.ir import (
     PointerType,
     RuntimeType,
     StructType,
-    SwissMapLayout,
 )
 from stages.layout import (
     BLOCK_FLAG_READ_FAILED,
@@ -83,38 +83,8 @@ D_UNKNOWN = 0x7000
 D_BOX, D_MBOX, D_EMPTY = 0x8000, 0x9000, 0xA000
 
 
-def _swiss(slot_size: int, elem_offset: int, indirect: bool) -> SwissMapLayout:
-    return SwissMapLayout(
-        header=0,
-        header_size=48,
-        used_offset=0,
-        dir_ptr_offset=16,
-        dir_len_offset=24,
-        table=0,
-        table_size=32,
-        table_used_offset=0,
-        table_index_offset=8,
-        groups_data_offset=16,
-        groups_length_mask_offset=24,
-        group=0,
-        group_size=8 + 8 * slot_size,
-        ctrl_offset=0,
-        group_slots=8,
-        slots_offset=8,
-        slot_size=slot_size,
-        key_offset=0,
-        key_size=8 if indirect else 16,
-        key_indirect=indirect,
-        elem_offset=elem_offset,
-        elem_size=8,
-        elem_indirect=indirect,
-        ctrl_empty=0x80,
-        ctrl_deleted=0xFE,
-    )
-
-
-SMAP = _swiss(24, 16, False)  # map[string]int: slots of a string and an int
-PMAP = _swiss(16, 8, True)  # map[int]main.Point, keys and values behind pointers
+SMAP = swiss_map_layout(16, 8)  # map[string]int: slots of a string and an int
+PMAP = swiss_map_layout(8, 8, indirect=True)  # map[int]main.Point, keys and values behind pointers
 
 EXTRA = [
     MapType(id=T_SMAP, name="map[string]int", size=8, key=T_STRING, value=T_INT, layout=SMAP),
