@@ -76,4 +76,5 @@ func main() {
 	token, n := mint(user)
 	fmt.Println("mint", n, len(token))
 	fmt.Println("keep", keep(user))
+	vaults()
 }
