@@ -90,6 +90,9 @@ SLOT_KEY_GUARD = 11
 """A map entry's string key at ``offset``, checked against the redaction set before
 any of its value (``shift`` bytes at ``aux``) is followed: the value of a redacted
 key is zeroed in the copy and ``KEY_REDACTED`` set in the key's length word."""
+SLOT_ZERO = 12
+"""Redacted bytes inline in the element: ``shift`` bytes (at most 256) at ``offset``
+are zeroed before anything of the element is followed or sent (``codegen.redacted``)."""
 KEY_REDACTED = 1 << 63
 """The mark a key guard sets in a redacted key's length (Go lengths never have it)."""
 KEY_READ = 64

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..dump import ProbeCounters
 from ..errors import CaptureError
-from ..layout import SLOT_KEY_GUARD, Layout
+from ..layout import SLOT_KEY_GUARD, SLOT_ZERO, Layout
 from ..paths import bpf_dir
 from ..redaction import fold_table, key_hash
 from ._ringbuf import RingReader
@@ -218,6 +218,7 @@ class Loaded:
             leaf.n_guards = next(
                 (j for j, slot in enumerate(t.slots) if slot.kind != SLOT_KEY_GUARD), len(t.slots)
             )
+            leaf.n_zeros = sum(slot.kind == SLOT_ZERO for slot in t.slots)
             for j, slot in enumerate(t.slots):
                 leaf.slots[j].offset = slot.offset
                 leaf.slots[j].kind = slot.kind

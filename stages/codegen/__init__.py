@@ -294,7 +294,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
             issues.append(points)
             continue
         slot = len(rates)
-        roots = [build_root(p.pc, p.variables, types) for p in points]
+        roots = [build_root(p.pc, p.variables, types, captypes.redacted) for p in points]
         conditions = _conditions(probe, points, roots, types, kinds)
         decided = bool(conditions)
         # A condition BPF decides comes before the rate limit, which then counts

@@ -5,11 +5,13 @@ argument, a struct field, map values under redacted keys (in a map argument, a
 map field, a map behind an interface, a map in a slice element, an integer
 value), a slice element's field, a return value and a local; and inline, in the
 bytes of a struct copied whole (tests/progs/secrets/vault.go: an int, an array, a
-uint64 and a struct under redacted field names, a value of a redacted type), as an
+uint64 and a struct under redacted field names, a value of a redacted type), and
+values of a redacted type (an argument, slice elements), as an
 argument by value from registers and from the stack, behind a pointer, as slice
 and array elements, in interfaces, in a map's buckets, as return values and
-locals. The dump's bytes must hold none of them; the snapshots show each as ``redactedIdent`` and the
-plain values next to them as the program printed them. Dumps, IRs (and the IR
+locals. The dump's bytes must hold none of them; the snapshots show each as
+``redactedIdent`` (``redactedType``) and the plain values next to them as the
+program printed them. Dumps, IRs (and the IR
 cache) and snapshots are created mode 0600.
 """
 
@@ -139,6 +141,9 @@ def test_snapshots_show_inline_secrets_redacted(run: Path) -> None:
     for value, n in zip(ifp, (8, 9), strict=True):
         _vault(value, n)
     _vault(_entries(unlock["m"])["a"], 10)
+    assert unlock["card"] == {"type": "main.Card", "notCapturedReason": "redactedType"}
+    (card,) = unlock["cards"]["elements"]
+    assert card == {"type": "main.Card", "notCapturedReason": "redactedType"}
     _vault(_snapshot(run, "forge")["return"]["locals"]["@return"], 11)
     _badge(_snapshot(run, "badge")["return"]["locals"]["@return"], 1)  # the first call
     (line,) = _snapshot(run, "hold")["lines"].values()

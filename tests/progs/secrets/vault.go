@@ -59,9 +59,9 @@ func vault(n uint64) Vault {
 
 //go:noinline
 func unlock(b Badge, v Vault, p *Vault, vs []Vault, box *Box, ifv any, ifp any,
-	m map[string]Vault) int {
+	m map[string]Vault, card Card, cards []Card) int {
 	return b.Pin%7 + v.PIN%7 + p.PIN%7 + len(vs) + len(box.Items) + len(m) +
-		boolInt(ifv != nil) + boolInt(ifp != nil)
+		boolInt(ifv != nil) + boolInt(ifp != nil) + int(card.Number%3) + len(cards)
 }
 
 //go:noinline
@@ -90,7 +90,8 @@ func vaults() {
 	box := &Box{Items: [2]Vault{vault(5), vault(6)}}
 	p := vault(2)
 	fmt.Println("unlock", unlock(badge(1), vault(1), &p, []Vault{vault(3), vault(4)}, box,
-		vault(7), &Box{Items: [2]Vault{vault(8), vault(9)}}, map[string]Vault{"a": vault(10)}) >= 0)
+		vault(7), &Box{Items: [2]Vault{vault(8), vault(9)}}, map[string]Vault{"a": vault(10)},
+		Card{Number: secretTag | 14<<8 | 5}, []Card{{Number: secretTag | 15<<8 | 5}}) >= 0)
 	v := forge(11)
 	fmt.Println("forge", v.Count&0xff)
 	fmt.Println("use", hold(13) >= 0)
