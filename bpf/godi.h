@@ -57,7 +57,7 @@
 #endif
 #define GODI_G_SPAN 256 /* bytes of runtime.g read at most: goid and stack.hi are in them */
 #ifndef GODI_MAX_REDACTED
-#define GODI_MAX_REDACTED 1024 /* redacted identifiers (their hashes) */
+#define GODI_MAX_REDACTED 8192 /* spellings of redacted identifiers (their hashes) */
 #endif
 #define GODI_KEY_READ 64 /* bytes of a map key read to check it against them */
 #define GODI_GUARDS 8      /* key guards per element: a bucket's or group's slots */
@@ -207,8 +207,9 @@ BPF_RINGBUF_OUTPUT(godi_ctl, 4);
 /* Runtime type descriptor address -> capture type of what an interface's data
  * word points at (see stages/codegen/captypes.py, runtime_type). */
 BPF_HASH(godi_rtypes, __u64, __u32, GODI_MAX_RTYPES);
-/* FNV-1a 64 of each redacted identifier, normalised (stages/redaction.py,
- * key_hash): the map keys whose values are never copied. */
+/* FNV-1a 64 of each spelling of each redacted identifier that this guard's
+ * ASCII folding can see (stages/redaction.py, guard_hashes: "apikey" and, with
+ * U+212A KELVIN SIGN, "api\u212aey"): the map keys whose values are never copied. */
 BPF_HASH(godi_redacted, __u64, __u8, GODI_MAX_REDACTED);
 /* Zeros, copied over the value of a redacted map entry and over redacted bytes
  * (GODI_SLOT_ZERO). */
@@ -932,8 +933,9 @@ struct godi_fold {
 BPF_ARRAY(godi_fold, struct godi_fold, 1);
 
 /* Whether the map key `ptr[0:len]` names a redacted identifier: its first
- * GODI_KEY_READ bytes normalised as stages/redaction.py does (for ASCII), hashed
- * (FNV-1a 64) and looked up in godi_redacted. A key that cannot be read, or longer
+ * GODI_KEY_READ bytes folded (ASCII lower-cased, `_ - $ @` dropped), hashed
+ * (FNV-1a 64) and looked up in godi_redacted, which holds every folded spelling
+ * of a key that decode's Unicode normalisation makes a redacted identifier. A key that cannot be read, or longer
  * than what is read while what was read is short enough to still become a
  * redacted name, counts as redacted: the value is never copied when in doubt. */
 static __always_inline int godi_key_redacted(struct godi_scratch *s, __u64 ptr, __u64 len)
