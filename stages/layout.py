@@ -266,6 +266,10 @@ class Layout(Struct, frozen=True, kw_only=True):
     redacted_keys: list[str] = []
     """The redacted identifiers (normalised, sorted) the program's key guards check
     map keys against (``stages.redaction.key_hash``); decode redacts them too."""
+    redacted_types: list[str] = []
+    """The redacted type names (and ``prefix*`` patterns) whose values' bytes the
+    program zeroes (``codegen.redacted``); decode redacts them too, so that it never
+    shows those zeros as values."""
     binary_sha256: str = ""
     """The hash of the bytes of the binary the IR was made from: capture attaches
     only to a file with this content (``stages.capture.identity``); empty in a

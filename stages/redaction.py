@@ -262,14 +262,19 @@ class Redaction:
         added = {normalise(n) for n in _split(env.get(ENV_REDACTED_IDENTIFIERS))}
         return cls((DEFAULT_IDENTIFIERS - excluded) | added, _split(env.get(ENV_REDACTED_TYPES)))
 
-    def including(self, identifiers: Iterable[str]) -> Redaction:
-        """This policy with ``identifiers`` redacted too (those a capture redacted)."""
+    def type_patterns(self) -> list[str]:
+        """The redacted types as given: exact names and ``prefix*`` patterns, sorted."""
+        return sorted({*self.exact_types, *(p + "*" for p in self.type_prefixes)})
+
+    def including(self, identifiers: Iterable[str], types: Iterable[str] = ()) -> Redaction:
+        """This policy with ``identifiers`` and ``types`` redacted too (those a
+        capture redacted)."""
         extra = frozenset(normalise(i) for i in identifiers)
-        if extra <= self.identifiers:
+        patterns = set(self.type_patterns())
+        more_types = set(types) - patterns
+        if extra <= self.identifiers and not more_types:
             return self
-        return Redaction(
-            self.identifiers | extra, [*self.exact_types, *(p + "*" for p in self.type_prefixes)]
-        )
+        return Redaction(self.identifiers | extra, sorted(patterns | more_types))
 
     @property
     def any_types(self) -> bool:

@@ -364,6 +364,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         runtime_types=runtime_types,
         definitions=[p for p in probeset.probes if any(x.probe_id == p.id for x in layouts)],
         redacted_keys=sorted(current_redaction().identifiers),
+        redacted_types=current_redaction().type_patterns(),
     )
     c_source = render_file(
         program.binary.build_id,

@@ -150,6 +150,34 @@ def test_snapshots_show_inline_secrets_redacted(run: Path) -> None:
     _vault(line["locals"]["v"], 13)  # from the stack (b has no location there)
 
 
+def test_decode_elsewhere_keeps_them_redacted(run: Path) -> None:
+    """Decoded again without the DD_DYNAMIC_INSTRUMENTATION_* variables, what the
+    capture zeroed stays redacted (layout.json carries its policy): never zeros
+    shown as values."""
+    out = run / "again.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DD_DYNAMIC_INSTRUMENTATION_")}
+    env["DD_DYNAMIC_INSTRUMENTATION_REDACTION_EXCLUDED_IDENTIFIERS"] = "pin,password,apikey"
+    done = subprocess.run(
+        [
+            *("godi", "decode", "--ir", str(run / "run" / "ir.json")),
+            *("--program", str(run / "run" / "prog"), str(run / "run" / "events.dump")),
+            *("-o", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (unlock,) = [
+        s["debugger"]["snapshot"]["captures"]["entry"]["arguments"]
+        for s in json.loads(out.read_text())
+        if s["debugger"]["snapshot"]["probe"]["id"] == "unlock"
+    ]
+    _vault(unlock["v"], 1)
+    assert unlock["card"] == {"type": "main.Card", "notCapturedReason": "redactedType"}
+
+
 def test_snapshots_show_them_redacted(run: Path) -> None:
     login = _snapshot(run, "login")["entry"]["arguments"]
     assert login["password"] == {"type": "string", **REDACTED}
