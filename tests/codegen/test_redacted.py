@@ -12,7 +12,21 @@ import pytest
 
 from stages.codegen.captypes import MAX_SLOTS, ZERO_CHUNK, CaptureTypes
 from stages.codegen.redacted import MAX_RANGES, RedactedBytes, chunks, merge
-from stages.ir import ArrayType, BaseType, Field, PointerType, StringType, StructType, TypeIndex
+from stages.codegen.roots import build_root
+from stages.ir import (
+    ArrayType,
+    BaseType,
+    CfaPiece,
+    Field,
+    LocationRange,
+    Piece,
+    PointerType,
+    RegisterPiece,
+    StringType,
+    StructType,
+    TypeIndex,
+    Variable,
+)
 from stages.layout import SLOT_POINTER, SLOT_STRING, SLOT_ZERO
 from stages.redaction import Redaction
 
@@ -132,3 +146,71 @@ def test_an_interface_holding_a_struct_of_one_redacted_pointer_does_not_follow_i
     ct = CaptureTypes(_types())
     assert ct.runtime_type(0x1000, TOKEN).capture_type is None
     assert ct.runtime_type(0x2000, BOXED).capture_type == ct.index_of(VAULT)
+
+
+F64, BADGE, POINT = 20, 21, 22
+
+
+def _root_types() -> TypeIndex:
+    return TypeIndex(
+        [
+            BaseType(id=INT, name="int", size=8, go_kind="int"),
+            StringType(id=STR, name="string", size=16),
+            BaseType(id=F64, name="float64", size=8, go_kind="float64"),
+            StructType(
+                id=BADGE,
+                name="main.Badge",
+                size=32,
+                fields=[
+                    Field(name="Owner", offset=0, type=STR),
+                    Field(name="Pin", offset=16, type=INT),
+                    Field(name="Count", offset=24, type=INT),
+                ],
+            ),
+            StructType(
+                id=POINT,
+                name="main.Point",
+                size=16,
+                fields=[
+                    Field(name="X", offset=0, type=F64),
+                    Field(name="salt", offset=8, type=F64),
+                ],
+            ),
+        ]
+    )
+
+
+def _var(name: str, type_id: int, pieces: list[Piece]) -> Variable:
+    return Variable(
+        name=name,
+        type=type_id,
+        role="param",
+        locations=[LocationRange(low_pc=0, high_pc=100, pieces=pieces)],
+    )
+
+
+def test_root_pieces_wholly_redacted_are_not_read_and_the_bytes_are_zeroed() -> None:
+    types = _root_types()
+    badge = _var(
+        "b",
+        BADGE,
+        [RegisterPiece(size=8, register=r) for r in (0, 3, 2, 5)],  # ax bx cx di
+    )
+    point = _var("p", POINT, [RegisterPiece(size=8, register=17 + x) for x in (0, 1)])
+    stack = _var("s", BADGE, [CfaPiece(size=32, offset=8)])
+    root = build_root(
+        10,
+        [(badge, "argument"), (point, "argument"), (stack, "argument")],
+        types,
+        RedactedBytes(types, Redaction()),
+    )
+    text = "\n".join(root.statements)
+    assert "regs->cx" not in text  # b.Pin: never read
+    assert "regs->ax" in text and "regs->bx" in text and "regs->di" in text
+    assert "GODI_ROOT_ZERO(s, 16, 8); /* b: redacted */" in text
+    # p.salt is in xmm1: not asked for; p.X in xmm0 is.
+    assert root.vector_registers == 1
+    # The stack piece covers plain bytes too: read whole, then its Pin zeroed.
+    mem = next(i for i, s in enumerate(root.statements) if "GODI_ROOT_MEM(s, 48," in s)
+    zero = root.statements.index("GODI_ROOT_ZERO(s, 64, 8); /* s: redacted */")
+    assert mem < zero
