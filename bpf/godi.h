@@ -935,9 +935,10 @@ BPF_ARRAY(godi_fold, struct godi_fold, 1);
 /* Whether the map key `ptr[0:len]` names a redacted identifier: its first
  * GODI_KEY_READ bytes folded (ASCII lower-cased, `_ - $ @` dropped), hashed
  * (FNV-1a 64) and looked up in godi_redacted, which holds every folded spelling
- * of a key that decode's Unicode normalisation makes a redacted identifier. A key that cannot be read, or longer
- * than what is read while what was read is short enough to still become a
- * redacted name, counts as redacted: the value is never copied when in doubt. */
+ * of a key that decode's Unicode normalisation makes a redacted identifier. A key
+ * that cannot be read, or longer than what is read while what was read is short
+ * enough to still become a redacted name, counts as redacted: the value is never
+ * copied when in doubt. */
 static __always_inline int godi_key_redacted(struct godi_scratch *s, __u64 ptr, __u64 len)
 {
 	__u32 zero = 0;
