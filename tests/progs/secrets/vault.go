@@ -86,6 +86,22 @@ func hold(n uint64) int {
 	return use(v, b)
 }
 
+// Pair holds a secret (Hush: DD_DYNAMIC_INSTRUMENTATION_REDACTED_IDENTIFIERS=hush)
+// beside a plain word; Hushed has 64 of them apart, 64 ranges to zero per element:
+// a slice of 40 is more zeroing than the BPF walker has steps for.
+type Pair struct {
+	Hush uint64
+	Ok   uint64
+}
+
+// Hushed is 1 KiB of pairs.
+type Hushed struct {
+	Pairs [64]Pair
+}
+
+//go:noinline
+func hush(all []Hushed) int { return len(all) }
+
 func vaults() {
 	box := &Box{Items: [2]Vault{vault(5), vault(6)}}
 	p := vault(2)
@@ -95,4 +111,11 @@ func vaults() {
 	v := forge(11)
 	fmt.Println("forge", v.Count&0xff)
 	fmt.Println("use", hold(13) >= 0)
+	all := make([]Hushed, 40)
+	for i := range all {
+		for j := range all[i].Pairs {
+			all[i].Pairs[j] = Pair{Hush: secretTag | uint64(i)<<16 | uint64(j)<<8 | 7, Ok: 1}
+		}
+	}
+	fmt.Println("hush", hush(all))
 }
