@@ -57,7 +57,7 @@
 #endif
 #define GODI_G_SPAN 256 /* bytes of runtime.g read at most: goid and stack.hi are in them */
 #ifndef GODI_MAX_REDACTED
-#define GODI_MAX_REDACTED 1024 /* redacted identifiers (their hashes) */
+#define GODI_MAX_REDACTED 8192 /* spellings of redacted identifiers (their hashes) */
 #endif
 #define GODI_KEY_READ 64 /* bytes of a map key read to check it against them */
 #define GODI_GUARDS 8      /* key guards per element: a bucket's or group's slots */
@@ -95,7 +95,7 @@ struct godi_type {
 	__u32 size; /* bytes of one element */
 	__u32 n_slots;
 	__u32 n_guards; /* the first slots are GODI_SLOT_KEY_GUARD (map buckets, groups) */
-	__u32 _pad;
+	__u32 n_zeros;  /* then GODI_SLOT_ZERO: redacted bytes of each element */
 	struct godi_slot slots[GODI_MAX_SLOTS];
 };
 
@@ -184,6 +184,8 @@ struct godi_scratch {
 	__u32 guarding;    /* 1: the last block copied has key guards not yet applied */
 	__u32 guard_block; /* offset in buf of its godi_block */
 	__u32 guard_elem;  /* its next element to guard */
+	__u32 zeroing;     /* 1: the block being scanned has redacted bytes not all zeroed */
+	__u32 zero_block;  /* offset in buf of its godi_block */
 	__u32 _pad2;
 	struct godi_item queue[GODI_MAX_ITEMS];
 	struct godi_seen seen[GODI_SEEN_SLOTS];
@@ -205,10 +207,12 @@ BPF_RINGBUF_OUTPUT(godi_ctl, 4);
 /* Runtime type descriptor address -> capture type of what an interface's data
  * word points at (see stages/codegen/captypes.py, runtime_type). */
 BPF_HASH(godi_rtypes, __u64, __u32, GODI_MAX_RTYPES);
-/* FNV-1a 64 of each redacted identifier, normalised (stages/redaction.py,
- * key_hash): the map keys whose values are never copied. */
+/* FNV-1a 64 of each spelling of each redacted identifier that this guard's
+ * ASCII folding can see (stages/redaction.py, guard_hashes: "apikey" and, with
+ * U+212A KELVIN SIGN, "api\u212aey"): the map keys whose values are never copied. */
 BPF_HASH(godi_redacted, __u64, __u8, GODI_MAX_REDACTED);
-/* Zeros, copied over the value of a redacted map entry. */
+/* Zeros, copied over the value of a redacted map entry and over redacted bytes
+ * (GODI_SLOT_ZERO). */
 struct godi_zeros {
 	__u8 z[256];
 };
@@ -476,6 +480,7 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	s->q_tail = 0;
 	s->scanning = 0;
 	s->guarding = 0;
+	s->zeroing = 0;
 	struct godi_event *e = godi_header(s);
 	e->probe = probe;
 	e->flags = 0;
@@ -876,7 +881,27 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 			s->guard_block = off;
 			s->guard_elem = 0;
 		}
+		if (t->n_zeros) {
+			/* Scanned before anything else is copied; left out unless all
+			 * its elements' redacted bytes were zeroed (godi_scan_end). */
+			s->zeroing = 1;
+			s->zero_block = off;
+		}
 	}
+}
+
+/* The block being scanned is done with (`complete`: every element's slots were
+ * followed) or given up: one whose redacted bytes were not all zeroed is left out
+ * of the event. It is the last block in the event: nothing is copied while a
+ * block is scanned. */
+static __always_inline void godi_scan_end(struct godi_scratch *s, int complete)
+{
+	s->scanning = 0;
+	if (s->zeroing && !complete) {
+		s->len = s->zero_block;
+		godi_header(s)->flags |= GODI_EVENT_FLAG_TRUNCATED;
+	}
+	s->zeroing = 0;
 }
 
 /* How many buckets/groups/tables to copy for a map: enough for maxCollectionSize
@@ -908,10 +933,12 @@ struct godi_fold {
 BPF_ARRAY(godi_fold, struct godi_fold, 1);
 
 /* Whether the map key `ptr[0:len]` names a redacted identifier: its first
- * GODI_KEY_READ bytes normalised as stages/redaction.py does (for ASCII), hashed
- * (FNV-1a 64) and looked up in godi_redacted. A key that cannot be read, or longer
- * than what is read while what was read is short enough to still become a
- * redacted name, counts as redacted: the value is never copied when in doubt. */
+ * GODI_KEY_READ bytes folded (ASCII lower-cased, `_ - $ @` dropped), hashed
+ * (FNV-1a 64) and looked up in godi_redacted, which holds every folded spelling
+ * of a key that decode's Unicode normalisation makes a redacted identifier. A key
+ * that cannot be read, or longer than what is read while what was read is short
+ * enough to still become a redacted name, counts as redacted: the value is never
+ * copied when in doubt. */
 static __always_inline int godi_key_redacted(struct godi_scratch *s, __u64 ptr, __u64 len)
 {
 	__u32 zero = 0;
@@ -1004,7 +1031,7 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 	__u32 type = s->cur_type;
 	struct godi_type *t = godi_types.lookup(&type);
 	if (!t || s->cur_slot >= t->n_slots || s->cur_slot >= GODI_MAX_SLOTS) {
-		s->scanning = 0;
+		godi_scan_end(s, 0);
 		return;
 	}
 	struct godi_slot *slot = &t->slots[s->cur_slot & (GODI_MAX_SLOTS - 1)];
@@ -1061,6 +1088,17 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 		break;
 	case GODI_SLOT_KEY_GUARD: /* applied by godi_guard_block */
 		break;
+	case GODI_SLOT_ZERO: {
+		__u32 zero = 0;
+		struct godi_zeros *z = godi_zero.lookup(&zero);
+		__u32 n = slot->shift;
+		if (!z || !n || n > sizeof(z->z)) {
+			godi_scan_end(s, 0); /* never: codegen cuts them to 256 bytes */
+			return;
+		}
+		bpf_probe_read_kernel(&s->buf[at], n, z->z);
+		break;
+	}
 	case GODI_SLOT_IFACE: {
 		__u64 typ = 0;
 		if (words[0]) {
@@ -1077,7 +1115,7 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 		s->cur_slot = 0;
 		s->cur_elem++;
 		if (s->cur_elem >= s->cur_count)
-			s->scanning = 0;
+			godi_scan_end(s, 1);
 	}
 }
 
@@ -1114,10 +1152,12 @@ static __always_inline void godi_submit(struct pt_regs *ctx, struct godi_scratch
 	godi_release(s);
 }
 
-/* Out of rounds before the keys of the last block copied were checked: that
- * block is left out, never sent unguarded. */
+/* Out of rounds before the keys of the last block copied were checked, or its
+ * redacted bytes zeroed: that block is left out, never sent unguarded. */
 static __always_inline void godi_drop_unguarded(struct godi_scratch *s)
 {
+	if (s->zeroing)
+		godi_scan_end(s, 0);
 	if (s->guarding) {
 		s->guarding = 0;
 		s->scanning = 0;

@@ -48,6 +48,10 @@ typedef uint64_t __u64;
  * `aux`) is zeroed in the copy and GODI_KEY_REDACTED is set in the key's length. */
 #define GODI_SLOT_KEY_GUARD 11
 #define GODI_KEY_REDACTED (1ULL << 63)
+/* Redacted bytes inline in an element (a field named like a secret, a value of a
+ * redacted type): `shift` bytes (at most 256) at `offset`, zeroed in the copy
+ * before anything of the element is followed or the record is sent. */
+#define GODI_SLOT_ZERO 12
 
 struct godi_event {
 	__u32 probe;     /* index of the probe in layout.json */

@@ -90,6 +90,9 @@ SLOT_KEY_GUARD = 11
 """A map entry's string key at ``offset``, checked against the redaction set before
 any of its value (``shift`` bytes at ``aux``) is followed: the value of a redacted
 key is zeroed in the copy and ``KEY_REDACTED`` set in the key's length word."""
+SLOT_ZERO = 12
+"""Redacted bytes inline in the element: ``shift`` bytes (at most 256) at ``offset``
+are zeroed before anything of the element is followed or sent (``codegen.redacted``)."""
 KEY_REDACTED = 1 << 63
 """The mark a key guard sets in a redacted key's length (Go lengths never have it)."""
 KEY_READ = 64
@@ -263,6 +266,10 @@ class Layout(Struct, frozen=True, kw_only=True):
     redacted_keys: list[str] = []
     """The redacted identifiers (normalised, sorted) the program's key guards check
     map keys against (``stages.redaction.key_hash``); decode redacts them too."""
+    redacted_types: list[str] = []
+    """The redacted type names (and ``prefix*`` patterns) whose values' bytes the
+    program zeroes (``codegen.redacted``); decode redacts them too, so that it never
+    shows those zeros as values."""
     binary_sha256: str = ""
     """The hash of the bytes of the binary the IR was made from: capture attaches
     only to a file with this content (``stages.capture.identity``); empty in a

@@ -6,6 +6,12 @@ interfaces), flattened through structs and arrays to byte offsets. Entry 0 is
 raw bytes (string contents). Besides Go values (``role`` "value"), maps, channels,
 funcs and interfaces bring runtime structures: a map's header, buckets or
 swiss-table groups, a channel's ``hchan``, a func's code pointer, an itab.
+
+An entry whose elements hold redacted bytes inline (``redacted``: a field named
+like a secret, a value of a redacted type) lists them first, after a map's key
+guards, as ``SLOT_ZERO`` slots: the walker zeroes them in each copied element
+before it follows anything or sends the record. They are never cut; an entry
+with more of them than slots is not copied at all.
 """
 
 from __future__ import annotations
@@ -39,14 +45,18 @@ from ..layout import (
     SLOT_STRING,
     SLOT_SWISS_DIR,
     SLOT_SWISS_SMALL,
+    SLOT_ZERO,
     BpfSlot,
     BpfType,
     RuntimeTypeEntry,
 )
 from ..redaction import current as current_redaction
+from .redacted import RedactedBytes, chunks
 
 MAX_SLOTS = 128
 """Must equal GODI_MAX_SLOTS in bpf/godi.h."""
+ZERO_CHUNK = 256
+"""Bytes one SLOT_ZERO slot zeroes at most (struct godi_zeros in bpf/godi.h)."""
 
 _Key = tuple[str, int]
 """(role, IR type id) of a capture type."""
@@ -58,6 +68,7 @@ class CaptureTypes:
     def __init__(self, types: TypeIndex) -> None:
         self._types = types
         self._redaction = current_redaction()
+        self.redacted = RedactedBytes(types, self._redaction)
         self._refs: dict[int, bool] = {}
         self._index: dict[_Key, int] = {}
         self._entries: list[BpfType | None] = [BpfType(index=BYTES_TYPE, ir_type=None, size=1)]
@@ -83,11 +94,27 @@ class CaptureTypes:
         self._index[key] = idx
         self._entries.append(None)  # reserved: recursive types refer to idx
         slots, truncated = self.slots_of(members)
-        if guards:
-            # First, and never cut: a value is followed only after its key's check.
-            room = MAX_SLOTS - len(guards)
+        zeros = [
+            BpfSlot(offset=at, kind=SLOT_ZERO, target=BYTES_TYPE, shift=n)
+            for at, n in chunks(self.redacted.at(members), ZERO_CHUNK)
+        ]
+        first = (guards or []) + zeros
+        if len(first) > MAX_SLOTS:
+            # Its secrets could not all be zeroed: never copied (size 0).
+            self._entries[idx] = BpfType(
+                index=idx,
+                ir_type=key[1] if key[1] >= 0 else None,
+                role=key[0],
+                size=0,
+                slots_truncated=True,
+            )
+            return idx
+        if first:
+            # First, and never cut: a value is followed only after its key's check,
+            # and nothing leaves BPF before its redacted bytes are zeroed.
+            room = MAX_SLOTS - len(first)
             truncated = truncated or len(slots) > room
-            slots = guards + slots[:room]
+            slots = first + slots[:room]
         if extra:
             room = MAX_SLOTS - len(slots)
             truncated = truncated or len(extra) > room
@@ -107,7 +134,8 @@ class CaptureTypes:
         return self._entry((role, ir_type), size, [])
 
     def add_root(self, size: int, members: list[tuple[int, int]]) -> int:
-        """A synthetic root type for a probe: ``members`` are (IR type, offset)."""
+        """A synthetic root type for a probe: ``members`` are (IR type, offset).
+        Its redacted bytes are zeroed by the probe's code (``roots``)."""
         idx = len(self._entries)
         self._entries.append(None)
         slots, truncated = self.slots_of(members)
@@ -381,6 +409,9 @@ class CaptureTypes:
         the data word is the value itself for pointer-shaped types, else a pointer
         to a copy of it."""
         t = self._types.resolve(type_id)
+        if direct_iface(type_id, self._types.resolve) and self.redacted.ranges(type_id):
+            # Its one pointer is redacted (by a field's name or a type): not followed.
+            return RuntimeTypeEntry(address=address, type=type_id, capture_type=None)
         if direct_iface(type_id, self._types.resolve):
             # A struct of one pointer (an array of one): the data word is that
             # pointer, and what it refers to is copied as for the pointer itself.

@@ -203,7 +203,9 @@ class DecodeRun(Iterator[Snapshot]):
         self._name = name
         # What the capture redacted stays redacted, whatever decode's environment.
         policy = redaction if redaction is not None else Redaction.from_env()
-        self._renderer = ValueRenderer(program, layout, policy.including(layout.redacted_keys))
+        self._renderer = ValueRenderer(
+            program, layout, policy.including(layout.redacted_keys, layout.redacted_types)
+        )
         self._message = MessageFormatter(self._renderer)
         self._envelope = Envelope(self.header, layout.probes, service, tags)
         self._symbolizer = self._renderer.symbolizer  # one reader of the table, one cache
