@@ -268,3 +268,74 @@ def line_rows(
             for _ in range(count):
                 _, pos = uleb(data, pos)
     return rows
+
+
+def sequence_pcs_at(program: LineProgram, start: int, wanted: dict[int, set[int]]) -> list[int]:
+    """The addresses of the rows of the sequence at ``start`` whose (file, line) is
+    wanted (file index -> line numbers), in program order.
+
+    The rows ``line_rows(program, start, one_sequence=True)`` gives, filtered, but
+    without building them: a line probe's search runs this over every sequence that
+    may hold the file, most of them without the line. Raises ``IndexError`` on a
+    truncated program.
+    """
+    data, end = program.data, program.end
+    pos = start
+    unit = program.minimum_instruction_length
+    line_range = program.line_range or 1
+    base = program.opcode_base
+    line_base = program.line_base
+    lengths = program.standard_opcode_lengths
+    out: list[int] = []
+    address, line = 0, 1
+    lines = wanted.get(1)
+    while pos < end:
+        op = data[pos]
+        pos += 1
+        if op >= base:
+            adjusted = op - base
+            address += (adjusted // line_range) * unit
+            line += line_base + adjusted % line_range
+            if lines is not None and line in lines:
+                out.append(address)
+        elif op == DW_LNS_advance_line:
+            byte = data[pos]
+            if byte < 0x80:
+                line += byte - 0x80 if byte & 0x40 else byte
+                pos += 1
+            else:
+                delta, pos = sleb(data, pos)
+                line += delta
+        elif op == DW_LNS_advance_pc:
+            byte = data[pos]
+            if byte < 0x80:
+                address += byte * unit
+                pos += 1
+            else:
+                advance, pos = uleb(data, pos)
+                address += advance * unit
+        elif op == DW_LNS_set_file:
+            file, pos = uleb(data, pos)
+            lines = wanted.get(file)
+        elif op == 0:
+            length, pos = uleb(data, pos)
+            sub = data[pos] if length else 0
+            if sub == DW_LNE_end_sequence:
+                break
+            if sub == DW_LNE_set_address:
+                address = int.from_bytes(data[pos + 1 : pos + length], "little")
+            pos += length
+        elif op == DW_LNS_copy:
+            if lines is not None and line in lines:
+                out.append(address)
+        elif op == DW_LNS_const_add_pc:
+            address += ((255 - base) // line_range) * unit
+        elif op == DW_LNS_fixed_advance_pc:
+            address += int.from_bytes(data[pos : pos + 2], "little")
+            pos += 2
+        elif op != DW_LNS_negate_stmt:
+            # Any other standard opcode: skip its ULEB128 operands.
+            count = lengths[op - 1] if op - 1 < len(lengths) else 0
+            for _ in range(count):
+                _, pos = uleb(data, pos)
+    return out
