@@ -12,6 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+try:
+    from . import _lines
+except ImportError:  # not built
+    _lines = None  # type: ignore[assignment]
+
 from .dies import (
     F_BLOCK,
     F_DATA1,
@@ -276,9 +281,41 @@ def sequence_pcs_at(program: LineProgram, start: int, wanted: dict[int, set[int]
 
     The rows ``line_rows(program, start, one_sequence=True)`` gives, filtered, but
     without building them: a line probe's search runs this over every sequence that
-    may hold the file, most of them without the line. Raises ``IndexError`` on a
-    truncated program.
+    may hold the file, most of them without the line. In C (``_lines``) when built,
+    for the ordinary case; the Python version decides any other. Raises
+    ``IndexError`` on a truncated program.
     """
+    if _lines is not None:
+        found = _lines.sequence_pcs_at(
+            program.data,
+            start,
+            program.end,
+            program.minimum_instruction_length,
+            program.line_range or 1,
+            program.opcode_base,
+            program.line_base,
+            _opcode_lengths(program.standard_opcode_lengths),
+            wanted,
+        )
+        if found is not None:
+            return found
+    return sequence_pcs_at_py(program, start, wanted)
+
+
+def _opcode_lengths(lengths: tuple[int, ...]) -> bytes:
+    """The standard opcode lengths as bytes for ``_lines`` (as read from the header:
+    each a ubyte)."""
+    found = _LENGTHS.get(lengths)
+    if found is None:
+        found = _LENGTHS[lengths] = bytes(min(max(n, 0), 255) for n in lengths)
+    return found
+
+
+_LENGTHS: dict[tuple[int, ...], bytes] = {}
+
+
+def sequence_pcs_at_py(program: LineProgram, start: int, wanted: dict[int, set[int]]) -> list[int]:
+    """``sequence_pcs_at`` in Python: the definition, and the fallback of the C one."""
     data, end = program.data, program.end
     pos = start
     unit = program.minimum_instruction_length
