@@ -219,8 +219,32 @@ def line_rows(
     """Every row of the line table, in program order (end-of-sequence rows left out).
 
     With ``start`` (an opcode boundary starting a sequence) and ``one_sequence``,
-    only the rows of that sequence. Raises ``IndexError`` on a truncated program.
+    only the rows of that sequence. In C (``_lines``) when built, for the ordinary
+    case; the Python version decides any other. Raises ``IndexError`` on a
+    truncated program.
     """
+    if _lines is not None and type(program.default_is_stmt) is bool:
+        found = _lines.line_rows(
+            program.data,
+            program.start if start is None else start,
+            program.end,
+            program.minimum_instruction_length,
+            program.line_range or 1,
+            program.opcode_base,
+            program.line_base,
+            _opcode_lengths(program.standard_opcode_lengths),
+            program.default_is_stmt,
+            one_sequence,
+        )
+        if found is not None:
+            return found
+    return line_rows_py(program, start, one_sequence)
+
+
+def line_rows_py(
+    program: LineProgram, start: int | None = None, one_sequence: bool = False
+) -> list[LineRow]:
+    """``line_rows`` in Python: the definition, and the fallback of the C one."""
     data, end = program.data, program.end
     pos = program.start if start is None else start
     unit = program.minimum_instruction_length

@@ -1,7 +1,7 @@
 """``lines.sequence_pcs_at`` (the line-probe search's filtered decoder) agrees with
-the full decoder ``line_rows`` on every sequence of real line programs, and its C
-version (``_lines``) with the Python one, on real programs and on arbitrary bytes
-(where C either gives the same answer or leaves it to Python)."""
+the full decoder ``line_rows`` on every sequence of real line programs, and the C
+versions of both (``_lines``) with the Python ones, on real programs and on
+arbitrary bytes (where C either gives the same answer or leaves it to Python)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 from stages.irgen import lines as lines_module
 from stages.irgen.dwarf import DwarfReader
 from stages.irgen.elf import open_elf
-from stages.irgen.lines import LineProgram, line_rows, sequence_pcs_at, sequence_pcs_at_py
+from stages.irgen.lines import (
+    LineProgram,
+    line_rows,
+    line_rows_py,
+    sequence_pcs_at,
+    sequence_pcs_at_py,
+)
 
 INLINED = REPO / "tests" / "progs" / "inlined"
 _SET_ADDRESS = b"\x00\x09\x02"
@@ -35,6 +41,22 @@ def _c(program: LineProgram, start: int, wanted: dict[int, set[int]]) -> list[in
     )
 
 
+def _c_rows(program: LineProgram, start: int, one_sequence: bool) -> list[object] | None:
+    assert lines_module._lines is not None
+    return lines_module._lines.line_rows(  # type: ignore[return-value]
+        program.data,
+        start,
+        program.end,
+        program.minimum_instruction_length,
+        program.line_range or 1,
+        program.opcode_base,
+        program.line_base,
+        bytes(program.standard_opcode_lengths),
+        program.default_is_stmt,
+        one_sequence,
+    )
+
+
 @pytest.mark.parametrize("version", [go_versions()[0], go_versions()[-1]])
 def test_sequence_pcs_at_matches_line_rows(version: str) -> None:
     binary = build_go(INLINED, version)
@@ -46,9 +68,16 @@ def test_sequence_pcs_at_matches_line_rows(version: str) -> None:
             if header is None:
                 continue
             program = header.program
+            whole = line_rows_py(program)
+            assert line_rows(program) == whole
+            assert [type(x) for x in whole[0]] == [int, int, int, bool]
+            assert [type(x) for x in line_rows(program)[0]] == [int, int, int, bool]
             pos = program.data.find(_SET_ADDRESS, program.start, program.end)
             while pos >= 0:
-                rows = line_rows(program, pos, one_sequence=True)
+                rows = line_rows_py(program, pos, one_sequence=True)
+                assert line_rows(program, pos, one_sequence=True) == rows
+                if lines_module._lines is not None:  # no fallback on Go's output
+                    assert _c_rows(program, pos, True) == rows
                 # Every (file, line) of the sequence, and one that is not in it.
                 wanted: dict[int, set[int]] = {}
                 for _, file, line, _ in rows[::3]:
@@ -114,3 +143,12 @@ def test_c_scan_agrees_or_defers_on_any_bytes(
             sequence_pcs_at(program, start, wanted)
     else:
         assert sequence_pcs_at(program, start, wanted) == expected
+    for one_sequence in (True, False):
+        try:
+            rows: list[object] | None = list(line_rows_py(program, start, one_sequence))
+        except IndexError:
+            rows = None
+        got_rows = _c_rows(program, start, one_sequence)
+        assert got_rows is None or got_rows == rows
+        if got_rows is not None:
+            assert all(type(r[3]) is bool for r in got_rows)  # type: ignore[index]
