@@ -291,6 +291,7 @@ def _require_dynamic_types(
     4,600 of them, 0.13 s). A ``*T`` the DWARF does not describe is made up from T's
     descriptor (``unnamed_pointers``)."""
     described: dict[int, int] | None = None
+    described_offsets: list[int] = []
     implementers: dict[int, list[int]] | None = None
     pointers: dict[int, int] = {}
     done: set[int] = set()
@@ -301,9 +302,10 @@ def _require_dynamic_types(
         if not pending and not everything:
             return
         if described is None:
-            described = described_addresses(reader, descriptors)
+            described_offsets = list(described_types(reader))
+            described = described_addresses(reader, descriptors, described_offsets)
         if everything or any(t.empty for t in pending):
-            for offset in described_types(reader):
+            for offset in described_offsets:
                 types.require(offset)
             for address, elem in unnamed_pointers(image, reader, descriptors, described).items():
                 types.pointer_to(elem, address)

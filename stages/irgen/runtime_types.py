@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .dwarf import DwarfReader, Entry, member_offset
 from .elf import ElfImage
@@ -77,10 +77,13 @@ def described_types(reader: DwarfReader) -> Iterator[int]:
             yield entry.offset
 
 
-def described_addresses(reader: DwarfReader, descriptors: DescriptorRange) -> dict[int, int]:
-    """Descriptor address -> DIE offset of every type that has a descriptor."""
+def described_addresses(
+    reader: DwarfReader, descriptors: DescriptorRange, offsets: Iterable[int] | None = None
+) -> dict[int, int]:
+    """Descriptor address -> DIE offset of every type that has a descriptor
+    (``offsets``: ``described_types``, if already listed)."""
     out: dict[int, int] = {}
-    for offset in described_types(reader):
+    for offset in described_types(reader) if offsets is None else offsets:
         value = reader.entry_at(offset).integer("go_runtime_type")
         if value:
             out.setdefault(descriptors.address(value), offset)
