@@ -199,9 +199,15 @@ BPF_PERCPU_ARRAY(godi_counters, struct godi_counter, GODI_MAX_PROBES);
 BPF_ARRAY(godi_scratch, struct godi_scratch, GODI_NCPUS);
 BPF_PROG_ARRAY(godi_progs, 4);
 BPF_ARRAY(godi_rates, struct godi_rate, GODI_MAX_PROBES);
-/* Messages to the disarmer: small, rare (one per budget spent or captured call
- * returned of a disarmable probe), each waking the reader at once. */
+/* Messages to the disarmer: small, rare (one per budget spent, one per disarmed
+ * probe whose last captured call in flight returned), each waking the reader at
+ * once. */
 BPF_RINGBUF_OUTPUT(godi_ctl, 4);
+/* Per rate slot, non-zero (n) while the disarmer waits for the slot's calls in
+ * flight to fall to n - 1 (its entries are out, its returns kept for them; n - 1
+ * calls it has given up): written by capture alone, apart from godi_rates, which
+ * BPF updates. */
+BPF_ARRAY(godi_waiting, __u64, GODI_MAX_PROBES);
 /* Runtime type descriptor address -> capture type of what an interface's data
  * word points at (see stages/codegen/captypes.py, runtime_type). */
 BPF_HASH(godi_rtypes, __u64, __u32, GODI_MAX_RTYPES);
@@ -281,14 +287,21 @@ static __always_inline int godi_allow(__u32 slot, __u64 now, __u64 *spent_until)
 	return 0;
 }
 
-/* A captured call of a disarmable probe's slot begins (+1) or has returned (-1). */
+/* A captured call of a disarmable probe's slot begins (+1) or has returned (-1).
+ * The disarmer hears of a return only when it waits for the last call in flight:
+ * a message per captured call (a forced wakeup each) would cost the target more
+ * than the capture itself at thousands a second. It polls `inflight` as well, so
+ * a return that comes as it starts waiting is not missed for long. */
 static __always_inline void godi_inflight(__u32 slot, __s64 delta)
 {
 	struct godi_rate *r = godi_rates.lookup(&slot);
 	if (!r || !r->disarm)
 		return;
-	__sync_fetch_and_add(&r->inflight, delta);
-	if (delta < 0)
+	__s64 before = __sync_fetch_and_add(&r->inflight, delta);
+	if (delta > 0)
+		return;
+	__u64 *waiting = godi_waiting.lookup(&slot);
+	if (waiting && *waiting && before <= (__s64)*waiting)
 		godi_tell(slot, GODI_CTL_RETURNED, 0);
 }
 
