@@ -13,10 +13,13 @@ The target may exit at any moment of a cycle (``GODI_DISARM_EXITS`` runs of rand
 length under a log probe re-armed twice a second: 3 in ``make test``), and a
 captured call that never returns (tests/progs/panicky: its frame unwound by a
 panic) must not keep its probe's returns, and a trap on every return, for ever.
+A target gone at the moment of a re-arm is also set up on purpose (the random
+exits may miss that moment).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import random
@@ -280,3 +283,57 @@ def test_a_call_that_never_returns_does_not_keep_the_returns(tmp_path: Path) -> 
     assert len(unreturned) == 1, unreturned
     (error,) = unreturned[0]["debugger"]["snapshot"]["evaluationErrors"]
     assert "panic" in error["message"]
+
+
+@pytest.mark.parametrize("gone", ["reaped", "zombie"])
+def test_rearming_a_process_that_is_gone(hot: Path, tmp_path: Path, gone: str) -> None:
+    """The moment the random exits above may miss: the target dies while its probe
+    is disarmed, before the re-arm. A reaped process refuses the new links (ESRCH):
+    the disarmer leaves the slot alone and says why; a zombie takes them. Either
+    way nothing raises and the capture's links all close."""
+    from stages.artifacts import load_c_source, load_layout
+    from stages.capture.bpfload import Loaded
+    from stages.capture.disarm import MIN_OFF_NS, Disarmer
+
+    probes = tmp_path / "probes.json"
+    probes.write_text(json.dumps([LOG_PROBE]))
+    _, prog = _build(hot, probes, tmp_path)
+    loaded = Loaded(load_c_source(prog), load_layout(prog))
+    target = subprocess.Popen([str(hot), "-", "4"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        loaded.set_target(target.pid)
+        assert loaded.attach(str(hot), target.pid, {}, disarm=True) == []
+        (slot,) = loaded.disarmable
+        disarmer = Disarmer(
+            {slot: True},
+            loaded._set_armed,
+            loaded._spent_until,
+            lambda s: int(loaded.bpf["godi_rates"][ctypes.c_int(s)].inflight),
+            time.monotonic_ns(),
+            loaded._wait_returns,
+        )
+        now = time.monotonic_ns()
+        disarmer.spent(slot, now + 1, now)  # entries out
+        assert (slot, "entry") not in loaded._links
+        # Returns out once the captured calls in flight (microseconds) have returned.
+        while (slot, "return") in loaded._links and time.monotonic_ns() < now + MIN_OFF_NS // 2:
+            time.sleep(0.01)
+            disarmer.tick(time.monotonic_ns())
+        assert (slot, "return") not in loaded._links
+        target.kill()
+        if gone == "reaped":
+            target.wait()
+        else:
+            time.sleep(0.3)
+        disarmer.tick(now + MIN_OFF_NS)
+        stats = disarmer.stats(time.monotonic_ns())[slot]
+        if gone == "reaped":
+            assert stats.errors == ["attaching its returns failed"], stats
+        else:
+            assert stats.errors == [] and stats.cycles == 1, stats
+    finally:
+        loaded.detach()
+        loaded.close()
+        target.kill()
+        target.wait()
+    assert loaded._links == {}
