@@ -365,6 +365,20 @@ static __always_inline int godi_frame_recall(struct godi_frame *f, __u64 g, __u6
 	return 1;
 }
 
+/* An entry that is not captured begins a call at `key`: a captured call still
+ * waiting there for its return cannot be running (a running call's frame is
+ * there, and its own calls are deeper), so a panic unwound it. Forgotten, it is
+ * no longer counted in flight, and the return of this call, which is not
+ * captured, is not taken for its return (a captured entry at the same key keeps
+ * the waiting one: its return pairs with this entry, and decode reports the
+ * older call as never returned). */
+static __always_inline void godi_forget_call(__u32 kind, __u32 rate_slot, __u32 gated,
+					     struct godi_call_key *key)
+{
+	if (gated && kind == GODI_KIND_ENTRY && godi_calls.delete(key) == 0)
+		godi_inflight(rate_slot, -1);
+}
+
 /* Whether the hit whose call is `key` is captured: a return follows its entry's
  * decision, an entry or line hit is sampled. `gated`: some entries of the probe
  * are left out (rate limit, condition) and it has returns, so a return is
@@ -385,6 +399,7 @@ static __always_inline int godi_admit(struct godi_counter *c, __u32 kind, __u32 
 	if (!godi_allow(rate_slot, now, &spent_until)) {
 		if (c)
 			c->sampled_out++;
+		godi_forget_call(kind, rate_slot, gated, key);
 		return 0;
 	}
 	if (gated) {
@@ -631,13 +646,14 @@ static __always_inline int godi_decide(struct godi_scratch *s, struct godi_probe
 {
 	struct godi_counter *c = godi_counter_of(s->probe);
 	struct godi_event *e = godi_header(s);
+	struct godi_call_key key = godi_call_of(e->goid, e->stack_hi, e->cfa, h->rate_slot, e->tgid);
 	if (!met) {
 		if (c)
 			c->condition_false++;
+		godi_forget_call(h->kind, h->rate_slot, h->gated, &key);
 		godi_release(s);
 		return 0;
 	}
-	struct godi_call_key key = godi_call_of(e->goid, e->stack_hi, e->cfa, h->rate_slot, e->tgid);
 	if (!godi_admit(c, h->kind, h->rate_slot, h->gated, &key, e->ktime_ns)) {
 		godi_release(s);
 		return 0;

@@ -96,6 +96,8 @@ class _Slot:
     """BPF is asked to tell when the calls in flight have returned."""
     waiting_since: int | None = None
     """Since when the returns have been kept for calls in flight."""
+    floor: int = 0
+    """The fewest calls in flight seen (disarmed) since ``waiting_since``."""
     abandoned: int = 0
     """Calls in flight given up (BPF still counts them until they return)."""
     returns_given_up: int = 0
@@ -249,25 +251,33 @@ class Disarmer:
         inflight = self._in_flight(slot)
         if inflight > 0:
             if st.waiting_since is None:
-                st.waiting_since = now_ns
-            if now_ns - st.waiting_since < RETURN_WAIT_NS:
-                if not st.waiting:
+                st.waiting_since, st.floor = now_ns, inflight
+            # The calls in flight all the time since: not those that began in an
+            # armed moment in between (the one that spent a token is in flight as
+            # its message comes), which it would be wrong to give up with them.
+            st.floor = min(st.floor, inflight)
+            if now_ns - st.waiting_since >= RETURN_WAIT_NS and st.floor > 0:
+                gone = st.floor
+                st.abandoned += gone
+                st.returns_given_up += gone
+                inflight -= gone
+                st.waiting_since, st.floor = now_ns, inflight
+                if st.waiting:
                     self._wait_returns(slot, st.abandoned + 1)
-                    st.waiting = True
-                    # A return before BPF saw the request was not told.
-                    inflight = self._in_flight(slot)
-                if inflight > 0:
-                    return
-            else:
-                st.abandoned += inflight
-                st.returns_given_up += inflight
                 log.warning(
                     "rate slot %d: %d captured call(s) still in flight after %.0f s: "
                     "their returns are given up (a panic ended them, or they are long)",
                     slot,
-                    inflight,
+                    gone,
                     RETURN_WAIT_NS / 1e9,
                 )
+            if inflight > 0 and not st.waiting:
+                self._wait_returns(slot, st.abandoned + 1)
+                st.waiting = True
+                # A return before BPF saw the request was not told.
+                inflight = self._in_flight(slot)
+            if inflight > 0:
+                return
         st.waiting_since = None
         if self._set(slot, RETURN, False):
             st.returns_armed = False

@@ -101,10 +101,16 @@ def test_a_call_that_never_returns_does_not_keep_the_returns() -> None:
     d.tick(1 * S)  # re-armed; the returns were kept
     assert links.calls[-1] == (0, ENTRY, True)
     assert links.waiting[0] == 0  # armed: no message for each call
+    links.inflight[0] = 2  # and the call that spent the token, just begun
     d.spent(0, next_ns=2 * S, now_ns=RETURN_WAIT_NS - 1)
     assert links.calls[-1] == (0, ENTRY, False)
     assert links.waiting[0] == 1
-    d.tick(RETURN_WAIT_NS)  # waited long enough: given up
+    d.tick(RETURN_WAIT_NS)  # waited long enough: the one in flight all along given up
+    assert links.calls[-1] == (0, ENTRY, False)
+    assert links.waiting[0] == 2
+    assert d.stats(RETURN_WAIT_NS)[0].returns_given_up == 1
+    links.inflight[0] = 1  # the new one returned
+    d.returned(0, RETURN_WAIT_NS + MS)
     assert links.calls[-1] == (0, RETURN, False)
     assert d.stats(RETURN_WAIT_NS)[0].returns_given_up == 1
     # Later cycles do not wait for it, but for the calls after it.

@@ -337,3 +337,36 @@ def test_rearming_a_process_that_is_gone(hot: Path, tmp_path: Path, gone: str) -
         target.kill()
         target.wait()
     assert loaded._links == {}
+
+
+def test_a_panicked_call_is_not_paired_with_a_later_return(tmp_path: Path) -> None:
+    """tests/progs/panicky "same": the captured call that panics is the main
+    goroutine's, which then calls work again from the same place, so a later call
+    sits where the panicked one did (same goroutine, same depth). Its entry, not
+    captured (rate limit), forgets the panicked call in BPF: the later call's
+    return is not taken for the panicked call's (which gave that snapshot the
+    return value of another call and a duration of hundreds of ms)."""
+    binary = build_go(PANICKY, go_versions()[-1])
+    result = godi(
+        "run",
+        "--always-armed",
+        "--probes",
+        str(PANICKY / "probes.json"),
+        "-o",
+        str(tmp_path),
+        "--",
+        *(str(binary), "3", "300", "1", "same"),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wrong=0" in result.stdout
+    snaps = json.loads((tmp_path / "snapshots.json").read_text())
+    unreturned = []
+    for s in snaps:
+        captures = s["debugger"]["snapshot"]["captures"]
+        i = int(captures["entry"]["arguments"]["i"]["value"])
+        if "return" in captures:
+            assert int(captures["return"]["locals"]["@return"]["value"]) == 3 * i + 3, s
+        else:
+            unreturned.append(i)
+    assert unreturned == [0], unreturned  # the first call, at the start: it panicked
