@@ -201,9 +201,15 @@ BPF_PERCPU_ARRAY(godi_counters, struct godi_counter, GODI_MAX_PROBES);
 BPF_ARRAY(godi_scratch, struct godi_scratch, GODI_NCPUS);
 BPF_PROG_ARRAY(godi_progs, 4);
 BPF_ARRAY(godi_rates, struct godi_rate, GODI_MAX_PROBES);
-/* Messages to the disarmer: small, rare (one per budget spent or captured call
- * returned of a disarmable probe), each waking the reader at once. */
+/* Messages to the disarmer: small, rare (one per budget spent, one per disarmed
+ * probe whose last captured call in flight returned), each waking the reader at
+ * once. */
 BPF_RINGBUF_OUTPUT(godi_ctl, 4);
+/* Per rate slot, non-zero (n) while the disarmer waits for the slot's calls in
+ * flight to fall to n - 1 (its entries are out, its returns kept for them; n - 1
+ * calls it has given up): written by capture alone, apart from godi_rates, which
+ * BPF updates. */
+BPF_ARRAY(godi_waiting, __u64, GODI_MAX_PROBES);
 /* Runtime type descriptor address -> capture type of what an interface's data
  * word points at (see stages/codegen/captypes.py, runtime_type). */
 BPF_HASH(godi_rtypes, __u64, __u32, GODI_MAX_RTYPES);
@@ -285,14 +291,21 @@ static __always_inline int godi_allow(__u32 slot, __u64 now, __u64 *spent_until)
 	return 0;
 }
 
-/* A captured call of a disarmable probe's slot begins (+1) or has returned (-1). */
+/* A captured call of a disarmable probe's slot begins (+1) or has returned (-1).
+ * The disarmer hears of a return only when it waits for the last call in flight:
+ * a message per captured call (a forced wakeup each) would cost the target more
+ * than the capture itself at thousands a second. It polls `inflight` as well, so
+ * a return that comes as it starts waiting is not missed for long. */
 static __always_inline void godi_inflight(__u32 slot, __s64 delta)
 {
 	struct godi_rate *r = godi_rates.lookup(&slot);
 	if (!r || !r->disarm)
 		return;
-	__sync_fetch_and_add(&r->inflight, delta);
-	if (delta < 0)
+	__s64 before = __sync_fetch_and_add(&r->inflight, delta);
+	if (delta > 0)
+		return;
+	__u64 *waiting = godi_waiting.lookup(&slot);
+	if (waiting && *waiting && before <= (__s64)*waiting)
 		godi_tell(slot, GODI_CTL_RETURNED, 0);
 }
 
@@ -356,6 +369,20 @@ static __always_inline int godi_frame_recall(struct godi_frame *f, __u64 g, __u6
 	return 1;
 }
 
+/* An entry that is not captured begins a call at `key`: a captured call still
+ * waiting there for its return cannot be running (a running call's frame is
+ * there, and its own calls are deeper), so a panic unwound it. Forgotten, it is
+ * no longer counted in flight, and the return of this call, which is not
+ * captured, is not taken for its return (a captured entry at the same key keeps
+ * the waiting one: its return pairs with this entry, and decode reports the
+ * older call as never returned). */
+static __always_inline void godi_forget_call(__u32 kind, __u32 rate_slot, __u32 gated,
+					     struct godi_call_key *key)
+{
+	if (gated && kind == GODI_KIND_ENTRY && godi_calls.delete(key) == 0)
+		godi_inflight(rate_slot, -1);
+}
+
 /* Whether the hit whose call is `key` is captured: a return follows its entry's
  * decision, an entry or line hit is sampled. `gated`: some entries of the probe
  * are left out (rate limit, condition) and it has returns, so a return is
@@ -376,6 +403,7 @@ static __always_inline int godi_admit(struct godi_counter *c, __u32 kind, __u32 
 	if (!godi_allow(rate_slot, now, &spent_until)) {
 		if (c)
 			c->sampled_out++;
+		godi_forget_call(kind, rate_slot, gated, key);
 		return 0;
 	}
 	if (gated) {
@@ -623,13 +651,14 @@ static __always_inline int godi_decide(struct godi_scratch *s, struct godi_probe
 {
 	struct godi_counter *c = godi_counter_of(s->probe);
 	struct godi_event *e = godi_header(s);
+	struct godi_call_key key = godi_call_of(e->goid, e->stack_hi, e->cfa, h->rate_slot, e->tgid);
 	if (!met) {
 		if (c)
 			c->condition_false++;
+		godi_forget_call(h->kind, h->rate_slot, h->gated, &key);
 		godi_release(s);
 		return 0;
 	}
-	struct godi_call_key key = godi_call_of(e->goid, e->stack_hi, e->cfa, h->rate_slot, e->tgid);
 	if (!godi_admit(c, h->kind, h->rate_slot, h->gated, &key, e->ktime_ns)) {
 		godi_release(s);
 		return 0;

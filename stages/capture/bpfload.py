@@ -463,6 +463,11 @@ class Loaded:
         last_allowed = int(r.tat) - int(r.interval_ns)
         return due if due > now and last_allowed + 5_000_000 < now else None
 
+    def _wait_returns(self, slot: int, n: int) -> None:
+        """BPF tells the disarmer when ``slot``'s calls in flight fall below ``n``
+        (0: never)."""
+        self.bpf["godi_waiting"][ct.c_int(slot)] = ct.c_uint64(n)
+
     def start_disarming(self) -> None:
         """Take the disarmable probes out while their budget is spent (disarm.py),
         in a thread, until ``detach``."""
@@ -475,6 +480,7 @@ class Loaded:
             self._spent_until,
             lambda slot: int(self._rate(slot).inflight),
             time.monotonic_ns(),
+            self._wait_returns,
         )
         ctl = RingReader(self.bpf["godi_ctl"].map_fd, -1)
         self._ctl = ctl
