@@ -1251,3 +1251,15 @@ PyTypeObject SnapshotsType = {
 	.tp_clear = (inquiry)snapshots_clear,
 	.tp_methods = snapshots_methods,
 };
+
+PyObject *crc32_function(PyObject *self, PyObject *args)
+{
+	(void)self;
+	Py_buffer data;
+	unsigned int crc = 0;
+	if (!PyArg_ParseTuple(args, "y*|I", &data, &crc))
+		return NULL;
+	uint32_t out = godi_crc32(crc, data.buf, (size_t)data.len);
+	PyBuffer_Release(&data);
+	return PyLong_FromUnsignedLong(out);
+}
