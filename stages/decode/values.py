@@ -315,15 +315,14 @@ class ValueRenderer:
         levels = self._levels
         held: dict[int, list[int]] = {}
         for t in types:
-            kind = type(t)
-            if kind is StructType:
+            if isinstance(t, StructType):
                 if t.fields:
                     held[t.id] = [f.type for f in t.fields]
                 else:
                     levels[t.id] = 2
-            elif kind is TypedefType:
+            elif isinstance(t, TypedefType):
                 held[t.id] = [t.target]
-            elif kind is ArrayType:
+            elif isinstance(t, ArrayType):
                 held[t.id] = [t.elem]
         state: dict[int, int] = {}  # 1: on the current path, 2: done
         names = self._names
@@ -339,7 +338,7 @@ class ValueRenderer:
                     state[tid] = 2
                     stack.pop()
                     inner = max([levels.get(c, 1) for c in held[tid]])
-                    level = inner if type(self._types[tid]) is TypedefType else 2 + inner
+                    level = inner if isinstance(self._types[tid], TypedefType) else 2 + inner
                     levels[tid] = level
                     if level > MAX_LEVELS // 2:
                         raise ArtifactError(
