@@ -84,7 +84,7 @@ typedef struct {
 	int levels; /* how deep it nests, itself included */
 } Memo;
 
-#define MEMO_SLOTS 1024 /* by hash, the latest wins */
+#define MEMO_SLOTS 256 /* by hash, the latest wins */
 #define MEMO_KEY 64     /* bytes hashed: a value remembered is at least MEMO_MIN long */
 #define MEMO_MIN 128
 

@@ -25,7 +25,7 @@ fails too. Like Python's ``re``, which ``jsonschema`` uses, ``$`` also matches
 before a final newline.
 
 A ``SchemaCheck`` remembers the latest objects and arrays it found valid (in the
-``bytes`` it checked, which it keeps alive: about a thousand values). A text that
+``bytes`` it checked, which it keeps alive: 256 values, so a few MB). A text that
 starts, at a value, with one of them for the same node is that value, valid as
 before (its depth accounted for), and is skipped. Consecutive snapshots repeat
 most of their stacks and much of their values: this halves the check of
