@@ -37,6 +37,7 @@ static const unsigned char SYNC[4] = {0xd7, 'G', 'D', 'R'};
 #define EVENT_FLAG_TRUNCATED 1
 #define OFFSET_BITS 48     /* envelope.OFFSET_BITS */
 #define CACHED_TEXT 256    /* DecodeRun: _CACHED_TEXT */
+#define LONG_TEXT 16384 /* a summary of a longer text renders the value again */
 #define CACHED_PIECES 1024 /* _CACHED_PIECES */
 #define CACHED_STACKS 4096 /* MAX_CACHED_STACKS */
 
@@ -73,6 +74,7 @@ typedef struct {
 	Py_ssize_t index;
 	Py_ssize_t summary; /* its type's node in Snapshots.summaries, -1: none */
 	Text prefix;        /* escaped "name=" (or nothing) */
+	long long limits[4]; /* the summary limits (message.summary_limits) */
 } Said;
 
 typedef struct {
@@ -110,9 +112,9 @@ typedef struct {
 	Probe *probes;
 	Py_ssize_t nprobes;
 	PyObject *keep; /* the bytes objects texts point into */
-	char *obuf, *wbuf; /* output buffers kept from one event to the next (grown
-			      once): snapshot, values */
-	Py_ssize_t ocap, wcap;
+	char *obuf, *wbuf, *sbuf; /* output buffers kept from one event to the next
+				     (grown once): snapshot, values, summaries' values */
+	Py_ssize_t ocap, wcap, scap;
 } Snapshots;
 
 #define KEPT_BUFFER (4 << 20) /* bigger buffers are not kept */
@@ -201,6 +203,7 @@ static void snapshots_dealloc(Snapshots *self)
 	snapshots_clear(self);
 	PyMem_Free(self->obuf);
 	PyMem_Free(self->wbuf);
+	PyMem_Free(self->sbuf);
 	PyMem_Free(self->probes);
 	PyMem_Free(self->sizes);
 	Py_TYPE(self)->tp_free((PyObject *)self);
@@ -375,9 +378,21 @@ static int take_said(Snapshots *self, Probe *p, PyObject *seq)
 			return -1;
 		p->nsaid = i + 1;
 		s->said = Py_NewRef(said);
-		if (!PyTuple_Check(said) || PyTuple_GET_SIZE(said) != 2) {
+		static const char *const names[4] = {"max_reference_depth", "max_collection_size",
+						     "max_length", "max_field_count"};
+		PyObject *limits = PyTuple_Check(said) && PyTuple_GET_SIZE(said) == 2
+					   ? PyTuple_GET_ITEM(said, 1)
+					   : NULL;
+		if (!limits) {
 			PyErr_SetString(PyExc_TypeError, "said is (Said, summary limits)");
 			return -1;
+		}
+		for (int k = 0; k < 4; k++) {
+			PyObject *v = PyObject_GetAttrString(limits, names[k]);
+			s->limits[k] = v ? PyLong_AsLongLong(v) : -1;
+			Py_XDECREF(v);
+			if (PyErr_Occurred())
+				return -1;
 		}
 		if (!(s->pieces = PyDict_New()))
 			return -1;
@@ -564,17 +579,54 @@ static PyObject *make_context(void *arg)
 	return ctx;
 }
 
+/* A RenderContext within a message value's summary limits (DecodeRun._summary). */
+typedef struct {
+	Event *e;
+	Said *s;
+} SummaryArg;
+
+static PyObject *make_summary_context(void *arg)
+{
+	SummaryArg *a = arg;
+	PyObject *blocks = a->e->blocks ? Py_NewRef(a->e->blocks) : PyDict_New();
+	if (!blocks)
+		return NULL;
+	PyObject *ctx = PyObject_CallFunctionObjArgs(a->e->self->context, a->e->payload, blocks,
+						     PyTuple_GET_ITEM(a->s->said, 1), NULL);
+	Py_DECREF(blocks);
+	return ctx;
+}
+
 /* The summary of a value in C (summaries.py), escaped, after the piece's prefix:
- * 0, 1 declined, -1 error. Read from the value's whole text, however long: a
- * summary reads no further than its limits (message.py), and pairing the text's
- * brackets in one pass costs less than rendering the value again within the
- * summary limits as DecodeRun._summary does when C declines. */
+ * 0, 1 declined, -1 error. The same from the value's whole text as from the value
+ * rendered again within the summary limits (a summary reads no further: see
+ * message.py), which DecodeRun._summary does above 2,048 bytes. Here the whole
+ * text is read up to LONG_TEXT bytes (pairing its brackets costs less than a
+ * second render: text/template's 8 KB values), and above it the value is rendered
+ * again (gofmt's parser states of 20 KB and more). */
 static int put_summary(Walk *o, Event *e, Said *s, const char *text, Py_ssize_t n)
 {
 	Py_ssize_t at = o->len;
 	if (PUT_TEXT(o, s->prefix) < 0)
 		return -1;
-	int rc = summary_into(e->self->summaries, s->summary, text, n, o);
+	if (n <= LONG_TEXT) {
+		int rc = summary_into(e->self->summaries, s->summary, text, n, o);
+		if (rc == 1)
+			o->len = at;
+		return rc;
+	}
+	const Scope *scope = &e->probe->scopes[s->scope];
+	Walk w;
+	SummaryArg arg = {e, s};
+	walk_start(&w, e->self->renderer, e->payload, e->blocks, s->limits);
+	use_buffer(&w, &e->self->sbuf, &e->self->scap);
+	w.make_ctx = make_summary_context;
+	w.ctx_arg = &arg;
+	int rc = walk_render(&w, scope->nodes[s->index], scope->offsets[s->index]);
+	if (rc == 0)
+		rc = summary_into(e->self->summaries, s->summary, w.out, w.len, o);
+	keep_buffer(&w, &e->self->sbuf, &e->self->scap);
+	walk_end(&w);
 	if (rc == 1)
 		o->len = at;
 	return rc;
