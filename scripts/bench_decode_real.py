@@ -26,8 +26,10 @@ the first time or with ``--recapture``). Then, for each dump, in this process:
   to the same values as Datadog's tracers encode them (compact JSON: msgspec's
   encoding of the Structs) and to the pretty-printed array godi wrote before.
 
-For ``gofmt`` also the whole ``godi decode`` command (wall time, peak RSS) in a
-fresh process, writing snapshots.json: target under 15 s, memory flat.
+For ``gofmt`` also the whole ``godi decode`` command in a fresh process, writing
+snapshots.json: wall time (target under 15 s), CPU time (user and system: on a
+shared machine the wall time is mostly waiting for a core) and peak RSS (memory
+flat); the capture's dropped events, if any, are said beside the dump.
 
 Usage: .venv/bin/python scripts/bench_decode_real.py [--only NAME...] [--repeat R]
        [--recapture] [--go VERSION]
