@@ -1546,6 +1546,8 @@ PyTypeObject RendererType = {
 static PyMethodDef module_methods[] = {
 	{"index_blocks", index_blocks, METH_VARARGS,
 	 "index_blocks(payload, pos, type_sizes): (BlockIndex, short bit) or None."},
+	{"crc32", crc32_function, METH_VARARGS,
+	 "crc32(data, crc=0): the CRC-32 dump records carry, as zlib.crc32 computes it."},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -242,6 +242,8 @@ GODI_INTERNAL void dyns_clear(Renderer *r);
 
 /* _snapshots.c */
 GODI_INTERNAL extern PyTypeObject SnapshotsType;
+/* crc32(data, crc=0): the CRC-32 the dump records carry, as zlib.crc32 (tests). */
+GODI_INTERNAL PyObject *crc32_function(PyObject *self, PyObject *args);
 
 /* _summary.c */
 GODI_INTERNAL extern PyTypeObject SummariesType;

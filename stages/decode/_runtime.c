@@ -47,12 +47,24 @@ enum {
 	M_COUNT,
 };
 
+/* A key text already asked about, and the answer (redacted_key). */
+typedef struct {
+	uint64_t hash;
+	char *text; /* NULL: empty slot */
+	Py_ssize_t len;
+	int redacted;
+} KeyMemo;
+
+#define KEY_MEMO 512      /* slots, by the text's hash (the last text wins a slot) */
+#define KEY_MEMO_TEXT 256 /* longer key texts are not kept */
+
 typedef struct MapSpec {
 	long long v[M_COUNT];
 	uint32_t *keys, *values; /* capture types holding indirect keys, values */
 	Py_ssize_t nkeys, nvalues;
 	int string_key;
 	Text redacted; /* a redacted entry's value */
+	KeyMemo *memo; /* string keys: KEY_MEMO slots */
 } MapSpec;
 
 static int take_types(PyObject *seq, uint32_t **out, Py_ssize_t *n)
@@ -118,6 +130,10 @@ static int take_map(Renderer *r, Node *nd, PyObject *rest)
 		return -1;
 	}
 	m->string_key = string_key;
+	if (string_key && !(m->memo = PyMem_Calloc(KEY_MEMO, sizeof(KeyMemo)))) {
+		PyErr_NoMemory();
+		return -1;
+	}
 	if (take_types(kcap, &m->keys, &m->nkeys) < 0 ||
 	    take_types(vcap, &m->values, &m->nvalues) < 0 ||
 	    keep_text(r->keep, redacted, &m->redacted) < 0)
@@ -160,6 +176,10 @@ void runtime_node_clear(Node *nd)
 	if (nd->map) {
 		PyMem_Free(nd->map->keys);
 		PyMem_Free(nd->map->values);
+		if (nd->map->memo)
+			for (int i = 0; i < KEY_MEMO; i++)
+				PyMem_Free(nd->map->memo[i].text);
+		PyMem_Free(nd->map->memo);
 		PyMem_Free(nd->map);
 		nd->map = NULL;
 	}
@@ -466,12 +486,34 @@ static int indirect(MapWalk *mw, Py_ssize_t off, const uint32_t *types, Py_ssize
 	return 0;
 }
 
+static inline uint64_t text_hash(const char *p, Py_ssize_t n)
+{
+	uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
+	for (; n >= 8; p += 8, n -= 8) {
+		uint64_t x;
+		memcpy(&x, p, 8);
+		h = (h ^ x) * 0xBF58476D1CE4E5B9ull;
+		h ^= h >> 31;
+	}
+	uint64_t x = 0;
+	memcpy(&x, p, (size_t)n);
+	h = (h ^ x) * 0x94D049BB133111EBull;
+	return h ^ (h >> 29);
+}
+
 /* Whether a string key's text shows a redacted identifier (Python's answer,
- * cached by the text): 1, 0, or -1 on error. */
+ * cached by the text in a dict, and the recent ones in m->memo without making a
+ * bytes object): 1, 0, or -1 on error. */
 static int redacted_key(MapWalk *mw, Py_ssize_t at)
 {
 	Walk *w = mw->w;
-	PyObject *key = PyBytes_FromStringAndSize(w->out + at, w->len - at);
+	const char *text = w->out + at;
+	Py_ssize_t n = w->len - at;
+	uint64_t h = text_hash(text, n);
+	KeyMemo *slot = &mw->m->memo[h & (KEY_MEMO - 1)];
+	if (slot->text && slot->hash == h && slot->len == n && memcmp(slot->text, text, (size_t)n) == 0)
+		return slot->redacted;
+	PyObject *key = PyBytes_FromStringAndSize(text, n);
 	if (!key)
 		return -1;
 	PyObject *hit = cached(mw->nd->cache, mw->nd->call, key);
@@ -480,6 +522,16 @@ static int redacted_key(MapWalk *mw, Py_ssize_t at)
 		return -1;
 	int rc = PyObject_IsTrue(hit);
 	Py_DECREF(hit);
+	if (rc >= 0 && n <= KEY_MEMO_TEXT) {
+		char *copy = slot->len >= n && slot->text ? slot->text : PyMem_Realloc(slot->text, (size_t)n + 1);
+		if (copy) {
+			memcpy(copy, w->out + at, (size_t)n);
+			slot->text = copy;
+			slot->hash = h;
+			slot->len = n;
+			slot->redacted = rc;
+		}
+	}
 	return rc;
 }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -424,3 +425,20 @@ def test_block_index_is_a_read_only_mapping() -> None:
     assert list(b) == [(0x10, 1), (0x20, 0)]  # type: ignore[call-overload]
     assert len(b) == 2  # type: ignore[arg-type]
     assert (0x20, 0) in b  # type: ignore[operator]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=600), offset=st.integers(0, 15), crc=st.integers(0, 2**32 - 1))
+def test_record_crc_is_zlibs(data: bytes, offset: int, crc: int) -> None:
+    """The CRC-32 C checks dump records with (carry-less multiplication folding
+    from 64 bytes on, slice-by-8 for the rest) is zlib's, at any length and
+    alignment, from any starting value."""
+    buf = memoryview(bytes(offset) + data)[offset:]
+    assert native._render.crc32(buf, crc) == zlib.crc32(data, crc)
+
+
+@pytest.mark.parametrize("size", [63, 64, 65, 79, 80, 127, 128, 129, 4096 + 13, 1 << 20])
+def test_record_crc_of_long_records(size: int) -> None:
+    data = bytes((i * 131 + (i >> 8)) & 0xFF for i in range(size))
+    assert native._render.crc32(data) == zlib.crc32(data)
+    assert native._render.crc32(data[7:], 0xDEADBEEF) == zlib.crc32(data[7:], 0xDEADBEEF)

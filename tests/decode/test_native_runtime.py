@@ -206,6 +206,45 @@ def test_small_map_with_a_redacted_key() -> None:
     assert len(v["fields"]["M"]["entries"]) == 1  # type: ignore[index]
 
 
+def test_map_keys_seen_again_are_judged_alike() -> None:
+    """C remembers its recent answers about a key's text (redacted or not): the
+    same keys in later events, in either order, render as the first time."""
+    w = world()
+
+    def event(first: int, second: int) -> bytes:
+        group = _group(
+            [string_header(first, 8) + u64(1), None, string_header(second, 2) + u64(2)],
+            SMAP.slot_size,
+        )
+        blocks = [
+            Blk(
+                H, index(w, "map_header", T_SMAP), u64(2) + bytes(8) + u64(GRP) + u64(0) + bytes(16)
+            ),
+            Blk(GRP, index(w, "map_group", T_SMAP), group),
+            Blk(first, BYTES, b"password" if first == K1 else b"passwore"),
+            Blk(second, BYTES, b"ab"),
+        ]
+        return pack_event(u64(H) + bytes(56), blocks, elem_sizes=elem_sizes(w))
+
+    events = [event(K1, K2), event(K2 + 0x100, K2), event(K1, K2), event(K2 + 0x100, K2)]
+    raws = both(w, events)
+    with native_switch(True):
+        r = run(w, make_dump(events))
+        assert list(r.encoded()) == raws
+    assert r.native_events == len(events)  # all decoded in C
+    entries = [
+        msgspec.json.decode(raw)["debugger"]["snapshot"]["captures"]["entry"]["arguments"]["v"][
+            "fields"
+        ]["M"]["entries"]
+        for raw in raws
+    ]
+    redacted = {"type": "int", "notCapturedReason": "redactedIdent"}
+    assert [e[0][1] == redacted for e in entries] == [True, False, True, False]
+    assert all(
+        e[1] == [{"type": "string", "value": "ab"}, {"type": "int", "value": "2"}] for e in entries
+    )
+
+
 def test_keys_the_key_guard_marked() -> None:
     """A key BPF's key guard marked (KEY_REDACTED in its length; its value zeroed)
     shows its unmarked text and the value ``redactedIdent``, whatever its text
