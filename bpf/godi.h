@@ -851,9 +851,23 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 	__u32 len = (__u32)want & GODI_BUF_MASK;
 	__u32 data = (off + sizeof(struct godi_block)) & GODI_BUF_MASK;
 	if (godi_read_user(&s->buf[data], len, (void *)addr)) {
-		flags |= GODI_BLOCK_FLAG_READ_FAILED;
-		count = 0;
-		len = 0;
+		/* A heap page the program has never written is not mapped yet, and
+		 * the helper cannot fault it in: a map's last empty buckets can lie
+		 * there. Keep what lies before the first page boundary: the whole
+		 * elements, then the head of the one across it (PARTIAL). */
+		__u32 head = 4096 - (__u32)(addr & 4095);
+		__u32 n = head / size;
+		if (head < len &&
+		    !godi_read_user(&s->buf[data], head & GODI_BUF_MASK, (void *)addr)) {
+			count = n;
+			len = head & GODI_BUF_MASK;
+			if (head > n * size)
+				flags |= GODI_BLOCK_FLAG_PARTIAL;
+		} else {
+			flags |= GODI_BLOCK_FLAG_READ_FAILED;
+			count = 0;
+			len = 0;
+		}
 	}
 	struct godi_block *b = (struct godi_block *)&s->buf[off & GODI_BUF_MASK];
 	b->addr = addr;
