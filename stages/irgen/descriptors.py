@@ -35,6 +35,7 @@ _SIZE, _TFLAG, _KIND, _STR, _PTR_TO_THIS = 0, 20, 23, 40, 44
 _ELEM = 48  # PtrType, SliceType, ChanType, ArrayType .Elem; MapType .Key
 _ARRAY_LEN = 64
 _MAP_ELEM = 56
+_MAP_STORAGE = 64  # MapType.Bucket (Go <= 1.23), .Group (swiss tables)
 _FIELDS = 56  # StructType.Fields, InterfaceType.Methods (after a Name)
 _FUNC_COUNTS = 48  # FuncType.InCount, .OutCount
 FIELD_SIZE = 24  # abi.StructField: Name, Typ, Offset
@@ -86,9 +87,14 @@ class Descriptor:
     ptr_to_this: int = 0
     elem: int = 0  # pointer, slice, array, chan element; map value
     key: int = 0
+    storage: int = 0  # a map's bucket or group type
     count: int = 0  # array length
     fields: list[FieldDesc] = field(default_factory=list)
     pkg: str = ""  # a struct's package path (of its unexported fields)
+    params: list[int] = field(default_factory=list)  # a func's, then its results
+    results: int = 0
+    variadic: bool = False
+    chan_dir: int = 3  # a channel's: 1 receive, 2 send, 3 both
     empty_interface: bool = False
 
 
@@ -151,7 +157,9 @@ class Descriptors:
         named = bool(tflag & TFLAG_NAMED)
         if named and tflag & TFLAG_UNCOMMON:
             pkg = self._uncommon_pkg(a, kind)
-            if pkg and "." in name:  # a package name has no dot; its path may
+            # A package name has no dot (its path may); go.shape's types are
+            # named with their path already.
+            if pkg and "." in name and not name.startswith(pkg + "."):
                 name = pkg + name[name.index(".") :]
         ptt = self._u("<i", a + _PTR_TO_THIS)
         d = Descriptor(
@@ -165,10 +173,13 @@ class Descriptors:
         )
         if kind in (KIND_POINTER, KIND_SLICE, KIND_CHAN, KIND_ARRAY):
             d.elem = self._u("<Q", a + _ELEM)
+        if kind == KIND_CHAN:
+            d.chan_dir = self._u("<Q", a + _ELEM + 8)
         if kind == KIND_ARRAY:
             d.count = self._u("<Q", a + _ARRAY_LEN)
         elif kind == KIND_MAP:
             d.key, d.elem = self._u("<Q", a + _ELEM), self._u("<Q", a + _MAP_ELEM)
+            d.storage = self._u("<Q", a + _MAP_STORAGE)
         elif kind == KIND_STRUCT:
             pkg_name = self._u("<Q", a + _ELEM)
             d.pkg = self._name(pkg_name) if pkg_name else ""
@@ -187,6 +198,13 @@ class Descriptors:
                 )
         elif kind == KIND_INTERFACE:
             d.empty_interface = self._u("<Q", a + _FIELDS + 8) == 0
+        elif kind == KIND_FUNC:
+            ins = self._u("<H", a + _FUNC_COUNTS)
+            outs = self._u("<H", a + _FUNC_COUNTS + 2)
+            d.variadic = bool(outs & 0x8000)
+            d.results = outs & 0x7FFF
+            at = a + _KIND_SIZES[KIND_FUNC] + (_UNCOMMON_SIZE if tflag & TFLAG_UNCOMMON else 0)
+            d.params = [self._u("<Q", at + 8 * i) for i in range(min(ins + d.results, 512))]
         return d
 
     def _uncommon_pkg(self, a: int, kind: int) -> str:

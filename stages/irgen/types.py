@@ -293,10 +293,49 @@ class TypeTable:
                 fields.append(Field(name=f.name, offset=f.offset, type=ftype, embedded=f.embedded))
             return StructType(**common, fields=fields)
         if kind == desc.KIND_MAP:
-            return UnsupportedType(
-                **common, reason="map type known only from its runtime descriptor"
-            )
+            return self._descriptor_map(d, common, descriptors, described)
         return UnsupportedType(**common, reason=f"runtime descriptor of kind {kind}")
+
+    def _descriptor_map(
+        self, d: Descriptor, common: _Common, descriptors: Descriptors, described: dict[int, int]
+    ) -> Type:
+        """A map from its descriptor: key, value, and its bucket or group type."""
+        common["size"] = common["align"] = POINTER_SIZE
+        key = self.from_descriptor(d.key, descriptors, described)
+        value = self.from_descriptor(d.elem, descriptors, described)
+        storage = self.from_descriptor(d.storage, descriptors, described)
+        kd, vd, sd = descriptors.get(d.key), descriptors.get(d.elem), descriptors.get(d.storage)
+        if None in (key, value, storage, kd, vd, sd):
+            return UnsupportedType(**common, reason="map descriptor's parts unreadable")
+        assert key is not None and value is not None and storage is not None
+        assert kd is not None and vd is not None and sd is not None
+        slots: dict[str, tuple[int, int]] = {}
+        for f in sd.fields:
+            fd = descriptors.get(f.type)
+            slots[f.name] = (f.offset, fd.size if fd is not None else 0)
+            if f.name == "slots" and fd is not None:  # [8]struct{key K; elem V}
+                one = descriptors.get(fd.elem)
+                for g in one.fields if one is not None else []:
+                    gd = descriptors.get(g.type)
+                    slots[g.name] = (g.offset, gd.size if gd is not None else 0)
+            if f.name == "topbits" and fd is not None:
+                slots[f.name] = (f.offset, fd.count)
+        try:
+            layout: MapLayout | None = self._layouts.descriptor_map_layout(
+                kd.size, vd.size, slots, (storage, sd.size)
+            )
+            why = None
+        except LayoutUnavailable as e:
+            layout, why = None, str(e)
+        header = layout.header if layout is not None else None
+        return MapType(
+            **common,
+            key=key,
+            value=value,
+            header=header,
+            layout=layout,
+            layout_unavailable=why,
+        )
 
     def _descriptor_chan(self, common: _Common, elem: int) -> Type:
         hchan = self._reader.find_named("runtime.hchan", "DW_TAG_structure_type")
@@ -324,14 +363,9 @@ class TypeTable:
         d = descriptors.get(address)
         if d is None or depth > _MAX_CHAIN:
             return "?"
-        if d.named or d.kind not in (
-            desc.KIND_POINTER,
-            desc.KIND_SLICE,
-            desc.KIND_ARRAY,
-            desc.KIND_STRUCT,
-            desc.KIND_MAP,
-            desc.KIND_CHAN,
-        ):
+        if d.kind == desc.KIND_FUNC and not d.named:
+            return self._func_name(d, descriptors, described, depth)
+        if d.named or d.kind not in _COMPOSITE:
             return d.name
 
         def sub(a: int) -> str:
@@ -346,7 +380,12 @@ class TypeTable:
         if d.kind == desc.KIND_MAP:
             return f"map[{sub(d.key)}]{sub(d.elem)}"
         if d.kind == desc.KIND_CHAN:
-            return d.name  # the direction is spelled in it
+            elem = sub(d.elem)
+            if d.chan_dir == 1:
+                return "<-chan " + elem
+            if d.chan_dir == 2:
+                return "chan<- " + elem
+            return "chan (" + elem + ")" if elem.startswith("<-chan ") else "chan " + elem
         parts = []
         for f in d.fields:
             text = sub(f.type)
@@ -357,6 +396,19 @@ class TypeTable:
                 text += " " + _go_quote(f.tag)
             parts.append(text)
         return "struct { " + "; ".join(parts) + " }" if parts else "struct {}"
+
+    def _func_name(
+        self, d: Descriptor, descriptors: Descriptors, described: dict[int, int], depth: int
+    ) -> str:
+        """``func(a, ...b) (c, d)`` as the linker spells func types."""
+        names = [self._descriptor_name(p, descriptors, described, depth + 1) for p in d.params]
+        ins, outs = names[: len(names) - d.results], names[len(names) - d.results :]
+        if d.variadic and ins and ins[-1].startswith("[]"):
+            ins[-1] = "..." + ins[-1][2:]
+        text = "func(" + ", ".join(ins) + ")"
+        if len(outs) == 1:
+            return text + " " + outs[0]
+        return text + (" (" + ", ".join(outs) + ")" if outs else "")
 
     def build(self) -> list[Type]:
         """Convert every required type and its references; sorted by id."""

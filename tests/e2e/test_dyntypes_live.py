@@ -1,7 +1,8 @@
 """Interface values whose dynamic type has no DWARF entry (issue 16), live on the
 Go versions of the tests: tests/progs/dyntypes passes to ``show(label, v any)`` a
 ``*T`` made by reflect.New, a func, anonymous structs, an array only used in an
-``any``, an ``iter.Seq[int]`` (Go 1.23+) and types reflect makes at run time; the
+``any``, maps only used in an ``any``, an ``iter.Seq[int]`` (Go 1.23+) and types
+reflect makes at run time; the
 program prints each value's ``%T`` and its JSON (or the func's name), which the
 snapshots must show."""
 
@@ -55,6 +56,9 @@ def plain(v: dict[str, Any]) -> Any:
         return None
     if "fields" in v:
         return {k: plain(f) for k, f in v["fields"].items()}
+    if "entries" in v:
+        assert v["size"] == str(len(v["entries"]))
+        return {str(plain(k)): plain(x) for k, x in v["entries"]}  # JSON's keys
     if "elements" in v:
         assert v["size"] == str(len(v["elements"]))
         return [plain(e) for e in v["elements"]]
@@ -76,7 +80,7 @@ def test_types_only_in_descriptors_are_shown(run: Any) -> None:
         else:
             assert plain(data) == json.loads(shown), label
         checked += 1
-    assert checked >= 5
+    assert checked >= 7
 
 
 def test_types_made_at_run_time_say_so(run: Any) -> None:

@@ -59,5 +59,11 @@ func main() {
 	}{3, "three"})
 	show("anonptr", &struct{ Z []int }{Z: []int{1, 2}})
 	show("array", [3]inner{{1}, {2}, {3}})
+	show("map", map[string]inner{"a": {1}, "b": {2}})
+	show("map2", map[int8][2]uint16{-1: {2, 3}, 4: {5, 6}})
+	show("nilmap", map[uint16]int8(nil))
+	m := reflect.MakeMap(reflect.TypeOf(map[uint16]int8(nil)))
+	m.SetMapIndex(reflect.ValueOf(uint16(7)), reflect.ValueOf(int8(-2)))
+	show("madeMap", m.Interface())
 	showSeq()
 }
