@@ -410,6 +410,11 @@ class TypeTable:
             return text + " " + outs[0]
         return text + (" (" + ", ".join(outs) + ")" if outs else "")
 
+    def build_one(self, type_id: int) -> Type:
+        """The type ``type_id`` (made by ``from_descriptor`` or converted now)."""
+        t = self._types.get(type_id)
+        return t if t is not None else self.get(type_id)
+
     def build(self) -> list[Type]:
         """Convert every required type and its references; sorted by id."""
         while self._pending:
