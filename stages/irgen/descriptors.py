@@ -309,12 +309,12 @@ class _Bad(Exception):
 
 
 def _struct_size(reader: DwarfReader, name: str) -> int | None:
-    entry = reader.find_named(name, "DW_TAG_structure_type")
+    entry = reader.find_named(name, "DW_TAG_structure_type", walk=False)
     return entry.integer("DW_AT_byte_size") if entry is not None else None
 
 
 def _members(reader: DwarfReader, struct_name: str, *names: str) -> dict[str, int] | None:
-    entry = reader.find_named(struct_name, "DW_TAG_structure_type")
+    entry = reader.find_named(struct_name, "DW_TAG_structure_type", walk=False)
     if entry is None:
         return None
     found: dict[str, int] = {}

@@ -61,6 +61,14 @@ class RuntimeLayouts:
         self._constants: dict[str, int] = {}
         self._maps: dict[int, MapLayout | LayoutUnavailable] = {}
         self._chans: dict[int, ChanLayout | LayoutUnavailable] = {}
+        self._structs: dict[str, Entry | None] = {}
+
+    def runtime_struct(self, name: str) -> Entry | None:
+        """The runtime's struct type ``name`` (cached; searched by name only: a
+        walk of every unit for one a Go release does not have costs a second)."""
+        if name not in self._structs:
+            self._structs[name] = self._reader.find_named(name, "DW_TAG_structure_type", walk=False)
+        return self._structs[name]
 
     # ------------------------------------------------------------------ maps
 
@@ -198,13 +206,13 @@ class RuntimeLayouts:
         and ``key``, ``elem`` (in one slot) in a group. ``key_size`` and
         ``value_size`` are the key's and value's own. Raises ``LayoutUnavailable``.
         """
-        swiss = self._reader.find_named("internal/runtime/maps.Map", "DW_TAG_structure_type")
+        swiss = self.runtime_struct("internal/runtime/maps.Map")
         if swiss is not None and "slots" in slots:
             header = swiss
             used, dir_ptr, dir_len = self._need(
                 header, self._fields(header), "used", "dirPtr", "dirLen"
             )
-            table = self._reader.find_named("internal/runtime/maps.table", "DW_TAG_structure_type")
+            table = self.runtime_struct("internal/runtime/maps.table")
             if table is None:
                 raise LayoutUnavailable("no internal/runtime/maps.table in the DWARF")
             table_used, index, groups = self._need(
@@ -244,7 +252,7 @@ class RuntimeLayouts:
                 ctrl_empty=self._constant("internal/runtime/maps.ctrlEmpty"),
                 ctrl_deleted=self._constant("internal/runtime/maps.ctrlDeleted"),
             )
-        hmap = self._reader.find_named("runtime.hmap", "DW_TAG_structure_type")
+        hmap = self.runtime_struct("runtime.hmap")
         if hmap is None or "keys" not in slots:
             raise LayoutUnavailable("no generic map header in the DWARF for this map")
         count, flags, log2, buckets, old = self._need(

@@ -338,7 +338,7 @@ class TypeTable:
         )
 
     def _descriptor_chan(self, common: _Common, elem: int) -> Type:
-        hchan = self._reader.find_named("runtime.hchan", "DW_TAG_structure_type")
+        hchan = self._layouts.runtime_struct("runtime.hchan")
         layout: ChanLayout | None = None
         why: str | None = _NO_HEADER
         header_id = None
