@@ -320,7 +320,7 @@ def _require_dynamic_types(
             for address in table.all_addresses():
                 if address not in described and address not in pointers:
                     types.from_descriptor(address, table, described)
-            _undescribed_interfaces(reader, image, types, descriptors, described, table)
+            _undescribed_interfaces(reader, image, types, described, table)
             return
         if implementers is None:
             implementers = {}
@@ -344,11 +344,11 @@ def _undescribed_interfaces(
     reader: DwarfReader,
     image: ElfImage,
     types: TypeTable,
-    descriptors: DescriptorRange,
     described: dict[int, int],
     table: Descriptors,
 ) -> None:
-    """The types a non-empty interface made from a descriptor can hold."""
+    """The types a non-empty interface made from a descriptor can hold: those
+    with an itab for it."""
     made = [
         t.runtime_type
         for t in types.build()
