@@ -435,7 +435,7 @@ class TypeTable:
         }
         descriptor = entry.integer("go_runtime_type")
         if descriptor and self._descriptors is not None:
-            common["runtime_type"] = self._descriptors.address(descriptor)
+            common["runtime_type"] = self._descriptors.address(descriptor, entry.integer("go_kind"))
         kind = entry.integer("go_kind")
         tag = entry.tag
         if tag == "DW_TAG_base_type":
