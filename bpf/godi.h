@@ -186,7 +186,7 @@ struct godi_scratch {
 	__u32 guard_elem;  /* its next element to guard */
 	__u32 zeroing;     /* 1: the block being scanned has redacted bytes not all zeroed */
 	__u32 zero_block;  /* offset in buf of its godi_block */
-	__u32 _pad2;
+	__u32 cur_end;     /* offset in buf past the current block's bytes (PARTIAL) */
 	struct godi_item queue[GODI_MAX_ITEMS];
 	struct godi_seen seen[GODI_SEEN_SLOTS];
 	/* Twice the event size, so that a masked offset plus a masked length always
@@ -801,6 +801,7 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 	s->cur_data = sizeof(struct godi_event);
 	s->cur_type = h->root_type;
 	s->cur_count = 1;
+	s->cur_end = ~0U;
 	s->cur_elem = 0;
 	s->cur_slot = 0;
 	s->cur_depth = 0;
@@ -885,9 +886,23 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 	__u32 len = (__u32)want & GODI_BUF_MASK;
 	__u32 data = (off + sizeof(struct godi_block)) & GODI_BUF_MASK;
 	if (godi_read_user(&s->buf[data], len, (void *)addr)) {
-		flags |= GODI_BLOCK_FLAG_READ_FAILED;
-		count = 0;
-		len = 0;
+		/* A heap page the program has never written is not mapped yet, and
+		 * the helper cannot fault it in: a map's last empty buckets can lie
+		 * there. Keep what lies before the first page boundary: the whole
+		 * elements, then the head of the one across it (PARTIAL). */
+		__u32 head = 4096 - (__u32)(addr & 4095);
+		__u32 n = head / size;
+		if (head < len &&
+		    !godi_read_user(&s->buf[data], head & GODI_BUF_MASK, (void *)addr)) {
+			count = n;
+			len = head & GODI_BUF_MASK;
+			if (head > n * size)
+				flags |= GODI_BLOCK_FLAG_PARTIAL;
+		} else {
+			flags |= GODI_BLOCK_FLAG_READ_FAILED;
+			count = 0;
+			len = 0;
+		}
 	}
 	struct godi_block *b = (struct godi_block *)&s->buf[off & GODI_BUF_MASK];
 	b->addr = addr;
@@ -896,11 +911,15 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 	b->len = len;
 	b->flags = flags;
 	s->len = off + sizeof(struct godi_block) + ((len + 7) & ~7U);
-	if (count && t->n_slots) {
+	/* The head of a PARTIAL element is scanned (and guarded) too, as far as
+	 * its slots were read. */
+	__u32 scan = count + (flags & GODI_BLOCK_FLAG_PARTIAL ? 1 : 0);
+	if (scan && t->n_slots) {
 		s->scanning = 1;
 		s->cur_data = data;
 		s->cur_type = type;
-		s->cur_count = count;
+		s->cur_count = scan;
+		s->cur_end = data + len;
 		s->cur_elem = 0;
 		s->cur_slot = 0;
 		s->cur_depth = depth;
@@ -1043,6 +1062,8 @@ static __always_inline void godi_guard_block(struct godi_scratch *s)
 			if (g >= t->n_guards)
 				break;
 			struct godi_slot *slot = &t->slots[g];
+			if (elem + slot->offset + 16 > s->cur_end)
+				continue; /* a key not read (nor its value, after it) */
 			__u32 at = (elem + slot->offset) & GODI_BUF_MASK;
 			__u64 words[2];
 			__builtin_memcpy(words, &s->buf[at], 16);
@@ -1068,7 +1089,16 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 	__u32 at = (elem + slot->offset) & GODI_BUF_MASK;
 	__u64 words[2];
 	__builtin_memcpy(words, &s->buf[at], 16);
-	switch (slot->kind) {
+	/* Past what a PARTIAL block holds: nothing to follow. A string, slice or
+	 * interface is two words; the other kinds one (and a count at aux). */
+	__u32 kind = slot->kind;
+	__u32 width = kind == GODI_SLOT_STRING || kind == GODI_SLOT_SLICE ||
+				      kind == GODI_SLOT_EFACE || kind == GODI_SLOT_IFACE
+			      ? 16
+			      : 8;
+	if (elem + slot->offset + width > s->cur_end || elem + slot->aux + 8 > s->cur_end)
+		kind = 0;
+	switch (kind) {
 	case GODI_SLOT_POINTER:
 		if (s->cur_depth + 1 <= s->max_depth)
 			godi_enqueue(s, words[0], slot->target, 1, s->cur_depth + 1);

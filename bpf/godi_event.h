@@ -32,6 +32,7 @@ typedef uint64_t __u64;
 
 #define GODI_BLOCK_FLAG_READ_FAILED 1
 #define GODI_BLOCK_FLAG_SHORT 2
+#define GODI_BLOCK_FLAG_PARTIAL 4 /* len = count * size + the head of one more element */
 
 #define GODI_SLOT_POINTER 1
 #define GODI_SLOT_STRING 2

@@ -64,6 +64,10 @@ BLOCK_FLAG_READ_FAILED = 1
 """Reading the block's memory failed; ``len`` is 0."""
 BLOCK_FLAG_SHORT = 2
 """Fewer elements than wanted were copied (budget); ``count`` is what was copied."""
+BLOCK_FLAG_PARTIAL = 4
+"""The memory stopped being readable inside element ``count`` (a page the program
+never touched is not mapped yet): ``len`` is ``count * size`` plus the bytes of that
+element before the page boundary (fewer than ``size``)."""
 
 SLOT_POINTER = 1
 """*T: follow to ``target``, one level deeper."""

@@ -17,6 +17,7 @@
 #define BLOCK_HEADER_SIZE 24
 #define BLOCK_FLAG_READ_FAILED 1
 #define BLOCK_FLAG_SHORT 2
+#define BLOCK_FLAG_PARTIAL 4 /* the head of one more element follows the count */
 #define BYTES_TYPE 0
 #define KEY_REDACTED (1ULL << 63) /* a guarded map key's mark in its length word */
 

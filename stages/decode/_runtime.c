@@ -41,6 +41,8 @@ enum {
 	M_CTRL_EMPTY,
 	M_KEY_INDIRECT,
 	M_ELEM_INDIRECT,
+	M_KEY_SIZE, /* bytes of a key, of an element, in their slot */
+	M_ELEM_SIZE,
 	M_GROUP_IX, /* capture types: -1 none */
 	M_TABLE_IX,
 	M_DIR_IX,
@@ -200,6 +202,13 @@ void dyns_clear(Renderer *r)
 static inline int valid(const Entry *e)
 {
 	return e && !(e->flags & BLOCK_FLAG_READ_FAILED) && e->count > 0;
+}
+
+/* runtime_values._readable: at least the head of an element */
+static inline int readable(const Entry *e)
+{
+	return e && !(e->flags & BLOCK_FLAG_READ_FAILED) &&
+	       (e->count > 0 || e->flags & BLOCK_FLAG_PARTIAL);
 }
 
 static inline const Entry *find(const Walk *w, uint64_t addr, long long ix)
@@ -626,23 +635,35 @@ static int groups(MapWalk *mw, uint64_t addr, uint64_t n)
 	if (m->v[M_GROUP_IX] < 0 || addr == 0)
 		return 0;
 	const Entry *block = find(w, addr, m->v[M_GROUP_IX]);
-	if (!valid(block)) {
+	if (!readable(block)) {
 		w->missing = 1;
 		return 0;
 	}
-	uint64_t count = n < block->count ? n : block->count;
+	/* runtime_values._elements: the whole groups, and the head of a partly read one */
+	uint64_t have = (uint64_t)block->count + (block->flags & BLOCK_FLAG_PARTIAL ? 1 : 0);
+	uint64_t count = n < have ? n : have;
 	Py_ssize_t size = (Py_ssize_t)m->v[M_GROUP_SIZE], slots = (Py_ssize_t)m->v[M_GROUP_SLOTS];
 	for (uint64_t i = 0; i < count && !mw->stop; i++) {
 		Py_ssize_t base = block->start + (Py_ssize_t)i * size;
+		Py_ssize_t end = base + size < block->end ? base + size : block->end;
 		Py_ssize_t ctrl = base + (Py_ssize_t)m->v[M_CTRL];
+		if (ctrl + slots > end) {
+			w->missing = 1; /* a partly read group without its control word */
+			continue;
+		}
 		if (overrun(ctrl, slots, &w->payload))
 			return -1;
 		for (Py_ssize_t j = 0; j < slots && !mw->stop; j++) {
 			if (w->payload.p[ctrl + j] & m->v[M_CTRL_EMPTY])
 				continue; /* empty or deleted */
 			Py_ssize_t slot = base + (Py_ssize_t)(m->v[M_SLOTS] + j * m->v[M_SLOT_SIZE]);
-			if (entry(mw, slot + (Py_ssize_t)m->v[M_KEY],
-				  slot + (Py_ssize_t)m->v[M_ELEM]) < 0)
+			Py_ssize_t k = slot + (Py_ssize_t)m->v[M_KEY], v = slot + (Py_ssize_t)m->v[M_ELEM];
+			if (k + (Py_ssize_t)m->v[M_KEY_SIZE] > end ||
+			    v + (Py_ssize_t)m->v[M_ELEM_SIZE] > end) {
+				w->missing = 1;
+				continue;
+			}
+			if (entry(mw, k, v) < 0)
 				return -1;
 		}
 	}

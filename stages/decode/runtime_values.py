@@ -30,7 +30,7 @@ from ..ir import (
     SwissMapLayout,
     UnsafePointerType,
 )
-from ..layout import BLOCK_FLAG_READ_FAILED, KEY_REDACTED
+from ..layout import BLOCK_FLAG_PARTIAL, BLOCK_FLAG_READ_FAILED, KEY_REDACTED
 from . import jsontext
 from .events import Block
 from .jsontext import UNAVAILABLE, quote
@@ -56,6 +56,24 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 def _valid(block: Block | None) -> bool:
     """Whether ``block`` is there and holds at least one element."""
     return block is not None and not block[3] & BLOCK_FLAG_READ_FAILED and block[2] > 0
+
+
+def _readable(block: Block | None) -> bool:
+    """Whether ``block`` is there and holds at least part of an element."""
+    return (
+        block is not None
+        and not block[3] & BLOCK_FLAG_READ_FAILED
+        and (block[2] > 0 or bool(block[3] & BLOCK_FLAG_PARTIAL))
+    )
+
+
+def _elements(block: Block, n: int, size: int) -> range:
+    """Where the first ``n`` elements of ``block`` start: its whole ones, and the
+    one it holds only the head of (``PARTIAL``: its memory stopped being
+    readable there); each is read up to the block's end at most."""
+    start, _, count, flags = block
+    shown = min(n, count + (1 if flags & BLOCK_FLAG_PARTIAL else 0))
+    return range(start, start + shown * size, size)
 
 
 def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
@@ -191,27 +209,30 @@ def _bucket_entries(
     size = layout.bucket_size
     slots = layout.bucket_slots
 
-    def chain(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int]]:
+    def chain(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int, int]]:
+        """(payload, start, end of what was read) of each bucket and overflow."""
         if bucket_ix is None or addr == 0:
             return
         block = ctx.blocks.get((addr, bucket_ix))
-        if not _valid(block):
+        if not _readable(block):
             return
         assert block is not None
         payload = ctx.payload
-        start, _, elements, _ = block
-        for i in range(min(n, elements)):
-            base = start + i * size
-            yield payload, base
+        for base in _elements(block, n, size):
+            end = min(block[1], base + size)
+            yield payload, base, end
             seen = 0
-            ovf = _U64.unpack_from(payload, base + layout.overflow_offset)[0]
+            at = base + layout.overflow_offset
+            ovf = _U64.unpack_from(payload, at)[0] if at + 8 <= end else 0
             while ovf and seen < 64:  # overflow chains are short; bound them anyway
                 nxt = ctx.blocks.get((ovf, bucket_ix))
-                if not _valid(nxt):
+                if not _readable(nxt):
                     break
                 assert nxt is not None
-                yield payload, nxt[0]
-                ovf = _U64.unpack_from(payload, nxt[0] + layout.overflow_offset)[0]
+                nxt_end = min(nxt[1], nxt[0] + size)
+                yield payload, nxt[0], nxt_end
+                at = nxt[0] + layout.overflow_offset
+                ovf = _U64.unpack_from(payload, at)[0] if at + 8 <= nxt_end else 0
                 seen += 1
 
     def entries(at: int, ctx: RenderContext) -> Iterator[Slot]:
@@ -223,12 +244,17 @@ def _bucket_entries(
         if old and log2 > 0:
             sources.append((old, 1 << (log2 - 1)))
         for addr, n in sources:
-            for data, base in chain(ctx, addr, n):
+            for data, base, end in chain(ctx, addr, n):
                 for j in range(slots):
+                    if base + layout.tophash_offset + j >= end:
+                        break  # the rest of a partly read bucket
                     if data[base + layout.tophash_offset + j] < layout.min_top_hash:
                         continue
                     k_off = base + layout.keys_offset + j * layout.key_size
                     v_off = base + layout.values_offset + j * layout.value_size
+                    if k_off + layout.key_size > end or v_off + layout.value_size > end:
+                        ctx.missing = True
+                        continue
                     k = (
                         _indirect(ctx, data, k_off, key_ix)
                         if layout.key_indirect
@@ -258,19 +284,18 @@ def _swiss_entries(
     table_ix = r.role_index("map_table", t.id)
     dir_ix = r.role_index("map_directory", t.id)
 
-    def groups(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int]]:
+    def groups(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int, int]]:
         if group_ix is None or addr == 0:
             return
         block = ctx.blocks.get((addr, group_ix))
-        if not _valid(block):
+        if not _readable(block):
             ctx.missing = True
             return
         assert block is not None
-        start, _, elements, _ = block
-        for i in range(min(n, elements)):
-            yield ctx.payload, start + i * layout.group_size
+        for base in _elements(block, n, layout.group_size):
+            yield ctx.payload, base, min(block[1], base + layout.group_size)
 
-    def tables(at: int, ctx: RenderContext) -> Iterator[tuple[Buffer, int]]:
+    def tables(at: int, ctx: RenderContext) -> Iterator[tuple[Buffer, int, int]]:
         payload = ctx.payload
         dir_ptr = _U64.unpack_from(payload, at + layout.dir_ptr_offset)[0]
         dir_len = _U64.unpack_from(payload, at + layout.dir_len_offset)[0]
@@ -301,14 +326,21 @@ def _swiss_entries(
             yield from groups(ctx, data_ptr, mask + 1)
 
     def entries(at: int, ctx: RenderContext) -> Iterator[Slot]:
-        for data, base in tables(at, ctx):
-            ctrl = data[base + layout.ctrl_offset : base + layout.ctrl_offset + layout.group_slots]
+        for data, base, end in tables(at, ctx):
+            ctrl_at = base + layout.ctrl_offset
+            if ctrl_at + layout.group_slots > end:
+                ctx.missing = True
+                continue  # a partly read group without its control word
+            ctrl = data[ctrl_at : ctrl_at + layout.group_slots]
             for j in range(layout.group_slots):
                 if ctrl[j] & layout.ctrl_empty:
                     continue  # empty or deleted
                 slot = base + layout.slots_offset + j * layout.slot_size
                 k_off = slot + layout.key_offset
                 v_off = slot + layout.elem_offset
+                if k_off + layout.key_size > end or v_off + layout.elem_size > end:
+                    ctx.missing = True
+                    continue
                 k = _indirect(ctx, data, k_off, key_ix) if layout.key_indirect else (data, k_off)
                 v = _indirect(ctx, data, v_off, val_ix) if layout.elem_indirect else (data, v_off)
                 if k is None or v is None:

@@ -370,10 +370,11 @@ def block_records(draw: st.DrawFn) -> bytes:
     for _ in range(draw(st.integers(0, 6))):
         ct = draw(st.integers(0, len(SIZES)))  # one past the end: unknown
         count = draw(st.integers(0, 3))
-        flags = draw(st.integers(0, 3))
+        flags = draw(st.integers(0, 7))  # READ_FAILED, SHORT, PARTIAL
         size = SIZES[ct] if ct < len(SIZES) else 1
         length = 0 if flags & BLOCK_FLAG_READ_FAILED else count * size
-        length = draw(st.sampled_from([length, length, length + 1]))
+        # PARTIAL: the head of one more element (more than none, less than one)
+        length = draw(st.sampled_from([length, length, length + 1, length + size - 1]))
         addr = draw(st.sampled_from([0x10, 0x20]))
         out += struct.pack("<QIIII", addr, ct, count, length, flags)
         out += bytes(draw(st.integers(length - 1, length + 7)) if length else 0)

@@ -59,6 +59,7 @@ from stages.ir import (
     StructType,
 )
 from stages.layout import (
+    BLOCK_FLAG_PARTIAL,
     BLOCK_FLAG_READ_FAILED,
     EVENT_FLAG_TRUNCATED,
     KEY_REDACTED,
@@ -589,3 +590,36 @@ def test_a_struct_with_blank_fields_partly_in_holes_is_decoded_alike() -> None:
             "B#4": {"type": "int32", "notCapturedReason": "unavailable"},
         },
     }
+
+
+@pytest.mark.parametrize("used", [2, 3])
+def test_a_group_read_up_to_a_page_boundary(used: int) -> None:
+    """The second group of a table lies across a page the program never touched
+    (BPF could read only its head: PARTIAL, one whole group and a head): its
+    slots that were read show, one cut by the boundary does not. With as many
+    entries as the map holds, the map is whole; one fewer says unavailable. The
+    same from C and Python."""
+    w = world()
+    whole = _group([string_header(K1, 2) + u64(7)], SMAP.slot_size)
+    second = _group([string_header(K2, 2) + u64(8), string_header(K1, 2) + u64(9)], SMAP.slot_size)
+    head = second[: 8 + SMAP.slot_size + 20]  # ctrl, the first slot, part of the second
+    header = u64(used) + bytes(8) + u64(DIR) + u64(1) + bytes(16)
+    table = bytes(16) + u64(GRP) + u64(1)  # two groups
+    blocks = [
+        Blk(H, index(w, "map_header", T_SMAP), header),
+        Blk(DIR, index(w, "map_directory", T_SMAP), u64(TAB)),
+        Blk(TAB, index(w, "map_table", T_SMAP), table),
+        Blk(GRP, index(w, "map_group", T_SMAP), whole + head, count=1, flags=BLOCK_FLAG_PARTIAL),
+        Blk(K1, BYTES, b"ab"),
+        Blk(K2, BYTES, b"cd"),
+    ]
+    m = value(w, u64(H) + bytes(56), blocks)["fields"]["M"]  # type: ignore[index]
+    assert m["entries"] == [  # type: ignore[index]
+        [{"type": "string", "value": "ab"}, {"type": "int", "value": "7"}],
+        [{"type": "string", "value": "cd"}, {"type": "int", "value": "8"}],
+    ]
+    assert m["size"] == str(used)  # type: ignore[index]
+    if used == 2:
+        assert "notCapturedReason" not in m
+    else:
+        assert m["notCapturedReason"] == "unavailable"  # type: ignore[index]
