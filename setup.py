@@ -2,7 +2,8 @@
 
 Each is code where a per-event cost in Python would dominate a stage: the capture
 ring-buffer reader, decode's value renderer, snapshots of simple probes and message
-summaries, and the check of its output against the schema. They build in place with
+summaries, the check of its output against the schema, and irgen's scan of line
+programs for a line probe. They build in place with
 ``pip install -e .`` (bootstrap).
 """
 
@@ -16,6 +17,11 @@ setup(
             "stages.capture._ringbuf",
             ["stages/capture/_ringbuf.c"],
             depends=["stages/_crc32.h"],
+            extra_compile_args=CFLAGS,
+        ),
+        Extension(
+            "stages.irgen._lines",
+            ["stages/irgen/_lines.c"],
             extra_compile_args=CFLAGS,
         ),
         Extension(

@@ -57,7 +57,7 @@
 #endif
 #define GODI_G_SPAN 256 /* bytes of runtime.g read at most: goid and stack.hi are in them */
 #ifndef GODI_MAX_REDACTED
-#define GODI_MAX_REDACTED 1024 /* redacted identifiers (their hashes) */
+#define GODI_MAX_REDACTED 8192 /* spellings of redacted identifiers (their hashes) */
 #endif
 #define GODI_KEY_READ 64 /* bytes of a map key read to check it against them */
 #define GODI_GUARDS 8      /* key guards per element: a bucket's or group's slots */
@@ -95,7 +95,7 @@ struct godi_type {
 	__u32 size; /* bytes of one element */
 	__u32 n_slots;
 	__u32 n_guards; /* the first slots are GODI_SLOT_KEY_GUARD (map buckets, groups) */
-	__u32 partial;  /* 1: a read that fails may keep what precedes a page boundary */
+	__u32 n_zeros;  /* then GODI_SLOT_ZERO: redacted bytes of each element */
 	struct godi_slot slots[GODI_MAX_SLOTS];
 };
 
@@ -154,7 +154,9 @@ struct godi_item {
 	__u32 type;
 	__u32 count;
 	__u32 depth;
-	__u32 in_event; /* 1: scan the elements at buf[addr] in place (SLOT_INLINE, _MORE) */
+	__u32 in_event; /* not 0: scan the elements at buf[addr] in place (SLOT_INLINE,
+			 * _MORE); the offset in buf where the bytes read of their
+			 * block end (cur_end: a PARTIAL block's head is not all read) */
 };
 
 struct godi_seen {
@@ -184,7 +186,9 @@ struct godi_scratch {
 	__u32 guarding;    /* 1: the last block copied has key guards not yet applied */
 	__u32 guard_block; /* offset in buf of its godi_block */
 	__u32 guard_elem;  /* its next element to guard */
-	__u32 _pad2;
+	__u32 zeroing;     /* 1: the block being scanned has redacted bytes not all zeroed */
+	__u32 zero_block;  /* offset in buf of its godi_block */
+	__u32 cur_end;     /* offset in buf past the current block's bytes (PARTIAL) */
 	struct godi_item queue[GODI_MAX_ITEMS];
 	struct godi_seen seen[GODI_SEEN_SLOTS];
 	/* Twice the event size, so that a masked offset plus a masked length always
@@ -199,16 +203,24 @@ BPF_PERCPU_ARRAY(godi_counters, struct godi_counter, GODI_MAX_PROBES);
 BPF_ARRAY(godi_scratch, struct godi_scratch, GODI_NCPUS);
 BPF_PROG_ARRAY(godi_progs, 4);
 BPF_ARRAY(godi_rates, struct godi_rate, GODI_MAX_PROBES);
-/* Messages to the disarmer: small, rare (one per budget spent or captured call
- * returned of a disarmable probe), each waking the reader at once. */
+/* Messages to the disarmer: small, rare (one per budget spent, one per disarmed
+ * probe whose last captured call in flight returned), each waking the reader at
+ * once. */
 BPF_RINGBUF_OUTPUT(godi_ctl, 4);
+/* Per rate slot, non-zero (n) while the disarmer waits for the slot's calls in
+ * flight to fall to n - 1 (its entries are out, its returns kept for them; n - 1
+ * calls it has given up): written by capture alone, apart from godi_rates, which
+ * BPF updates. */
+BPF_ARRAY(godi_waiting, __u64, GODI_MAX_PROBES);
 /* Runtime type descriptor address -> capture type of what an interface's data
  * word points at (see stages/codegen/captypes.py, runtime_type). */
 BPF_HASH(godi_rtypes, __u64, __u32, GODI_MAX_RTYPES);
-/* FNV-1a 64 of each redacted identifier, normalised (stages/redaction.py,
- * key_hash): the map keys whose values are never copied. */
+/* FNV-1a 64 of each spelling of each redacted identifier that this guard's
+ * ASCII folding can see (stages/redaction.py, guard_hashes: "apikey" and, with
+ * U+212A KELVIN SIGN, "api\u212aey"): the map keys whose values are never copied. */
 BPF_HASH(godi_redacted, __u64, __u8, GODI_MAX_REDACTED);
-/* Zeros, copied over the value of a redacted map entry. */
+/* Zeros, copied over the value of a redacted map entry and over redacted bytes
+ * (GODI_SLOT_ZERO). */
 struct godi_zeros {
 	__u8 z[256];
 };
@@ -281,14 +293,21 @@ static __always_inline int godi_allow(__u32 slot, __u64 now, __u64 *spent_until)
 	return 0;
 }
 
-/* A captured call of a disarmable probe's slot begins (+1) or has returned (-1). */
+/* A captured call of a disarmable probe's slot begins (+1) or has returned (-1).
+ * The disarmer hears of a return only when it waits for the last call in flight:
+ * a message per captured call (a forced wakeup each) would cost the target more
+ * than the capture itself at thousands a second. It polls `inflight` as well, so
+ * a return that comes as it starts waiting is not missed for long. */
 static __always_inline void godi_inflight(__u32 slot, __s64 delta)
 {
 	struct godi_rate *r = godi_rates.lookup(&slot);
 	if (!r || !r->disarm)
 		return;
-	__sync_fetch_and_add(&r->inflight, delta);
-	if (delta < 0)
+	__s64 before = __sync_fetch_and_add(&r->inflight, delta);
+	if (delta > 0)
+		return;
+	__u64 *waiting = godi_waiting.lookup(&slot);
+	if (waiting && *waiting && before <= (__s64)*waiting)
 		godi_tell(slot, GODI_CTL_RETURNED, 0);
 }
 
@@ -352,6 +371,20 @@ static __always_inline int godi_frame_recall(struct godi_frame *f, __u64 g, __u6
 	return 1;
 }
 
+/* An entry that is not captured begins a call at `key`: a captured call still
+ * waiting there for its return cannot be running (a running call's frame is
+ * there, and its own calls are deeper), so a panic unwound it. Forgotten, it is
+ * no longer counted in flight, and the return of this call, which is not
+ * captured, is not taken for its return (a captured entry at the same key keeps
+ * the waiting one: its return pairs with this entry, and decode reports the
+ * older call as never returned). */
+static __always_inline void godi_forget_call(__u32 kind, __u32 rate_slot, __u32 gated,
+					     struct godi_call_key *key)
+{
+	if (gated && kind == GODI_KIND_ENTRY && godi_calls.delete(key) == 0)
+		godi_inflight(rate_slot, -1);
+}
+
 /* Whether the hit whose call is `key` is captured: a return follows its entry's
  * decision, an entry or line hit is sampled. `gated`: some entries of the probe
  * are left out (rate limit, condition) and it has returns, so a return is
@@ -372,6 +405,7 @@ static __always_inline int godi_admit(struct godi_counter *c, __u32 kind, __u32 
 	if (!godi_allow(rate_slot, now, &spent_until)) {
 		if (c)
 			c->sampled_out++;
+		godi_forget_call(kind, rate_slot, gated, key);
 		return 0;
 	}
 	if (gated) {
@@ -476,6 +510,7 @@ static __always_inline struct godi_scratch *godi_begin(__u32 probe, __u32 kind, 
 	s->q_tail = 0;
 	s->scanning = 0;
 	s->guarding = 0;
+	s->zeroing = 0;
 	struct godi_event *e = godi_header(s);
 	e->probe = probe;
 	e->flags = 0;
@@ -618,13 +653,14 @@ static __always_inline int godi_decide(struct godi_scratch *s, struct godi_probe
 {
 	struct godi_counter *c = godi_counter_of(s->probe);
 	struct godi_event *e = godi_header(s);
+	struct godi_call_key key = godi_call_of(e->goid, e->stack_hi, e->cfa, h->rate_slot, e->tgid);
 	if (!met) {
 		if (c)
 			c->condition_false++;
+		godi_forget_call(h->kind, h->rate_slot, h->gated, &key);
 		godi_release(s);
 		return 0;
 	}
-	struct godi_call_key key = godi_call_of(e->goid, e->stack_hi, e->cfa, h->rate_slot, e->tgid);
 	if (!godi_admit(c, h->kind, h->rate_slot, h->gated, &key, e->ktime_ns)) {
 		godi_release(s);
 		return 0;
@@ -767,6 +803,7 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 	s->cur_data = sizeof(struct godi_event);
 	s->cur_type = h->root_type;
 	s->cur_count = 1;
+	s->cur_end = ~0U;
 	s->cur_elem = 0;
 	s->cur_slot = 0;
 	s->cur_depth = 0;
@@ -820,7 +857,7 @@ static __always_inline void godi_enqueue_in_event(struct godi_scratch *s, __u32 
 	it->type = type;
 	it->count = count;
 	it->depth = s->cur_depth;
-	it->in_event = 1;
+	it->in_event = s->cur_end ? s->cur_end : 1;
 	s->q_tail++;
 }
 
@@ -855,6 +892,7 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 			s->cur_data = (__u32)addr;
 			s->cur_type = type;
 			s->cur_count = count;
+			s->cur_end = it->in_event;
 			s->cur_elem = 0;
 			s->cur_slot = 0;
 			s->cur_depth = depth;
@@ -886,23 +924,18 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 	__u32 len = (__u32)want & GODI_BUF_MASK;
 	__u32 data = (off + sizeof(struct godi_block)) & GODI_BUF_MASK;
 	if (godi_read_user(&s->buf[data], len, (void *)addr)) {
-		/* (The failed read zeroed the copy.) A map bucket or group that runs
-		 * into a page the program never wrote (its empty slots): the part before
-		 * that page is read again, and the rest in one more read. */
-		__u32 valid = 0;
-		__u64 first = 4096 - (addr & 4095);
-		if (t->partial && first < len &&
-		    !godi_read_user(&s->buf[data], (__u32)first & 8191, (void *)addr)) {
-			valid = (__u32)first;
-			__u32 rest = (len - valid) & GODI_BUF_MASK;
-			if (!godi_read_user(&s->buf[(data + valid) & GODI_BUF_MASK], rest,
-					    (void *)(addr + valid)))
-				valid = len;
-		}
-		if (valid == len) {
-			/* read whole on the second try */
-		} else if (valid) {
-			flags |= GODI_BLOCK_FLAG_PARTIAL | (valid << GODI_BLOCK_VALID_SHIFT);
+		/* A heap page the program has never written is not mapped yet, and
+		 * the helper cannot fault it in: a map's last empty buckets can lie
+		 * there. Keep what lies before the first page boundary: the whole
+		 * elements, then the head of the one across it (PARTIAL). */
+		__u32 head = 4096 - (__u32)(addr & 4095);
+		__u32 n = head / size;
+		if (head < len &&
+		    !godi_read_user(&s->buf[data], head & GODI_BUF_MASK, (void *)addr)) {
+			count = n;
+			len = head & GODI_BUF_MASK;
+			if (head > n * size)
+				flags |= GODI_BLOCK_FLAG_PARTIAL;
 		} else {
 			flags |= GODI_BLOCK_FLAG_READ_FAILED;
 			count = 0;
@@ -916,11 +949,15 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 	b->len = len;
 	b->flags = flags;
 	s->len = off + sizeof(struct godi_block) + ((len + 7) & ~7U);
-	if (count && t->n_slots) {
+	/* The head of a PARTIAL element is scanned (and guarded) too, as far as
+	 * its slots were read. */
+	__u32 scan = count + (flags & GODI_BLOCK_FLAG_PARTIAL ? 1 : 0);
+	if (scan && t->n_slots) {
 		s->scanning = 1;
 		s->cur_data = data;
 		s->cur_type = type;
-		s->cur_count = count;
+		s->cur_count = scan;
+		s->cur_end = data + len;
 		s->cur_elem = 0;
 		s->cur_slot = 0;
 		s->cur_depth = depth;
@@ -930,7 +967,27 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 			s->guard_block = off;
 			s->guard_elem = 0;
 		}
+		if (t->n_zeros) {
+			/* Scanned before anything else is copied; left out unless all
+			 * its elements' redacted bytes were zeroed (godi_scan_end). */
+			s->zeroing = 1;
+			s->zero_block = off;
+		}
 	}
+}
+
+/* The block being scanned is done with (`complete`: every element's slots were
+ * followed) or given up: one whose redacted bytes were not all zeroed is left out
+ * of the event. It is the last block in the event: nothing is copied while a
+ * block is scanned. */
+static __always_inline void godi_scan_end(struct godi_scratch *s, int complete)
+{
+	s->scanning = 0;
+	if (s->zeroing && !complete) {
+		s->len = s->zero_block;
+		godi_header(s)->flags |= GODI_EVENT_FLAG_TRUNCATED;
+	}
+	s->zeroing = 0;
 }
 
 /* How many buckets/groups/tables to copy for a map: enough for maxCollectionSize
@@ -962,10 +1019,12 @@ struct godi_fold {
 BPF_ARRAY(godi_fold, struct godi_fold, 1);
 
 /* Whether the map key `ptr[0:len]` names a redacted identifier: its first
- * GODI_KEY_READ bytes normalised as stages/redaction.py does (for ASCII), hashed
- * (FNV-1a 64) and looked up in godi_redacted. A key that cannot be read, or longer
- * than what is read while what was read is short enough to still become a
- * redacted name, counts as redacted: the value is never copied when in doubt. */
+ * GODI_KEY_READ bytes folded (ASCII lower-cased, `_ - $ @` dropped), hashed
+ * (FNV-1a 64) and looked up in godi_redacted, which holds every folded spelling
+ * of a key that decode's Unicode normalisation makes a redacted identifier. A key
+ * that cannot be read, or longer than what is read while what was read is short
+ * enough to still become a redacted name, counts as redacted: the value is never
+ * copied when in doubt. */
 static __always_inline int godi_key_redacted(struct godi_scratch *s, __u64 ptr, __u64 len)
 {
 	__u32 zero = 0;
@@ -1041,6 +1100,8 @@ static __always_inline void godi_guard_block(struct godi_scratch *s)
 			if (g >= t->n_guards)
 				break;
 			struct godi_slot *slot = &t->slots[g];
+			if (elem + slot->offset + 16 > s->cur_end)
+				continue; /* a key not read (nor its value, after it) */
 			__u32 at = (elem + slot->offset) & GODI_BUF_MASK;
 			__u64 words[2];
 			__builtin_memcpy(words, &s->buf[at], 16);
@@ -1058,7 +1119,7 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 	__u32 type = s->cur_type;
 	struct godi_type *t = godi_types.lookup(&type);
 	if (!t || s->cur_slot >= t->n_slots || s->cur_slot >= GODI_MAX_SLOTS) {
-		s->scanning = 0;
+		godi_scan_end(s, 0);
 		return;
 	}
 	struct godi_slot *slot = &t->slots[s->cur_slot & (GODI_MAX_SLOTS - 1)];
@@ -1066,7 +1127,24 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 	__u32 at = (elem + slot->offset) & GODI_BUF_MASK;
 	__u64 words[2];
 	__builtin_memcpy(words, &s->buf[at], 16);
-	switch (slot->kind) {
+	/* Past what a PARTIAL block holds: nothing to follow. A string, slice or
+	 * interface is two words; the other kinds one (and a count at aux). Redacted
+	 * bytes are zeroed whatever was read of them; an element's further slots
+	 * and an array in it are scanned with the same end (in_event). */
+	__u32 kind = slot->kind;
+	__u32 width = kind == GODI_SLOT_STRING || kind == GODI_SLOT_SLICE ||
+				      kind == GODI_SLOT_EFACE || kind == GODI_SLOT_IFACE
+			      ? 16
+			      : 8;
+	if (kind == GODI_SLOT_ZERO || kind == GODI_SLOT_MORE || kind == GODI_SLOT_KEY_GUARD) {
+		/* not bounded by the end */
+	} else if (kind == GODI_SLOT_INLINE) {
+		if (elem + slot->offset >= s->cur_end)
+			kind = 0;
+	} else if (elem + slot->offset + width > s->cur_end || elem + slot->aux + 8 > s->cur_end) {
+		kind = 0;
+	}
+	switch (kind) {
 	case GODI_SLOT_POINTER:
 		if (s->cur_depth + 1 <= s->max_depth)
 			godi_enqueue(s, words[0], slot->target, 1, s->cur_depth + 1);
@@ -1122,6 +1200,17 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 	case GODI_SLOT_MORE: /* the element's further references */
 		godi_enqueue_in_event(s, elem, slot->target, 1);
 		break;
+	case GODI_SLOT_ZERO: {
+		__u32 zero = 0;
+		struct godi_zeros *z = godi_zero.lookup(&zero);
+		__u32 n = slot->shift;
+		if (!z || !n || n > sizeof(z->z)) {
+			godi_scan_end(s, 0); /* never: codegen cuts them to 256 bytes */
+			return;
+		}
+		bpf_probe_read_kernel(&s->buf[at], n, z->z);
+		break;
+	}
 	case GODI_SLOT_IFACE: {
 		__u64 typ = 0;
 		if (words[0]) {
@@ -1138,7 +1227,7 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 		s->cur_slot = 0;
 		s->cur_elem++;
 		if (s->cur_elem >= s->cur_count)
-			s->scanning = 0;
+			godi_scan_end(s, 1);
 	}
 }
 
@@ -1175,10 +1264,12 @@ static __always_inline void godi_submit(struct pt_regs *ctx, struct godi_scratch
 	godi_release(s);
 }
 
-/* Out of rounds before the keys of the last block copied were checked: that
- * block is left out, never sent unguarded. */
+/* Out of rounds before the keys of the last block copied were checked, or its
+ * redacted bytes zeroed: that block is left out, never sent unguarded. */
 static __always_inline void godi_drop_unguarded(struct godi_scratch *s)
 {
+	if (s->zeroing)
+		godi_scan_end(s, 0);
 	if (s->guarding) {
 		s->guarding = 0;
 		s->scanning = 0;

@@ -32,11 +32,7 @@ typedef uint64_t __u64;
 
 #define GODI_BLOCK_FLAG_READ_FAILED 1
 #define GODI_BLOCK_FLAG_SHORT 2
-/* Only the first (flags >> GODI_BLOCK_VALID_SHIFT) bytes were read, the rest (zeros)
- * could not be: a page the program never touched is not mapped yet, and a BPF read
- * cannot fault it in. Only map headers, buckets and groups, hchans (`partial`). */
-#define GODI_BLOCK_FLAG_PARTIAL 4
-#define GODI_BLOCK_VALID_SHIFT 16
+#define GODI_BLOCK_FLAG_PARTIAL 4 /* len = count * size + the head of one more element */
 
 #define GODI_SLOT_POINTER 1
 #define GODI_SLOT_STRING 2
@@ -54,11 +50,15 @@ typedef uint64_t __u64;
 #define GODI_SLOT_KEY_GUARD 11
 /* [N]T inside the element at `offset`: its first `aux` elements (at most
  * maxCollectionSize) of capture type `target`, already in the event, scanned in place. */
-#define GODI_SLOT_INLINE 12
+#define GODI_SLOT_INLINE 13
 /* The element's further references: capture type `target`'s slots over the same
  * element (an element with more than GODI_MAX_SLOTS references). */
-#define GODI_SLOT_MORE 13
+#define GODI_SLOT_MORE 14
 #define GODI_KEY_REDACTED (1ULL << 63)
+/* Redacted bytes inline in an element (a field named like a secret, a value of a
+ * redacted type): `shift` bytes (at most 256) at `offset`, zeroed in the copy
+ * before anything of the element is followed or the record is sent. */
+#define GODI_SLOT_ZERO 12
 
 struct godi_event {
 	__u32 probe;     /* index of the probe in layout.json */

@@ -13,13 +13,18 @@ each in a fresh subprocess (wall time, and peak RSS from ``wait4``):
 - the scoped and full IR again through the build-id keyed cache, warm (the
   stored JSON bytes, as a caller writing ``ir.json`` gets them).
 
+With ``--kinds``, measures instead ``godi irgen --probes`` (the command, cache
+off) on ``cmd/compile`` with 10 probes of each kind: exact functions (as above),
+generic ``pkg.F[...]`` (10 packages' generic functions) and lines (a line a third
+into each of the 10 functions, which may be a line of a function inlined there).
+
 Prints one table per binary with the ratios to the floors, and the issue-3
 targets (scoped IR of cmd/compile <= 1 s and <= 150 MB; full IR <= 1.2x the
 pyelftools walk). Wall and CPU time are both shown: on a shared machine CPU
 time (user + system, from ``wait4``) is the steadier comparison. Not a test:
 numbers depend on the machine and its load; ``--repeat N`` keeps the best.
 
-Usage: scripts/bench_irgen.py [--go 1.27.3] [--repeat 3] [--binary PATH ...]
+Usage: scripts/bench_irgen.py [--go 1.27.3] [--repeat 3] [--binary PATH ...] [--kinds]
 """
 
 from __future__ import annotations
@@ -129,6 +134,75 @@ def pick_probes(binary: Path, count: int = PROBES) -> list[str]:
     return [max(by_package[p])[1] for p in packages[:count]]
 
 
+def pick_generics(binary: Path, count: int = PROBES) -> list[str]:
+    """``pkg.F[...]`` for the first generic function (by name) of ``count``
+    packages, from the symbol table's instantiations."""
+    sys.path.insert(0, str(REPO))
+    from stages.irgen.elf import open_elf
+
+    stems: dict[str, str] = {}
+    with open_elf(str(binary)) as image:
+        for _, name, _ in image.function_symbols():
+            stem = name.split("[", 1)[0]
+            if stem == name or ".func" in name or "(" in stem or name.startswith("go:"):
+                continue
+            stems.setdefault(stem[: stem.rfind(".")], stem + "[...]")
+    return sorted(stems.values())[:count]
+
+
+def pick_lines(binary: Path, functions: list[str]) -> list[tuple[str, int]]:
+    """(``dir/file.go``, line) of the code a third into each function, by the
+    pclntab (the line of whatever is inlined there, if anything)."""
+    sys.path.insert(0, str(REPO))
+    from stages.irgen import _symbols
+    from stages.irgen.elf import open_elf
+    from stages.pclntab import Pclntab
+
+    out = []
+    with open_elf(str(binary)) as image:
+        table = Pclntab(_symbols(image))
+        for name in functions:
+            entry = image.symbol(name)
+            index = table.index(entry) if entry is not None else None
+            if index is None:
+                continue
+            file, line = table.function(index).position(table.size(index) // 3)
+            out.append(("/".join(file.split("/")[-2:]), line))
+    return out
+
+
+def bench_kinds(binary: Path, repeat: int) -> dict[str, dict[str, float]]:
+    """``godi irgen --probes`` with 10 probes of each kind, cache off."""
+    functions = pick_probes(binary)
+    kinds: dict[str, list[dict[str, object]]] = {
+        "exact functions": [{"where": {"methodName": f}} for f in functions],
+        "generics F[...]": [{"where": {"methodName": g}} for g in pick_generics(binary)],
+        "lines": [
+            {"where": {"sourceFile": f, "lines": [str(n)]}}
+            for f, n in pick_lines(binary, functions)
+        ],
+    }
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{binary.name}: godi irgen --probes, cache off, load {load}")
+    rows: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["GODI_IR_CACHE"] = "0"
+        for kind, probes in kinds.items():
+            path = Path(tmp) / "probes.json"
+            path.write_text(json.dumps([{"id": f"p{i}", **p} for i, p in enumerate(probes)]))
+            argv = [PYTHON, "-m", "stages", "irgen", str(binary), "--probes", str(path)]
+            results = [_run_once([*argv, "-o", str(Path(tmp) / "ir.json")]) for _ in range(repeat)]
+            walls, cpus = [r[0] for r in results], [r[1] for r in results]
+            rows[kind] = {"wall_s": min(walls), "cpu_s": min(cpus)}
+            print(
+                f"  {kind:<16} {len(probes):3} probes  cpu {min(cpus):.2f}-{max(cpus):.2f} s"
+                f"  wall {min(walls):.2f}-{max(walls):.2f} s"
+                f"  {max(r[2] for r in results) / 1e6:.0f} MB",
+                flush=True,
+            )
+    return rows
+
+
 def run(argv: list[str], repeat: int) -> tuple[float, float, int, str]:
     """The best wall time, best CPU time and the peak RSS of ``repeat`` runs."""
     results = [_run_once(argv) for _ in range(repeat)]
@@ -211,7 +285,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (best wall)")
     parser.add_argument("--binary", action="append", type=Path, help="bench this binary instead")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument(
+        "--kinds", action="store_true", help="godi irgen --probes per probe kind (cmd/compile)"
+    )
     args = parser.parse_args()
+    if args.kinds:
+        binary = (args.binary or [build("cmd/compile", args.go or newest_go())])[0]
+        rows = bench_kinds(binary, args.repeat)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n")
+        return
     binaries = args.binary or [build(t, args.go or newest_go()) for t in TARGETS]
     results = {str(b): bench(b, args.repeat) for b in binaries}
     for binary, rows in results.items():

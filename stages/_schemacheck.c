@@ -9,6 +9,16 @@
  * after the value but whitespace); numbers are integers when their value is
  * integral (1.0 and 1e2 are, as jsonschema says). The schema side implements
  * what schemacheck.py compiles, and nothing else.
+ *
+ * Texts checked one after the other repeat much of each other (the snapshots of
+ * one probe: the same stacks, the same values deep inside their arguments), so
+ * the checker remembers the objects and arrays it found valid (MEMO_SLOTS of
+ * them, the latest, in the bytes objects they were read from, kept alive) by
+ * their node and first bytes. Where the text at a value starts with the whole of
+ * one such value for the same node, that value is the one there (a JSON value
+ * ends where its text says: what follows cannot change it) and is valid as it
+ * was (whether a value is valid depends on its node and text alone, and on how
+ * deep it sits: a remembered value keeps how many levels it nests).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -64,12 +74,27 @@ typedef struct {
 	long long min_length, max_length;
 } Node;
 
+/* A value found valid: its text in `owner` (a bytes object, referenced). */
+typedef struct {
+	uint64_t hash; /* of its node and first MEMO_KEY bytes */
+	PyObject *owner;
+	const unsigned char *text;
+	Py_ssize_t len;
+	Py_ssize_t node;
+	int levels; /* how deep it nests, itself included */
+} Memo;
+
+#define MEMO_SLOTS 256 /* by hash, the latest wins */
+#define MEMO_KEY 64     /* bytes hashed: a value remembered is at least MEMO_MIN long */
+#define MEMO_MIN 128
+
 typedef struct {
 	PyObject_HEAD
 	Node *nodes;
 	Py_ssize_t n;
 	Py_ssize_t root;
 	PyObject *keep; /* the bytes the texts point into */
+	Memo *memo;     /* MEMO_SLOTS */
 } Checker;
 
 /* One check: the text, where it is, what went wrong. */
@@ -79,6 +104,8 @@ typedef struct {
 	const char *error; /* static text */
 	const unsigned char *error_at;
 	int depth;
+	int peak;        /* the deepest depth reached (for Memo.levels) */
+	PyObject *owner; /* the text's bytes object, when values of it may be remembered */
 	char *buf; /* decoded string, for patterns and enums */
 	Py_ssize_t buflen, bufcap;
 } Scan;
@@ -571,6 +598,53 @@ static int check_string(Scan *s, const Node *nd)
 	return 0;
 }
 
+static inline uint64_t memo_hash(const unsigned char *p, Py_ssize_t node)
+{
+	uint64_t h = (uint64_t)node * 0x9E3779B97F4A7C15ull;
+	for (int i = 0; i < MEMO_KEY; i += 8) {
+		uint64_t x;
+		memcpy(&x, p + i, 8);
+		h = (h ^ x) * 0xBF58476D1CE4E5B9ull;
+		h ^= h >> 31;
+	}
+	return h;
+}
+
+/* An object or array at s->p (node: its node, nd: that node resolved, or NULL),
+ * skipped when it is a value found valid before (see the top of the file). */
+static int check_container(Scan *s, Py_ssize_t node, const Node *nd, int type)
+{
+	const unsigned char *start = s->p;
+	Memo *m = NULL;
+	uint64_t h = 0;
+	if (s->end - start >= MEMO_MIN) {
+		h = memo_hash(start, node);
+		m = &s->c->memo[h & (MEMO_SLOTS - 1)];
+		if (m->owner && m->hash == h && m->node == node && m->len <= s->end - start &&
+		    s->depth - 1 + m->levels <= MAX_DEPTH &&
+		    memcmp(start, m->text, (size_t)m->len) == 0) {
+			s->p = start + m->len;
+			if (s->depth - 1 + m->levels > s->peak)
+				s->peak = s->depth - 1 + m->levels;
+			return 0;
+		}
+	}
+	int outer = s->peak;
+	s->peak = s->depth;
+	int rc = type == T_OBJECT ? check_object(s, nd) : check_array(s, nd);
+	if (rc == 0 && m && s->owner && s->p - start >= MEMO_MIN) {
+		Py_XSETREF(m->owner, Py_NewRef(s->owner));
+		m->hash = h;
+		m->text = start;
+		m->len = s->p - start;
+		m->node = node;
+		m->levels = s->peak - s->depth + 1;
+	}
+	if (outer > s->peak)
+		s->peak = outer;
+	return rc;
+}
+
 /* The value at s->p, against node (-1: anything, checked as JSON only). */
 static int value(Scan *s, Py_ssize_t node)
 {
@@ -579,6 +653,8 @@ static int value(Scan *s, Py_ssize_t node)
 	if (++s->depth > MAX_DEPTH) {
 		return fail(s, s->p, "nested too deep");
 	}
+	if (s->depth > s->peak)
+		s->peak = s->depth;
 	const Node *nd = node >= 0 ? &s->c->nodes[node] : NULL;
 	unsigned char c = *s->p;
 	int type;
@@ -626,8 +702,10 @@ static int value(Scan *s, Py_ssize_t node)
 		return fail(s, s->p, "wrong type");
 	int rc;
 	switch (type) {
-	case T_OBJECT: rc = check_object(s, nd); break;
-	case T_ARRAY: rc = check_array(s, nd); break;
+	case T_OBJECT:
+	case T_ARRAY:
+		rc = check_container(s, node, nd, type);
+		break;
 	case T_STRING: rc = check_string(s, nd); break;
 	default: {
 		const unsigned char *at = s->p;
@@ -658,6 +736,8 @@ static PyObject *checker_check(Checker *self, PyObject *arg)
 		return NULL;
 	Scan s = {0};
 	s.c = self;
+	/* values of an immutable text may be remembered (the memo keeps it alive) */
+	s.owner = PyBytes_CheckExact(arg) ? arg : NULL;
 	s.start = s.p = view.buf;
 	s.end = s.start + view.len;
 	skip_ws(&s);
@@ -862,6 +942,10 @@ static void checker_dealloc(Checker *c)
 	for (Py_ssize_t i = 0; i < c->n; i++)
 		node_free(&c->nodes[i]);
 	PyMem_Free(c->nodes);
+	if (c->memo)
+		for (int i = 0; i < MEMO_SLOTS; i++)
+			Py_XDECREF(c->memo[i].owner);
+	PyMem_Free(c->memo);
 	Py_XDECREF(c->keep);
 	Py_TYPE(c)->tp_free((PyObject *)c);
 }
@@ -890,6 +974,10 @@ static int checker_init(Checker *c, PyObject *args, PyObject *kwds)
 	}
 	c->n = n;
 	c->root = root;
+	if (!(c->memo = PyMem_Calloc(MEMO_SLOTS, sizeof(Memo)))) {
+		PyErr_NoMemory();
+		return -1;
+	}
 	for (Py_ssize_t i = 0; i < n; i++)
 		if (take_node(c, &c->nodes[i], PyList_GET_ITEM(specs, i)) < 0)
 			return -1;

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import importlib
 import logging
 import os
 import sys
@@ -31,8 +32,28 @@ if TYPE_CHECKING:
 log = logging.getLogger("godi")
 
 
+# Subcommands defined in their own modules, imported only when used or listed (the
+# upload client's HTTP stack costs every other command ~0.1 s of start-up).
+_LAZY_COMMANDS = {
+    "intake": ("stages.upload.commands", "intake"),
+    "status": ("stages.status", "status"),
+    "upload": ("stages.upload.commands", "upload"),
+}
+
+
 class GodiGroup(click.Group):
     """Translates godi errors into exit statuses, once for every subcommand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _LAZY_COMMANDS:
+            module, attribute = _LAZY_COMMANDS[cmd_name]
+            command = cast(click.Command, getattr(importlib.import_module(module), attribute))
+            self.add_command(command, cmd_name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -139,9 +160,9 @@ def _sha256_file(path: str | Path) -> str:
 
 def _irgen(binary: str, out: str, probes: str | None, functions: tuple[str, ...]) -> None:
     from .artifacts import write_atomic
-    from .codegen.resolve import wanted_function_names
     from .irgen.cache import generate_ir_json_cached
     from .probefile import load_probes
+    from .probetargets import wanted_function_names
 
     wanted: list[str] | None = None
     if probes:
@@ -1324,13 +1345,3 @@ def schemas(check: bool, directory: str | None) -> None:
         return
     for path in mod.write_all(d):
         click.echo(f"wrote {path}")
-
-
-from .upload.commands import intake, upload  # noqa: E402
-
-main.add_command(upload)
-main.add_command(intake)
-
-from .status import status  # noqa: E402
-
-main.add_command(status)

@@ -65,11 +65,9 @@ BLOCK_FLAG_READ_FAILED = 1
 BLOCK_FLAG_SHORT = 2
 """Fewer elements than wanted were copied (budget); ``count`` is what was copied."""
 BLOCK_FLAG_PARTIAL = 4
-"""Only the first ``flags >> BLOCK_VALID_SHIFT`` bytes were read; the rest (zeros)
-could not be: a page the program never touched is not mapped yet, and a BPF read
-cannot fault it in. Only map headers, buckets and groups (their empty slots' end) and
-channels' ``hchan`` (the fields shown come first)."""
-BLOCK_VALID_SHIFT = 16
+"""The memory stopped being readable inside element ``count`` (a page the program
+never touched is not mapped yet): ``len`` is ``count * size`` plus the bytes of that
+element before the page boundary (fewer than ``size``)."""
 
 SLOT_POINTER = 1
 """*T: follow to ``target``, one level deeper."""
@@ -96,12 +94,15 @@ SLOT_KEY_GUARD = 11
 """A map entry's string key at ``offset``, checked against the redaction set before
 any of its value (``shift`` bytes at ``aux``) is followed: the value of a redacted
 key is zeroed in the copy and ``KEY_REDACTED`` set in the key's length word."""
-SLOT_INLINE = 12
+SLOT_ZERO = 12
+"""Redacted bytes inline in the element: ``shift`` bytes (at most 256) at ``offset``
+are zeroed before anything of the element is followed or sent (``codegen.redacted``)."""
+SLOT_INLINE = 13
 """[N]T inside the element: its first ``aux`` elements of capture type ``target``
 (at most maxCollectionSize of them), already in the event at ``offset``, scanned in
 place at the same depth. A large array of references takes one slot, not one per
 reference (and elements past maxCollectionSize, never shown, are not followed)."""
-SLOT_MORE = 13
+SLOT_MORE = 14
 """The element's further references: capture type ``target`` lists them (offsets
 from the element's start), scanned over the same element. Chains the slots of an
 element with more references than one entry holds (GODI_MAX_SLOTS)."""
@@ -278,6 +279,10 @@ class Layout(Struct, frozen=True, kw_only=True):
     redacted_keys: list[str] = []
     """The redacted identifiers (normalised, sorted) the program's key guards check
     map keys against (``stages.redaction.key_hash``); decode redacts them too."""
+    redacted_types: list[str] = []
+    """The redacted type names (and ``prefix*`` patterns) whose values' bytes the
+    program zeroes (``codegen.redacted``); decode redacts them too, so that it never
+    shows those zeros as values."""
     binary_sha256: str = ""
     """The hash of the bytes of the binary the IR was made from: capture attaches
     only to a file with this content (``stages.capture.identity``); empty in a

@@ -19,8 +19,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .codegen.lines import same_file
 from .ir import Program
+from .probetargets import same_file
 
 __all__ = [
     "Listed",

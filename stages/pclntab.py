@@ -68,22 +68,40 @@ def _uvarint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
 
 
 class PcValues:
-    """One decoded pcvalue stream: ``ends[k]`` is the PC offset (from the function's
-    entry) where ``values[k]`` stops applying."""
+    """One pcvalue stream, decoded as far as asked: ``ends[k]`` is the PC offset
+    (from the function's entry) where ``values[k]`` stops applying. A lookup
+    decodes the stream up to its offset only (a big function's stream is long,
+    and a stack needs one or two offsets of it)."""
 
-    __slots__ = ("ends", "values")
+    __slots__ = ("_data", "_pc", "_pos", "_quantum", "_val", "ends", "values")
 
     def __init__(self, data: bytes | memoryview, start: int, quantum: int) -> None:
-        ends: list[int] = []
-        values: list[int] = []
-        pos = start
-        val = -1
-        pc = 0
-        first = True
+        self._data = data
+        self._pos = start  # -1: decoded to its end
+        self._quantum = quantum
+        self._val = -1
+        self._pc = 0
+        self.ends: list[int] = []
+        self.values: list[int] = []
+
+    def _decode(self, offset: int) -> None:
+        """Decode entries until one ends past ``offset`` or the stream ends."""
+        data = self._data
+        pos = self._pos
+        val = self._val
+        pc = self._pc
+        quantum = self._quantum
+        ends = self.ends
+        values = self.values
+        first = not ends
         n = len(data)
-        while pos < n:
+        while True:
+            if pos >= n:
+                pos = -1
+                break
             b = data[pos]
             if b == 0 and not first:
+                pos = -1
                 break
             first = False
             # (most varints are one byte: read here, the others by _uvarint)
@@ -101,12 +119,18 @@ class PcValues:
             pc += step * quantum
             ends.append(pc)
             values.append(val)
-        self.ends = ends
-        self.values = values
+            if pc > offset:
+                break
+        self._pos = pos
+        self._val = val
+        self._pc = pc
 
     def at(self, offset: int) -> int:
         """The value at PC ``offset`` from the entry, -1 outside the table."""
-        k = bisect.bisect_right(self.ends, offset)
+        ends = self.ends
+        if self._pos >= 0 and (not ends or ends[-1] <= offset):
+            self._decode(offset)
+        k = bisect.bisect_right(ends, offset)
         return self.values[k] if k < len(self.values) else -1
 
 

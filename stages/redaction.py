@@ -29,9 +29,11 @@ __all__ = [
     "ENV_REDACTED_TYPES",
     "Redaction",
     "fold_table",
+    "guard_hashes",
     "is_redacted_ident",
     "is_redacted_type",
     "key_hash",
+    "key_spellings",
     "normalise",
 ]
 
@@ -140,7 +142,8 @@ def normalise(name: str) -> str:
 def key_hash(normalised: str) -> int:
     """FNV-1a 64 of a normalised identifier's UTF-8 bytes: what the BPF key guard
     (bpf/godi.h, godi_key_redacted) computes of a map key, ASCII-lower-cased
-    without ``_ - $ @``, to look it up in the redaction set."""
+    without ``_ - $ @``, to look it up in the redaction set (which holds every
+    spelling of each identifier BPF can see: ``guard_hashes``)."""
     h = 0xCBF29CE484222325
     for c in normalised.encode():
         h = ((h ^ c) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
@@ -155,6 +158,81 @@ def fold_table() -> tuple[bytes, bytes]:
     keep = bytes(0 if c in skip else 1 for c in range(256))
     lower = bytes((c + 32 if 65 <= c <= 90 else c) * keep[c] for c in range(256))
     return lower, keep
+
+
+CASED_LIMIT = 0x20000
+"""No code point at or above this changes under ``str.lower`` (a test checks it
+over all of Unicode): the preimages of lower-casing are found below it."""
+
+
+@lru_cache(maxsize=1)
+def _preimages() -> dict[str, tuple[str, ...]]:
+    """For each string ``str.lower`` gives of some character, every character it
+    gives it for (``k``: ``k``, ``K`` and U+212A KELVIN SIGN; ``i`` U+0307: U+0130).
+    Python lower-cases U+03A3 (capital sigma) to U+03C2 (final sigma) at the end of
+    a word, else to U+03C3."""
+    out: dict[str, set[str]] = {}
+    for cp in range(CASED_LIMIT):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        c = chr(cp)
+        low = c.lower()
+        out.setdefault(low, set()).add(c)
+        if low == "\u03c3":  # U+03C2 at the end of a word
+            out.setdefault("\u03c2", set()).add(c)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def _fold(c: str) -> bytes:
+    """What the BPF key guard makes of character ``c``: its UTF-8 bytes through
+    ``fold_table``."""
+    lower, keep = fold_table()
+    return bytes(lower[b] for b in c.encode() if keep[b])
+
+
+def key_spellings(name: str, limit: int = 4096) -> set[bytes]:
+    """The bytes the BPF key guard hashes (``fold_table``, ``key_hash``) for every
+    map key that ``normalise`` makes ``name`` (a normalised identifier): BPF folds
+    ASCII only, so ``APIKEY`` and ``apikey`` give ``b"apikey"``, ``API\u212aEY``
+    (KELVIN SIGN) its own bytes. Raises ``ValueError`` past ``limit`` spellings
+    (each cased non-ASCII letter doubles them)."""
+    pre = _preimages()
+    ways: list[list[bytes]] = [[] for _ in range(len(name) + 1)]
+    ways[len(name)] = [b""]
+    for at in range(len(name) - 1, -1, -1):
+        found: set[bytes] = set()
+        for width in (1, 2):
+            part = name[at : at + width]
+            if len(part) < width or not ways[at + width]:
+                continue
+            heads = {_fold(c) for c in pre.get(part, ())}
+            if width == 1 and part.lower() == part:
+                heads.add(_fold(part))
+            found |= {h + rest for h in heads for rest in ways[at + width]}
+            if len(found) > limit:
+                raise ValueError(f"more than {limit} spellings of the redacted name {name!r}")
+        ways[at] = sorted(found)
+    return set(ways[0])
+
+
+def guard_hashes(names: Iterable[str], limit: int) -> tuple[set[int], int]:
+    """What the BPF key guard looks map keys up in for the normalised identifiers
+    ``names``: the ``key_hash`` of each of their ``key_spellings``, and the most
+    bytes one of them has. A key that ``normalise`` makes one of ``names`` has one
+    of these hashes: BPF never sends a value that decode would redact. Raises
+    ``ValueError`` past ``limit`` hashes."""
+    hashes: set[int] = set()
+    longest = 0
+    for name in names:
+        for spelling in key_spellings(name, limit):
+            h = 0xCBF29CE484222325
+            for c in spelling:
+                h = ((h ^ c) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+            hashes.add(h)
+            longest = max(longest, len(spelling))
+        if len(hashes) > limit:
+            raise ValueError(f"more than {limit} spellings of the redacted identifiers")
+    return hashes, longest
 
 
 def _split(value: str | None) -> list[str]:
@@ -184,14 +262,19 @@ class Redaction:
         added = {normalise(n) for n in _split(env.get(ENV_REDACTED_IDENTIFIERS))}
         return cls((DEFAULT_IDENTIFIERS - excluded) | added, _split(env.get(ENV_REDACTED_TYPES)))
 
-    def including(self, identifiers: Iterable[str]) -> Redaction:
-        """This policy with ``identifiers`` redacted too (those a capture redacted)."""
+    def type_patterns(self) -> list[str]:
+        """The redacted types as given: exact names and ``prefix*`` patterns, sorted."""
+        return sorted({*self.exact_types, *(p + "*" for p in self.type_prefixes)})
+
+    def including(self, identifiers: Iterable[str], types: Iterable[str] = ()) -> Redaction:
+        """This policy with ``identifiers`` and ``types`` redacted too (those a
+        capture redacted)."""
         extra = frozenset(normalise(i) for i in identifiers)
-        if extra <= self.identifiers:
+        patterns = set(self.type_patterns())
+        more_types = set(types) - patterns
+        if extra <= self.identifiers and not more_types:
             return self
-        return Redaction(
-            self.identifiers | extra, [*self.exact_types, *(p + "*" for p in self.type_prefixes)]
-        )
+        return Redaction(self.identifiers | extra, sorted(patterns | more_types))
 
     @property
     def any_types(self) -> bool:

@@ -26,9 +26,9 @@ int main(void) {
     F(godi_event, cfa); F(godi_event, stack_hi);
     F(godi_block, addr); F(godi_block, type); F(godi_block, count); F(godi_block, len);
     F(godi_block, flags);
-    printf("flags %d %d %d %d %d %d %d\n", GODI_EVENT_FLAG_TRUNCATED,
+    printf("flags %d %d %d %d %d %d %d %d\n", GODI_EVENT_FLAG_TRUNCATED,
            GODI_EVENT_FLAG_STACK_TRUNCATED, GODI_BLOCK_FLAG_READ_FAILED, GODI_BLOCK_FLAG_SHORT,
-           GODI_SLOT_POINTER, GODI_SLOT_STRING, GODI_SLOT_SLICE);
+           GODI_BLOCK_FLAG_PARTIAL, GODI_SLOT_POINTER, GODI_SLOT_STRING, GODI_SLOT_SLICE);
     printf("godi_floats %zu\n", sizeof(struct godi_floats));
     F(godi_floats, status); F(godi_floats, mask); F(godi_floats, rip); F(godi_floats, expected);
     F(godi_floats, xmm);
@@ -75,6 +75,7 @@ def test_event_header_matches_python(tmp_path: Path) -> None:
         layout.EVENT_FLAG_STACK_TRUNCATED,
         layout.BLOCK_FLAG_READ_FAILED,
         layout.BLOCK_FLAG_SHORT,
+        layout.BLOCK_FLAG_PARTIAL,
         layout.SLOT_POINTER,
         layout.SLOT_STRING,
         layout.SLOT_SLICE,

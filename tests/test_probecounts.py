@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
+from layouts import layout, probe_layout
 
-from stages._base import ArtifactHeader
 from stages.artifacts import load_layout
 from stages.cli import main
 from stages.dump import (
@@ -23,46 +23,21 @@ from stages.dump import (
     decode_counters,
     read_header,
 )
-from stages.layout import Layout, ProbeLayout
 from stages.probecounts import COLUMNS, DecodeTally, ProbeCounts, probe_counts, render_table
-from stages.spec import DEFAULT_CAPTURE
 
 FIXTURE = Path(__file__).parent / "decode" / "fixtures" / "example-go1.27.3"
 
 
-def _probe(index: int, probe_id: str, kind: str = "entry") -> ProbeLayout:
-    return ProbeLayout(
-        index=index,
-        probe_id=probe_id,
-        probe_version=1,
-        kind=kind,  # type: ignore[arg-type]
-        function=f"main.{probe_id}",
-        file="main.go",
-        line=1,
-        pc=0x1000 + index,
-        root_type=1,
-        root_size=0,
-        limits=DEFAULT_CAPTURE,
-        capture_snapshot=True,
-        variables=[],
-        bpf_function=f"p{index}",
-    )
-
-
-LAYOUT = Layout(
-    header=ArtifactHeader(format="godi.layout", format_version=1, tool_version="t"),
+LAYOUT = layout(
     binary_build_id="b",
-    goid_offset=152,
-    stack_hi_offset=8,
     # "calls": an entry, an inlined copy, two returns; "line": a line probe.
     probes=[
-        _probe(0, "calls"),
-        _probe(1, "calls"),
-        _probe(2, "calls", "return"),
-        _probe(3, "calls", "return"),
-        _probe(4, "line", "line"),
+        probe_layout(0, "calls"),
+        probe_layout(1, "calls"),
+        probe_layout(2, "calls", kind="return"),
+        probe_layout(3, "calls", kind="return"),
+        probe_layout(4, "line", kind="line"),
     ],
-    types=[],
 )
 
 COUNTERS = Counters(
@@ -112,7 +87,7 @@ def test_counts_without_counters_are_zero() -> None:
     assert all(r.entry_hits == r.captured == 0 for r in rows)
 
 
-def test_table_has_one_row_per_probe() -> None:
+def test_table_has_one_row_perprobe_layout() -> None:
     text = render_table(probe_counts(LAYOUT, COUNTERS, DecodeTally(snapshots={"calls": 8})))
     header, calls, line = text.splitlines()
     assert header.split("  ")[0].strip() == "probe"

@@ -8,16 +8,15 @@ from pathlib import Path
 import msgspec
 import pytest
 from click.testing import CliRunner
+from layouts import layout, probe_layout
 
-from stages._base import ArtifactHeader
 from stages.cli import main
 from stages.dump import Counters, DumpHeader, DumpWriter, Notice, ProbeCounters
 from stages.errors import DecodeError
 from stages.ir import ProbeIssue
-from stages.layout import Layout, ProbeLayout, encode_layout
+from stages.layout import encode_layout
 from stages.probecounts import DecodeTally
 from stages.probefile import parse_probes
-from stages.spec import DEFAULT_CAPTURE
 from stages.status import (
     DumpSummary,
     count_snapshots,
@@ -29,40 +28,15 @@ from stages.status import (
 from stages.upload.status import ProbeStatus, status_decoder
 from stages.upload.uploader import _Statuses
 
-
-def _probe(index: int, probe_id: str, version: int = 1, kind: str = "entry") -> ProbeLayout:
-    return ProbeLayout(
-        index=index,
-        probe_id=probe_id,
-        probe_version=version,
-        kind=kind,  # type: ignore[arg-type]
-        function=f"main.{probe_id}",
-        file="main.go",
-        line=10,
-        pc=0x1000 + index,
-        root_type=1,
-        root_size=0,
-        limits=DEFAULT_CAPTURE,
-        capture_snapshot=True,
-        variables=[],
-        bpf_function=f"godi_probe_{index}",
-    )
-
-
-LAYOUT = Layout(
-    header=ArtifactHeader(format="godi.layout", format_version=1, tool_version="t"),
-    binary_build_id="abc123",
-    goid_offset=152,
-    stack_hi_offset=8,
+LAYOUT = layout(
     probes=[
-        _probe(0, "emits", 3),
-        _probe(1, "emits", 3, "return"),
-        _probe(2, "quiet", 2),
-        _probe(3, "detached", 5),
-        _probe(4, "halfattached", 1),
-        _probe(5, "halfattached", 1, "return"),
+        probe_layout(0, "emits", 3),
+        probe_layout(1, "emits", 3, "return"),
+        probe_layout(2, "quiet", 2),
+        probe_layout(3, "detached", 5),
+        probe_layout(4, "halfattached", 1),
+        probe_layout(5, "halfattached", 1, "return"),
     ],
-    types=[],
     issues=[
         ProbeIssue(probe_id="nofunc", kind="function_not_found", message="no function main.x"),
         ProbeIssue(

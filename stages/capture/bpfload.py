@@ -21,9 +21,9 @@ from typing import Any
 
 from ..dump import ProbeCounters
 from ..errors import CaptureError
-from ..layout import SLOT_KEY_GUARD, Layout
+from ..layout import SLOT_KEY_GUARD, SLOT_ZERO, Layout
 from ..paths import bpf_dir
-from ..redaction import fold_table, key_hash
+from ..redaction import fold_table, guard_hashes
 from ._ringbuf import RingReader
 from .disarm import ENTRY, RETURN, Disarmer, DisarmStats, DisarmThread, disarmable_slots
 from .floats import FloatsPlan
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 RINGBUF_PAGES = 1024  # 4 MiB
 
 
-MAX_REDACTED = 1024
-"""GODI_MAX_REDACTED in bpf/godi.h."""
+MAX_REDACTED = 8192
+"""GODI_MAX_REDACTED in bpf/godi.h: spellings of redacted identifiers (hashes)."""
 
 
 def wakeup_bytes(ncpus: int) -> int:
@@ -104,6 +104,8 @@ class Loaded:
         _ensure_tracefs()
         self._bcc = _bcc()
         self.layout = layout
+        self._guard: tuple[set[int], int] | None = None
+        self._key_guard()  # too many spellings: refused before anything is loaded
         self.floats = floats or FloatsPlan()
         self._sigtramp_fd: int | None = None
         self._source = c_source
@@ -218,10 +220,10 @@ class Loaded:
             # What precedes an untouched page is kept (GODI_BLOCK_FLAG_PARTIAL): the
             # map and channel renderers read a map header, bucket, group or hchan
             # only up to where it was read.
-            leaf.partial = int(t.role in ("map_header", "map_bucket", "map_group", "chan"))
             leaf.n_guards = next(
                 (j for j, slot in enumerate(t.slots) if slot.kind != SLOT_KEY_GUARD), len(t.slots)
             )
+            leaf.n_zeros = sum(slot.kind == SLOT_ZERO for slot in t.slots)
             for j, slot in enumerate(t.slots):
                 leaf.slots[j].offset = slot.offset
                 leaf.slots[j].kind = slot.kind
@@ -262,13 +264,9 @@ class Loaded:
             info.fp_sp_delta = sp_delta or 0
             probes[ct.c_int(p.index)] = info
         redacted = self.bpf["godi_redacted"]
-        if len(self.layout.redacted_keys) > MAX_REDACTED:
-            raise CaptureError(
-                f"{len(self.layout.redacted_keys)} redacted identifiers: the BPF program "
-                f"checks map keys against at most {MAX_REDACTED}"
-            )
-        for name in self.layout.redacted_keys:
-            redacted[ct.c_uint64(key_hash(name))] = ct.c_uint8(1)
+        hashes, _ = self._key_guard()
+        for h in sorted(hashes):
+            redacted[ct.c_uint64(h)] = ct.c_uint8(1)
         fold = self.bpf["godi_fold"]
         leaf = fold.Leaf()
         lower, keep = fold_table()
@@ -285,6 +283,18 @@ class Loaded:
             rates[ct.c_int(r.slot)] = leaf
         self.set_target(0)
 
+    def _key_guard(self) -> tuple[set[int], int]:
+        """The hashes of every spelling of the redacted identifiers that the BPF key
+        guard can see (``redaction.guard_hashes``), and the longest's bytes."""
+        if self._guard is None:
+            try:
+                self._guard = guard_hashes(self.layout.redacted_keys, MAX_REDACTED)
+            except ValueError as e:
+                raise CaptureError(
+                    f"{e}: the BPF program checks map keys against at most {MAX_REDACTED}"
+                ) from e
+        return self._guard
+
     def set_target(self, target_tgid: int) -> None:
         """Only events of process ``target_tgid`` (0: any process) are captured."""
         self._target = target_tgid
@@ -300,7 +310,7 @@ class Loaded:
         leaf.floats = int(self.floats.enabled)
         leaf.sig_wanted = self.floats.sig_wanted
         # Map keys longer than this (normalised) are never redacted (godi_key_redacted).
-        leaf.key_max = max((len(k.encode()) for k in self.layout.redacted_keys), default=0)
+        leaf.key_max = self._key_guard()[1]
         if leaf.g_span > G_SPAN:
             raise CaptureError(
                 f"runtime.g: goid (+{goid}) and stack.hi (+{stack_hi}) are more than "
@@ -456,6 +466,11 @@ class Loaded:
         last_allowed = int(r.tat) - int(r.interval_ns)
         return due if due > now and last_allowed + 5_000_000 < now else None
 
+    def _wait_returns(self, slot: int, n: int) -> None:
+        """BPF tells the disarmer when ``slot``'s calls in flight fall below ``n``
+        (0: never)."""
+        self.bpf["godi_waiting"][ct.c_int(slot)] = ct.c_uint64(n)
+
     def start_disarming(self) -> None:
         """Take the disarmable probes out while their budget is spent (disarm.py),
         in a thread, until ``detach``."""
@@ -468,6 +483,7 @@ class Loaded:
             self._spent_until,
             lambda slot: int(self._rate(slot).inflight),
             time.monotonic_ns(),
+            self._wait_returns,
         )
         ctl = RingReader(self.bpf["godi_ctl"].map_fd, -1)
         self._ctl = ctl

@@ -19,8 +19,11 @@ measures it). So capture does it from user space:
   thousands per second then captures its tokens in bursts, which its one-second
   burst allowance lets through, at a few arm/disarm cycles per second;
 - the return link of a probe whose returns are paired with captured entries goes
-  only when no captured call is in flight (BPF counts them: ``inflight``) and
-  comes back before its entry link, so every captured call keeps its return;
+  only when no captured call is in flight (BPF counts them: ``inflight``; while
+  the disarmer waits, ``godi_waiting``, BPF tells it when the last one returns)
+  and comes back before its entry link, so every captured call keeps its return;
+  but a call still in flight ``RETURN_WAIT_NS`` later is given up (a panic ended
+  it, or it is very long): its return goes, counted;
 - the table of rates is checked at every tick too, so a lost message cannot keep a
   spent probe armed.
 
@@ -45,9 +48,16 @@ from ..layout import Layout
 
 log = logging.getLogger(__name__)
 
-MIN_OFF_NS = 100_000_000
-"""A disarmed probe stays out at least this long (a probe at 5000/s takes its 500
-tokens in one armed burst), so that arming costs at most ~10 cycles a second."""
+MIN_OFF_NS = 500_000_000
+"""A disarmed probe stays out at least this long: a probe at 5000/s takes the 2500
+tokens due meanwhile in one armed burst, at two arm/disarm cycles a second (each
+also costs the calls trapped between its budget being spent and its link going).
+Shorter than the one-second burst allowance, so that no token is lost waiting."""
+RETURN_WAIT_NS = 2_000_000_000
+"""How long a disarmed probe's returns stay for captured calls in flight: a call
+that never returns (a panic unwound it) would keep them, and with them a trap on
+every return of the function, for ever. Calls still in flight after that lose
+their return (``DisarmStats.returns_given_up``, logged)."""
 MAX_AHEAD_NS = 20_000_000
 """Arming starts ahead of the next token by what the last link creation took, at
 most this much."""
@@ -82,6 +92,15 @@ class _Slot:
     armed_ns: int = 0
     rearm_at: int | None = None
     given_up: bool = False
+    waiting: bool = False
+    """BPF is asked to tell when the calls in flight have returned."""
+    waiting_since: int | None = None
+    """Since when the returns have been kept for calls in flight."""
+    floor: int = 0
+    """The fewest calls in flight seen (disarmed) since ``waiting_since``."""
+    abandoned: int = 0
+    """Calls in flight given up (BPF still counts them until they return)."""
+    returns_given_up: int = 0
 
 
 @dataclass
@@ -92,6 +111,8 @@ class DisarmStats:
     armed_ns: int
     cycles: int = 0
     errors: list[str] = field(default_factory=list)
+    returns_given_up: int = 0
+    """Captured calls whose returns were given up (``RETURN_WAIT_NS``)."""
 
     @property
     def disarmed_ns(self) -> int:
@@ -117,8 +138,10 @@ class Disarmer:
     ``set_armed(slot, part, armed)`` attaches or detaches a slot's ``ENTRY`` or
     ``RETURN`` link and returns False when it could not (the process is gone...);
     ``spent_until(slot)`` is when the slot's next token is due (ktime ns; None when
-    one is available); ``inflight(slot)`` the captured calls not returned yet.
-    Times are CLOCK_MONOTONIC ns, the clock of ``bpf_ktime_get_ns``.
+    one is available); ``inflight(slot)`` the captured calls not returned yet (as
+    BPF counts them); ``wait_returns(slot, n)`` asks BPF to send ``CTL_RETURNED``
+    when that count falls to ``n - 1`` (0: do not). Times are CLOCK_MONOTONIC ns,
+    the clock of ``bpf_ktime_get_ns``.
     """
 
     def __init__(
@@ -128,10 +151,12 @@ class Disarmer:
         spent_until: Callable[[int], int | None],
         inflight: Callable[[int], int],
         now_ns: int,
+        wait_returns: Callable[[int, int], None] = lambda slot, n: None,
     ) -> None:
         self._set = set_armed
         self._spent_until = spent_until
         self._inflight = inflight
+        self._wait_returns = wait_returns
         self.start_ns = now_ns
         self.slots = {s: _Slot(has_returns=r, armed_since=now_ns) for s, r in slots.items()}
         self.cycles = dict.fromkeys(slots, 0)
@@ -154,12 +179,12 @@ class Disarmer:
             st.rearm_at = rearm
         else:
             st.rearm_at = max(st.rearm_at or 0, rearm)
-        self._maybe_drop_returns(slot)
+        self._maybe_drop_returns(slot, now_ns)
 
-    def returned(self, slot: int) -> None:
-        """A captured call of ``slot`` returned."""
+    def returned(self, slot: int, now_ns: int) -> None:
+        """The last captured call of ``slot`` in flight returned."""
         if slot in self.slots:
-            self._maybe_drop_returns(slot)
+            self._maybe_drop_returns(slot, now_ns)
 
     def tick(self, now_ns: int) -> int | None:
         """Arm what is due, disarm what is spent; returns when the next arming is
@@ -175,13 +200,18 @@ class Disarmer:
             elif st.rearm_at is not None and st.rearm_at <= now_ns:
                 self._arm(slot, now_ns)
             else:
-                self._maybe_drop_returns(slot)
+                self._maybe_drop_returns(slot, now_ns)
             if not st.entries_armed and st.rearm_at is not None:
                 upcoming = st.rearm_at if upcoming is None else min(upcoming, st.rearm_at)
         return upcoming
 
     def _arm(self, slot: int, now_ns: int) -> None:
         st = self.slots[slot]
+        if st.waiting:
+            # Armed, its calls come and go: no message for each (waiting_since
+            # stays, for a call that never returns).
+            self._wait_returns(slot, 0)
+            st.waiting = False
         # Returns first: a call captured as soon as its entry is armed finds them.
         if st.has_returns and not st.returns_armed:
             if not self._set(slot, RETURN, True):
@@ -206,14 +236,54 @@ class Disarmer:
                 self._arm(slot, now)
             st.given_up = True
 
-    def _maybe_drop_returns(self, slot: int) -> None:
+    def _in_flight(self, slot: int) -> int:
+        """Captured calls of ``slot`` in flight, but those given up; one of them
+        that returned after all makes BPF's count fall below them."""
+        st = self.slots[slot]
+        count = self._inflight(slot)
+        st.abandoned = max(0, min(st.abandoned, count))
+        return count - st.abandoned
+
+    def _maybe_drop_returns(self, slot: int, now_ns: int) -> None:
         st = self.slots[slot]
         if st.entries_armed or not st.has_returns or not st.returns_armed:
             return
-        if self._inflight(slot) > 0:
-            return
+        inflight = self._in_flight(slot)
+        if inflight > 0:
+            if st.waiting_since is None:
+                st.waiting_since, st.floor = now_ns, inflight
+            # The calls in flight all the time since: not those that began in an
+            # armed moment in between (the one that spent a token is in flight as
+            # its message comes), which it would be wrong to give up with them.
+            st.floor = min(st.floor, inflight)
+            if now_ns - st.waiting_since >= RETURN_WAIT_NS and st.floor > 0:
+                gone = st.floor
+                st.abandoned += gone
+                st.returns_given_up += gone
+                inflight -= gone
+                st.waiting_since, st.floor = now_ns, inflight
+                if st.waiting:
+                    self._wait_returns(slot, st.abandoned + 1)
+                log.warning(
+                    "rate slot %d: %d captured call(s) still in flight after %.0f s: "
+                    "their returns are given up (a panic ended them, or they are long)",
+                    slot,
+                    gone,
+                    RETURN_WAIT_NS / 1e9,
+                )
+            if inflight > 0 and not st.waiting:
+                self._wait_returns(slot, st.abandoned + 1)
+                st.waiting = True
+                # A return before BPF saw the request was not told.
+                inflight = self._in_flight(slot)
+            if inflight > 0:
+                return
+        st.waiting_since = None
         if self._set(slot, RETURN, False):
             st.returns_armed = False
+        if st.waiting:
+            self._wait_returns(slot, 0)
+            st.waiting = False
 
     def _give_up(self, slot: int, why: str) -> None:
         st = self.slots[slot]
@@ -231,6 +301,7 @@ class Disarmer:
                 armed_ns=armed,
                 cycles=self.cycles[slot],
                 errors=list(self.errors[slot]),
+                returns_given_up=st.returns_given_up,
             )
         return out
 
@@ -275,7 +346,7 @@ class DisarmThread:
                         if kind == CTL_SPENT:
                             self.disarmer.spent(slot, next_ns, now)
                         elif kind == CTL_RETURNED:
-                            self.disarmer.returned(slot)
+                            self.disarmer.returned(slot, now)
                     upcoming = self.disarmer.tick(time.monotonic_ns())
         except Exception as e:  # the capture goes on, with every probe armed again
             self.failure = e

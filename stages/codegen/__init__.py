@@ -294,7 +294,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
             issues.append(points)
             continue
         slot = len(rates)
-        roots = [build_root(p.pc, p.variables, types) for p in points]
+        roots = [build_root(p.pc, p.variables, types, captypes.redacted) for p in points]
         conditions = _conditions(probe, points, roots, types, kinds)
         decided = bool(conditions)
         # A condition BPF decides comes before the rate limit, which then counts
@@ -364,6 +364,7 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         runtime_types=runtime_types,
         definitions=[p for p in probeset.probes if any(x.probe_id == p.id for x in layouts)],
         redacted_keys=sorted(current_redaction().identifiers),
+        redacted_types=current_redaction().type_patterns(),
     )
     c_source = render_file(
         program.binary.build_id,

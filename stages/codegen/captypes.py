@@ -6,6 +6,12 @@ interfaces), flattened through structs and arrays to byte offsets. Entry 0 is
 raw bytes (string contents). Besides Go values (``role`` "value"), maps, channels,
 funcs and interfaces bring runtime structures: a map's header, buckets or
 swiss-table groups, a channel's ``hchan``, a func's code pointer, an itab.
+
+An entry whose elements hold redacted bytes inline (``redacted``: a field named
+like a secret, a value of a redacted type) lists them first, after a map's key
+guards, as ``SLOT_ZERO`` slots: the walker zeroes them in each copied element
+before it follows anything or sends the record. They are never cut; an entry
+with more of them than slots is not copied at all.
 """
 
 from __future__ import annotations
@@ -41,11 +47,13 @@ from ..layout import (
     SLOT_STRING,
     SLOT_SWISS_DIR,
     SLOT_SWISS_SMALL,
+    SLOT_ZERO,
     BpfSlot,
     BpfType,
     RuntimeTypeEntry,
 )
 from ..redaction import current as current_redaction
+from .redacted import RedactedBytes, chunks
 
 MAX_SLOTS = 128
 """Slots of one entry; must equal GODI_MAX_SLOTS in bpf/godi.h. An element with more
@@ -59,6 +67,8 @@ INLINE_ARRAY_OVER = 16
 """An array inside an element whose elements hold more references than this in all
 is one ``SLOT_INLINE`` (scanned in place, at most maxCollectionSize elements) rather
 than one slot per reference."""
+ZERO_CHUNK = 256
+"""Bytes one SLOT_ZERO slot zeroes at most (struct godi_zeros in bpf/godi.h)."""
 
 _Key = tuple[str, int]
 """(role, IR type id) of a capture type."""
@@ -70,6 +80,7 @@ class CaptureTypes:
     def __init__(self, types: TypeIndex) -> None:
         self._types = types
         self._redaction = current_redaction()
+        self.redacted = RedactedBytes(types, self._redaction)
         self._refs: dict[int, bool] = {}
         self._flat: dict[int, int] = {}
         self._index: dict[_Key, int] = {}
@@ -96,11 +107,32 @@ class CaptureTypes:
         self._index[key] = idx
         self._entries.append(None)  # reserved: recursive types refer to idx
         slots, truncated = self.slots_of(members)
-        # Guards first, in the first entry of the chain (GODI_GUARDS of them at most):
-        # a value is followed only after its key's check.
-        slots = (guards or []) + slots
+        zeros = [
+            BpfSlot(offset=at, kind=SLOT_ZERO, target=BYTES_TYPE, shift=n)
+            for at, n in chunks(self.redacted.at(members), ZERO_CHUNK)
+        ]
+        first = (guards or []) + zeros
+        if len(first) > MAX_SLOTS:
+            # Its secrets could not all be zeroed: never copied (size 0).
+            self._entries[idx] = BpfType(
+                index=idx,
+                ir_type=key[1] if key[1] >= 0 else None,
+                role=key[0],
+                size=0,
+                slots_truncated=True,
+            )
+            return idx
+        # Guards (GODI_GUARDS of them at most), then zeros, first and never cut, in
+        # the first entry of the chain: a value is followed only after its key's
+        # check, and nothing leaves BPF before the element's redacted bytes are
+        # zeroed (the walker drops a block whose first entry it did not finish; a
+        # SLOT_MORE entry is scanned later). A first entry full of them chains none.
+        most = MAX_SLOTS if len(first) == MAX_SLOTS else MAX_ELEMENT_SLOTS
+        room = most - len(first)
+        truncated = truncated or len(slots) > room
+        slots = first + slots[:room]
         if extra:
-            room = MAX_ELEMENT_SLOTS - len(slots)
+            room = most - len(slots)
             truncated = truncated or len(extra) > room
             slots = slots + extra[:room]
         self._entries[idx] = BpfType(
@@ -129,7 +161,8 @@ class CaptureTypes:
         return self._entry((role, ir_type), size, [])
 
     def add_root(self, size: int, members: list[tuple[int, int]]) -> int:
-        """A synthetic root type for a probe: ``members`` are (IR type, offset)."""
+        """A synthetic root type for a probe: ``members`` are (IR type, offset).
+        Its redacted bytes are zeroed by the probe's code (``roots``)."""
         idx = len(self._entries)
         self._entries.append(None)
         slots, truncated = self.slots_of(members)
@@ -424,6 +457,9 @@ class CaptureTypes:
         the data word is the value itself for pointer-shaped types, else a pointer
         to a copy of it."""
         t = self._types.resolve(type_id)
+        if direct_iface(type_id, self._types.resolve) and self.redacted.ranges(type_id):
+            # Its one pointer is redacted (by a field's name or a type): not followed.
+            return RuntimeTypeEntry(address=address, type=type_id, capture_type=None)
         if direct_iface(type_id, self._types.resolve):
             # A struct of one pointer (an array of one): the data word is that
             # pointer, and what it refers to is copied as for the pointer itself.

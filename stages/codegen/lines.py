@@ -14,18 +14,7 @@ from ..ir import (
     live_variables_at,
 )
 from ..layout import CaptureRole
-
-
-def same_file(wanted: str, recorded: str) -> bool:
-    """Whether a probe's ``sourceFile`` names a file the binary records: one path is
-    a suffix of the other on a path-component boundary (``main.go`` matches
-    ``example/main.go`` and ``/src/app/example/main.go``)."""
-    a = wanted.replace("\\", "/").strip("/")
-    b = recorded.replace("\\", "/").strip("/")
-    if not a or not b:
-        return False
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    return long_ == short or long_.endswith("/" + short)
+from ..probetargets import same_file
 
 
 class LineSite(NamedTuple):

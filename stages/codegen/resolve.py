@@ -4,41 +4,10 @@ from __future__ import annotations
 
 from ..decode.stacks import func_name_for_print
 from ..ir import Function, InlinedFunction, InlinedInstance, Program
+from ..probetargets import method_candidates, wanted_function_names
 from ..spec import Probe
 
-
-def method_candidates(probe: Probe) -> list[str]:
-    """The Go function names ``where`` may mean, most specific first."""
-    where = probe.where
-    method = where.method_name or ""
-    if not where.type_name:
-        return [method]
-    type_name = where.type_name
-    pointer = type_name.startswith("*")
-    type_name = type_name.lstrip("*")
-    pkg, _, bare = type_name.rpartition(".")
-    prefix = f"{pkg}." if pkg else ""
-    names = [f"{prefix}(*{bare}).{method}", f"{prefix}{bare}.{method}"]
-    return names if pointer else [names[1], names[0]]
-
-
-def wanted_function_names(probes: list[Probe]) -> list[str]:
-    """What a scoped irgen needs for the probes: the exact function names they may
-    mean, ``pkg.F[...]`` for a generic probe (every shape instantiation) and a line
-    request (``stages.irgen.scope.line_request``) for a line probe, which irgen
-    resolves against the binary."""
-    from ..irgen.scope import line_request
-
-    out: set[str] = set()
-    for p in probes:
-        where = p.where
-        if where.source_file and where.lines:
-            for line in where.lines:
-                if line.strip().isdigit():
-                    out.add(line_request(where.source_file, int(line)))
-        elif where.method_name:
-            out.update(method_candidates(p))
-    return sorted(out)
+__all__ = ["inlined_copies", "method_candidates", "resolve", "wanted_function_names"]
 
 
 def resolve(program: Program, probe: Probe) -> list[Function]:

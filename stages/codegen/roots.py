@@ -4,7 +4,9 @@ For each variable, the DWARF location in force at the probe PC says which
 registers and stack slots hold its bytes. This module decides the root offset of
 each variable and the statement that fills each piece; bytes that eBPF cannot
 read (vector registers, optimised-out pieces) are zeroed and marked unavailable
-so the decoder never shows them as values.
+so the decoder never shows them as values. The bytes of redacted fields inside a
+variable (``redacted.RedactedBytes``) are zeroed after the pieces are in, and a
+piece that lies wholly inside them is not read at all.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from ..ir import (
     Variable,
 )
 from ..layout import CaptureRole, PieceLayout, PieceSource, VariableLayout
+from ..redaction import current as current_redaction
 from ..redaction import is_redacted_ident, is_redacted_type
 from .leaves import abi_leaves, place_pieces
+from .redacted import RedactedBytes
 from .render import c_comment
 
 # DWARF x86-64 register numbers -> struct pt_regs members.
@@ -86,8 +90,16 @@ def _uncovered(leaves: list[tuple[int, int]], pieces: list[PieceLayout]) -> list
     return [(at, n) for at, n in leaves if not any(lo <= at and at + n <= hi for lo, hi in covered)]
 
 
-def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: TypeIndex) -> Root:
-    """Place ``variables`` (as located at ``pc``) in a root area."""
+def build_root(
+    pc: int,
+    variables: list[tuple[Variable, CaptureRole]],
+    types: TypeIndex,
+    redacted: RedactedBytes | None = None,
+) -> Root:
+    """Place ``variables`` (as located at ``pc``) in a root area; ``redacted`` says
+    which of their bytes are zeroed (by default, under the current environment)."""
+    if redacted is None:
+        redacted = RedactedBytes(types, current_redaction())
     out: list[VariableLayout] = []
     stmts: list[str] = []
     offset = 0
@@ -145,15 +157,19 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
         label = c_comment(var.name)
         leaves = abi_leaves(var.type, types)
         places = place_pieces([p.size for p in loc.pieces], leaves, size)
+        secrets = redacted.ranges(var.type)
         for piece, (at, psize) in zip(loc.pieces, places, strict=True):
             if psize <= 0 or at + psize > size:
                 continue
             dst = offset + at
+            # Wholly redacted: not read (the zeroing below covers it).
+            hidden = any(lo <= at and at + psize <= lo + n for lo, n in secrets)
             if isinstance(piece, RegisterPiece) and piece.register in PT_REGS and psize <= 8:
-                stmts.append(
-                    f"GODI_ROOT_REG(s, {dst}, regs->{PT_REGS[piece.register]}, {psize});"
-                    f" /* {label} */"
-                )
+                if not hidden:
+                    stmts.append(
+                        f"GODI_ROOT_REG(s, {dst}, regs->{PT_REGS[piece.register]}, {psize});"
+                        f" /* {label} */"
+                    )
                 pieces.append(PieceLayout(offset=at, size=psize, source="register"))
             elif isinstance(piece, CfaPiece | AddressPiece) and fail_bit < MAX_FAIL_BITS:
                 if isinstance(piece, CfaPiece):
@@ -162,7 +178,10 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
                 else:
                     addr = f"0x{piece.address:x}ULL"
                     source = "memory"
-                stmts.append(f"GODI_ROOT_MEM(s, {dst}, {addr}, {psize}, {fail_bit}); /* {label} */")
+                if not hidden:
+                    stmts.append(
+                        f"GODI_ROOT_MEM(s, {dst}, {addr}, {psize}, {fail_bit}); /* {label} */"
+                    )
                 pieces.append(PieceLayout(offset=at, size=psize, source=source, fail_bit=fail_bit))
                 fail_bit += 1
             elif isinstance(piece, RegisterPiece) and 17 <= piece.register <= 32 and psize <= 8:
@@ -171,7 +190,8 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
                 xmm = piece.register - 17
                 stmts.append(f"GODI_ROOT_ZERO(s, {dst}, {psize}); /* {label}: xmm{xmm} */")
                 pieces.append(PieceLayout(offset=at, size=psize, source="vector", register=xmm))
-                vectors |= 1 << xmm
+                if not hidden:  # a redacted register is not asked for
+                    vectors |= 1 << xmm
             else:
                 if isinstance(piece, RegisterPiece):
                     reason = _register_reason(piece.register)
@@ -193,6 +213,8 @@ def build_root(pc: int, variables: list[tuple[Variable, CaptureRole]], types: Ty
                     reason="not described by the DWARF location",
                 )
             )
+        for lo, n in secrets:
+            stmts += _zero(offset + lo, n, var.name, "redacted")
         pieces.sort(key=lambda p: p.offset)
         out.append(
             VariableLayout(

@@ -203,7 +203,9 @@ class DecodeRun(Iterator[Snapshot]):
         self._name = name
         # What the capture redacted stays redacted, whatever decode's environment.
         policy = redaction if redaction is not None else Redaction.from_env()
-        self._renderer = ValueRenderer(program, layout, policy.including(layout.redacted_keys))
+        self._renderer = ValueRenderer(
+            program, layout, policy.including(layout.redacted_keys, layout.redacted_types)
+        )
         self._message = MessageFormatter(self._renderer)
         self._envelope = Envelope(self.header, layout.probes, service, tags)
         self._symbolizer = self._renderer.symbolizer  # one reader of the table, one cache
@@ -221,7 +223,7 @@ class DecodeRun(Iterator[Snapshot]):
         self._definitions = {d.id: d for d in layout.definitions}
         self._expressions: dict[str, ProbeExpressions] = {}
         self._limiters: dict[str, RateLimiter] = {}
-        kinds = kinds_from_types(program.types)
+        kinds = None  # worked out for the first probe with expressions (2-3 ms)
         for d in layout.definitions:
             try:
                 if (
@@ -231,6 +233,8 @@ class DecodeRun(Iterator[Snapshot]):
                     and not (d.capture_expressions)
                 ):
                     continue
+                if kinds is None:
+                    kinds = kinds_from_types(program.types)
                 self._expressions[d.id] = ProbeExpressions(d, kinds)
             except ExpressionError as e:
                 log.warning("probe %s: %s", d.id, e)

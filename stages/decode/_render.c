@@ -292,8 +292,15 @@ int block_index_fill(BlockIndex *bi, const unsigned char *p, Py_ssize_t total, P
 			want = 0;
 		else if (__builtin_mul_overflow((long long)count, size, &want))
 			want = -1; /* matches no u32 length */
-		if ((Py_ssize_t)length > total - start || want != (long long)length)
+		if ((Py_ssize_t)length > total - start)
 			return 0;
+		if (flags & BLOCK_FLAG_PARTIAL && !(flags & BLOCK_FLAG_READ_FAILED)) {
+			/* the head of one more element: more than count's, less than one more */
+			if (want < 0 || (long long)length <= want || (long long)length >= want + size)
+				return 0;
+		} else if (want != (long long)length) {
+			return 0;
+		}
 		any |= (uint32_t)flags;
 		Entry e = {addr, start, start + (Py_ssize_t)length, (uint32_t)type, (uint32_t)count,
 			   (uint32_t)flags};
@@ -1546,6 +1553,8 @@ PyTypeObject RendererType = {
 static PyMethodDef module_methods[] = {
 	{"index_blocks", index_blocks, METH_VARARGS,
 	 "index_blocks(payload, pos, type_sizes): (BlockIndex, short bit) or None."},
+	{"crc32", crc32_function, METH_VARARGS,
+	 "crc32(data, crc=0): the CRC-32 dump records carry, as zlib.crc32 computes it."},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -17,8 +17,7 @@
 #define BLOCK_HEADER_SIZE 24
 #define BLOCK_FLAG_READ_FAILED 1
 #define BLOCK_FLAG_SHORT 2
-#define BLOCK_FLAG_PARTIAL 4 /* read up to start + (flags >> BLOCK_VALID_SHIFT) only */
-#define BLOCK_VALID_SHIFT 16
+#define BLOCK_FLAG_PARTIAL 4 /* the head of one more element follows the count */
 #define BYTES_TYPE 0
 #define KEY_REDACTED (1ULL << 63) /* a guarded map key's mark in its length word */
 
@@ -244,6 +243,8 @@ GODI_INTERNAL void dyns_clear(Renderer *r);
 
 /* _snapshots.c */
 GODI_INTERNAL extern PyTypeObject SnapshotsType;
+/* crc32(data, crc=0): the CRC-32 the dump records carry, as zlib.crc32 (tests). */
+GODI_INTERNAL PyObject *crc32_function(PyObject *self, PyObject *args);
 
 /* _summary.c */
 GODI_INTERNAL extern PyTypeObject SummariesType;

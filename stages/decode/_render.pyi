@@ -33,6 +33,8 @@ class BlockIndex:
 def index_blocks(
     payload: bytes, pos: int, type_sizes: list[int], /
 ) -> tuple[BlockIndex, int] | None: ...
+def crc32(data: bytes, crc: int = 0, /) -> int:
+    """The CRC-32 dump records carry (C: ``stages/_crc32.h``), as ``zlib.crc32``."""
 
 @final
 class Renderer:

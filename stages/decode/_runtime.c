@@ -41,11 +41,24 @@ enum {
 	M_CTRL_EMPTY,
 	M_KEY_INDIRECT,
 	M_ELEM_INDIRECT,
+	M_KEY_SIZE, /* bytes of a key, of an element, in their slot */
+	M_ELEM_SIZE,
 	M_GROUP_IX, /* capture types: -1 none */
 	M_TABLE_IX,
 	M_DIR_IX,
 	M_COUNT,
 };
+
+/* A key text already asked about, and the answer (redacted_key). */
+typedef struct {
+	uint64_t hash;
+	char *text; /* NULL: empty slot */
+	Py_ssize_t len;
+	int redacted;
+} KeyMemo;
+
+#define KEY_MEMO 512      /* slots, by the text's hash (the last text wins a slot) */
+#define KEY_MEMO_TEXT 256 /* longer key texts are not kept */
 
 typedef struct MapSpec {
 	long long v[M_COUNT];
@@ -53,6 +66,7 @@ typedef struct MapSpec {
 	Py_ssize_t nkeys, nvalues;
 	int string_key;
 	Text redacted; /* a redacted entry's value */
+	KeyMemo *memo; /* string keys: KEY_MEMO slots */
 } MapSpec;
 
 static int take_types(PyObject *seq, uint32_t **out, Py_ssize_t *n)
@@ -118,6 +132,10 @@ static int take_map(Renderer *r, Node *nd, PyObject *rest)
 		return -1;
 	}
 	m->string_key = string_key;
+	if (string_key && !(m->memo = PyMem_Calloc(KEY_MEMO, sizeof(KeyMemo)))) {
+		PyErr_NoMemory();
+		return -1;
+	}
 	if (take_types(kcap, &m->keys, &m->nkeys) < 0 ||
 	    take_types(vcap, &m->values, &m->nvalues) < 0 ||
 	    keep_text(r->keep, redacted, &m->redacted) < 0)
@@ -160,6 +178,10 @@ void runtime_node_clear(Node *nd)
 	if (nd->map) {
 		PyMem_Free(nd->map->keys);
 		PyMem_Free(nd->map->values);
+		if (nd->map->memo)
+			for (int i = 0; i < KEY_MEMO; i++)
+				PyMem_Free(nd->map->memo[i].text);
+		PyMem_Free(nd->map->memo);
 		PyMem_Free(nd->map);
 		nd->map = NULL;
 	}
@@ -182,11 +204,11 @@ static inline int valid(const Entry *e)
 	return e && !(e->flags & BLOCK_FLAG_READ_FAILED) && e->count > 0;
 }
 
-/* runtime_values._read_end: where what was read of a bucket or group block ends */
-static inline Py_ssize_t read_end(const Entry *e)
+/* runtime_values._readable: at least the head of an element */
+static inline int readable(const Entry *e)
 {
-	return e->flags & BLOCK_FLAG_PARTIAL ? e->start + (Py_ssize_t)(e->flags >> BLOCK_VALID_SHIFT)
-					     : e->end;
+	return e && !(e->flags & BLOCK_FLAG_READ_FAILED) &&
+	       (e->count > 0 || e->flags & BLOCK_FLAG_PARTIAL);
 }
 
 static inline const Entry *find(const Walk *w, uint64_t addr, long long ix)
@@ -473,12 +495,34 @@ static int indirect(MapWalk *mw, Py_ssize_t off, const uint32_t *types, Py_ssize
 	return 0;
 }
 
+static inline uint64_t text_hash(const char *p, Py_ssize_t n)
+{
+	uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
+	for (; n >= 8; p += 8, n -= 8) {
+		uint64_t x;
+		memcpy(&x, p, 8);
+		h = (h ^ x) * 0xBF58476D1CE4E5B9ull;
+		h ^= h >> 31;
+	}
+	uint64_t x = 0;
+	memcpy(&x, p, (size_t)n);
+	h = (h ^ x) * 0x94D049BB133111EBull;
+	return h ^ (h >> 29);
+}
+
 /* Whether a string key's text shows a redacted identifier (Python's answer,
- * cached by the text): 1, 0, or -1 on error. */
+ * cached by the text in a dict, and the recent ones in m->memo without making a
+ * bytes object): 1, 0, or -1 on error. */
 static int redacted_key(MapWalk *mw, Py_ssize_t at)
 {
 	Walk *w = mw->w;
-	PyObject *key = PyBytes_FromStringAndSize(w->out + at, w->len - at);
+	const char *text = w->out + at;
+	Py_ssize_t n = w->len - at;
+	uint64_t h = text_hash(text, n);
+	KeyMemo *slot = &mw->m->memo[h & (KEY_MEMO - 1)];
+	if (slot->text && slot->hash == h && slot->len == n && memcmp(slot->text, text, (size_t)n) == 0)
+		return slot->redacted;
+	PyObject *key = PyBytes_FromStringAndSize(text, n);
 	if (!key)
 		return -1;
 	PyObject *hit = cached(mw->nd->cache, mw->nd->call, key);
@@ -487,6 +531,16 @@ static int redacted_key(MapWalk *mw, Py_ssize_t at)
 		return -1;
 	int rc = PyObject_IsTrue(hit);
 	Py_DECREF(hit);
+	if (rc >= 0 && n <= KEY_MEMO_TEXT) {
+		char *copy = slot->len >= n && slot->text ? slot->text : PyMem_Realloc(slot->text, (size_t)n + 1);
+		if (copy) {
+			memcpy(copy, w->out + at, (size_t)n);
+			slot->text = copy;
+			slot->hash = h;
+			slot->len = n;
+			slot->redacted = rc;
+		}
+	}
 	return rc;
 }
 
@@ -581,32 +635,35 @@ static int groups(MapWalk *mw, uint64_t addr, uint64_t n)
 	if (m->v[M_GROUP_IX] < 0 || addr == 0)
 		return 0;
 	const Entry *block = find(w, addr, m->v[M_GROUP_IX]);
-	if (!valid(block)) {
+	if (!readable(block)) {
 		w->missing = 1;
 		return 0;
 	}
-	uint64_t count = n < block->count ? n : block->count;
+	/* runtime_values._elements: the whole groups, and the head of a partly read one */
+	uint64_t have = (uint64_t)block->count + (block->flags & BLOCK_FLAG_PARTIAL ? 1 : 0);
+	uint64_t count = n < have ? n : have;
 	Py_ssize_t size = (Py_ssize_t)m->v[M_GROUP_SIZE], slots = (Py_ssize_t)m->v[M_GROUP_SLOTS];
-	Py_ssize_t read = read_end(block);
 	for (uint64_t i = 0; i < count && !mw->stop; i++) {
 		Py_ssize_t base = block->start + (Py_ssize_t)i * size;
+		Py_ssize_t end = base + size < block->end ? base + size : block->end;
 		Py_ssize_t ctrl = base + (Py_ssize_t)m->v[M_CTRL];
-		if (overrun(ctrl, slots, &w->payload))
-			return -1;
-		if (ctrl + slots > read) {
-			w->missing = 1;
+		if (ctrl + slots > end) {
+			w->missing = 1; /* a partly read group without its control word */
 			continue;
 		}
+		if (overrun(ctrl, slots, &w->payload))
+			return -1;
 		for (Py_ssize_t j = 0; j < slots && !mw->stop; j++) {
 			if (w->payload.p[ctrl + j] & m->v[M_CTRL_EMPTY])
 				continue; /* empty or deleted */
 			Py_ssize_t slot = base + (Py_ssize_t)(m->v[M_SLOTS] + j * m->v[M_SLOT_SIZE]);
-			if (slot + (Py_ssize_t)m->v[M_SLOT_SIZE] > read) {
-				w->missing = 1; /* a full slot past what was read */
+			Py_ssize_t k = slot + (Py_ssize_t)m->v[M_KEY], v = slot + (Py_ssize_t)m->v[M_ELEM];
+			if (k + (Py_ssize_t)m->v[M_KEY_SIZE] > end ||
+			    v + (Py_ssize_t)m->v[M_ELEM_SIZE] > end) {
+				w->missing = 1;
 				continue;
 			}
-			if (entry(mw, slot + (Py_ssize_t)m->v[M_KEY],
-				  slot + (Py_ssize_t)m->v[M_ELEM]) < 0)
+			if (entry(mw, k, v) < 0)
 				return -1;
 		}
 	}
@@ -670,12 +727,12 @@ static int render_map(Walk *w, const Node *nd, uint64_t addr, long long depth)
 	if (!addr)
 		return put_null(w, nd);
 	const Entry *header = find(w, addr, nd->ix);
-	if (!valid(header)) {
+	if (!readable(header)) {
 		w->missing = 1;
 		return put_reason(w, nd, "unavailable");
 	}
-	/* read only up to a page never touched, before the fields read here */
-	Py_ssize_t read = read_end(header);
+	/* read only up to a page never touched (PARTIAL), before the fields read here */
+	Py_ssize_t read = header->end;
 	if (header->start + 8 + (Py_ssize_t)nd->map->v[M_USED] > read) {
 		w->missing = 1;
 		return put_reason(w, nd, "unavailable");

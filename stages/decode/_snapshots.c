@@ -37,7 +37,7 @@ static const unsigned char SYNC[4] = {0xd7, 'G', 'D', 'R'};
 #define EVENT_FLAG_TRUNCATED 1
 #define OFFSET_BITS 48     /* envelope.OFFSET_BITS */
 #define CACHED_TEXT 256    /* DecodeRun: _CACHED_TEXT */
-#define SHORT_TEXT 2048    /* DecodeRun: _SHORT_TEXT */
+#define LONG_TEXT 16384 /* a summary of a longer text renders the value again */
 #define CACHED_PIECES 1024 /* _CACHED_PIECES */
 #define CACHED_STACKS 4096 /* MAX_CACHED_STACKS */
 
@@ -598,14 +598,18 @@ static PyObject *make_summary_context(void *arg)
 }
 
 /* The summary of a value in C (summaries.py), escaped, after the piece's prefix:
- * 0, 1 declined, -1 error. A long text is rendered again within the summary
- * limits first, as DecodeRun._summary does. */
+ * 0, 1 declined, -1 error. The same from the value's whole text as from the value
+ * rendered again within the summary limits (a summary reads no further: see
+ * message.py), which DecodeRun._summary does above 2,048 bytes. Here the whole
+ * text is read up to LONG_TEXT bytes (pairing its brackets costs less than a
+ * second render: text/template's 8 KB values), and above it the value is rendered
+ * again (gofmt's parser states of 20 KB and more). */
 static int put_summary(Walk *o, Event *e, Said *s, const char *text, Py_ssize_t n)
 {
 	Py_ssize_t at = o->len;
 	if (PUT_TEXT(o, s->prefix) < 0)
 		return -1;
-	if (n <= SHORT_TEXT) {
+	if (n <= LONG_TEXT) {
 		int rc = summary_into(e->self->summaries, s->summary, text, n, o);
 		if (rc == 1)
 			o->len = at;
@@ -1299,3 +1303,15 @@ PyTypeObject SnapshotsType = {
 	.tp_clear = (inquiry)snapshots_clear,
 	.tp_methods = snapshots_methods,
 };
+
+PyObject *crc32_function(PyObject *self, PyObject *args)
+{
+	(void)self;
+	Py_buffer data;
+	unsigned int crc = 0;
+	if (!PyArg_ParseTuple(args, "y*|I", &data, &crc))
+		return NULL;
+	uint32_t out = godi_crc32(crc, data.buf, (size_t)data.len);
+	PyBuffer_Release(&data);
+	return PyLong_FromUnsignedLong(out);
+}

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from ..errors import DecodeError
 from ..layout import (
+    BLOCK_FLAG_PARTIAL,
     BLOCK_FLAG_READ_FAILED,
     BLOCK_FLAG_SHORT,
     BLOCK_HEADER_FORMAT,
@@ -209,7 +210,7 @@ def _parse_blocks(
             size = type_sizes[type_index]
             start = pos + BLOCK_HEADER_SIZE
             end = start + length
-            if end > total or length != (0 if flags & BLOCK_FLAG_READ_FAILED else count * size):
+            if end > total or not _adds_up(count, size, length, flags):
                 raise _BadBlock(_why(pos, count, size, length, flags, end > total))
             any_short |= flags
             block = (start, end, count, flags)
@@ -229,6 +230,16 @@ def _parse_blocks(
     except _BadBlock as e:
         raise corrupt_event(offset, str(e)) from None
     return any_short & BLOCK_FLAG_SHORT
+
+
+def _adds_up(count: int, size: int, length: int, flags: int) -> bool:
+    """Whether a block of ``count`` elements of ``size`` bytes holds ``length``: none
+    if its read failed; the head of one more element if ``PARTIAL``."""
+    if flags & BLOCK_FLAG_READ_FAILED:
+        return length == 0
+    if flags & BLOCK_FLAG_PARTIAL:
+        return count * size < length < (count + 1) * size
+    return length == count * size
 
 
 class _BadBlock(Exception):

@@ -377,6 +377,8 @@ class NativeRenderer:
             layout.ctrl_empty,
             int(layout.key_indirect),
             int(layout.elem_indirect),
+            layout.key_size,
+            layout.elem_size,
             ix("map_group"),
             ix("map_table"),
             ix("map_directory"),

@@ -248,6 +248,8 @@ def _plan_variable(
     constant = None
     if renderer.redaction.ident(var.name):
         constant = value_text(type_name, "redactedIdent")
+    elif renderer.redacted_type(var.type):  # never read (codegen.roots)
+        constant = value_text(type_name, "redactedType")
     elif var.root_offset is None:
         constant = value_text(type_name, "unavailable")
     elif holes and not fail_holes and renderer.covered(tuple(holes), base, base + var.size):

@@ -30,7 +30,7 @@ from ..ir import (
     SwissMapLayout,
     UnsafePointerType,
 )
-from ..layout import BLOCK_FLAG_PARTIAL, BLOCK_FLAG_READ_FAILED, BLOCK_VALID_SHIFT, KEY_REDACTED
+from ..layout import BLOCK_FLAG_PARTIAL, BLOCK_FLAG_READ_FAILED, KEY_REDACTED
 from . import jsontext
 from .events import Block
 from .jsontext import UNAVAILABLE, quote
@@ -58,11 +58,22 @@ def _valid(block: Block | None) -> bool:
     return block is not None and not block[3] & BLOCK_FLAG_READ_FAILED and block[2] > 0
 
 
-def _read_end(block: Block) -> int:
-    """Where the bytes read of a bucket or group block end: a PARTIAL one was read
-    only up to a page the program never touched (zeros after)."""
-    start, end, _, flags = block
-    return start + (flags >> BLOCK_VALID_SHIFT) if flags & BLOCK_FLAG_PARTIAL else end
+def _readable(block: Block | None) -> bool:
+    """Whether ``block`` is there and holds at least part of an element."""
+    return (
+        block is not None
+        and not block[3] & BLOCK_FLAG_READ_FAILED
+        and (block[2] > 0 or bool(block[3] & BLOCK_FLAG_PARTIAL))
+    )
+
+
+def _elements(block: Block, n: int, size: int) -> range:
+    """Where the first ``n`` elements of ``block`` start: its whole ones, and the
+    one it holds only the head of (``PARTIAL``: its memory stopped being
+    readable there); each is read up to the block's end at most."""
+    start, _, count, flags = block
+    shown = min(n, count + (1 if flags & BLOCK_FLAG_PARTIAL else 0))
+    return range(start, start + shown * size, size)
 
 
 def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
@@ -110,11 +121,11 @@ def compile_map(r: ValueRenderer, name: str, t: MapType) -> Render:
         if addr == 0:
             return null
         header = ctx.blocks.get((addr, header_ix))
-        if not _valid(header):
+        if not _readable(header):
             ctx.missing = True
             return unavailable
         assert header is not None
-        read = _read_end(header)
+        read = header[1]  # a PARTIAL header is read up to a page never touched
         if header[0] + count_offset + 8 > read:
             ctx.missing = True  # read only up to a page never touched, before its count
             return unavailable
@@ -215,30 +226,29 @@ def _bucket_entries(
     slots = layout.bucket_slots
 
     def chain(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int, int]]:
-        """(payload, bucket start, end of what was read of it) of each bucket."""
+        """(payload, start, end of what was read) of each bucket and overflow."""
         if bucket_ix is None or addr == 0:
             return
         block = ctx.blocks.get((addr, bucket_ix))
-        if not _valid(block):
+        if not _readable(block):
             return
         assert block is not None
         payload = ctx.payload
-        start, _, elements, _ = block
-        read = _read_end(block)
-        for i in range(min(n, elements)):
-            base = start + i * size
-            yield payload, base, read
+        for base in _elements(block, n, size):
+            end = min(block[1], base + size)
+            yield payload, base, end
             seen = 0
-            at, at_read = base, read
-            while seen < 64:  # overflow chains are short; bound them anyway
-                if at + layout.overflow_offset + 8 > at_read:
-                    break  # not read: the entries it may lead to count as missing
-                ovf = _U64.unpack_from(payload, at + layout.overflow_offset)[0]
-                nxt = ctx.blocks.get((ovf, bucket_ix)) if ovf else None
-                if nxt is None or not _valid(nxt):
+            at = base + layout.overflow_offset
+            ovf = _U64.unpack_from(payload, at)[0] if at + 8 <= end else 0
+            while ovf and seen < 64:  # overflow chains are short; bound them anyway
+                nxt = ctx.blocks.get((ovf, bucket_ix))
+                if not _readable(nxt):
                     break
-                at, at_read = nxt[0], _read_end(nxt)
-                yield payload, at, at_read
+                assert nxt is not None
+                nxt_end = min(nxt[1], nxt[0] + size)
+                yield payload, nxt[0], nxt_end
+                at = nxt[0] + layout.overflow_offset
+                ovf = _U64.unpack_from(payload, at)[0] if at + 8 <= nxt_end else 0
                 seen += 1
 
     def entries(at: int, ctx: RenderContext) -> Iterator[Slot]:
@@ -250,19 +260,16 @@ def _bucket_entries(
         if old and log2 > 0:
             sources.append((old, 1 << (log2 - 1)))
         for addr, n in sources:
-            for data, base, read in chain(ctx, addr, n):
+            for data, base, end in chain(ctx, addr, n):
                 for j in range(slots):
-                    if base + layout.tophash_offset + j >= read:
-                        ctx.missing = True
-                        break
+                    if base + layout.tophash_offset + j >= end:
+                        break  # the rest of a partly read bucket
                     if data[base + layout.tophash_offset + j] < layout.min_top_hash:
                         continue
                     k_off = base + layout.keys_offset + j * layout.key_size
                     v_off = base + layout.values_offset + j * layout.value_size
-                    k_end = k_off + (8 if layout.key_indirect else layout.key_size)
-                    v_end = v_off + (8 if layout.value_indirect else layout.value_size)
-                    if max(k_end, v_end) > read:
-                        ctx.missing = True  # a full slot past what was read
+                    if k_off + layout.key_size > end or v_off + layout.value_size > end:
+                        ctx.missing = True
                         continue
                     k = (
                         _indirect(ctx, data, k_off, key_ix)
@@ -294,18 +301,15 @@ def _swiss_entries(
     dir_ix = r.role_index("map_directory", t.id)
 
     def groups(ctx: RenderContext, addr: int, n: int) -> Iterator[tuple[Buffer, int, int]]:
-        """(payload, group start, end of what was read) of each group."""
         if group_ix is None or addr == 0:
             return
         block = ctx.blocks.get((addr, group_ix))
-        if not _valid(block):
+        if not _readable(block):
             ctx.missing = True
             return
         assert block is not None
-        start, _, elements, _ = block
-        read = _read_end(block)
-        for i in range(min(n, elements)):
-            yield ctx.payload, start + i * layout.group_size, read
+        for base in _elements(block, n, layout.group_size):
+            yield ctx.payload, base, min(block[1], base + layout.group_size)
 
     def tables(at: int, ctx: RenderContext) -> Iterator[tuple[Buffer, int, int]]:
         payload = ctx.payload
@@ -338,20 +342,21 @@ def _swiss_entries(
             yield from groups(ctx, data_ptr, mask + 1)
 
     def entries(at: int, ctx: RenderContext) -> Iterator[Slot]:
-        for data, base, read in tables(at, ctx):
-            if base + layout.ctrl_offset + layout.group_slots > read:
+        for data, base, end in tables(at, ctx):
+            ctrl_at = base + layout.ctrl_offset
+            if ctrl_at + layout.group_slots > end:
                 ctx.missing = True
-                continue
-            ctrl = data[base + layout.ctrl_offset : base + layout.ctrl_offset + layout.group_slots]
+                continue  # a partly read group without its control word
+            ctrl = data[ctrl_at : ctrl_at + layout.group_slots]
             for j in range(layout.group_slots):
                 if ctrl[j] & layout.ctrl_empty:
                     continue  # empty or deleted
                 slot = base + layout.slots_offset + j * layout.slot_size
-                if slot + layout.slot_size > read:
-                    ctx.missing = True  # a full slot past what was read
-                    continue
                 k_off = slot + layout.key_offset
                 v_off = slot + layout.elem_offset
+                if k_off + layout.key_size > end or v_off + layout.elem_size > end:
+                    ctx.missing = True
+                    continue
                 k = _indirect(ctx, data, k_off, key_ix) if layout.key_indirect else (data, k_off)
                 v = _indirect(ctx, data, v_off, val_ix) if layout.elem_indirect else (data, v_off)
                 if k is None or v is None:
@@ -382,12 +387,12 @@ def compile_chan(r: ValueRenderer, name: str, t: ChanType) -> Render:
         if addr == 0:
             return null
         block = ctx.blocks.get((addr, ix))
-        if not _valid(block):
+        if not _readable(block):
             ctx.missing = True
             return f'{head},"address":"{addr:#x}"{UNAVAILABLE}'
         assert block is not None
         data, at = ctx.payload, block[0]
-        if at + needed > _read_end(block):
+        if at + needed > block[1]:
             # hchan's end ran into a page the program never touched, before the
             # fields shown (they come first: not seen so far)
             ctx.missing = True

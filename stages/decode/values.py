@@ -302,20 +302,34 @@ class ValueRenderer:
                         f"but its IR type {var.type} is {ir_size}",
                     )
 
-        self._check_no_value_cycle()
+        self._check_no_value_cycle(program.types)
 
-    def _check_no_value_cycle(self) -> None:
+    def _check_no_value_cycle(self, types: list[Type]) -> None:
         """Refuse an IR in which a type holds itself by value (through struct
         fields, array elements or typedefs), which no Go type can and whose
         rendering would never end, or nests deeper than ``MAX_LEVELS // 2`` by
         value; work out each type's ``levels`` on the way. Without recursion, over
-        every type (an interface may hold any of them): about 2 ms per 1,000."""
-        state: dict[int, int] = {}  # 1: on the current path, 2: done
+        every type (an interface may hold any of them), ``types`` in the IR's
+        order; a type that holds no other (a pointer, a scalar...) is one level
+        and needs no visit: about 1 ms per 1,000 types."""
         levels = self._levels
-        for start in self._names:
+        held: dict[int, list[int]] = {}
+        for t in types:
+            if isinstance(t, StructType):
+                if t.fields:
+                    held[t.id] = [f.type for f in t.fields]
+                else:
+                    levels[t.id] = 2
+            elif isinstance(t, TypedefType):
+                held[t.id] = [t.target]
+            elif isinstance(t, ArrayType):
+                held[t.id] = [t.elem]
+        state: dict[int, int] = {}  # 1: on the current path, 2: done
+        names = self._names
+        for start, children in held.items():
             if start in state:
                 continue
-            stack = [(start, iter(self._held(start)))]
+            stack = [(start, iter(children))]
             state[start] = 1
             while stack:
                 tid, rest = stack[-1]
@@ -323,43 +337,28 @@ class ValueRenderer:
                 if nxt is None:
                     state[tid] = 2
                     stack.pop()
-                    t = self._types[tid]
-                    inner = max((levels.get(c, 1) for c in self._held(tid)), default=0)
-                    levels[tid] = (
-                        inner
-                        if isinstance(t, TypedefType)
-                        else (2 + inner if isinstance(t, (StructType, ArrayType)) else 1)
-                    )
-                    if levels[tid] > MAX_LEVELS // 2:
+                    inner = max([levels.get(c, 1) for c in held[tid]])
+                    level = inner if isinstance(self._types[tid], TypedefType) else 2 + inner
+                    levels[tid] = level
+                    if level > MAX_LEVELS // 2:
                         raise ArtifactError(
                             "ir.json",
-                            f"type {self._names[tid]!r} ({tid}) nests {levels[tid]} levels "
+                            f"type {names[tid]!r} ({tid}) nests {level} levels "
                             f"by value, more than {MAX_LEVELS // 2}",
                         )
                 elif state.get(nxt) == 1:
                     raise ArtifactError(
-                        "ir.json", f"type {self._names[nxt]!r} ({nxt}) holds itself by value"
+                        "ir.json", f"type {names[nxt]!r} ({nxt}) holds itself by value"
                     )
-                elif nxt not in state and nxt in self._types:
+                elif nxt not in state and nxt in held:
                     state[nxt] = 1
-                    stack.append((nxt, iter(self._held(nxt))))
+                    stack.append((nxt, iter(held[nxt])))
 
     def levels(self, type_id: int) -> int:
         """The JSON levels of a value of ``type_id`` down to its hops: 1 for a
         scalar, string or hop (pointer, slice, map, interface...), 2 more for each
         struct or array around it."""
         return self._levels.get(type_id, 1)
-
-    def _held(self, type_id: int) -> list[int]:
-        """The types whose values are part of a value of ``type_id`` itself."""
-        t = self._types[type_id]
-        if isinstance(t, TypedefType):
-            return [t.target]
-        if isinstance(t, StructType):
-            return [f.type for f in t.fields]
-        if isinstance(t, ArrayType):
-            return [t.elem]
-        return []
 
     # ------------------------------------------------------------------ IR helpers
 

@@ -13,11 +13,13 @@ FDE headers are indexed once; a function's rows are decoded when first asked for
 from __future__ import annotations
 
 import bisect
+import struct
 from typing import NamedTuple
 
 from .dies import DwarfFormatError, sleb, uleb
 
 _CIE_ID_32 = 0xFFFFFFFF
+_FDE32 = struct.Struct("<IIQQ").unpack_from
 _CIE_ID_64 = 0xFFFFFFFFFFFFFFFF
 
 
@@ -52,8 +54,23 @@ class FrameTable:
 
     def _index(self) -> None:
         data, pos = self._data, 0
+        fdes = self._fdes
         while pos + 4 <= len(data):
             start = pos
+            # The common case first: a 32-bit FDE (length, CIE pointer, initial
+            # location, address range), read at once.
+            if pos + 24 <= len(data):
+                length, pointer, location, address_range = _FDE32(data, pos)
+                if (
+                    length not in (0, 0xFFFFFFFF)
+                    and pointer != _CIE_ID_32
+                    and length >= 20
+                    and pos + 4 + length <= len(data)
+                ):
+                    end = pos + 4 + length
+                    fdes[location] = (pos + 24, end, address_range, pointer)
+                    pos = end
+                    continue
             length = int.from_bytes(data[pos : pos + 4], "little")
             pos += 4
             size = 4

@@ -165,7 +165,7 @@ def _abi_entry_locations(
             if v.name in seen_results:
                 continue
             seen_results.add(v.name)
-        kept.append(v)
+        kept.append(_undoubled(v, types.get(v.type).size))
     params = [v for v in kept if v.role == "param"]
     assigner = Assigner(types.get)
     dict_at = None
@@ -190,6 +190,26 @@ def _abi_entry_locations(
                 v = msgspec.structs.replace(v, locations=[entry, *v.locations], unavailable=None)
         out.append(v)
     return out
+
+
+def _undoubled(v: Variable, size: int) -> Variable:
+    """``v`` with each piece once where DWARF repeats every piece: Go 1.21 has
+    described an ``any`` argument of 16 bytes as ``rcx, rcx, rdi, rdi`` (8 bytes
+    each), whose second word was then read from ``rcx``, the type word."""
+    fixed: list[LocationRange] = []
+    for r in v.locations:
+        pieces = r.pieces
+        sizes = [p.size for p in pieces]
+        if (
+            size
+            and len(pieces) % 2 == 0
+            and None not in sizes
+            and sum(s or 0 for s in sizes) == 2 * size
+            and all(pieces[i] == pieces[i + 1] for i in range(0, len(pieces), 2))
+        ):
+            r = msgspec.structs.replace(r, pieces=pieces[::2])
+        fixed.append(r)
+    return msgspec.structs.replace(v, locations=fixed) if fixed != v.locations else v
 
 
 def _same_places(dwarf: list[Piece], abi: list[Piece]) -> bool:

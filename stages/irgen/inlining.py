@@ -15,10 +15,13 @@ import bisect
 from collections.abc import Iterable
 from operator import itemgetter
 
+import msgspec
+
 from ..ir import InlinedFunction, InlinedInstance, Variable
 from .dwarf import DwarfReader, Entry
 from .elf import ElfImage
 from .functions import variables_of
+from .locations import NO_LOCATION
 from .prologue import RETURN_ADDRESS_SIZE
 from .types import TypeTable
 
@@ -55,12 +58,39 @@ def build_instance(
         ranges=sorted(ranges),
         call_file=reader.file_name(entry.unit, call_file) if call_file is not None else "",
         call_line=entry.integer("DW_AT_call_line") or 0,
-        variables=_with_missing_parameters(reader, types, entry, variables),
+        variables=_with_missing_parameters(reader, types, entry, _folded(variables)),
         dwarf_offset=entry.offset,
     )
 
 
 MISSING_IN_COPY = "optimised out of this inlined copy (no DWARF entry for it)"
+# An inlined copy's variable whose location is empty everywhere: typically an
+# argument passed as a constant (``scale(x, 3)``) or a value computed from
+# constants, which the compiler folds into the copy's instructions. Go (1.21 to
+# 1.27) writes such a variable an empty location list and never a
+# DW_AT_const_value (it uses that attribute only for package constants), and the
+# pclntab inline tree records no arguments. The constant is not recovered from the
+# caller's instructions: which immediate, if any, is this argument is the source's
+# knowledge, not the binary's (``x * 3`` becomes ``LEAQ (AX)(AX*2)``, ``x * 8``
+# ``SHLQ $3``, and the 3 of ``scale("two", n, 3)`` may be a copy of the string
+# length 3 held in another register).
+FOLDED_IN_COPY = (
+    "no location in this inlined copy: a constant argument or a value folded into "
+    "the code, which Go records nowhere (no DW_AT_const_value)"
+)
+
+
+def _folded(variables: list[Variable]) -> list[Variable]:
+    """``variables`` with the generic reason of an empty location replaced by the
+    one an inlined copy's empty location means (``FOLDED_IN_COPY``)."""
+    if not any(v.unavailable == NO_LOCATION for v in variables):
+        return variables
+    return [
+        msgspec.structs.replace(v, unavailable=FOLDED_IN_COPY)
+        if v.unavailable == NO_LOCATION
+        else v
+        for v in variables
+    ]
 
 
 def _with_missing_parameters(

@@ -12,6 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+try:
+    from . import _lines
+except ImportError:  # not built
+    _lines = None  # type: ignore[assignment]
+
 from .dies import (
     F_BLOCK,
     F_DATA1,
@@ -214,8 +219,32 @@ def line_rows(
     """Every row of the line table, in program order (end-of-sequence rows left out).
 
     With ``start`` (an opcode boundary starting a sequence) and ``one_sequence``,
-    only the rows of that sequence. Raises ``IndexError`` on a truncated program.
+    only the rows of that sequence. In C (``_lines``) when built, for the ordinary
+    case; the Python version decides any other. Raises ``IndexError`` on a
+    truncated program.
     """
+    if _lines is not None and type(program.default_is_stmt) is bool:
+        found = _lines.line_rows(
+            program.data,
+            program.start if start is None else start,
+            program.end,
+            program.minimum_instruction_length,
+            program.line_range or 1,
+            program.opcode_base,
+            program.line_base,
+            _opcode_lengths(program.standard_opcode_lengths),
+            program.default_is_stmt,
+            one_sequence,
+        )
+        if found is not None:
+            return found
+    return line_rows_py(program, start, one_sequence)
+
+
+def line_rows_py(
+    program: LineProgram, start: int | None = None, one_sequence: bool = False
+) -> list[LineRow]:
+    """``line_rows`` in Python: the definition, and the fallback of the C one."""
     data, end = program.data, program.end
     pos = program.start if start is None else start
     unit = program.minimum_instruction_length
@@ -268,3 +297,106 @@ def line_rows(
             for _ in range(count):
                 _, pos = uleb(data, pos)
     return rows
+
+
+def sequence_pcs_at(program: LineProgram, start: int, wanted: dict[int, set[int]]) -> list[int]:
+    """The addresses of the rows of the sequence at ``start`` whose (file, line) is
+    wanted (file index -> line numbers), in program order.
+
+    The rows ``line_rows(program, start, one_sequence=True)`` gives, filtered, but
+    without building them: a line probe's search runs this over every sequence that
+    may hold the file, most of them without the line. In C (``_lines``) when built,
+    for the ordinary case; the Python version decides any other. Raises
+    ``IndexError`` on a truncated program.
+    """
+    if _lines is not None:
+        found = _lines.sequence_pcs_at(
+            program.data,
+            start,
+            program.end,
+            program.minimum_instruction_length,
+            program.line_range or 1,
+            program.opcode_base,
+            program.line_base,
+            _opcode_lengths(program.standard_opcode_lengths),
+            wanted,
+        )
+        if found is not None:
+            return found
+    return sequence_pcs_at_py(program, start, wanted)
+
+
+def _opcode_lengths(lengths: tuple[int, ...]) -> bytes:
+    """The standard opcode lengths as bytes for ``_lines`` (as read from the header:
+    each a ubyte)."""
+    found = _LENGTHS.get(lengths)
+    if found is None:
+        found = _LENGTHS[lengths] = bytes(min(max(n, 0), 255) for n in lengths)
+    return found
+
+
+_LENGTHS: dict[tuple[int, ...], bytes] = {}
+
+
+def sequence_pcs_at_py(program: LineProgram, start: int, wanted: dict[int, set[int]]) -> list[int]:
+    """``sequence_pcs_at`` in Python: the definition, and the fallback of the C one."""
+    data, end = program.data, program.end
+    pos = start
+    unit = program.minimum_instruction_length
+    line_range = program.line_range or 1
+    base = program.opcode_base
+    line_base = program.line_base
+    lengths = program.standard_opcode_lengths
+    out: list[int] = []
+    address, line = 0, 1
+    lines = wanted.get(1)
+    while pos < end:
+        op = data[pos]
+        pos += 1
+        if op >= base:
+            adjusted = op - base
+            address += (adjusted // line_range) * unit
+            line += line_base + adjusted % line_range
+            if lines is not None and line in lines:
+                out.append(address)
+        elif op == DW_LNS_advance_line:
+            byte = data[pos]
+            if byte < 0x80:
+                line += byte - 0x80 if byte & 0x40 else byte
+                pos += 1
+            else:
+                delta, pos = sleb(data, pos)
+                line += delta
+        elif op == DW_LNS_advance_pc:
+            byte = data[pos]
+            if byte < 0x80:
+                address += byte * unit
+                pos += 1
+            else:
+                advance, pos = uleb(data, pos)
+                address += advance * unit
+        elif op == DW_LNS_set_file:
+            file, pos = uleb(data, pos)
+            lines = wanted.get(file)
+        elif op == 0:
+            length, pos = uleb(data, pos)
+            sub = data[pos] if length else 0
+            if sub == DW_LNE_end_sequence:
+                break
+            if sub == DW_LNE_set_address:
+                address = int.from_bytes(data[pos + 1 : pos + length], "little")
+            pos += length
+        elif op == DW_LNS_copy:
+            if lines is not None and line in lines:
+                out.append(address)
+        elif op == DW_LNS_const_add_pc:
+            address += ((255 - base) // line_range) * unit
+        elif op == DW_LNS_fixed_advance_pc:
+            address += int.from_bytes(data[pos : pos + 2], "little")
+            pos += 2
+        elif op != DW_LNS_negate_stmt:
+            # Any other standard opcode: skip its ULEB128 operands.
+            count = lengths[op - 1] if op - 1 < len(lengths) else 0
+            for _ in range(count):
+                _, pos = uleb(data, pos)
+    return out

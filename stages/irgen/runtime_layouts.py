@@ -61,6 +61,14 @@ class RuntimeLayouts:
         self._constants: dict[str, int] = {}
         self._maps: dict[int, MapLayout | LayoutUnavailable] = {}
         self._chans: dict[int, ChanLayout | LayoutUnavailable] = {}
+        self._structs: dict[str, Entry | None] = {}
+
+    def runtime_struct(self, name: str) -> Entry | None:
+        """The runtime's struct type ``name`` (cached; searched by name only: a
+        walk of every unit for one a Go release does not have costs a second)."""
+        if name not in self._structs:
+            self._structs[name] = self._reader.find_named(name, "DW_TAG_structure_type", walk=False)
+        return self._structs[name]
 
     # ------------------------------------------------------------------ maps
 
@@ -178,6 +186,103 @@ class RuntimeLayouts:
             elem_indirect=elem_size != self._size(value),
             ctrl_empty=self._constant("internal/runtime/maps.ctrlEmpty"),
             ctrl_deleted=self._constant("internal/runtime/maps.ctrlDeleted"),
+        )
+
+    def descriptor_map_layout(
+        self,
+        key_size: int,
+        value_size: int,
+        slots: dict[str, tuple[int, int]],
+        storage: tuple[int, int],
+    ) -> MapLayout:
+        """The layout of a map known from its runtime descriptor only (no DWARF
+        entry, so no ``hash<K,V>`` of its own): the runtime's generic header
+        (``runtime.hmap``; ``internal/runtime/maps.Map`` and ``.table`` for swiss
+        tables) with its bucket or group as the descriptor describes it.
+
+        ``storage`` is (IR id, size) of the bucket or group type made from the
+        descriptor; ``slots`` its members by name: (offset, size) of ``topbits``,
+        ``keys``, ``elems``, ``overflow`` in a bucket, or of ``ctrl``, ``slots``,
+        and ``key``, ``elem`` (in one slot) in a group. ``key_size`` and
+        ``value_size`` are the key's and value's own. Raises ``LayoutUnavailable``.
+        """
+        swiss = self.runtime_struct("internal/runtime/maps.Map")
+        if swiss is not None and "slots" in slots:
+            header = swiss
+            used, dir_ptr, dir_len = self._need(
+                header, self._fields(header), "used", "dirPtr", "dirLen"
+            )
+            table = self.runtime_struct("internal/runtime/maps.table")
+            if table is None:
+                raise LayoutUnavailable("no internal/runtime/maps.table in the DWARF")
+            table_used, index, groups = self._need(
+                table, self._fields(table), "used", "index", "groups"
+            )
+            reference = self._struct(groups.type)
+            data, length_mask = self._need(reference, self._fields(reference), "data", "lengthMask")
+            group, group_size = storage
+            ctrl, slot_array = slots["ctrl"], slots["slots"]
+            key, elem = slots["key"], slots["elem"]
+            n = 8
+            slot_size = slot_array[1] // n
+            return SwissMapLayout(
+                header=self._types.require(header.offset),
+                header_size=self._types.size_of(header),
+                used_offset=used.offset,
+                dir_ptr_offset=dir_ptr.offset,
+                dir_len_offset=dir_len.offset,
+                table=self._types.require(table.offset),
+                table_size=self._types.size_of(table),
+                table_used_offset=table_used.offset,
+                table_index_offset=index.offset,
+                groups_data_offset=groups.offset + data.offset,
+                groups_length_mask_offset=groups.offset + length_mask.offset,
+                group=group,
+                group_size=group_size,
+                ctrl_offset=ctrl[0],
+                group_slots=n,
+                slots_offset=slot_array[0],
+                slot_size=slot_size,
+                key_offset=key[0],
+                key_size=key[1],
+                key_indirect=key[1] != key_size,
+                elem_offset=elem[0],
+                elem_size=elem[1],
+                elem_indirect=elem[1] != value_size,
+                ctrl_empty=self._constant("internal/runtime/maps.ctrlEmpty"),
+                ctrl_deleted=self._constant("internal/runtime/maps.ctrlDeleted"),
+            )
+        hmap = self.runtime_struct("runtime.hmap")
+        if hmap is None or "keys" not in slots:
+            raise LayoutUnavailable("no generic map header in the DWARF for this map")
+        count, flags, log2, buckets, old = self._need(
+            hmap, self._fields(hmap), "count", "flags", "B", "buckets", "oldbuckets"
+        )
+        bucket, bucket_size = storage
+        n = slots["topbits"][1]
+        keys, elems = slots["keys"], slots["elems"]
+        return BucketMapLayout(
+            header=self._types.require(hmap.offset),
+            header_size=self._types.size_of(hmap),
+            count_offset=count.offset,
+            flags_offset=flags.offset,
+            log2_buckets_offset=log2.offset,
+            buckets_offset=buckets.offset,
+            old_buckets_offset=old.offset,
+            bucket=bucket,
+            bucket_size=bucket_size,
+            bucket_slots=n,
+            tophash_offset=slots["topbits"][0],
+            keys_offset=keys[0],
+            key_size=keys[1] // n,
+            key_indirect=keys[1] // n != key_size,
+            values_offset=elems[0],
+            value_size=elems[1] // n,
+            value_indirect=elems[1] // n != value_size,
+            overflow_offset=slots["overflow"][0],
+            min_top_hash=self._constant("runtime.minTopHash"),
+            empty_rest=self._constant("runtime.emptyRest"),
+            same_size_grow=self._constant("runtime.sameSizeGrow"),
         )
 
     # -------------------------------------------------------------- channels

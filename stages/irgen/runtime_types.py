@@ -19,31 +19,46 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .dwarf import DwarfReader, Entry, member_offset
 from .elf import ElfImage
 
 log = logging.getLogger(__name__)
 
+_KIND_OFFSET = 23  # abi.Type.Kind_
+_KIND_MASK = 31
+
 
 class DescriptorRange:
-    """Where the runtime type descriptors are: ``[base, end)``; ``end`` None if unknown."""
+    """Where the runtime type descriptors are: ``[base, end)``; ``end`` None if unknown.
+    ``image``, when given, lets ``address`` check a descriptor's kind."""
 
-    def __init__(self, base: int, end: int | None) -> None:
+    def __init__(self, base: int, end: int | None, image: ElfImage | None = None) -> None:
         self.base = base
         self.end = end
+        self._image = image
 
-    def address(self, value: int) -> int:
+    def address(self, value: int, kind: int | None = None) -> int:
         """The descriptor address a ``DW_AT_go_runtime_type`` value means.
 
         An offset from ``base``; but Go 1.21 and 1.22 write uintptr's as an
-        absolute address (``DW_CLS_ADDRESS`` in their linker), recognised as a
-        value that only makes sense as one.
+        absolute address (``DW_CLS_ADDRESS`` in their linker): a value that only
+        makes sense as one, or, when it makes sense both ways (a binary whose
+        descriptors span more than their start address: 5.8 MB from 0x54b000),
+        the one whose descriptor has the entry's ``kind`` (``DW_AT_go_kind``).
         """
-        if self.end is not None and self.base + value >= self.end and self.base <= value < self.end:
+        if self.end is None or not self.base <= value < self.end:
+            return self.base + value
+        if self.base + value >= self.end:
+            return value
+        if kind is not None and self._kind(value) == kind and self._kind(self.base + value) != kind:
             return value
         return self.base + value
+
+    def _kind(self, address: int) -> int | None:
+        raw = self._image.read(address + _KIND_OFFSET, 1) if self._image is not None else b""
+        return raw[0] & _KIND_MASK if raw else None
 
 
 def descriptor_range(image: ElfImage) -> DescriptorRange | None:
@@ -58,7 +73,7 @@ def descriptor_range(image: ElfImage) -> DescriptorRange | None:
     if base is None:
         base = image.section_address(".go.type") or image.section_address(".rodata")
         log.debug("%s: no runtime.types symbol, assuming descriptors at %s", image.path, base)
-    return DescriptorRange(base, end) if base is not None else None
+    return DescriptorRange(base, end, image) if base is not None else None
 
 
 def described_types(reader: DwarfReader) -> Iterator[int]:
@@ -77,13 +92,17 @@ def described_types(reader: DwarfReader) -> Iterator[int]:
             yield entry.offset
 
 
-def described_addresses(reader: DwarfReader, descriptors: DescriptorRange) -> dict[int, int]:
-    """Descriptor address -> DIE offset of every type that has a descriptor."""
+def described_addresses(
+    reader: DwarfReader, descriptors: DescriptorRange, offsets: Iterable[int] | None = None
+) -> dict[int, int]:
+    """Descriptor address -> DIE offset of every type that has a descriptor
+    (``offsets``: ``described_types``, if already listed)."""
     out: dict[int, int] = {}
-    for offset in described_types(reader):
-        value = reader.entry_at(offset).integer("go_runtime_type")
+    for offset in described_types(reader) if offsets is None else offsets:
+        entry = reader.entry_at(offset)
+        value = entry.integer("go_runtime_type")
         if value:
-            out.setdefault(descriptors.address(value), offset)
+            out.setdefault(descriptors.address(value, entry.integer("go_kind")), offset)
     return out
 
 

@@ -20,27 +20,26 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import NamedTuple
 
+from ..probetargets import (
+    GENERIC_SUFFIX,
+    LINE_REQUEST,
+    base_name,
+    line_request,
+    parse_line_request,
+    same_file,
+)
 from .dwarf import DwarfReader
 from .elf import ElfImage
-from .lines import LineProgram, line_rows
+from .lines import LineProgram, sequence_pcs_at
 
-GENERIC_SUFFIX = "[...]"
-LINE_REQUEST = "@"
-
-
-def line_request(source_file: str, line: int) -> str:
-    """The request for the functions with code for ``source_file:line``."""
-    return f"{LINE_REQUEST}{source_file}:{line}"
-
-
-def parse_line_request(request: str) -> tuple[str, int] | None:
-    """(file, line) of a line request; None for any other name."""
-    if not request.startswith(LINE_REQUEST):
-        return None
-    source_file, _, line = request[len(LINE_REQUEST) :].rpartition(":")
-    if not source_file or not line.isdigit():
-        return None
-    return source_file, int(line)
+__all__ = [
+    "GENERIC_SUFFIX",
+    "LINE_REQUEST",
+    "Scope",
+    "line_request",
+    "parse_line_request",
+    "resolve_scope",
+]
 
 
 class Scope(NamedTuple):
@@ -79,9 +78,8 @@ def _functions_at_lines(
 ) -> set[str]:
     """The names of the functions whose code has rows for any of ``lines``
     (file -> line numbers)."""
-    from ..codegen.lines import same_file
-
     out: set[str] = set()
+    by_base = [(base_name(f), f, numbers) for f, numbers in lines.items()]
     for unit in reader.units():
         header = reader.line_header(unit)
         if header is None:
@@ -91,8 +89,8 @@ def _functions_at_lines(
             path = reader.file_name(unit, index)
             if not path:
                 continue
-            for source_file, numbers in lines.items():
-                if same_file(source_file, path):
+            for base, source_file, numbers in by_base:
+                if base in path and same_file(source_file, path):
                     wanted.setdefault(index, set()).update(numbers)
         if not wanted:
             continue
@@ -129,9 +127,7 @@ def _rows_at(program: LineProgram, wanted: dict[int, set[int]]) -> list[int]:
         stop = starts[i + 1] if i + 1 < len(starts) else end
         if 1 not in wanted and not any(data.find(m, start, stop) >= 0 for m in markers):
             continue
-        for pc, file, line, _ in line_rows(program, start, one_sequence=True):
-            if line in wanted.get(file, ()):
-                out.append(pc)
+        out.extend(sequence_pcs_at(program, start, wanted))
     return out
 
 

@@ -34,6 +34,8 @@ from ..ir import (
     UnsafePointerType,
     UnsupportedType,
 )
+from . import descriptors as desc
+from .descriptors import Descriptor, Descriptors
 from .dwarf import DwarfReader, Entry, member_offset
 from .runtime_layouts import LayoutUnavailable, RuntimeLayouts
 from .runtime_types import DescriptorRange
@@ -116,6 +118,29 @@ def unescape_path(name: str) -> str:
     if "%" not in name:
         return name
     return _PATH_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), name)
+
+
+_COMPOSITE = (
+    desc.KIND_POINTER,
+    desc.KIND_SLICE,
+    desc.KIND_ARRAY,
+    desc.KIND_STRUCT,
+    desc.KIND_MAP,
+    desc.KIND_CHAN,
+)
+
+
+def _go_quote(text: str) -> str:
+    """``strconv.Quote`` of a struct tag, for ASCII text."""
+    out = ['"']
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else ch)
+    return "".join(out) + '"'
 
 
 class TypeTable:
@@ -202,6 +227,194 @@ class TypeTable:
         if not t.runtime_type:
             self._types[offset] = msgspec.structs.replace(t, runtime_type=descriptor)
 
+    def from_descriptor(
+        self, address: int, descriptors: Descriptors, described: dict[int, int]
+    ) -> int | None:
+        """The id of the type whose runtime descriptor is at ``address``: its DWARF
+        entry's if it has one (``described``), else a type made from the descriptor
+        (and from those of its elements, fields...), whose ``runtime_type`` is
+        ``address``. None if ``address`` is not a descriptor the binary holds."""
+        offset = described.get(address)
+        if offset is not None:
+            return self.require(offset)
+        type_id = SYNTHETIC_BASE + (2 << 32) + address
+        if type_id in self._types:
+            return type_id
+        d = descriptors.get(address)
+        if d is None:
+            return None
+        common: _Common = {
+            "id": type_id,
+            "name": self._descriptor_name(address, descriptors, described, 0),
+            "size": d.size,
+            "align": d.align,
+            "runtime_type": address,
+        }
+        # Reserved before the parts are made, so that a type reached again through
+        # its parts (a named struct holding a pointer to itself) is this one.
+        self._types[type_id] = UnsupportedType(**common, reason="being made")
+        self._types[type_id] = self._from_descriptor(d, common, descriptors, described)
+        return type_id
+
+    def _from_descriptor(
+        self, d: Descriptor, common: _Common, descriptors: Descriptors, described: dict[int, int]
+    ) -> Type:
+        def part(address: int) -> int | None:
+            return self.from_descriptor(address, descriptors, described) if address else None
+
+        kind = d.kind
+        if kind in BASE_KINDS:
+            return BaseType(**common, go_kind=BASE_KINDS[kind])
+        if kind == desc.KIND_STRING:
+            return StringType(**common)
+        if kind == desc.KIND_UNSAFE_POINTER:
+            return UnsafePointerType(**common)
+        if kind == desc.KIND_FUNC:
+            return FuncType(**common)
+        if kind == desc.KIND_INTERFACE:
+            return InterfaceType(**common, empty=d.empty_interface)
+        if kind in (desc.KIND_POINTER, desc.KIND_SLICE, desc.KIND_ARRAY, desc.KIND_CHAN):
+            elem = part(d.elem)
+            if elem is None:
+                return UnsupportedType(**common, reason="element descriptor unreadable")
+            if kind == desc.KIND_POINTER:
+                return PointerType(**common, elem=elem)
+            if kind == desc.KIND_SLICE:
+                return SliceType(**common, elem=elem)
+            if kind == desc.KIND_ARRAY:
+                return ArrayType(**common, elem=elem, count=d.count)
+            return self._descriptor_chan(common, elem)
+        if kind == desc.KIND_STRUCT:
+            fields: list[Field] = []
+            for f in d.fields:
+                ftype = part(f.type)
+                if ftype is None:
+                    return UnsupportedType(**common, reason=f"field {f.name!r} unreadable")
+                fields.append(Field(name=f.name, offset=f.offset, type=ftype, embedded=f.embedded))
+            return StructType(**common, fields=fields)
+        if kind == desc.KIND_MAP:
+            return self._descriptor_map(d, common, descriptors, described)
+        return UnsupportedType(**common, reason=f"runtime descriptor of kind {kind}")
+
+    def _descriptor_map(
+        self, d: Descriptor, common: _Common, descriptors: Descriptors, described: dict[int, int]
+    ) -> Type:
+        """A map from its descriptor: key, value, and its bucket or group type."""
+        common["size"] = common["align"] = POINTER_SIZE
+        key = self.from_descriptor(d.key, descriptors, described)
+        value = self.from_descriptor(d.elem, descriptors, described)
+        storage = self.from_descriptor(d.storage, descriptors, described)
+        kd, vd, sd = descriptors.get(d.key), descriptors.get(d.elem), descriptors.get(d.storage)
+        if None in (key, value, storage, kd, vd, sd):
+            return UnsupportedType(**common, reason="map descriptor's parts unreadable")
+        assert key is not None and value is not None and storage is not None
+        assert kd is not None and vd is not None and sd is not None
+        slots: dict[str, tuple[int, int]] = {}
+        for f in sd.fields:
+            fd = descriptors.get(f.type)
+            slots[f.name] = (f.offset, fd.size if fd is not None else 0)
+            if f.name == "slots" and fd is not None:  # [8]struct{key K; elem V}
+                one = descriptors.get(fd.elem)
+                for g in one.fields if one is not None else []:
+                    gd = descriptors.get(g.type)
+                    slots[g.name] = (g.offset, gd.size if gd is not None else 0)
+            if f.name == "topbits" and fd is not None:
+                slots[f.name] = (f.offset, fd.count)
+        try:
+            layout: MapLayout | None = self._layouts.descriptor_map_layout(
+                kd.size, vd.size, slots, (storage, sd.size)
+            )
+            why = None
+        except LayoutUnavailable as e:
+            layout, why = None, str(e)
+        header = layout.header if layout is not None else None
+        return MapType(
+            **common,
+            key=key,
+            value=value,
+            header=header,
+            layout=layout,
+            layout_unavailable=why,
+        )
+
+    def _descriptor_chan(self, common: _Common, elem: int) -> Type:
+        hchan = self._layouts.runtime_struct("runtime.hchan")
+        layout: ChanLayout | None = None
+        why: str | None = _NO_HEADER
+        header_id = None
+        if hchan is not None:
+            header_id = self.require(hchan.offset)
+            try:
+                layout, why = self._layouts.chan_layout(hchan.offset), None
+            except LayoutUnavailable as e:
+                why = str(e)
+        return ChanType(
+            **common, elem=elem, header=header_id, layout=layout, layout_unavailable=why
+        )
+
+    def _descriptor_name(
+        self, address: int, descriptors: Descriptors, described: dict[int, int], depth: int
+    ) -> str:
+        """Go's name of the type at ``address``, with full package paths as DWARF
+        spells them (the descriptor's own string has package names)."""
+        offset = described.get(address)
+        if offset is not None:
+            return unescape_path(self._reader.entry_at(offset).name or "")
+        d = descriptors.get(address)
+        if d is None or depth > _MAX_CHAIN:
+            return "?"
+        if d.kind == desc.KIND_FUNC and not d.named:
+            return self._func_name(d, descriptors, described, depth)
+        if d.named or d.kind not in _COMPOSITE:
+            return d.name
+
+        def sub(a: int) -> str:
+            return self._descriptor_name(a, descriptors, described, depth + 1)
+
+        if d.kind == desc.KIND_POINTER:
+            return "*" + sub(d.elem)
+        if d.kind == desc.KIND_SLICE:
+            return "[]" + sub(d.elem)
+        if d.kind == desc.KIND_ARRAY:
+            return f"[{d.count}]" + sub(d.elem)
+        if d.kind == desc.KIND_MAP:
+            return f"map[{sub(d.key)}]{sub(d.elem)}"
+        if d.kind == desc.KIND_CHAN:
+            elem = sub(d.elem)
+            if d.chan_dir == 1:
+                return "<-chan " + elem
+            if d.chan_dir == 2:
+                return "chan<- " + elem
+            return "chan (" + elem + ")" if elem.startswith("<-chan ") else "chan " + elem
+        parts = []
+        for f in d.fields:
+            text = sub(f.type)
+            if not f.embedded:
+                exported = f.name[:1].isupper() or f.name == "_"
+                text = f"{f.name if exported or not d.pkg else d.pkg + '.' + f.name} {text}"
+            if f.tag:
+                text += " " + _go_quote(f.tag)
+            parts.append(text)
+        return "struct { " + "; ".join(parts) + " }" if parts else "struct {}"
+
+    def _func_name(
+        self, d: Descriptor, descriptors: Descriptors, described: dict[int, int], depth: int
+    ) -> str:
+        """``func(a, ...b) (c, d)`` as the linker spells func types."""
+        names = [self._descriptor_name(p, descriptors, described, depth + 1) for p in d.params]
+        ins, outs = names[: len(names) - d.results], names[len(names) - d.results :]
+        if d.variadic and ins and ins[-1].startswith("[]"):
+            ins[-1] = "..." + ins[-1][2:]
+        text = "func(" + ", ".join(ins) + ")"
+        if len(outs) == 1:
+            return text + " " + outs[0]
+        return text + (" (" + ", ".join(outs) + ")" if outs else "")
+
+    def build_one(self, type_id: int) -> Type:
+        """The type ``type_id`` (made by ``from_descriptor`` or converted now)."""
+        t = self._types.get(type_id)
+        return t if t is not None else self.get(type_id)
+
     def build(self) -> list[Type]:
         """Convert every required type and its references; sorted by id."""
         while self._pending:
@@ -222,7 +435,7 @@ class TypeTable:
         }
         descriptor = entry.integer("go_runtime_type")
         if descriptor and self._descriptors is not None:
-            common["runtime_type"] = self._descriptors.address(descriptor)
+            common["runtime_type"] = self._descriptors.address(descriptor, entry.integer("go_kind"))
         kind = entry.integer("go_kind")
         tag = entry.tag
         if tag == "DW_TAG_base_type":

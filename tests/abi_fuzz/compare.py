@@ -51,14 +51,6 @@ class Place:
     """The Go release the program was built with (major, minor)."""
 
 
-def _runtime_only(view: dict[str, Any], place: Place) -> bool:
-    """A dynamic type the linker wrote no DWARF entry for (a type used only in an
-    interface: Go 1.21 and 1.22; a directional channel made by a conversion)."""
-    if view["k"] != "interface" or "d" not in view:
-        return False
-    return place.go < (1, 23) or view["d"]["t"].startswith(("<-chan ", "chan<- "))
-
-
 # (why, the notCapturedReason godi must show, predicate on (oracle view, place)).
 # Anything else is a mismatch.
 ALLOWED: list[tuple[str, str, Callable[[dict[str, Any], Place], bool]]] = [
@@ -66,11 +58,6 @@ ALLOWED: list[tuple[str, str, Callable[[dict[str, Any], Place], bool]]] = [
         "floats still in vector registers (eBPF cannot read XMM)",
         "unavailable",
         lambda view, place: place.in_regs and float_leaves_only(view),
-    ),
-    (
-        "dynamic type without a DWARF entry (needs types from runtime type descriptors)",
-        "missing type information",
-        _runtime_only,
     ),
     (
         "pointer-shaped type parameter (go.shape.*uint8): pointee type only in the dictionary",

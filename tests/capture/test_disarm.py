@@ -10,6 +10,7 @@ from stages.capture.disarm import (
     ENTRY,
     MIN_OFF_NS,
     RETURN,
+    RETURN_WAIT_NS,
     Disarmer,
     DisarmStats,
     disarmable_slots,
@@ -29,6 +30,7 @@ class Links:
         self.armed: dict[tuple[int, str], bool] = {}
         self.inflight: dict[int, int] = {}
         self.spent: dict[int, int | None] = {}
+        self.waiting: dict[int, int] = {}
         self.fail = False
 
     def set_armed(self, slot: int, part: str, armed: bool) -> bool:
@@ -47,6 +49,7 @@ def make(slots: dict[int, bool]) -> tuple[Disarmer, Links]:
         lambda s: links.spent.get(s),
         lambda s: links.inflight.get(s, 0),
         now_ns=0,
+        wait_returns=links.waiting.__setitem__,
     )
     return d, links
 
@@ -78,14 +81,55 @@ def test_returns_stay_while_a_captured_call_is_in_flight() -> None:
     links.inflight[0] = 1
     d.spent(0, next_ns=1 * S, now_ns=0)
     assert links.calls == [(0, ENTRY, False)]  # the return stays for the call
-    d.returned(0)  # a message with the count still up: nothing
+    assert links.waiting[0] == 1  # BPF tells when the count falls to 0
+    d.returned(0, 1 * MS)  # a message with the count still up: nothing
     assert links.calls == [(0, ENTRY, False)]
     links.inflight[0] = 0
-    d.returned(0)
+    d.returned(0, 2 * MS)
     assert links.calls == [(0, ENTRY, False), (0, RETURN, False)]
+    assert links.waiting[0] == 0
     d.tick(1 * S)
     # returns back before the entry, so a call captured at once finds them
     assert links.calls[-2:] == [(0, RETURN, True), (0, ENTRY, True)]
+
+
+def test_a_call_that_never_returns_does_not_keep_the_returns() -> None:
+    d, links = make({0: True})
+    links.inflight[0] = 1  # captured, then a panic unwound it: BPF counts it for ever
+    d.spent(0, next_ns=1 * S, now_ns=0)
+    assert links.calls == [(0, ENTRY, False)]
+    d.tick(1 * S)  # re-armed; the returns were kept
+    assert links.calls[-1] == (0, ENTRY, True)
+    assert links.waiting[0] == 0  # armed: no message for each call
+    links.inflight[0] = 2  # and the call that spent the token, just begun
+    d.spent(0, next_ns=2 * S, now_ns=RETURN_WAIT_NS - 1)
+    assert links.calls[-1] == (0, ENTRY, False)
+    assert links.waiting[0] == 1
+    d.tick(RETURN_WAIT_NS)  # waited long enough: the one in flight all along given up
+    assert links.calls[-1] == (0, ENTRY, False)
+    assert links.waiting[0] == 2
+    assert d.stats(RETURN_WAIT_NS)[0].returns_given_up == 1
+    links.inflight[0] = 1  # the new one returned
+    d.returned(0, RETURN_WAIT_NS + MS)
+    assert links.calls[-1] == (0, RETURN, False)
+    assert d.stats(RETURN_WAIT_NS)[0].returns_given_up == 1
+    # Later cycles do not wait for it, but for the calls after it.
+    d.tick(3 * RETURN_WAIT_NS)
+    assert links.calls[-2:] == [(0, RETURN, True), (0, ENTRY, True)]
+    links.inflight[0] = 2
+    d.spent(0, next_ns=4 * RETURN_WAIT_NS, now_ns=3 * RETURN_WAIT_NS + MS)
+    assert links.calls[-1] == (0, ENTRY, False)
+    assert links.waiting[0] == 2  # told when the count falls to the given-up one
+    links.inflight[0] = 1
+    d.returned(0, 3 * RETURN_WAIT_NS + 2 * MS)
+    assert links.calls[-1] == (0, RETURN, False)
+    # The given-up call returned after all (its returns were armed again): the
+    # count falls below it, and the next wait is for the calls in flight only.
+    d.tick(4 * RETURN_WAIT_NS)
+    links.inflight[0] = 0
+    d.spent(0, next_ns=5 * RETURN_WAIT_NS, now_ns=4 * RETURN_WAIT_NS + MS)
+    assert links.calls[-2:] == [(0, ENTRY, False), (0, RETURN, False)]
+    assert d.stats(5 * RETURN_WAIT_NS)[0].returns_given_up == 1
 
 
 def test_a_lost_message_is_made_up_by_the_table() -> None:

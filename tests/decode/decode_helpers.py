@@ -25,6 +25,7 @@ from stages.ir import (
     ArrayType,
     BaseType,
     BinaryInfo,
+    BucketMapLayout,
     ChanType,
     Field,
     Function,
@@ -36,6 +37,7 @@ from stages.ir import (
     SliceType,
     StringType,
     StructType,
+    SwissMapLayout,
     Type,
     TypedefType,
     UnsafePointerType,
@@ -326,6 +328,69 @@ def make_world(
 
 
 # ---------------------------------------------------------------------- events
+
+
+def bucket_map_layout(key_size: int = 16, value_size: int = 16) -> BucketMapLayout:
+    """Go's bucket maps (before 1.24): 8 top hashes, 8 keys, 8 values, the overflow
+    pointer, keys and values stored inline."""
+    values = 8 + 8 * key_size
+    overflow = values + 8 * value_size
+    return BucketMapLayout(
+        header=0,
+        header_size=48,
+        count_offset=0,
+        flags_offset=8,
+        log2_buckets_offset=9,
+        buckets_offset=16,
+        old_buckets_offset=24,
+        bucket=0,
+        bucket_size=overflow + 8,
+        bucket_slots=8,
+        tophash_offset=0,
+        keys_offset=8,
+        key_size=key_size,
+        key_indirect=False,
+        values_offset=values,
+        value_size=value_size,
+        value_indirect=False,
+        overflow_offset=overflow,
+        min_top_hash=5,
+        empty_rest=0,
+        same_size_grow=8,
+    )
+
+
+def swiss_map_layout(key_size: int, elem_size: int, indirect: bool = False) -> SwissMapLayout:
+    """Go's swiss tables (1.24 and later): groups of 8 control bytes then 8 slots of the
+    key and the value (pointers to them when ``indirect``)."""
+    slot_size = key_size + elem_size
+    return SwissMapLayout(
+        header=0,
+        header_size=48,
+        used_offset=0,
+        dir_ptr_offset=16,
+        dir_len_offset=24,
+        table=0,
+        table_size=32,
+        table_used_offset=0,
+        table_index_offset=8,
+        groups_data_offset=16,
+        groups_length_mask_offset=24,
+        group=0,
+        group_size=8 + 8 * slot_size,
+        ctrl_offset=0,
+        group_slots=8,
+        slots_offset=8,
+        slot_size=slot_size,
+        key_offset=0,
+        key_size=key_size,
+        key_indirect=indirect,
+        elem_offset=key_size,
+        elem_size=elem_size,
+        elem_indirect=indirect,
+        ctrl_empty=0x80,
+        ctrl_deleted=0xFE,
+    )
 
 
 def pad8(data: bytes) -> bytes:

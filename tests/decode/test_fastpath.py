@@ -240,12 +240,14 @@ def test_values_python_renders_inside_a_c_snapshot() -> None:
     assert out.native_events == 3
 
 
-@pytest.mark.parametrize("length", [10, 300, 3000])
+@pytest.mark.parametrize("length", [10, 300, 3000, 20000])
 def test_message_of_long_and_odd_strings(length: int) -> None:
-    """Pieces of long values are rendered again within the summary limits
-    (through Python); quotes, control characters and non-ASCII are escaped."""
+    """Pieces of long values (C: read whole up to 16 KB of text, rendered again
+    within the summary limits above; Python: above 2 KB) are the same; quotes,
+    control characters and non-ASCII are escaped."""
     text = ('a"b\\c\n\t\x01é€😀' * length)[:length].encode()
-    m = multi([P("entry", "main.f", "f", [Var("s", T_STRING)], limits=Capture(max_length=5000))])
+    limits = Capture(max_length=max(5000, length))
+    m = multi([P("entry", "main.f", "f", [Var("s", T_STRING)], limits=limits)])
     root = m.root(0, s=string_header(0x2000, len(text)))
     event = pack_event(root, [Blk(0x2000, BYTES, text)], probe=0, elem_sizes=elem_sizes(m.world))
     out = both(m.world, dump_of([event, event]))

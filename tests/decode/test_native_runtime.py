@@ -42,6 +42,7 @@ from decode_helpers import (
     pack_event,
     run,
     string_header,
+    swiss_map_layout,
     u64,
 )
 from hypothesis import HealthCheck, given, settings
@@ -56,12 +57,10 @@ from stages.ir import (
     PointerType,
     RuntimeType,
     StructType,
-    SwissMapLayout,
 )
 from stages.layout import (
     BLOCK_FLAG_PARTIAL,
     BLOCK_FLAG_READ_FAILED,
-    BLOCK_VALID_SHIFT,
     EVENT_FLAG_TRUNCATED,
     KEY_REDACTED,
     BpfType,
@@ -85,38 +84,8 @@ D_UNKNOWN = 0x7000
 D_BOX, D_MBOX, D_EMPTY = 0x8000, 0x9000, 0xA000
 
 
-def _swiss(slot_size: int, elem_offset: int, indirect: bool) -> SwissMapLayout:
-    return SwissMapLayout(
-        header=0,
-        header_size=48,
-        used_offset=0,
-        dir_ptr_offset=16,
-        dir_len_offset=24,
-        table=0,
-        table_size=32,
-        table_used_offset=0,
-        table_index_offset=8,
-        groups_data_offset=16,
-        groups_length_mask_offset=24,
-        group=0,
-        group_size=8 + 8 * slot_size,
-        ctrl_offset=0,
-        group_slots=8,
-        slots_offset=8,
-        slot_size=slot_size,
-        key_offset=0,
-        key_size=8 if indirect else 16,
-        key_indirect=indirect,
-        elem_offset=elem_offset,
-        elem_size=8,
-        elem_indirect=indirect,
-        ctrl_empty=0x80,
-        ctrl_deleted=0xFE,
-    )
-
-
-SMAP = _swiss(24, 16, False)  # map[string]int: slots of a string and an int
-PMAP = _swiss(16, 8, True)  # map[int]main.Point, keys and values behind pointers
+SMAP = swiss_map_layout(16, 8)  # map[string]int: slots of a string and an int
+PMAP = swiss_map_layout(8, 8, indirect=True)  # map[int]main.Point, keys and values behind pointers
 
 EXTRA = [
     MapType(id=T_SMAP, name="map[string]int", size=8, key=T_STRING, value=T_INT, layout=SMAP),
@@ -238,6 +207,45 @@ def test_small_map_with_a_redacted_key() -> None:
     assert len(v["fields"]["M"]["entries"]) == 1  # type: ignore[index]
 
 
+def test_map_keys_seen_again_are_judged_alike() -> None:
+    """C remembers its recent answers about a key's text (redacted or not): the
+    same keys in later events, in either order, render as the first time."""
+    w = world()
+
+    def event(first: int, second: int) -> bytes:
+        group = _group(
+            [string_header(first, 8) + u64(1), None, string_header(second, 2) + u64(2)],
+            SMAP.slot_size,
+        )
+        blocks = [
+            Blk(
+                H, index(w, "map_header", T_SMAP), u64(2) + bytes(8) + u64(GRP) + u64(0) + bytes(16)
+            ),
+            Blk(GRP, index(w, "map_group", T_SMAP), group),
+            Blk(first, BYTES, b"password" if first == K1 else b"passwore"),
+            Blk(second, BYTES, b"ab"),
+        ]
+        return pack_event(u64(H) + bytes(56), blocks, elem_sizes=elem_sizes(w))
+
+    events = [event(K1, K2), event(K2 + 0x100, K2), event(K1, K2), event(K2 + 0x100, K2)]
+    raws = both(w, events)
+    with native_switch(True):
+        r = run(w, make_dump(events))
+        assert list(r.encoded()) == raws
+    assert r.native_events == len(events)  # all decoded in C
+    entries = [
+        msgspec.json.decode(raw)["debugger"]["snapshot"]["captures"]["entry"]["arguments"]["v"][
+            "fields"
+        ]["M"]["entries"]
+        for raw in raws
+    ]
+    redacted = {"type": "int", "notCapturedReason": "redactedIdent"}
+    assert [e[0][1] == redacted for e in entries] == [True, False, True, False]
+    assert all(
+        e[1] == [{"type": "string", "value": "ab"}, {"type": "int", "value": "2"}] for e in entries
+    )
+
+
 def test_keys_the_key_guard_marked() -> None:
     """A key BPF's key guard marked (KEY_REDACTED in its length; its value zeroed)
     shows its unmarked text and the value ``redactedIdent``, whatever its text
@@ -278,12 +286,11 @@ def test_a_group_read_only_up_to_an_untouched_page() -> None:
         [string_header(K1, 2) + u64(7), None, string_header(K2, 3) + u64(42)], SMAP.slot_size
     )
     cut = 8 + 2 * SMAP.slot_size + 4  # the third slot's key is cut
-    group = group[:cut] + bytes(len(group) - cut)  # BPF leaves zeros past the cut
-    partial = BLOCK_FLAG_PARTIAL | cut << BLOCK_VALID_SHIFT
+    group = group[:cut]  # BPF keeps the head of the group, up to the cut
     header = Blk(H, index(w, "map_header", T_SMAP), u64(2) + bytes(8) + u64(GRP) + bytes(24))
     blocks = [
         header,
-        Blk(GRP, index(w, "map_group", T_SMAP), group, flags=partial),
+        Blk(GRP, index(w, "map_group", T_SMAP), group, count=0, flags=BLOCK_FLAG_PARTIAL),
         Blk(K1, BYTES, b"ab"),
     ]
     m = value(w, u64(H) + bytes(56), blocks)["fields"]["M"]  # type: ignore[index]
@@ -311,10 +318,8 @@ def test_a_map_header_read_only_up_to_an_untouched_page() -> None:
     head = u64(1) + bytes(8) + u64(GRP) + u64(0) + bytes(16)
 
     def m(valid: int) -> object:
-        flags = BLOCK_FLAG_PARTIAL | valid << BLOCK_VALID_SHIFT
-        data = head[:valid] + bytes(48 - valid)
         blocks = [
-            Blk(H, index(w, "map_header", T_SMAP), data, flags=flags),
+            Blk(H, index(w, "map_header", T_SMAP), head[:valid], 0, BLOCK_FLAG_PARTIAL),
             Blk(GRP, index(w, "map_group", T_SMAP), group),
             Blk(K1, BYTES, b"ab"),
         ]
@@ -646,3 +651,36 @@ def test_a_struct_with_blank_fields_partly_in_holes_is_decoded_alike() -> None:
             "B#4": {"type": "int32", "notCapturedReason": "unavailable"},
         },
     }
+
+
+@pytest.mark.parametrize("used", [2, 3])
+def test_a_group_read_up_to_a_page_boundary(used: int) -> None:
+    """The second group of a table lies across a page the program never touched
+    (BPF could read only its head: PARTIAL, one whole group and a head): its
+    slots that were read show, one cut by the boundary does not. With as many
+    entries as the map holds, the map is whole; one fewer says unavailable. The
+    same from C and Python."""
+    w = world()
+    whole = _group([string_header(K1, 2) + u64(7)], SMAP.slot_size)
+    second = _group([string_header(K2, 2) + u64(8), string_header(K1, 2) + u64(9)], SMAP.slot_size)
+    head = second[: 8 + SMAP.slot_size + 20]  # ctrl, the first slot, part of the second
+    header = u64(used) + bytes(8) + u64(DIR) + u64(1) + bytes(16)
+    table = bytes(16) + u64(GRP) + u64(1)  # two groups
+    blocks = [
+        Blk(H, index(w, "map_header", T_SMAP), header),
+        Blk(DIR, index(w, "map_directory", T_SMAP), u64(TAB)),
+        Blk(TAB, index(w, "map_table", T_SMAP), table),
+        Blk(GRP, index(w, "map_group", T_SMAP), whole + head, count=1, flags=BLOCK_FLAG_PARTIAL),
+        Blk(K1, BYTES, b"ab"),
+        Blk(K2, BYTES, b"cd"),
+    ]
+    m = value(w, u64(H) + bytes(56), blocks)["fields"]["M"]  # type: ignore[index]
+    assert m["entries"] == [  # type: ignore[index]
+        [{"type": "string", "value": "ab"}, {"type": "int", "value": "7"}],
+        [{"type": "string", "value": "cd"}, {"type": "int", "value": "8"}],
+    ]
+    assert m["size"] == str(used)  # type: ignore[index]
+    if used == 2:
+        assert "notCapturedReason" not in m
+    else:
+        assert m["notCapturedReason"] == "unavailable"  # type: ignore[index]

@@ -23,7 +23,7 @@ from decode_helpers import (
 )
 
 from stages.ir import BucketMapLayout, ChanLayout, ChanType, MapType
-from stages.layout import BLOCK_FLAG_PARTIAL, BLOCK_VALID_SHIFT, BpfType
+from stages.layout import BLOCK_FLAG_PARTIAL, BpfType
 
 T_CH = 800
 HCHAN = ChanLayout(
@@ -49,9 +49,9 @@ def _channel(valid: int) -> dict[str, object]:
     role = BpfType(index=ix, ir_type=T_CH, size=96, role="chan")
     w.layout = msgspec.structs.replace(w.layout, types=[*w.layout.types, role])
     hchan = u64(2) + u64(3) + bytes(80)  # len 2, cap 3, open
-    flags = 0 if valid == 96 else BLOCK_FLAG_PARTIAL | valid << BLOCK_VALID_SHIFT
-    hchan = hchan[:valid] + bytes(96 - valid)
-    event = pack_event(u64(CH), [Blk(CH, ix, hchan, flags=flags)], elem_sizes=elem_sizes(w))
+    # PARTIAL: no whole element, the head of one (its first `valid` bytes)
+    blk = Blk(CH, ix, hchan) if valid == 96 else Blk(CH, ix, hchan[:valid], 0, BLOCK_FLAG_PARTIAL)
+    event = pack_event(u64(CH), [blk], elem_sizes=elem_sizes(w))
     (snap,) = [msgspec.json.decode(raw) for raw in run(w, make_dump([event])).encoded()]
     return snap["debugger"]["snapshot"]["captures"]["entry"]["arguments"]["c"]  # type: ignore[no-any-return]
 
@@ -127,8 +127,9 @@ def _bucket_map(header_valid: int, bucket_valid: int, count: int = 2) -> object:
     bucket[136 + 5 * 16 : 144 + 5 * 16] = u64(15)
 
     def block(addr: int, ix: int, data: bytes, valid: int) -> Blk:
-        flags = 0 if valid == len(data) else BLOCK_FLAG_PARTIAL | valid << BLOCK_VALID_SHIFT
-        return Blk(addr, ix, data[:valid] + bytes(len(data) - valid), flags=flags)
+        if valid == len(data):
+            return Blk(addr, ix, data)
+        return Blk(addr, ix, data[:valid], count=0, flags=BLOCK_FLAG_PARTIAL)
 
     blocks = [
         block(HM, n, header, header_valid),

@@ -253,3 +253,64 @@ def test_the_snapshot_schemas_compile() -> None:
 def test_what_it_does_not_implement_is_refused(schema: Any) -> None:
     with pytest.raises(UnsupportedSchema):
         SchemaCheck(schema)
+
+
+# One checker for every example: the values it found valid in the texts before
+# are remembered (MEMO_SLOTS in _schemacheck.c), and a text repeating them in
+# part is checked against that memory.
+_SHARED = snapshot_check()
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated(), st.booleans(), st.integers(0, len(real_snapshots()) - 1))
+def test_a_checker_that_remembers_rejects_what_jsonschema_rejects(
+    snap: Any, ascii_only: bool, before: int
+) -> None:
+    """The texts a decode checks one after the other: a valid snapshot, then one
+    that repeats much of it but may differ anywhere (a mutation of a real one)."""
+    assert _SHARED(_text(real_snapshots()[before], ascii_only)) is None
+    try:
+        raw = _text(snap, ascii_only)
+    except UnicodeEncodeError:
+        raw = _text(snap, True)
+    reason = _SHARED(raw)
+    assert (reason is None) == REFERENCE.is_valid(json.loads(raw)), reason
+    # the same text again (now mostly remembered, if valid): the same answer
+    assert (_SHARED(raw) is None) == (reason is None)
+    assert (_SHARED(bytearray(raw)) is None) == (reason is None)
+
+
+def _nested(levels: int) -> bytes:
+    return b"[" * levels + b'"' + b"x" * 100 + b'"' + b"]" * levels
+
+
+def test_a_remembered_value_keeps_how_deep_it_nests() -> None:
+    """A value found valid near the top is not taken as valid where its depth
+    would pass the limit (1,000 levels), nor one cut short or followed by junk."""
+    check = SchemaCheck({}).check
+    deep = _nested(990)
+    assert check(deep) is None
+    assert check(b"[" * 5 + deep + b"]" * 5) is None  # 995 levels
+    assert check(b"[" * 11 + deep + b"]" * 11) == "nested too deep at byte 1000"
+    assert check(b"[" * 5 + deep + b"]" * 5) is None
+    assert check(b"[" + deep + b",]") is not None
+    assert check(b"[" + deep + b"]]") is not None
+    assert check(b"[" + deep[:-1]) is not None
+    assert check(b"[" + deep + b"," + deep + b"]") is None
+
+
+def test_a_remembered_value_is_for_its_node() -> None:
+    """The same text under another schema node is checked there."""
+    check = SchemaCheck(
+        {
+            "type": "object",
+            "properties": {
+                "a": {"type": "array", "items": {"type": "string"}},
+                "b": {"type": "array", "items": {"type": "integer"}},
+            },
+        }
+    ).check
+    strings = json.dumps(["s" * 20] * 10).encode()
+    assert check(b'{"a":' + strings + b"}") is None
+    assert check(b'{"b":' + strings + b"}") is not None
+    assert check(b'{"a":' + strings + b',"b":' + strings + b"}") is not None

@@ -1,8 +1,10 @@
 """Inlined copies, line probes in them and named results, against the program's own
 account of itself.
 
-tests/progs/inlined calls ``scale``, which the compiler inlines, from six places in
-five functions (twice in ``two``); each copy prints, as one JSON line, its
+tests/progs/inlined calls ``scale``, which the compiler inlines, from twelve places
+in eleven functions (twice in ``two``), most with constant arguments of several
+shapes (a power of two, negative, named, zero, wider than 32 bits, a constant
+``x``); each copy prints, as one JSON line, its
 arguments and local as it computed them and the frames ``runtime.Callers`` sees
 from inside it (``scale``, then its callers up to ``main.main``). A function probe
 on ``scale`` and line probes on two of its lines must fire in every copy that has
@@ -29,9 +31,11 @@ from gobuild import REPO, build_go, go_versions
 from godi_cli import godi
 
 from stages.codegen.lines import line_pcs
+from stages.ir import decode_program
 from stages.irgen import generate_ir
 from stages.irgen.dwarf import DwarfReader
 from stages.irgen.elf import open_elf
+from stages.irgen.inlining import FOLDED_IN_COPY, MISSING_IN_COPY
 
 PROG = REPO / "tests" / "progs" / "inlined"
 SOURCE = (PROG / "main.go").read_text().splitlines()
@@ -40,7 +44,34 @@ REPORT_LINE = next(i for i, t in enumerate(SOURCE, 1) if "the line probe's line"
 ASSIGN_LINE = next(i for i, t in enumerate(SOURCE, 1) if t.strip() == "y := x * factor")
 SCALE_LINE = next(i for i, t in enumerate(SOURCE, 1) if t.startswith("func scale("))
 EVERY_HIT = {"captureSnapshot": True, "sampling": {"snapshotsPerSecond": 0}}
-SITES = ["one", "two", "two-b", "three", "four", "main"]
+SITES = [
+    "one",
+    "two",
+    "two-b",
+    "three",
+    "four",
+    "main",
+    "shifted",
+    "negative",
+    "named",
+    "zero",
+    "wide",
+    "constX",
+]
+# The arguments each site passes as constants (the source's knowledge, not godi's).
+CONSTANT_ARGUMENTS = {
+    "one": {"factor"},
+    "two": {"factor"},
+    "two-b": {"factor"},
+    "four": {"x", "factor"},
+    "main": {"x", "factor"},
+    "shifted": {"factor"},
+    "negative": {"factor"},
+    "named": {"factor"},
+    "zero": {"factor"},
+    "wide": {"factor"},
+    "constX": {"x"},
+}
 
 pytestmark = pytest.mark.live
 
@@ -224,3 +255,37 @@ def test_every_line_with_code_resolves(inlined_run: Any) -> None:
         }
     assert {SCALE_LINE + 1, REPORT_LINE} <= lines
     assert [line for line in sorted(lines) if not line_pcs(program, "inlined/main.go", line)] == []
+
+
+def test_constant_arguments_have_the_printed_value_or_say_why(inlined_run: Any) -> None:
+    """An argument a copy receives as a constant has no location (Go writes none and
+    no DW_AT_const_value): it is never given a value other than the one the copy
+    printed, and when it has none, the IR says why in the copy's own terms."""
+    records, _, by_probe, _, ir_path = inlined_run
+    sites = _sites(records)
+    program = decode_program(ir_path.read_bytes())
+    copies = {
+        (inst.caller, inst.call_line): inst
+        for inl in program.inlined
+        if inl.name == "main.scale"
+        for inst in inl.instances
+    }
+    assert set(copies) >= set(sites), set(sites) - set(copies)
+    constant = folded = 0
+    for snap in (s["debugger"]["snapshot"] for s in by_probe["scale"]):
+        caller = _frames(snap)[1]
+        record = sites[caller]
+        arguments = snap["captures"]["entry"]["arguments"]
+        variables = {v.name: v for v in copies[caller].variables if v.role == "param"}
+        for name in CONSTANT_ARGUMENTS.get(record["site"], ()):
+            constant += 1
+            got = arguments[name]
+            if "value" in got:
+                assert got["value"] == str(record[name]), (record["site"], name, got)
+                continue
+            assert got["notCapturedReason"] == "unavailable", got
+            reason = variables[name].unavailable
+            assert reason in (FOLDED_IN_COPY, MISSING_IN_COPY), (record["site"], name, reason)
+            folded += reason == FOLDED_IN_COPY
+    assert constant == sum(len(v) for v in CONSTANT_ARGUMENTS.values())
+    assert folded  # the case this checks occurs: Go keeps no location for them

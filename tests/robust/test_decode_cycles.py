@@ -35,6 +35,7 @@ from decode_helpers import (
     Var,
     World,
     args,
+    bucket_map_layout,
     decode_all,
     elem_sizes,
     make_program,
@@ -42,6 +43,7 @@ from decode_helpers import (
     pack_event,
     slice_header,
     string_header,
+    swiss_map_layout,
     u64,
 )
 from hypothesis import HealthCheck, given, settings
@@ -51,14 +53,12 @@ from stages.decode import native
 from stages.decode.values import MAX_LEVELS
 from stages.errors import ArtifactError
 from stages.ir import (
-    BucketMapLayout,
     Field,
     MapType,
     PointerType,
     RuntimeType,
     SliceType,
     StructType,
-    SwissMapLayout,
     TypedefType,
 )
 from stages.layout import BpfType
@@ -67,65 +67,9 @@ from stages.spec import Capture
 T_S_SLICE, T_S, T_ANYS, T_BOX_S, T_BOX, T_PBOX, T_MAPANY, T_M_MAP, T_M = range(900, 909)
 T_SMAP_MAP, T_SMAP, T_SM_MAP, T_SM = range(909, 913)
 D_S, D_ANYS, D_PBOX, D_MAP, D_INT, D_M, D_SMAP, D_SM = (0x7000 + 0x40 * i for i in range(8))
-MAP_LAYOUT = BucketMapLayout(
-    header=0,
-    header_size=48,
-    count_offset=0,
-    flags_offset=8,
-    log2_buckets_offset=9,
-    buckets_offset=16,
-    old_buckets_offset=24,
-    bucket=0,
-    bucket_size=272,
-    bucket_slots=8,
-    tophash_offset=0,
-    keys_offset=8,
-    key_size=16,
-    key_indirect=False,
-    values_offset=136,
-    value_size=16,
-    value_indirect=False,
-    overflow_offset=264,
-    min_top_hash=5,
-    empty_rest=0,
-    same_size_grow=8,
-)
-M_LAYOUT = msgspec.structs.replace(MAP_LAYOUT, value_size=8, overflow_offset=200, bucket_size=208)
-
-
-def _swiss(elem_size: int) -> SwissMapLayout:
-    """Swiss tables (Go >= 1.24) of string keys, slots of the key then the value."""
-    slot_size = 16 + elem_size
-    return SwissMapLayout(
-        header=0,
-        header_size=48,
-        used_offset=0,
-        dir_ptr_offset=16,
-        dir_len_offset=24,
-        table=0,
-        table_size=32,
-        table_used_offset=0,
-        table_index_offset=8,
-        groups_data_offset=16,
-        groups_length_mask_offset=24,
-        group=0,
-        group_size=8 + 8 * slot_size,
-        ctrl_offset=0,
-        group_slots=8,
-        slots_offset=8,
-        slot_size=slot_size,
-        key_offset=0,
-        key_size=16,
-        key_indirect=False,
-        elem_offset=16,
-        elem_size=elem_size,
-        elem_indirect=False,
-        ctrl_empty=0x80,
-        ctrl_deleted=0xFE,
-    )
-
-
-SWISS_ANY, SWISS_M = _swiss(16), _swiss(8)
+MAP_LAYOUT = bucket_map_layout()
+M_LAYOUT = bucket_map_layout(value_size=8)
+SWISS_ANY, SWISS_M = swiss_map_layout(16, 16), swiss_map_layout(16, 8)
 EXTRA = [
     SliceType(id=T_S_SLICE, name="main.S", size=24, elem=T_S),  # type S []S
     TypedefType(id=T_S, name="main.S", size=24, target=T_S_SLICE),

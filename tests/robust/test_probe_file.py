@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from gobuild import REPO, build_go, go_versions
 from godi_cli import godi
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stages.errors import ProbeFileError
-from stages.probefile import load_probes, parse_probes
+from stages.probefile import _accepted, _validator, load_probes, parse_probes
 
 EXAMPLE = REPO / "tests" / "progs" / "example"
 GOOD = {"id": "good", "where": {"methodName": "main.greet"}, "captureSnapshot": True}
@@ -118,3 +120,88 @@ def test_the_cli_reports_each_bad_probe_in_one_line(tmp_path: Path) -> None:
     assert gen.returncode == 2
     [line] = _lines(gen)
     assert line.startswith("godi: error: ") and "no valid probe: probe v: $[0].version" in line
+
+
+# Values a probe field may be given in a JSON or YAML file, right or wrong.
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**65), 2**65)
+    | st.sampled_from([0, 1, 64, 65, 1 << 20, (1 << 20) + 1, (1 << 63) - 1, 1 << 63])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([0.0, 1.0, 3.0, -1.0, 1e308, 0.5])
+    | st.text(max_size=8)
+    | st.sampled_from(["LOG_PROBE", "METRIC_PROBE", "ENTRY", "EXIT", "DEFAULT", "x", "1"]),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["dsl", "json", "str", "name", "expr", "maxLength", "zz"])
+            | st.text(max_size=4),
+            children,
+            max_size=3,
+        )
+    ),
+    max_leaves=8,
+)
+_FULL = {
+    "id": "p",
+    "version": 2,
+    "type": "LOG_PROBE",
+    "language": "go",
+    "where": {"methodName": "main.f", "typeName": "T", "sourceFile": "a.go", "lines": ["3"]},
+    "captureSnapshot": True,
+    "capture": {"maxReferenceDepth": 3, "maxCollectionSize": 1, "maxLength": 2, "maxFieldCount": 4},
+    "sampling": {"snapshotsPerSecond": 1.5},
+    "evaluateAt": "EXIT",
+    "when": {"dsl": "x > 1", "json": {"gt": [{"ref": "x"}, 1]}},
+    "template": "t",
+    "segments": [{"str": "a"}, {"dsl": "x", "json": {"ref": "x"}}],
+    "captureExpressions": [{"name": "c", "expr": {"dsl": "x", "json": {"ref": "x"}}}],
+    "tags": ["a:b"],
+}
+
+
+def _paths(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [at]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*at, k))
+    elif isinstance(value, list):
+        for j, v in enumerate(value):
+            out += _paths(v, (*at, j))
+    return out
+
+
+@settings(max_examples=3000, deadline=None)
+@given(data=st.data())
+def test_what_msgspec_accepts_the_schema_does(data: st.DataObject) -> None:
+    """parse_probes checks the JSON schema only for a definition msgspec rejects
+    (jsonschema is not imported otherwise): that is sound only if every definition
+    msgspec accepts (with finite numbers) is schema-valid too."""
+    item: Any = json.loads(json.dumps(_FULL))
+    for _ in range(data.draw(st.integers(1, 4))):
+        path = data.draw(st.sampled_from(_paths(item)))
+        action = data.draw(st.sampled_from(["set", "delete", "add"]))
+        if not path:
+            continue
+        *head, last = path
+        parent = item
+        for key in head:
+            parent = parent[key]
+        if action == "delete" and isinstance(parent, dict):
+            del parent[last]
+        elif action == "add" and isinstance(parent, dict):
+            parent[data.draw(st.text(max_size=6))] = data.draw(_VALUES)
+        else:
+            parent[last] = data.draw(_VALUES)
+    accepted = _accepted(item)
+    errors = list(_validator().iter_errors(item))
+    if accepted is not None:
+        assert errors == [], (item, [e.message for e in errors])
+    # The schema-first check's result: this probe kept, or refused with a reason.
+    try:
+        got = parse_probes([item])
+    except ProbeFileError:
+        assert accepted is None
+    else:
+        assert got.probes == [accepted] if accepted is not None else not errors

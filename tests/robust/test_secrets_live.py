@@ -3,9 +3,16 @@
 tests/progs/secrets plants secrets in every kind of place a probe captures: an
 argument, a struct field, map values under redacted keys (in a map argument, a
 map field, a map behind an interface, a map in a slice element, an integer
-value), a slice element's field, a return value and a local. The dump's bytes
-must hold none of them; the snapshots show each as ``redactedIdent`` and the
-plain values next to them as the program printed them. Dumps, IRs (and the IR
+value), a slice element's field, a return value and a local; and inline, in the
+bytes of a struct copied whole (tests/progs/secrets/vault.go: an int, an array, a
+uint64 and a struct under redacted field names, a value of a redacted type), and
+values of a redacted type (an argument, slice elements), as an
+argument by value from registers and from the stack, behind a pointer, as slice
+and array elements, in interfaces, in a map's buckets, as return values and
+locals; and a slice whose zeroing outruns the BPF walker (left out of the event,
+never sent half zeroed). The dump's bytes must hold none of them; the snapshots show each as
+``redactedIdent`` (``redactedType``) and the plain values next to them as the
+program printed them. Dumps, IRs (and the IR
 cache) and snapshots are created mode 0600.
 """
 
@@ -27,6 +34,10 @@ pytestmark = pytest.mark.live
 PROG = REPO / "tests" / "progs" / "secrets"
 PIN = 0x5EC7E7_0BADC0DE
 """The integer planted under the map key "pin" (main.go)."""
+SECRET_TAG = struct.pack("<I", 0x5EC7E7ED)
+"""The top half of every secret word vault.go plants inline (little-endian)."""
+PLAIN_TAG = 0x0B5E4BAB << 32
+"""The top half of the plain words beside them: ``PLAIN_TAG | n`` for vault n."""
 
 
 def _versions() -> list[str]:
@@ -42,6 +53,8 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     for name in list(env):
         if name.startswith("DD_DYNAMIC_INSTRUMENTATION_"):
             del env[name]  # the default list only
+    env["DD_DYNAMIC_INSTRUMENTATION_REDACTED_TYPES"] = "main.Card"
+    env["DD_DYNAMIC_INSTRUMENTATION_REDACTED_IDENTIFIERS"] = "hush"  # vault.go's Pair
     done = subprocess.run(
         [
             *("godi", "run", "--probes", str(PROG / "probes.json")),
@@ -54,7 +67,8 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     )
     assert done.returncode == 0, done.stderr
     # What the program says it did: the captures below are of these calls.
-    assert "login 28\nbatch 2\nmint 17 17\nkeep 35\n" in done.stdout, done.stdout
+    assert "login 29\nbatch 2\nmint 17 17\nkeep 35\n" in done.stdout, done.stdout
+    assert "unlock true\nforge 11\nhold 13 13\nuse true\nhush 40\n" in done.stdout
     return out
 
 
@@ -84,6 +98,99 @@ def test_no_secret_in_the_dump(run: Path) -> None:
     assert b"plain-bob" in dump and b"text/plain" in dump and b"fine" in dump
 
 
+def test_no_inline_secret_in_the_dump(run: Path) -> None:
+    """Secrets inline in copied structs are zeroed before the record leaves BPF;
+    the plain words beside them were copied (vaults 1 to 11 and 13, vault.go)."""
+    dump = (run / "run" / "events.dump").read_bytes()
+    assert SECRET_TAG not in dump
+    for n in (*range(1, 12), 13):
+        assert struct.pack("<Q", PLAIN_TAG | n) in dump, n
+
+
+def test_a_block_not_all_zeroed_is_left_out(run: Path) -> None:
+    """hush's slice needs more zeroing than the walker has steps: its block is left
+    out of the event (truncated), never sent with secrets in it (the dump test
+    above finds none of its words)."""
+    snaps = json.loads((run / "run" / "snapshots.json").read_text())
+    (one,) = [s for s in snaps if s["debugger"]["snapshot"]["probe"]["id"] == "hush"]
+    all_ = one["debugger"]["snapshot"]["captures"]["entry"]["arguments"]["all"]
+    assert all_["size"] == "40"
+    assert "elements" not in all_ or not all_["elements"], all_
+
+
+def _vault(value: dict[str, Any], n: int) -> None:
+    """``value`` shows vault ``n`` (vault.go) with its secrets redacted."""
+    fields = value["fields"]
+    assert fields["Owner"]["value"] == f"vault-owner-{n}"
+    assert fields["Count"]["value"] == str(PLAIN_TAG | n)
+    for name, type_ in (
+        ("PIN", "int"),
+        ("Password", "[16]uint8"),
+        ("apiKey", "uint64"),
+        ("Credentials", "main.Inner"),
+    ):
+        assert fields[name] == {"type": type_, **REDACTED}, name
+    assert fields["Card"] == {"type": "main.Card", "notCapturedReason": "redactedType"}
+
+
+def _badge(value: dict[str, Any], n: int) -> None:
+    fields = value["fields"]
+    assert fields["Owner"]["value"] == "badge-owner"
+    assert fields["Count"]["value"] == str(PLAIN_TAG | n)
+    assert fields["Pin"] == {"type": "int", **REDACTED}
+
+
+def test_snapshots_show_inline_secrets_redacted(run: Path) -> None:
+    unlock = _snapshot(run, "unlock")["entry"]["arguments"]
+    _badge(unlock["b"], 1)
+    _vault(unlock["v"], 1)
+    _vault(unlock["p"], 2)
+    for value, n in zip(unlock["vs"]["elements"], (3, 4), strict=True):
+        _vault(value, n)
+    for value, n in zip(unlock["box"]["fields"]["Items"]["elements"], (5, 6), strict=True):
+        _vault(value, n)
+    _vault(unlock["ifv"]["fields"]["data"], 7)
+    ifp = unlock["ifp"]["fields"]["data"]["fields"]["Items"]["elements"]
+    for value, n in zip(ifp, (8, 9), strict=True):
+        _vault(value, n)
+    _vault(_entries(unlock["m"])["a"], 10)
+    assert unlock["card"] == {"type": "main.Card", "notCapturedReason": "redactedType"}
+    (card,) = unlock["cards"]["elements"]
+    assert card == {"type": "main.Card", "notCapturedReason": "redactedType"}
+    _vault(_snapshot(run, "forge")["return"]["locals"]["@return"], 11)
+    _badge(_snapshot(run, "badge")["return"]["locals"]["@return"], 1)  # the first call
+    (line,) = _snapshot(run, "hold")["lines"].values()
+    _vault(line["locals"]["v"], 13)  # from the stack (b has no location there)
+
+
+def test_decode_elsewhere_keeps_them_redacted(run: Path) -> None:
+    """Decoded again without the DD_DYNAMIC_INSTRUMENTATION_* variables, what the
+    capture zeroed stays redacted (layout.json carries its policy): never zeros
+    shown as values."""
+    out = run / "again.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DD_DYNAMIC_INSTRUMENTATION_")}
+    env["DD_DYNAMIC_INSTRUMENTATION_REDACTION_EXCLUDED_IDENTIFIERS"] = "pin,password,apikey"
+    done = subprocess.run(
+        [
+            *("godi", "decode", "--ir", str(run / "run" / "ir.json")),
+            *("--program", str(run / "run" / "prog"), str(run / "run" / "events.dump")),
+            *("-o", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (unlock,) = [
+        s["debugger"]["snapshot"]["captures"]["entry"]["arguments"]
+        for s in json.loads(out.read_text())
+        if s["debugger"]["snapshot"]["probe"]["id"] == "unlock"
+    ]
+    _vault(unlock["v"], 1)
+    assert unlock["card"] == {"type": "main.Card", "notCapturedReason": "redactedType"}
+
+
 def test_snapshots_show_them_redacted(run: Path) -> None:
     login = _snapshot(run, "login")["entry"]["arguments"]
     assert login["password"] == {"type": "string", **REDACTED}
@@ -95,7 +202,7 @@ def test_snapshots_show_them_redacted(run: Path) -> None:
         "Accept": {"type": "string", "value": "text/plain"},
     }
     headers = _entries(login["headers"])
-    for key in ("Authorization", "x-api-key", "API_KEY", "password"):
+    for key in ("Authorization", "x-api-key", "API_KEY", "password", "X-Api-\u212aey"):
         assert headers[key] == {"type": "string", **REDACTED}, key
     assert headers["user"] == {"type": "string", "value": "plain-bob"}
     assert _entries(login["pins"]) == {

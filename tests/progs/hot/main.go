@@ -4,7 +4,8 @@
 //
 // Usage: hot SECONDS GOROUTINES [SPIN]; with SECONDS "-", until its standard input
 // ends. SPIN: iterations of busy work between two calls (0), to slow the calls
-// down to a chosen rate (scripts/bench_disarm.py).
+// down to a chosen rate (scripts/bench_disarm.py); with SPIN, it prints the CPU
+// time it used too.
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -60,6 +62,11 @@ func main() {
 	wg.Wait()
 	fmt.Printf("calls=%d\nwrong=%d\n", calls.Load(), wrong.Load())
 	if spin > 0 {
-		fmt.Printf("sink=%d\n", sink.Load())
+		// The CPU time the process used (user and system, every thread): what
+		// the calls cost it, whatever else the machine runs.
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		cpu := ru.Utime.Nano() + ru.Stime.Nano()
+		fmt.Printf("sink=%d\ncpu_ns=%d\n", sink.Load(), cpu)
 	}
 }

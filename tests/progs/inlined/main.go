@@ -1,7 +1,8 @@
-// Command inlined calls scale, a function the compiler inlines, from five places in
-// four functions. Each copy prints one JSON line: its arguments and local as it
-// computed them, and the frames runtime.Callers sees from inside it (scale first,
-// then its caller). divide has named results, printed by main.
+// Command inlined calls scale, a function the compiler inlines, from twelve places
+// in eleven functions, most of them with constant arguments of several shapes.
+// Each copy prints one JSON line: its arguments and local as it computed them, and
+// the frames runtime.Callers sees from inside it (scale first, then its caller).
+// divide has named results, printed by main.
 package main
 
 import (
@@ -66,6 +67,29 @@ func three(a, b int) int { return scale("three", a, b) }
 //go:noinline
 func four() int { return scale("four", 7, 5) }
 
+// Constant arguments of other shapes: a power of two (a shift by another
+// constant), a negative one, a named constant, zero (the product folds away), one
+// wider than 32 bits, and a constant x with a variable factor.
+const named = 6
+
+//go:noinline
+func shifted(n int) int { return scale("shifted", n, 8) }
+
+//go:noinline
+func negative(n int) int { return scale("negative", n, -3) }
+
+//go:noinline
+func namedConst(n int) int { return scale("named", n, named) }
+
+//go:noinline
+func zero(n int) int { return scale("zero", n, 0) }
+
+//go:noinline
+func wide(n int) int { return scale("wide", n, 1<<33+1) }
+
+//go:noinline
+func constX(n int) int { return scale("constX", 12, n) }
+
 var errZero = errors.New("division by zero")
 
 //go:noinline
@@ -81,6 +105,7 @@ func divide(a, b int) (quotient, remainder int, err error) {
 func main() {
 	total := one(5) + two(6) + three(8, 9) + four()
 	total += scale("main", 10, 11)
+	total += shifted(3) + negative(4) + namedConst(5) + zero(6) + wide(7) + constX(13)
 	q, r, err := divide(17, 5)
 	_ = out.Encode(map[string]any{"divide": []any{17, 5, q, r, err == nil}})
 	q, r, err = divide(total, 0)

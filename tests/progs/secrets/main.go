@@ -61,11 +61,12 @@ func main() {
 		Headers:  map[string]string{"Authorization": "SECRET-FIELD-MAP-" + user, "Accept": "text/plain"},
 	}
 	headers := map[string]string{
-		"Authorization": "Bearer SECRET-MAP-AUTH-" + user,
-		"x-api-key":     "SECRET-MAP-XAPIKEY-" + user,
-		"API_KEY":       "SECRET-MAP-APIKEY-" + user,
-		"password":      "SECRET-MAP-PASSWORD-" + user,
-		"user":          "plain-" + user,
+		"Authorization":  "Bearer SECRET-MAP-AUTH-" + user,
+		"x-api-key":      "SECRET-MAP-XAPIKEY-" + user,
+		"API_KEY":        "SECRET-MAP-APIKEY-" + user,
+		"password":       "SECRET-MAP-PASSWORD-" + user,
+		"X-Api-\u212aey": "SECRET-MAP-KELVIN-" + user, // U+212A KELVIN SIGN: "xapikey" lower-cased
+		"user":           "plain-" + user,
 	}
 	pins := map[string]int{"pin": 0x5EC7E7_0BADC0DE, "count": 7}
 	var extra any = map[string]string{"secret": "SECRET-IFACE-" + user, "ok": "fine"}
@@ -76,4 +77,5 @@ func main() {
 	token, n := mint(user)
 	fmt.Println("mint", n, len(token))
 	fmt.Println("keep", keep(user))
+	vaults()
 }

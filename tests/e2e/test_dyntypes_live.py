@@ -1,0 +1,92 @@
+"""Interface values whose dynamic type has no DWARF entry (issue 16), live on the
+Go versions of the tests: tests/progs/dyntypes passes to ``show(label, v any)`` a
+``*T`` made by reflect.New, a func, anonymous structs, an array only used in an
+``any``, maps only used in an ``any``, an ``iter.Seq[int]`` (Go 1.23+) and types
+reflect makes at run time; the
+program prints each value's ``%T`` and its JSON (or the func's name), which the
+snapshots must show."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from gobuild import REPO, build_go, go_versions
+from godi_cli import godi
+
+PROG = REPO / "tests" / "progs" / "dyntypes"
+SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
+INTS = {"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64"}
+# Made by reflect at run time: their descriptors are not in the binary.
+RUN_TIME_TYPES = {"slice", "ptrptr"}
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module", params=go_versions())
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """(label -> (%T, JSON or func name) as the program printed, label -> v)."""
+    binary = build_go(PROG, str(request.param))
+    out: Path = tmp_path_factory.mktemp(f"dyntypes-{request.param}")
+    plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
+    done = godi("run", "--probes", str(PROG / "probes.json"), "-o", str(out), "--", str(binary))
+    assert done.returncode == plain.returncode == 0, done.stderr
+    assert done.stdout == plain.stdout
+    said = {}
+    for line in plain.stdout.splitlines():
+        label, _, rest = line.partition("=")
+        said[label] = tuple(rest.split("|", 1))
+    got = {}
+    for s in json.loads((out / "snapshots.json").read_text()):
+        jsonschema.validate(s, SCHEMA)
+        args = s["debugger"]["snapshot"]["captures"]["entry"]["arguments"]
+        got[args["label"]["value"]] = args["v"]
+    assert set(got) == set(said)
+    return said, got
+
+
+def plain(v: dict[str, Any]) -> Any:
+    """A captured value as the JSON the program printed of it."""
+    assert "notCapturedReason" not in v, v
+    if v.get("isNull"):
+        return None
+    if "fields" in v:
+        return {k: plain(f) for k, f in v["fields"].items()}
+    if "entries" in v:
+        assert v["size"] == str(len(v["entries"]))
+        return {str(plain(k)): plain(x) for k, x in v["entries"]}  # JSON's keys
+    if "elements" in v:
+        assert v["size"] == str(len(v["elements"]))
+        return [plain(e) for e in v["elements"]]
+    if v["type"] in INTS:
+        return int(v["value"])
+    return v["value"]
+
+
+def test_types_only_in_descriptors_are_shown(run: Any) -> None:
+    said, got = run
+    checked = 0
+    for label, (type_name, shown) in said.items():
+        if label in RUN_TIME_TYPES:
+            continue
+        data = got[label]["fields"]["data"]
+        assert data["type"] == type_name, label
+        if type_name.startswith(("func", "iter.Seq")):
+            assert data["value"] == shown, label
+        else:
+            assert plain(data) == json.loads(shown), label
+        checked += 1
+    assert checked >= 7
+
+
+def test_types_made_at_run_time_say_so(run: Any) -> None:
+    _, got = run
+    for label in RUN_TIME_TYPES:
+        assert got[label] == {
+            "type": "interface {}",
+            "notCapturedReason": "missing type information",
+        }, label

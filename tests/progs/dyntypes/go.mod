@@ -1,0 +1,3 @@
+module dyntypes
+
+go 1.21
