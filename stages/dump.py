@@ -37,8 +37,12 @@ from ._base import Struct
 from .errors import DecodeError
 
 MAGIC = b"GODIDUMP"
-DUMP_FORMAT_VERSION = 2
-"""2: records carry a sync marker and a CRC-32."""
+DUMP_FORMAT_VERSION = 3
+"""2: records carry a sync marker and a CRC-32. 3: blocks may be PARTIAL (a read
+that ran into a page the program never touched: whole elements and the head of
+one more), which a reader of 2 would take for whole elements."""
+READABLE_VERSIONS = (2, 3)
+"""A version 2 dump is a version 3 dump without PARTIAL blocks."""
 
 RECORD_EVENT = 1
 RECORD_COUNTERS = 2
@@ -176,9 +180,10 @@ def read_header(inp: BinaryIO, name: str = "dump") -> DumpHeader:
     magic, version, hlen = _PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise DecodeError(f"{name}: not a godi dump (bad magic {magic!r})")
-    if version != DUMP_FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise DecodeError(
-            f"{name}: dump format version {version}, this godi reads {DUMP_FORMAT_VERSION}"
+            f"{name}: dump format version {version}, this godi reads"
+            f" {', '.join(map(str, READABLE_VERSIONS))}"
         )
     if hlen > MAX_RECORD:
         raise DecodeError(f"{name}: implausible header length {hlen}")

@@ -133,3 +133,14 @@ def test_a_killed_capture_is_unfinished(tmp_path: Path) -> None:
     with_events = {p.probe_id for p in layout.probes if p.index in emitted}
     assert with_events and all(states[p] == "EMITTING" for p in with_events)
     assert "INSTALLED" not in {states[p] for p in with_events}
+
+
+def test_dump_versions() -> None:
+    """A version 2 dump (the fixtures: no PARTIAL blocks) is read as it was; a
+    version this godi does not know is one clear error, not a misreading."""
+    data = (FIXTURES / "example-go1.27.3" / "events.dump").read_bytes()
+    assert int.from_bytes(data[8:12], "little") == 2
+    assert read_header(io.BytesIO(data)).build_id
+    future = data[:8] + (99).to_bytes(4, "little") + data[12:]
+    with pytest.raises(DecodeError, match="dump format version 99, this godi reads 2, 3"):
+        read_header(io.BytesIO(future))
