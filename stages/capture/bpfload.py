@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..dump import ProbeCounters
@@ -561,8 +562,12 @@ class Loaded:
     def detach(self) -> None:
         """Remove every uprobe (the program stays loaded: counters remain readable)."""
         self._stop_disarming()
-        for key in list(self._links):
-            self._unlink(key)
+        # Each close waits for its own RCU grace period (tens of ms): one after the
+        # other, a disarming capture's ~2 links per probe took 26 s to detach 500
+        # probes; closed side by side the waits overlap (under 1 s).
+        fds = [self._links.pop(key) for key in list(self._links)]
+        with ThreadPoolExecutor(max_workers=64, thread_name_prefix="godi-unlink") as pool:
+            list(pool.map(os.close, fds))
         for closer in self._closers:
             closer.join()
         self._closers = []
