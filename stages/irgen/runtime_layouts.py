@@ -103,9 +103,8 @@ class RuntimeLayouts:
     def _buckets(
         self, header: Entry, fields: dict[str, _Member], key: int, value: int
     ) -> BucketMapLayout:
-        count, flags, log2, buckets, old = self._need(
-            header, fields, "count", "flags", "B", "buckets", "oldbuckets"
-        )
+        shared = self._bucket_header(header)
+        buckets = fields["buckets"]
         bucket = self._struct(self._pointee(buckets.type, header, "buckets"))
         tophash, keys, values, overflow = self._need(
             bucket, self._fields(bucket), "tophash", "keys", "values", "overflow"
@@ -115,12 +114,7 @@ class RuntimeLayouts:
         value_size = self._slot_size(values.type, slots)
         return BucketMapLayout(
             header=self._types.require(header.offset),
-            header_size=self._types.size_of(header),
-            count_offset=count.offset,
-            flags_offset=flags.offset,
-            log2_buckets_offset=log2.offset,
-            buckets_offset=buckets.offset,
-            old_buckets_offset=old.offset,
+            **shared,
             bucket=self._types.require(bucket.offset),
             bucket_size=self._types.size_of(bucket),
             bucket_slots=slots,
@@ -132,23 +126,16 @@ class RuntimeLayouts:
             value_size=value_size,
             value_indirect=value_size != self._size(value),
             overflow_offset=overflow.offset,
-            min_top_hash=self._constant("runtime.minTopHash"),
-            empty_rest=self._constant("runtime.emptyRest"),
-            same_size_grow=self._constant("runtime.sameSizeGrow"),
         )
 
     def _swiss(
         self, header: Entry, fields: dict[str, _Member], key: int, value: int
     ) -> SwissMapLayout:
-        used, dir_ptr, dir_len = self._need(header, fields, "used", "dirPtr", "dirLen")
         # dirPtr is written as **table<K,V>: a pointer to the directory's first entry.
-        table_pointer = self._pointee(dir_ptr.type, header, "dirPtr")
+        table_pointer = self._pointee(fields["dirPtr"].type, header, "dirPtr")
         table = self._struct(self._pointee(table_pointer, header, "dirPtr"))
-        table_used, index, groups = self._need(
-            table, self._fields(table), "used", "index", "groups"
-        )
-        reference = self._struct(groups.type)
-        data, length_mask = self._need(reference, self._fields(reference), "data", "lengthMask")
+        shared, reference = self._swiss_tables(header, table)
+        data = self._fields(reference)["data"]
         group = self._struct(self._pointee(data.type, reference, "data"))
         ctrl, slots = self._need(group, self._fields(group), "ctrl", "slots")
         slot_array = self._strip(self._reader.entry_at(slots.type))
@@ -162,16 +149,8 @@ class RuntimeLayouts:
         elem_size = self._size(slot_elem.type)
         return SwissMapLayout(
             header=self._types.require(header.offset),
-            header_size=self._types.size_of(header),
-            used_offset=used.offset,
-            dir_ptr_offset=dir_ptr.offset,
-            dir_len_offset=dir_len.offset,
             table=self._types.require(table.offset),
-            table_size=self._types.size_of(table),
-            table_used_offset=table_used.offset,
-            table_index_offset=index.offset,
-            groups_data_offset=groups.offset + data.offset,
-            groups_length_mask_offset=groups.offset + length_mask.offset,
+            **shared,
             group=self._types.require(group.offset),
             group_size=self._types.size_of(group),
             ctrl_offset=ctrl.offset,
@@ -184,9 +163,57 @@ class RuntimeLayouts:
             elem_offset=slot_elem.offset,
             elem_size=elem_size,
             elem_indirect=elem_size != self._size(value),
-            ctrl_empty=self._constant("internal/runtime/maps.ctrlEmpty"),
-            ctrl_deleted=self._constant("internal/runtime/maps.ctrlDeleted"),
         )
+
+    def _bucket_header(self, header: Entry) -> dict[str, int]:
+        """The fields of a ``BucketMapLayout`` that the map header ``header``
+        (``hash<K,V>`` or the generic ``runtime.hmap``) and the runtime's
+        constants give, but the header's IR id: the caller requires that type
+        once the rest of the layout is found. Raises ``LayoutUnavailable``."""
+        count, flags, log2, buckets, old = self._need(
+            header, self._fields(header), "count", "flags", "B", "buckets", "oldbuckets"
+        )
+        return {
+            "header_size": self._types.size_of(header),
+            "count_offset": count.offset,
+            "flags_offset": flags.offset,
+            "log2_buckets_offset": log2.offset,
+            "buckets_offset": buckets.offset,
+            "old_buckets_offset": old.offset,
+            "min_top_hash": self._constant("runtime.minTopHash"),
+            "empty_rest": self._constant("runtime.emptyRest"),
+            "same_size_grow": self._constant("runtime.sameSizeGrow"),
+        }
+
+    def _swiss_tables(self, header: Entry, table: Entry) -> tuple[dict[str, int], Entry]:
+        """The fields of a ``SwissMapLayout`` that the map header ``header`` and
+        its table type ``table`` (``map<K,V>`` and ``table<K,V>``, or the
+        runtime's generic ``Map`` and ``table``) and the runtime's constants
+        give, but the two types' IR ids: the caller requires those once the
+        rest of the layout is found. Also the table's ``groups`` struct, whose
+        ``data`` points to the group. Raises ``LayoutUnavailable``."""
+        used, dir_ptr, dir_len = self._need(
+            header, self._fields(header), "used", "dirPtr", "dirLen"
+        )
+        table_used, index, groups = self._need(
+            table, self._fields(table), "used", "index", "groups"
+        )
+        reference = self._struct(groups.type)
+        data, length_mask = self._need(reference, self._fields(reference), "data", "lengthMask")
+        fields = {
+            "header_size": self._types.size_of(header),
+            "used_offset": used.offset,
+            "dir_ptr_offset": dir_ptr.offset,
+            "dir_len_offset": dir_len.offset,
+            "table_size": self._types.size_of(table),
+            "table_used_offset": table_used.offset,
+            "table_index_offset": index.offset,
+            "groups_data_offset": groups.offset + data.offset,
+            "groups_length_mask_offset": groups.offset + length_mask.offset,
+            "ctrl_empty": self._constant("internal/runtime/maps.ctrlEmpty"),
+            "ctrl_deleted": self._constant("internal/runtime/maps.ctrlDeleted"),
+        }
+        return fields, reference
 
     def descriptor_map_layout(
         self,
@@ -208,67 +235,41 @@ class RuntimeLayouts:
         """
         swiss = self.runtime_struct("internal/runtime/maps.Map")
         if swiss is not None and "slots" in slots:
-            header = swiss
-            used, dir_ptr, dir_len = self._need(
-                header, self._fields(header), "used", "dirPtr", "dirLen"
-            )
             table = self.runtime_struct("internal/runtime/maps.table")
             if table is None:
                 raise LayoutUnavailable("no internal/runtime/maps.table in the DWARF")
-            table_used, index, groups = self._need(
-                table, self._fields(table), "used", "index", "groups"
-            )
-            reference = self._struct(groups.type)
-            data, length_mask = self._need(reference, self._fields(reference), "data", "lengthMask")
+            shared, _ = self._swiss_tables(swiss, table)
             group, group_size = storage
             ctrl, slot_array = slots["ctrl"], slots["slots"]
             key, elem = slots["key"], slots["elem"]
             n = 8
-            slot_size = slot_array[1] // n
             return SwissMapLayout(
-                header=self._types.require(header.offset),
-                header_size=self._types.size_of(header),
-                used_offset=used.offset,
-                dir_ptr_offset=dir_ptr.offset,
-                dir_len_offset=dir_len.offset,
+                header=self._types.require(swiss.offset),
                 table=self._types.require(table.offset),
-                table_size=self._types.size_of(table),
-                table_used_offset=table_used.offset,
-                table_index_offset=index.offset,
-                groups_data_offset=groups.offset + data.offset,
-                groups_length_mask_offset=groups.offset + length_mask.offset,
+                **shared,
                 group=group,
                 group_size=group_size,
                 ctrl_offset=ctrl[0],
                 group_slots=n,
                 slots_offset=slot_array[0],
-                slot_size=slot_size,
+                slot_size=slot_array[1] // n,
                 key_offset=key[0],
                 key_size=key[1],
                 key_indirect=key[1] != key_size,
                 elem_offset=elem[0],
                 elem_size=elem[1],
                 elem_indirect=elem[1] != value_size,
-                ctrl_empty=self._constant("internal/runtime/maps.ctrlEmpty"),
-                ctrl_deleted=self._constant("internal/runtime/maps.ctrlDeleted"),
             )
         hmap = self.runtime_struct("runtime.hmap")
         if hmap is None or "keys" not in slots:
             raise LayoutUnavailable("no generic map header in the DWARF for this map")
-        count, flags, log2, buckets, old = self._need(
-            hmap, self._fields(hmap), "count", "flags", "B", "buckets", "oldbuckets"
-        )
+        shared = self._bucket_header(hmap)
         bucket, bucket_size = storage
         n = slots["topbits"][1]
         keys, elems = slots["keys"], slots["elems"]
         return BucketMapLayout(
             header=self._types.require(hmap.offset),
-            header_size=self._types.size_of(hmap),
-            count_offset=count.offset,
-            flags_offset=flags.offset,
-            log2_buckets_offset=log2.offset,
-            buckets_offset=buckets.offset,
-            old_buckets_offset=old.offset,
+            **shared,
             bucket=bucket,
             bucket_size=bucket_size,
             bucket_slots=n,
@@ -280,9 +281,6 @@ class RuntimeLayouts:
             value_size=elems[1] // n,
             value_indirect=elems[1] // n != value_size,
             overflow_offset=slots["overflow"][0],
-            min_top_hash=self._constant("runtime.minTopHash"),
-            empty_rest=self._constant("runtime.emptyRest"),
-            same_size_grow=self._constant("runtime.sameSizeGrow"),
         )
 
     # -------------------------------------------------------------- channels
