@@ -360,6 +360,41 @@ def bucket_map_layout(key_size: int = 16, value_size: int = 16) -> BucketMapLayo
     )
 
 
+def pack_bucket(
+    layout: BucketMapLayout, slots: dict[int, tuple[int, bytes, bytes]], overflow: int = 0
+) -> bytes:
+    """One bucket of ``layout``: ``slots`` gives a slot's top hash, key bytes and
+    value bytes (each at most a key or value long); the other slots are empty."""
+    bucket = bytearray(layout.bucket_size)
+    for slot, (tophash, key, value) in slots.items():
+        assert len(key) <= layout.key_size and len(value) <= layout.value_size
+        bucket[layout.tophash_offset + slot] = tophash
+        at = layout.keys_offset + slot * layout.key_size
+        bucket[at : at + len(key)] = key
+        at = layout.values_offset + slot * layout.value_size
+        bucket[at : at + len(value)] = value
+    bucket[layout.overflow_offset : layout.overflow_offset + 8] = u64(overflow)
+    return bytes(bucket)
+
+
+def bucket_map_world(name: str, map_type: MapType) -> tuple[World, int]:
+    """A world capturing the map ``name`` of ``map_type`` (with a bucket layout),
+    with BPF types for its header and its bucket. Returns the world and the
+    header's BPF type index; the bucket's is the next."""
+    layout = map_type.layout
+    assert isinstance(layout, BucketMapLayout)
+    program = make_program()
+    program = msgspec.structs.replace(program, types=[*program.types, map_type])
+    world = make_world([Var(name, map_type.id)], program=program)
+    n = len(world.layout.types)
+    roles = [
+        BpfType(index=n, ir_type=map_type.id, size=layout.header_size, role="map_header"),
+        BpfType(index=n + 1, ir_type=map_type.id, size=layout.bucket_size, role="map_bucket"),
+    ]
+    world.layout = msgspec.structs.replace(world.layout, types=[*world.layout.types, *roles])
+    return world, n
+
+
 def swiss_map_layout(key_size: int, elem_size: int, indirect: bool = False) -> SwissMapLayout:
     """Go's swiss tables (1.24 and later): groups of 8 control bytes then 8 slots of the
     key and the value (pointers to them when ``indirect``)."""

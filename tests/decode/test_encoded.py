@@ -27,12 +27,14 @@ from decode_helpers import (
     World,
     as_json,
     bucket_map_layout,
+    bucket_map_world,
     decode_all,
     elem_sizes,
     i64,
     make_dump,
     make_program,
     make_world,
+    pack_bucket,
     pack_event,
     run,
     slice_header,
@@ -43,7 +45,7 @@ from fixture_cases import CASES, load_case
 
 from stages.decode.message import MessageFormatter
 from stages.decode.values import ValueRenderer
-from stages.ir import BucketMapLayout, Field, MapType, StructType, Type
+from stages.ir import Field, MapType, StructType, Type
 from stages.layout import BLOCK_FLAG_PARTIAL, BpfType
 from stages.snapshot import CapturedValue, Snapshot
 from stages.spec import Capture
@@ -254,53 +256,21 @@ def test_buckets_read_up_to_a_page_boundary(count: int) -> None:
     (PARTIAL). The slots read show; the slot the boundary cuts does not, nor an
     overflow pointer past it. As many entries as the map holds: whole; one fewer:
     unavailable."""
-    layout = BucketMapLayout(
-        header=0,
-        header_size=48,
-        count_offset=0,
-        flags_offset=8,
-        log2_buckets_offset=9,
-        buckets_offset=16,
-        old_buckets_offset=24,
-        bucket=0,
-        bucket_size=208,
-        bucket_slots=8,
-        tophash_offset=0,
-        keys_offset=8,
-        key_size=16,
-        key_indirect=False,
-        values_offset=136,
-        value_size=8,
-        value_indirect=False,
-        overflow_offset=200,
-        min_top_hash=5,
-        empty_rest=0,
-        same_size_grow=8,
-    )
+    layout = bucket_map_layout(key_size=16, value_size=8)
     kinds = MapType(id=911, name="map[string]int", size=8, key=T_STRING, value=T_INT, layout=layout)
-    world = _world_with([kinds], [Var("m", 911)])
-    header = BpfType(index=len(world.layout.types), ir_type=911, size=48, role="map_header")
-    bucket = BpfType(index=header.index + 1, ir_type=911, size=208, role="map_bucket")
-    world.layout = msgspec.structs.replace(
-        world.layout, types=[*world.layout.types, header, bucket]
-    )
-
-    def one(tophash: list[int], keys: list[bytes], values: list[int]) -> bytes:
-        return (
-            bytes(tophash).ljust(8, b"\0")
-            + b"".join(keys).ljust(128, b"\0")
-            + b"".join(u64(v) for v in values).ljust(64, b"\0")
-            + u64(0xC0DE)  # an overflow pointer, past the boundary in the second
-        )
-
+    world, header = bucket_map_world("m", kinds)
     k1, k2, k3 = 0xC0000E0000, 0xC0000F0000, 0xC000100000
-    first = one([9], [string_header(k1, 2)], [7])[:200] + u64(0)
-    second = one([9, 9], [string_header(k2, 2), string_header(k3, 2)], [8, 9])
+    first = pack_bucket(layout, {0: (9, string_header(k1, 2), u64(7))})
+    second = pack_bucket(
+        layout,
+        {0: (9, string_header(k2, 2), u64(8)), 1: (9, string_header(k3, 2), u64(9))},
+        overflow=0xC0DE,  # past the boundary
+    )
     head = second[:150]  # tophash, keys, the first value; the second value cut
     hmap = u64(count) + bytes([0, 1]) + bytes(6) + u64(0xB0) + u64(0) + bytes(16)
     blocks = [
-        Blk(0xA0, header.index, hmap),
-        Blk(0xB0, bucket.index, first + head, count=1, flags=BLOCK_FLAG_PARTIAL),
+        Blk(0xA0, header, hmap),
+        Blk(0xB0, header + 1, first + head, count=1, flags=BLOCK_FLAG_PARTIAL),
         Blk(k1, BYTES, b"ab"),
         Blk(k2, BYTES, b"cd"),
         Blk(k3, BYTES, b"ef"),

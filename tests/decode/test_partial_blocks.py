@@ -12,17 +12,20 @@ from decode_helpers import (
     T_STRING,
     Blk,
     Var,
+    bucket_map_layout,
+    bucket_map_world,
     elem_sizes,
     make_dump,
     make_program,
     make_world,
+    pack_bucket,
     pack_event,
     run,
     string_header,
     u64,
 )
 
-from stages.ir import BucketMapLayout, ChanLayout, ChanType, MapType
+from stages.ir import ChanLayout, ChanType, MapType
 from stages.layout import BLOCK_FLAG_PARTIAL, BpfType
 
 T_CH = 800
@@ -78,53 +81,21 @@ def test_an_hchan_cut_before_its_fields_is_unavailable() -> None:
 
 
 T_BMAP = 801
-BUCKETS = BucketMapLayout(
-    header=0,
-    header_size=48,
-    count_offset=0,
-    flags_offset=8,
-    log2_buckets_offset=9,
-    buckets_offset=16,
-    old_buckets_offset=24,
-    bucket=0,
-    bucket_size=272,
-    bucket_slots=8,
-    tophash_offset=0,
-    keys_offset=8,
-    key_size=16,
-    key_indirect=False,
-    values_offset=136,
-    value_size=16,
-    value_indirect=False,
-    overflow_offset=264,
-    min_top_hash=5,
-    empty_rest=0,
-    same_size_grow=8,
-)
+BUCKETS = bucket_map_layout(key_size=16, value_size=16)
 HM, BK, KEY = 0xC000076FF0, 0xC000004E08, 0xC0000E0000
 
 
 def _bucket_map(header_valid: int, bucket_valid: int, count: int = 2) -> object:
     """map[string]int of Go 1.21-1.23 (buckets): two entries, slots 0 and 5."""
-    program = make_program()
     mt = MapType(
         id=T_BMAP, name="map[string]int", size=8, key=T_STRING, value=T_INT, layout=BUCKETS
     )
-    program = msgspec.structs.replace(program, types=[*program.types, mt])
-    w = make_world([Var("m", T_BMAP)], program=program)
-    n = len(w.layout.types)
-    roles = [
-        BpfType(index=n, ir_type=T_BMAP, size=48, role="map_header"),
-        BpfType(index=n + 1, ir_type=T_BMAP, size=272, role="map_bucket"),
-    ]
-    w.layout = msgspec.structs.replace(w.layout, types=[*w.layout.types, *roles])
+    w, n = bucket_map_world("m", mt)
     header = u64(count) + bytes(8) + u64(BK) + bytes(24)  # B = 0: one bucket
-    bucket = bytearray(272)
-    bucket[0], bucket[5] = 9, 77  # tophash of slots 0 and 5
-    bucket[8:24] = string_header(KEY, 1)
-    bucket[8 + 5 * 16 : 24 + 5 * 16] = string_header(KEY + 1, 1)
-    bucket[136:144] = u64(10)
-    bucket[136 + 5 * 16 : 144 + 5 * 16] = u64(15)
+    bucket = pack_bucket(
+        BUCKETS,
+        {0: (9, string_header(KEY, 1), u64(10)), 5: (77, string_header(KEY + 1, 1), u64(15))},
+    )
 
     def block(addr: int, ix: int, data: bytes, valid: int) -> Blk:
         if valid == len(data):
@@ -133,7 +104,7 @@ def _bucket_map(header_valid: int, bucket_valid: int, count: int = 2) -> object:
 
     blocks = [
         block(HM, n, header, header_valid),
-        block(BK, n + 1, bytes(bucket), bucket_valid),
+        block(BK, n + 1, bucket, bucket_valid),
         Blk(KEY, BYTES, b"a"),
         Blk(KEY + 1, BYTES, b"b"),
     ]
