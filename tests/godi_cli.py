@@ -3,9 +3,17 @@ stage (or ``godi run``) in its own process."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from gobuild import REPO, build_go
+
+SNAPSHOT_SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
 
 def godi(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -27,3 +35,19 @@ def godi_env(
         timeout=timeout,
         env={**os.environ, **env},
     )
+
+
+def run_probed(prog: Path, go_version: str, out: Path) -> tuple[str, list[dict[str, Any]]]:
+    """Build the Go program in ``prog`` with Go ``go_version`` and run it twice: on
+    its own, then under ``godi run`` with ``prog/probes.json``, writing to ``out``.
+    Both runs must exit 0 and print the same. Returns what the program printed and
+    the snapshots, each validated against the snapshot schema."""
+    binary = build_go(prog, go_version)
+    plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
+    done = godi("run", "--probes", str(prog / "probes.json"), "-o", str(out), "--", str(binary))
+    assert done.returncode == plain.returncode == 0, done.stderr
+    assert done.stdout == plain.stdout
+    snapshots: list[dict[str, Any]] = json.loads((out / "snapshots.json").read_text())
+    for s in snapshots:
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
+    return plain.stdout, snapshots

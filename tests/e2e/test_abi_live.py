@@ -5,17 +5,14 @@ show those values (expectations from the program's output, not godi's)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from gobuild import REPO, go_versions
+from godi_cli import run_probed
 
 ABI = REPO / "tests" / "progs" / "abi"
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
 pytestmark = pytest.mark.live
 
@@ -23,19 +20,14 @@ pytestmark = pytest.mark.live
 @pytest.fixture(scope="module", params=go_versions())
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """(the program's own output lines as key=value, snapshots by probe id)."""
-    binary = build_go(ABI, str(request.param))
     out: Path = tmp_path_factory.mktemp(f"abi-{request.param}")
-    plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
-    done = godi("run", "--probes", str(ABI / "probes.json"), "-o", str(out), "--", str(binary))
-    assert done.returncode == plain.returncode == 0, done.stderr
-    assert done.stdout == plain.stdout
+    stdout, snapshots = run_probed(ABI, str(request.param), out)
     said: dict[str, list[str]] = {}
-    for line in plain.stdout.splitlines():
+    for line in stdout.splitlines():
         key, _, value = line.partition("=")
         said.setdefault(key, []).append(value)
     by: dict[str, list[dict[str, Any]]] = {}
-    for s in json.loads((out / "snapshots.json").read_text()):
-        jsonschema.validate(s, SCHEMA)
+    for s in snapshots:
         by.setdefault(s["debugger"]["snapshot"]["probe"]["id"], []).append(s)
     return said, by
 

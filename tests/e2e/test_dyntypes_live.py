@@ -9,17 +9,14 @@ snapshots must show."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from gobuild import REPO, go_versions
+from godi_cli import run_probed
 
 PROG = REPO / "tests" / "progs" / "dyntypes"
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 INTS = {"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64"}
 # Made by reflect at run time: their descriptors are not in the binary.
 RUN_TIME_TYPES = {"slice", "ptrptr"}
@@ -30,19 +27,14 @@ pytestmark = pytest.mark.live
 @pytest.fixture(scope="module", params=go_versions())
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """(label -> (%T, JSON or func name) as the program printed, label -> v)."""
-    binary = build_go(PROG, str(request.param))
     out: Path = tmp_path_factory.mktemp(f"dyntypes-{request.param}")
-    plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
-    done = godi("run", "--probes", str(PROG / "probes.json"), "-o", str(out), "--", str(binary))
-    assert done.returncode == plain.returncode == 0, done.stderr
-    assert done.stdout == plain.stdout
+    stdout, snapshots = run_probed(PROG, str(request.param), out)
     said = {}
-    for line in plain.stdout.splitlines():
+    for line in stdout.splitlines():
         label, _, rest = line.partition("=")
         said[label] = tuple(rest.split("|", 1))
     got = {}
-    for s in json.loads((out / "snapshots.json").read_text()):
-        jsonschema.validate(s, SCHEMA)
+    for s in snapshots:
         args = s["debugger"]["snapshot"]["captures"]["entry"]["arguments"]
         got[args["label"]["value"]] = args["v"]
     assert set(got) == set(said)
