@@ -90,6 +90,13 @@ def _uncovered(leaves: list[tuple[int, int]], pieces: list[PieceLayout]) -> list
     return [(at, n) for at, n in leaves if not any(lo <= at and at + n <= hi for lo, hi in covered)]
 
 
+def _unread(var: Variable, role: CaptureRole, size: int, reason: str) -> VariableLayout:
+    """The layout of a variable the probe does not read, saying why."""
+    return VariableLayout(
+        name=var.name, type=var.type, role=role, root_offset=None, size=size, reason=reason
+    )
+
+
 def build_root(
     pc: int,
     variables: list[tuple[Variable, CaptureRole]],
@@ -109,16 +116,7 @@ def build_root(
         size = types[var.type].size
         if is_redacted_ident(var.name) or is_redacted_type(types[var.type].name):
             # Never read: the decoder shows it redacted by its name or type.
-            out.append(
-                VariableLayout(
-                    name=var.name,
-                    type=var.type,
-                    role=role,
-                    root_offset=None,
-                    size=size,
-                    reason="redacted",
-                )
-            )
+            out.append(_unread(var, role, size, "redacted"))
             continue
         loc = next((r for r in var.locations if r.low_pc <= pc < r.high_pc), None)
         if loc is None and size == 0:
@@ -130,28 +128,10 @@ def build_root(
             continue
         if loc is None:
             reason = var.unavailable or "no location at the probe address"
-            out.append(
-                VariableLayout(
-                    name=var.name,
-                    type=var.type,
-                    role=role,
-                    root_offset=None,
-                    size=size,
-                    reason=reason,
-                )
-            )
+            out.append(_unread(var, role, size, reason))
             continue
         if offset + size > MAX_ROOT:
-            out.append(
-                VariableLayout(
-                    name=var.name,
-                    type=var.type,
-                    role=role,
-                    root_offset=None,
-                    size=size,
-                    reason=f"does not fit the {MAX_ROOT}-byte capture root",
-                )
-            )
+            out.append(_unread(var, role, size, f"does not fit the {MAX_ROOT}-byte capture root"))
             continue
         pieces: list[PieceLayout] = []
         label = c_comment(var.name)
