@@ -165,6 +165,25 @@ def test_cycles_depth_huge_values_and_nils(robust: Any) -> None:
     assert ret_of(probes["nils"][0]) == {"type": "bool", "value": "true"}
 
 
+def _decode(out: Path, dump: Path, tmp_path: Path) -> list[dict[str, Any]]:
+    """The snapshots `godi decode` makes of ``dump``, with ``out``'s IR and program."""
+    dec = godi(
+        "decode",
+        "--ir",
+        str(out / "ir.json"),
+        "--program",
+        str(out / "prog"),
+        str(dump),
+        "-o",
+        str(tmp_path / "s.json"),
+        "--service",
+        "robust",
+    )
+    assert dec.returncode == 0, dec.stderr
+    snapshots: list[dict[str, Any]] = json.loads((tmp_path / "s.json").read_text())
+    return snapshots
+
+
 def _start_loop(binary: Path, n: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen([str(binary), "loop", str(n)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -190,22 +209,9 @@ def test_attach_to_a_running_pid_leaves_it_running(robust: Any, tmp_path: Path) 
         )
         assert cap.returncode == 0, cap.stderr
         assert proc.poll() is None  # still running, unharmed
-        dec = godi(
-            "decode",
-            "--ir",
-            str(out / "ir.json"),
-            "--program",
-            str(out / "prog"),
-            str(dump),
-            "-o",
-            str(tmp_path / "s.json"),
-            "--service",
-            "robust",
-        )
-        assert dec.returncode == 0, dec.stderr
         ticks = [
             s
-            for s in json.loads((tmp_path / "s.json").read_text())
+            for s in _decode(out, dump, tmp_path)
             if s["debugger"]["snapshot"]["probe"]["id"] == "tick"
         ]
         assert len(ticks) >= 20
@@ -246,20 +252,7 @@ def test_target_killed_during_capture_leaves_a_complete_dump(robust: Any, tmp_pa
     _, err = cap.communicate(timeout=60)
     assert cap.returncode == 128 + signal.SIGKILL, err
     assert "target exited with status -9" in err
-    dec = godi(
-        "decode",
-        "--ir",
-        str(out / "ir.json"),
-        "--program",
-        str(out / "prog"),
-        str(dump),
-        "-o",
-        str(tmp_path / "s.json"),
-        "--service",
-        "robust",
-    )
-    assert dec.returncode == 0, dec.stderr
-    assert len(json.loads((tmp_path / "s.json").read_text())) >= 10
+    assert len(_decode(out, dump, tmp_path)) >= 10
     # Every event the BPF side emitted while the loop ran is in the dump.
     with open(dump, "rb") as f:
         read_header(f)
@@ -335,20 +328,7 @@ def test_binary_wide_capture_sees_every_process(robust: Any, tmp_path: Path) -> 
     _, err = cap.communicate(timeout=60)
     assert cap.returncode == 0, err
     assert "(interrupted)" in err
-    dec = godi(
-        "decode",
-        "--ir",
-        str(out / "ir.json"),
-        "--program",
-        str(out / "prog"),
-        str(dump),
-        "-o",
-        str(tmp_path / "s.json"),
-        "--service",
-        "robust",
-    )
-    assert dec.returncode == 0, dec.stderr
-    assert len(json.loads((tmp_path / "s.json").read_text())) >= 40
+    assert len(_decode(out, dump, tmp_path)) >= 40
     with open(dump, "rb") as f:
         read_header(f)
         tgids = {
