@@ -19,10 +19,9 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import SNAPSHOT_SCHEMA, godi
 
 CALLERS = REPO / "tests" / "progs" / "callers"
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 AROUND = [
     "main.plain1",
     "main.plain2",
@@ -94,7 +93,7 @@ def test_output_and_status_unchanged(callers_run: Any) -> None:
 def test_every_probe_captured(callers_run: Any) -> None:
     _, _, snapshots = callers_run
     for s in snapshots:
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
     seen = {s["debugger"]["snapshot"]["probe"]["id"] for s in snapshots}
     names = ["main.capture", *AROUND, *INLINED]
     assert seen == {name.removeprefix("main.") for name in names} | {"inlined-line"}

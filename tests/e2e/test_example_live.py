@@ -12,12 +12,11 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import SNAPSHOT_SCHEMA, godi
 from golden import GOLDEN_DIR, check_golden, normalise_snapshot
 
 EXAMPLE = REPO / "tests" / "progs" / "example"
 PROBES = EXAMPLE / "probes.json"
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
 pytestmark = pytest.mark.live
 
@@ -72,7 +71,7 @@ def test_every_snapshot_validates(captured: Any) -> None:
     *_, snapshots = captured
     assert len(snapshots) == 9
     for s in snapshots:
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
 
 
 def test_envelope(captured: Any) -> None:
@@ -257,7 +256,7 @@ def test_line_probe_captures_the_locals_live_there(tmp_path: Path) -> None:
     snapshots = json.loads((out / "snapshots.json").read_text())
     vals = []
     for s in snapshots:
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
         scope = s["debugger"]["snapshot"]["captures"]["lines"]["104"]
         vals.append(scope["arguments"]["n"]["fields"]["Val"]["value"])
         assert s["message"].startswith("main.walk:104(")

@@ -18,10 +18,9 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi, godi_env
+from godi_cli import SNAPSHOT_SCHEMA, godi, godi_env
 
 FLOATS = REPO / "tests" / "progs" / "floats"
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
 pytestmark = pytest.mark.live
 
@@ -87,7 +86,7 @@ def _calls(snapshots_path: Path) -> list[tuple[str, str | None, bool]]:
     """(probe id, rebuilt line or None, whether some value is missing)."""
     out = []
     for s in json.loads(snapshots_path.read_text()):
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
         snap = s["debugger"]["snapshot"]
         captures = snap["captures"]
         args = {k: _value(v) for k, v in captures["entry"]["arguments"].items()}

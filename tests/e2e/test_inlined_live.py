@@ -28,7 +28,7 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import SNAPSHOT_SCHEMA, godi
 
 from stages.codegen.lines import line_pcs
 from stages.ir import decode_program
@@ -39,7 +39,6 @@ from stages.irgen.inlining import FOLDED_IN_COPY, MISSING_IN_COPY
 
 PROG = REPO / "tests" / "progs" / "inlined"
 SOURCE = (PROG / "main.go").read_text().splitlines()
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 REPORT_LINE = next(i for i, t in enumerate(SOURCE, 1) if "the line probe's line" in t)
 ASSIGN_LINE = next(i for i, t in enumerate(SOURCE, 1) if t.strip() == "y := x * factor")
 SCALE_LINE = next(i for i, t in enumerate(SOURCE, 1) if t.startswith("func scale("))
@@ -118,7 +117,7 @@ def inlined_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     assert run.stdout == plain.stdout
     by_probe: dict[str, list[dict[str, Any]]] = {}
     for s in json.loads((out / "snapshots.json").read_text()):
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
         snap = s["debugger"]["snapshot"]
         by_probe.setdefault(snap["probe"]["id"], []).append(s)
     records = [json.loads(line) for line in plain.stdout.splitlines()]

@@ -10,11 +10,10 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import SNAPSHOT_SCHEMA, godi
 from golden import GOLDEN_DIR, check_golden
 
 EXAMPLE = REPO / "tests" / "progs" / "example"
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
 pytestmark = pytest.mark.live
 
@@ -38,7 +37,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     assert result.returncode == 0, result.stderr
     snapshots = json.loads((out / "snapshots.json").read_text())
     for s in snapshots:
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
     return version, snapshots
 
 

@@ -19,14 +19,13 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import SNAPSHOT_SCHEMA, godi
 
 from stages.dump import RECORD_EVENT, RecordReader, decode_counters, read_header
 from stages.layout import EVENT_HEADER_FORMAT
 
 ROBUST = REPO / "tests" / "progs" / "robust"
 PROBES = ROBUST / "probes.json"
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
 pytestmark = pytest.mark.live
 
@@ -72,7 +71,7 @@ def test_output_and_status_unchanged(robust: Any) -> None:
     assert plain.returncode == 0
     assert run.stdout == plain.stdout
     for s in snapshots:
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
 
 
 def test_every_goroutine_captured_once_with_its_id(robust: Any) -> None:

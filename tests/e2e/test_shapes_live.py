@@ -18,11 +18,10 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import SNAPSHOT_SCHEMA, godi
 from golden import GOLDEN_DIR, check_golden, normalise_snapshot
 
 PROG = REPO / "tests" / "progs" / "shapes"
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
 pytestmark = pytest.mark.live
 
@@ -39,7 +38,7 @@ def shapes_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     assert run.stdout == plain.stdout
     by: dict[str, dict[str, Any]] = {}
     for s in json.loads((out / "snapshots.json").read_text()):
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
         by[s["debugger"]["snapshot"]["probe"]["id"]] = s
     assert sorted(by) == ["shapes", "shapes-template"]
     return plain.stdout, by

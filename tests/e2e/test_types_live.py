@@ -13,13 +13,12 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import SNAPSHOT_SCHEMA, godi
 from golden import GOLDEN_DIR, check_golden, normalise_snapshot
 
 from stages.status import read_dump_summary
 
 TYPES = REPO / "tests" / "progs" / "types"
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 
 pytestmark = pytest.mark.live
 
@@ -46,7 +45,7 @@ def types_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     assert run.stdout == plain.stdout  # the program's output is unchanged
     by: dict[str, list[dict[str, Any]]] = {}
     for s in json.loads((out / "snapshots.json").read_text()):
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
         by.setdefault(s["debugger"]["snapshot"]["probe"]["id"], []).append(s)
     return str(request.param), out, by
 
@@ -182,7 +181,7 @@ def test_every_condition_operator_on_real_values(tmp_path: Any) -> None:
     ids = [p["id"] for p in json.loads(conditions.read_text())]
     emitted = []
     for s in json.loads((tmp_path / "snapshots.json").read_text()):
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
         assert "evaluationErrors" not in s["debugger"]["snapshot"], s
         emitted.append(s["debugger"]["snapshot"]["probe"]["id"])
     assert sorted(emitted) == sorted(i for i in ids if i.startswith("t_"))

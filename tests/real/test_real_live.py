@@ -25,11 +25,10 @@ from typing import Any
 import jsonschema
 import pytest
 from gobuild import REPO, go_tool, go_versions
-from godi_cli import godi
+from godi_cli import SNAPSHOT_SCHEMA, godi
 
 from stages.decode import TRUNCATED_MESSAGE
 
-SCHEMA = json.loads((REPO / "schemas" / "snapshot.schema.json").read_text())
 CACHE = REPO / "artifacts" / "real-bins"
 FLOATS = {"float32", "float64", "complex64", "complex128"}
 LIMITS = {"maxReferenceDepth": 3, "maxCollectionSize": 1000, "maxLength": 1000}
@@ -364,7 +363,7 @@ def test_real_program_under_probes(case: Case, go: str, tmp_path: Path) -> None:
     problems: list[str] = []
     hits: dict[str, int] = {}
     for s in snapshots:
-        jsonschema.validate(s, SCHEMA)
+        jsonschema.validate(s, SNAPSHOT_SCHEMA)
         snap = s["debugger"]["snapshot"]
         pid = snap["probe"]["id"]
         hits[pid] = hits.get(pid, 0) + 1
