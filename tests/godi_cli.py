@@ -37,6 +37,15 @@ def godi_env(
     )
 
 
+def irgen_codegen(binary: Path, probes: Path | str, ir: Path, prog: Path) -> None:
+    """``godi irgen`` of ``binary`` for ``probes`` into ``ir``, then ``godi codegen``
+    of them into the directory ``prog``; both must succeed."""
+    done = godi("irgen", str(binary), "--probes", str(probes), "-o", str(ir))
+    assert done.returncode == 0, done.stderr
+    done = godi("codegen", "--ir", str(ir), "--probes", str(probes), "-o", str(prog))
+    assert done.returncode == 0, done.stderr
+
+
 def run_probed(prog: Path, go_version: str, out: Path) -> tuple[str, list[dict[str, Any]]]:
     """Build the Go program in ``prog`` with Go ``go_version`` and run it twice: on
     its own, then under ``godi run`` with ``prog/probes.json``, writing to ``out``.

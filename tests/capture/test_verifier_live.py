@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import godi, irgen_codegen
 
 EXAMPLE = REPO / "tests" / "progs" / "example"
 
@@ -29,10 +29,7 @@ def test_rejected_probe_is_skipped_with_the_verifier_reason(tmp_path: Path) -> N
     )
     ir = tmp_path / "ir.json"
     prog = tmp_path / "prog"
-    assert godi("irgen", str(binary), "--probes", str(probes), "-o", str(ir)).returncode == 0
-    assert (
-        godi("codegen", "--ir", str(ir), "--probes", str(probes), "-o", str(prog)).returncode == 0
-    )
+    irgen_codegen(binary, probes, ir, prog)
     layout = json.loads((prog / "layout.json").read_text())
     bad = next(p for p in layout["probes"] if p["probe_id"] == "sum" and p["kind"] == "entry")
     # Make that probe's code write through a plain number: the verifier refuses it.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import godi, irgen_codegen
 
 PROG = REPO / "tests" / "progs" / "counts"
 COLUMNS = [
@@ -126,8 +126,7 @@ def test_capture_prints_the_table_before_decode(tmp_path: Path) -> None:
     binary = build_go(PROG, go_versions()[-1])
     ir, prog = tmp_path / "ir.json", tmp_path / "prog"
     probes = str(PROG / "probes.json")
-    assert godi("irgen", str(binary), "--probes", probes, "-o", str(ir)).returncode == 0
-    assert godi("codegen", "--ir", str(ir), "--probes", probes, "-o", str(prog)).returncode == 0
+    irgen_codegen(binary, probes, ir, prog)
     result = godi(
         "capture", "--program", str(prog), "-o", str(tmp_path / "d.dump"), "--", str(binary), "7"
     )

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import godi, irgen_codegen
 
 pytestmark = pytest.mark.live
 
@@ -58,10 +58,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         '[{"id": "tick", "version": 1, "where": {"methodName": "main.tick"},'
         ' "captureSnapshot": true, "sampling": {"snapshotsPerSecond": 0}}]'
     )
-    ir = godi("irgen", str(binary), "--probes", str(probes), "-o", str(out / "ir.json"))
-    assert ir.returncode == 0, ir.stderr
-    gen = godi("codegen", "--ir", str(out / "ir.json"), "--probes", str(probes), "-o", str(out))
-    assert gen.returncode == 0, gen.stderr
+    irgen_codegen(binary, probes, out / "ir.json", out)
     return binary, out
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import godi, irgen_codegen
 
 from stages.dump import RECORD_NOTICE, RecordReader, decode_notice, read_header
 
@@ -33,9 +33,7 @@ def test_each_failed_uprobe_has_its_own_line(tmp_path: Path) -> None:
         )
     )
     ir, prog = tmp_path / "ir.json", tmp_path / "prog"
-    assert godi("irgen", str(binary), "--probes", str(probes), "-o", str(ir)).returncode == 0
-    gen = godi("codegen", "--ir", str(ir), "--probes", str(probes), "-o", str(prog))
-    assert gen.returncode == 0, gen.stderr
+    irgen_codegen(binary, probes, ir, prog)
     layout = json.loads((prog / "layout.json").read_text())
     sums = [p for p in layout["probes"] if p["probe_id"] == "sum"]
     assert {p["kind"] for p in sums} == {"entry", "return"}
