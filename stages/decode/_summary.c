@@ -732,10 +732,13 @@ static int summarize(Summaries *S, Walk *o, Py_ssize_t node, const char *p, cons
 	return rc;
 }
 
-/* The summary of the value text (n bytes), UTF-8 in a new str; None: declined. */
-int summary_into(PyObject *summaries, Py_ssize_t node, const char *text, Py_ssize_t n, Walk *o)
+/* The summary of the value text (n bytes), as UTF-8 in w, which this sets up
+ * (the caller frees w->out when it is not w->stack): 0, DECLINE or -1. */
+static int summary_walk(Summaries *S, Walk *w, Py_ssize_t node, const char *text, Py_ssize_t n)
 {
-	Summaries *S = (Summaries *)summaries;
+	memset(w, 0, sizeof(*w));
+	w->out = w->stack;
+	w->cap = sizeof(w->stack);
 	int rc = match_brackets(text, n, &S->match, &S->match_cap);
 	if (rc)
 		return rc;
@@ -743,14 +746,18 @@ int summary_into(PyObject *summaries, Py_ssize_t node, const char *text, Py_ssiz
 	int32_t *saved_match = text_match;
 	text_base = text;
 	text_match = S->match;
-	/* the summary is UTF-8 text; o holds it escaped */
-	Walk raw;
-	memset(&raw, 0, sizeof(raw));
-	raw.out = raw.stack;
-	raw.cap = sizeof(raw.stack);
-	rc = summarize(S, &raw, node, text, text + n, 0);
+	rc = summarize(S, w, node, text, text + n, 0);
 	text_base = saved_base;
 	text_match = saved_match;
+	return rc;
+}
+
+/* The summary of the value text (n bytes), escaped, appended to o: 0, DECLINE or -1. */
+int summary_into(PyObject *summaries, Py_ssize_t node, const char *text, Py_ssize_t n, Walk *o)
+{
+	/* the summary is UTF-8 text; o holds it escaped */
+	Walk raw;
+	int rc = summary_walk((Summaries *)summaries, &raw, node, text, n);
 	if (rc == 0 && put_escaped(o, (const unsigned char *)raw.out, raw.len) < 0)
 		rc = -1;
 	if (raw.out != raw.stack)
@@ -761,20 +768,8 @@ int summary_into(PyObject *summaries, Py_ssize_t node, const char *text, Py_ssiz
 /* The summary of the value text (n bytes) in a new str; None: declined. */
 static PyObject *summary_text(Summaries *S, Py_ssize_t node, const char *text, Py_ssize_t n)
 {
-	int rc = match_brackets(text, n, &S->match, &S->match_cap);
-	if (rc)
-		return rc == DECLINE ? Py_NewRef(Py_None) : NULL;
-	const char *saved_base = text_base;
-	int32_t *saved_match = text_match;
-	text_base = text;
-	text_match = S->match;
 	Walk o;
-	memset(&o, 0, sizeof(o));
-	o.out = o.stack;
-	o.cap = sizeof(o.stack);
-	rc = summarize(S, &o, node, text, text + n, 0);
-	text_base = saved_base;
-	text_match = saved_match;
+	int rc = summary_walk(S, &o, node, text, n);
 	PyObject *result = NULL;
 	if (rc == 0)
 		result = PyUnicode_DecodeUTF8(o.out, o.len, "strict");
