@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,13 +109,58 @@ def _canonical(path: Path) -> list[str]:
     ]
 
 
+@dataclass
+class Batch:
+    """Functions ``first..first+n-1`` of a seed, generated and built (or why not)."""
+
+    seed: int
+    first: int
+    n: int
+    go: str
+    src: Path
+    funcs: list[Func] = field(default_factory=list)
+    binary: Path | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+
+def prepare(seed: int, n: int, go: str, workdir: Path, first: int = 0) -> Batch:
+    """Generate and build a batch; a failure is kept in ``error``, not raised, so a
+    long run goes on with the next batch."""
+    started = time.monotonic()
+    batch = Batch(seed, first, n, go, workdir / f"seed{seed}-{first}-{n}-go{go}")
+    try:
+        batch.funcs = write(batch.src, seed, list(range(first, first + n)))
+        batch.binary = build(batch.src, go)
+    except (OSError, RuntimeError) as e:
+        batch.error = str(e)
+    batch.seconds = time.monotonic() - started
+    return batch
+
+
 def run_one(seed: int, n: int, go: str, workdir: Path, first: int = 0) -> Outcome:
     """Fuzz functions ``first..first+n-1`` of ``seed`` with Go ``go``."""
+    return check(prepare(seed, n, go, workdir, first), workdir)
+
+
+def check(batch: Batch, workdir: Path) -> Outcome:
+    """Run a built batch alone and under godi, and compare every call."""
     started = time.monotonic()
-    outcome = Outcome(go=go)
-    src = workdir / f"seed{seed}-{first}-{n}-go{go}"
-    funcs = write(src, seed, list(range(first, first + n)))
-    binary = build(src, go)
+    outcome = Outcome(go=batch.go)
+    try:
+        _check(batch, workdir, outcome)
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
+        # A hung or crashed run is a finding of its own; the next batch still runs.
+        outcome.problems.append(f"F{batch.first}..F{batch.first + batch.n - 1}: {e!r}")
+    outcome.seconds = batch.seconds + time.monotonic() - started
+    return outcome
+
+
+def _check(batch: Batch, workdir: Path, outcome: Outcome) -> None:
+    if batch.error or batch.binary is None:
+        outcome.problems.append(batch.error)
+        return
+    seed, go, src, funcs, binary = batch.seed, batch.go, batch.src, batch.funcs, batch.binary
     plain_records = src / "plain.jsonl"
     plain = subprocess.run(
         [str(binary)],
@@ -149,7 +195,7 @@ def run_one(seed: int, n: int, go: str, workdir: Path, first: int = 0) -> Outcom
             f"exit status: alone {plain.returncode}, under godi {run.returncode}\n"
             f"{plain.stderr[-2000:]}\n{run.stderr[-4000:]}"
         )
-        return outcome
+        return
     if plain.stdout != run.stdout:
         outcome.problems.append("the program's output differs under godi")
     if _canonical(plain_records) != _canonical(records):
@@ -185,9 +231,10 @@ def run_one(seed: int, n: int, go: str, workdir: Path, first: int = 0) -> Outcom
         index = int(name[1:])
         repro = workdir / f"repro-go{go}" / name
         write(repro, seed, [index])
-        outcome.failed_functions.append(f"{repro}/main.go\n{func.decls}")
-    outcome.seconds = time.monotonic() - started
-    return outcome
+        outcome.failed_functions.append(
+            f"{repro}/main.go (python tests/abi_fuzz/run.py --seed {seed} --first {index}"
+            f" -n 1 --go {go})\n{func.decls}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,22 +250,48 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for go in versions:
         total = Outcome(go=go)
-        for first in range(args.first, args.first + args.n, args.batch):
-            count = min(args.batch, args.first + args.n - first)
-            o = run_one(args.seed, count, go, args.workdir, first)
-            total.functions += o.functions
-            total.calls += o.calls
-            total.values += o.values
-            total.seconds += o.seconds
-            total.mismatches += o.mismatches
-            total.problems += o.problems
-            total.failed_functions += o.failed_functions
-            for k, v in o.allowed.items():
-                total.allowed[k] = total.allowed.get(k, 0) + v
+        started = time.monotonic()
+        firsts = list(range(args.first, args.first + args.n, args.batch))
+
+        def batch_at(first: int, go: str = go) -> Batch:
+            return prepare(
+                args.seed, min(args.batch, args.first + args.n - first), go, args.workdir, first
+            )
+
+        # The next batch is generated and built while this one runs under godi.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(batch_at, firsts[0])
+            for i, first in enumerate(firsts):
+                batch = pending.result()
+                if i + 1 < len(firsts):
+                    pending = pool.submit(batch_at, firsts[i + 1])
+                o = check(batch, args.workdir)
+                total.functions += o.functions
+                total.calls += o.calls
+                total.values += o.values
+                total.mismatches += o.mismatches
+                total.problems += o.problems
+                total.failed_functions += o.failed_functions
+                for k, v in o.allowed.items():
+                    total.allowed[k] = total.allowed.get(k, 0) + v
+                # One line a batch, so a long run shows where it is and what it found.
+                print(
+                    f"go{go}: F{first}..F{first + batch.n - 1}: {o.functions} functions, "
+                    f"{o.calls} calls, {len(o.mismatches)} mismatches, "
+                    f"{len(o.problems)} problems, build {batch.seconds:.0f}s, "
+                    f"total {o.seconds:.0f}s",
+                    flush=True,
+                )
+                for prob in o.problems:
+                    print("PROBLEM:", prob, flush=True)
+                for m in o.mismatches:
+                    print("MISMATCH:", m, flush=True)
+        total.seconds = time.monotonic() - started
         print(
             f"go{go}: seed {args.seed}: {total.functions} functions, {total.calls} calls, "
             f"{total.values} values compared, {len(total.mismatches)} mismatches, "
-            f"{total.seconds:.0f}s; allowed: {total.allowed or 'none'}"
+            f"{len(total.problems)} problems, {total.seconds:.0f}s; "
+            f"allowed: {total.allowed or 'none'}"
         )
         for prob in total.problems:
             print("PROBLEM:", prob)
