@@ -1,0 +1,3 @@
+module freshheap
+
+go 1.21
