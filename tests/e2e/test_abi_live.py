@@ -151,8 +151,9 @@ def test_a_zero_size_argument_aligns_the_stack_arguments_after_it(run: Any) -> N
 
 
 def test_forty_maps_with_string_keys_in_one_event(run: Any) -> None:
-    """Each map's bucket or group is key-guarded: a walker round guards two now,
-    and the event holds all forty (past 33 it was cut: capture budget exhausted)."""
+    """Each map's bucket or group is key-guarded, one walker step each, and the
+    event holds all forty (when a guard took a round of its own, past 33 it was
+    cut: capture budget exhausted)."""
     said, by = run
     (s,) = by["manyMaps"]
     assert "evaluationErrors" not in s["debugger"]["snapshot"]
