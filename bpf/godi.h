@@ -5,9 +5,10 @@
  *   1. the probe's generated entry function assembles the captured variables
  *      into the event's root area (registers and stack slots, as DWARF says) and
  *      calls godi_start(), which fills the header and walks the frame pointers;
- *   2. godi_walk (a tail-called program, re-entered up to GODI_WALK_ROUNDS times)
- *      follows pointers, strings and slices breadth-first, driven by the capture
- *      type table godi_types that capture fills from layout.json;
+ *   2. godi_walk (a tail-called program) follows pointers, strings and slices
+ *      breadth-first, driven by the capture type table godi_types that capture
+ *      fills from layout.json: bpf_loop (Linux 5.17+) runs godi_walk_step, one
+ *      step of the walk per call, until the walk is done or GODI_MAX_STEPS;
  *   3. godi_submit() copies the event to the ring buffer and counts it.
  * The per-CPU scratch area holds the event being built, the work queue and the
  * set of (address, type) pairs already copied, so each pointee is copied once.
@@ -20,13 +21,13 @@
 #include "godi_event.h"
 
 #ifndef GODI_MAX_EVENT
-#define GODI_MAX_EVENT 32768 /* bytes of one event; a power of two */
+#define GODI_MAX_EVENT 131072 /* bytes of one event; a power of two */
 #endif
 #ifndef GODI_MAX_ITEMS
-#define GODI_MAX_ITEMS 256 /* work queue entries per event; a power of two */
+#define GODI_MAX_ITEMS 4096 /* work queue entries per event; a power of two */
 #endif
 #ifndef GODI_SEEN_SLOTS
-#define GODI_SEEN_SLOTS 256 /* dedup table entries; a power of two */
+#define GODI_SEEN_SLOTS 4096 /* dedup table entries; a power of two */
 #endif
 #ifndef GODI_MAX_SLOTS
 #define GODI_MAX_SLOTS 128 /* references followed per capture type element; a power of two */
@@ -60,15 +61,20 @@
 #define GODI_MAX_REDACTED 8192 /* spellings of redacted identifiers (their hashes) */
 #endif
 #define GODI_KEY_READ 64 /* bytes of a map key read to check it against them */
-#define GODI_GUARDS 8      /* key guards per element: a bucket's or group's slots */
-#define GODI_GUARD_ELEMS 4 /* elements guarded per walker round */
+#define GODI_GUARDS 8 /* key guards per element: a bucket's or group's slots */
 #ifndef GODI_FRAME_SLOTS
 #define GODI_FRAME_SLOTS 1024 /* goroutines remembered from entry to return; a power of two */
 #endif
 /* Scratch space after the event, for the copy of the stack. */
 #define GODI_TMP GODI_MAX_EVENT
-#define GODI_STEPS_PER_ROUND 40
-#define GODI_WALK_ROUNDS 30
+#ifndef GODI_MAX_STEPS
+#define GODI_MAX_STEPS 65536 /* walker steps per event (bpf_loop iterations, at most 1 << 23) */
+#endif
+/* Stands for godi_walk_step where godi_walk passes it to bpf_loop: BCC 0.26 does
+ * not relocate a reference to a function, so capture (stages/capture/walkload.py)
+ * links the step function in after godi_walk's code and turns this constant's
+ * 64-bit load into the load of a BPF_PSEUDO_FUNC that names it. */
+#define GODI_STEP_MARKER 0x9d1c0a1b5ee9f00dULL
 #define GODI_BUF_MASK (GODI_MAX_EVENT - 1)
 #ifndef GODI_WAKEUP_BYTES
 #define GODI_WAKEUP_BYTES (256 * 1024) /* bytes a CPU emits between reader wakeups */
@@ -189,8 +195,12 @@ struct godi_scratch {
 	__u32 zeroing;     /* 1: the block being scanned has redacted bytes not all zeroed */
 	__u32 zero_block;  /* offset in buf of its godi_block */
 	__u32 cur_end;     /* offset in buf past the current block's bytes (PARTIAL) */
-	struct godi_item queue[GODI_MAX_ITEMS];
-	struct godi_seen seen[GODI_SEEN_SLOTS];
+	/* The work queue (struct godi_item) and the set of (address, type) pairs
+	 * already copied (struct godi_seen), as bytes: BCC makes a reader and a
+	 * writer for each element of an array of structs in a map's value, a second
+	 * of compile time per 8,000 of them; bytes are one string to it. */
+	__u8 queue[GODI_MAX_ITEMS * sizeof(struct godi_item)] __attribute__((aligned(8)));
+	__u8 seen[GODI_SEEN_SLOTS * sizeof(struct godi_seen)] __attribute__((aligned(8)));
 	/* Twice the event size, so that a masked offset plus a masked length always
 	 * stays inside the array: the verifier can then check every access. */
 	__u8 buf[2 * GODI_MAX_EVENT];
@@ -823,6 +833,12 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 	return 0;
 }
 
+/* Entry `i` (masked) of the work queue. */
+static __always_inline struct godi_item *godi_item_at(struct godi_scratch *s, __u32 i)
+{
+	return (struct godi_item *)&s->queue[(i & (GODI_MAX_ITEMS - 1)) * sizeof(struct godi_item)];
+}
+
 static __always_inline void godi_enqueue(struct godi_scratch *s, __u64 addr, __u32 type,
 					 __u32 count, __u32 depth)
 {
@@ -832,7 +848,7 @@ static __always_inline void godi_enqueue(struct godi_scratch *s, __u64 addr, __u
 		godi_header(s)->flags |= GODI_EVENT_FLAG_TRUNCATED;
 		return;
 	}
-	struct godi_item *it = &s->queue[s->q_tail & (GODI_MAX_ITEMS - 1)];
+	struct godi_item *it = godi_item_at(s, s->q_tail);
 	it->addr = addr;
 	it->type = type;
 	it->count = count;
@@ -852,7 +868,7 @@ static __always_inline void godi_enqueue_in_event(struct godi_scratch *s, __u32 
 		godi_header(s)->flags |= GODI_EVENT_FLAG_TRUNCATED;
 		return;
 	}
-	struct godi_item *it = &s->queue[s->q_tail & (GODI_MAX_ITEMS - 1)];
+	struct godi_item *it = godi_item_at(s, s->q_tail);
 	it->addr = at;
 	it->type = type;
 	it->count = count;
@@ -866,7 +882,8 @@ static __always_inline int godi_seen_before(struct godi_scratch *s, __u64 addr, 
 {
 	__u64 h = (addr >> 3) ^ ((__u64)type * 0x9e3779b97f4a7c15ULL);
 	h ^= h >> 29;
-	struct godi_seen *e = &s->seen[h & (GODI_SEEN_SLOTS - 1)];
+	struct godi_seen *e =
+		(struct godi_seen *)&s->seen[(h & (GODI_SEEN_SLOTS - 1)) * sizeof(struct godi_seen)];
 	if (e->generation == s->generation && e->addr == addr && e->type == type)
 		return 1;
 	e->generation = s->generation;
@@ -878,7 +895,7 @@ static __always_inline int godi_seen_before(struct godi_scratch *s, __u64 addr, 
 /* Copy the next queued block into the event. */
 static __always_inline void godi_copy_next(struct godi_scratch *s)
 {
-	struct godi_item *it = &s->queue[s->q_head & (GODI_MAX_ITEMS - 1)];
+	struct godi_item *it = godi_item_at(s, s->q_head);
 	s->q_head++;
 	__u64 addr = it->addr;
 	__u32 type = it->type;
@@ -1076,39 +1093,31 @@ static __always_inline void godi_guard_key(struct godi_scratch *s, struct godi_s
 	__builtin_memcpy(&s->buf[(at + 8) & GODI_BUF_MASK], &marked, 8);
 }
 
-/* Apply the key guards of the block being scanned, GODI_GUARD_ELEMS elements per
- * call: at the start of a walker round, outside its loop, where the verifier
- * checks the key hashing once (inside, once per path through the loop, it is
- * too much for it). */
+/* Apply the key guards of one element of the block copied last (the walker's
+ * step while `guarding`): nothing of the block is followed before every element
+ * is guarded. */
 static __always_inline void godi_guard_block(struct godi_scratch *s)
 {
 	__u32 type = s->cur_type;
 	struct godi_type *t = godi_types.lookup(&type);
-	if (!t) {
+	if (!t || s->guard_elem >= s->cur_count) {
 		s->guarding = 0;
 		return;
 	}
+	__u32 elem = s->cur_data + s->guard_elem * t->size;
 #pragma nounroll
-	for (int e = 0; e < GODI_GUARD_ELEMS; e++) {
-		if (s->guard_elem >= s->cur_count) {
-			s->guarding = 0;
-			return;
-		}
-		__u32 elem = s->cur_data + s->guard_elem * t->size;
-#pragma nounroll
-		for (int g = 0; g < GODI_GUARDS; g++) {
-			if (g >= t->n_guards)
-				break;
-			struct godi_slot *slot = &t->slots[g];
-			if (elem + slot->offset + 16 > s->cur_end)
-				continue; /* a key not read (nor its value, after it) */
-			__u32 at = (elem + slot->offset) & GODI_BUF_MASK;
-			__u64 words[2];
-			__builtin_memcpy(words, &s->buf[at], 16);
-			godi_guard_key(s, slot, elem, at, words);
-		}
-		s->guard_elem++;
+	for (int g = 0; g < GODI_GUARDS; g++) {
+		if (g >= t->n_guards)
+			break;
+		struct godi_slot *slot = &t->slots[g];
+		if (elem + slot->offset + 16 > s->cur_end)
+			continue; /* a key not read (nor its value, after it) */
+		__u32 at = (elem + slot->offset) & GODI_BUF_MASK;
+		__u64 words[2];
+		__builtin_memcpy(words, &s->buf[at], 16);
+		godi_guard_key(s, slot, elem, at, words);
 	}
+	s->guard_elem++;
 	if (s->guard_elem >= s->cur_count)
 		s->guarding = 0;
 }
@@ -1264,7 +1273,7 @@ static __always_inline void godi_submit(struct pt_regs *ctx, struct godi_scratch
 	godi_release(s);
 }
 
-/* Out of rounds before the keys of the last block copied were checked, or its
+/* Out of steps before the keys of the last block copied were checked, or its
  * redacted bytes zeroed: that block is left out, never sent unguarded. */
 static __always_inline void godi_drop_unguarded(struct godi_scratch *s)
 {
@@ -1278,43 +1287,46 @@ static __always_inline void godi_drop_unguarded(struct godi_scratch *s)
 	}
 }
 
-/* The walker: a bounded number of steps per round, re-entered by tail call.
- * BCC only loads programs defined in the main file, so the generated file
- * defines godi_walk() as a call to this. */
-/* Up to GODI_STEPS_PER_ROUND / 2 steps, until a block with key guards is copied. */
-static __always_inline void godi_steps(struct godi_scratch *s)
+/* One step of the walk: guard one element of the block copied last, else follow
+ * one reference of the block being scanned, else copy the next queued block.
+ * Returns 1 when there is nothing left to do (bpf_loop stops). */
+static __always_inline long godi_step(struct godi_scratch *s)
 {
-	for (int i = 0; i < GODI_STEPS_PER_ROUND / 2; i++) {
-		if (s->guarding)
-			break; /* a block with key guards was copied: guard it first */
-		if (s->scanning)
-			godi_follow_slot(s);
-		else if (s->q_head != s->q_tail)
-			godi_copy_next(s);
-		else
-			break;
-	}
+	if (s->guarding)
+		godi_guard_block(s); /* before anything of the block is followed */
+	else if (s->scanning)
+		godi_follow_slot(s);
+	else if (s->q_head != s->q_tail)
+		godi_copy_next(s);
+	else
+		return 1;
+	return 0;
 }
 
-static __always_inline int godi_walk_round(struct pt_regs *ctx)
+/* The body of godi_walk_step, bpf_loop's callback: one step on this CPU's
+ * scratch area (which godi_walk has claimed). BCC only loads programs defined in
+ * the main file, so the generated file defines godi_walk_step() and godi_walk()
+ * as calls to these. */
+static __always_inline long godi_walk_step_run(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct godi_scratch *s = godi_scratch.lookup(&cpu);
+	if (!s)
+		return 1;
+	return godi_step(s);
+}
+
+/* The walker: up to GODI_MAX_STEPS steps in one bpf_loop, each a call of
+ * godi_walk_step, whose code the verifier checks once; the loop ends at the first
+ * step that finds nothing to do, so a small value costs a few steps. Whatever is
+ * left then (steps, queue or event size exhausted) makes the event truncated. */
+static __always_inline int godi_walk_run(struct pt_regs *ctx)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct godi_scratch *s = godi_scratch.lookup(&cpu);
 	if (!s)
 		return 0;
-	/* The key guards of the block copied last (GODI_GUARD_ELEMS elements of it
-	 * each time) before anything of it is followed; then the round goes on, in
-	 * two halves (it was a round of its own: an event reached only ~30 guarded
-	 * blocks). Guarding inside godi_steps' loop is more than the verifier takes. */
-	if (s->guarding)
-		godi_guard_block(s);
-	godi_steps(s);
-	/* A second half: a round can guard two blocks. */
-	if (s->guarding)
-		godi_guard_block(s);
-	godi_steps(s);
-	if (s->guarding || s->scanning || s->q_head != s->q_tail)
-		godi_progs.call(ctx, GODI_PROG_WALK); /* fails after 33 rounds: submit */
+	bpf_loop(GODI_MAX_STEPS, (void *)GODI_STEP_MARKER, NULL, 0);
 	godi_drop_unguarded(s);
 	godi_submit(ctx, s);
 	return 0;

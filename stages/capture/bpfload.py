@@ -25,6 +25,7 @@ from ..errors import CaptureError
 from ..layout import SLOT_KEY_GUARD, SLOT_ZERO, Layout
 from ..paths import bpf_dir
 from ..redaction import fold_table, guard_hashes
+from . import walkload
 from ._ringbuf import RingReader
 from .disarm import ENTRY, RETURN, Disarmer, DisarmStats, DisarmThread, disarmable_slots
 from .floats import FloatsPlan
@@ -109,6 +110,7 @@ class Loaded:
         self._key_guard()  # too many spellings: refused before anything is loaded
         self.floats = floats or FloatsPlan()
         self._sigtramp_fd: int | None = None
+        self._walk_fd: int | None = None
         self._source = c_source
         self.rejected: dict[int, str] = {}
         self.attached: list[int] = []
@@ -153,6 +155,10 @@ class Loaded:
         skew = os.environ.get("GODI_FAULT_FLOATS_SKEW", "")
         if skew.isdigit():
             cflags.append(f"-DGODI_FLOATS_SKEW={int(skew)}")
+        # Fault injection for the tests: a walk cut short after this many steps.
+        steps = os.environ.get("GODI_FAULT_WALK_STEPS", "")
+        if steps.isdigit() and 0 < int(steps) <= 1 << 23:
+            cflags.append(f"-DGODI_MAX_STEPS={int(steps)}")
         if separate:
             cflags.append("-DGODI_SEPARATE_PROBES")
         try:
@@ -209,10 +215,31 @@ class Loaded:
                 f"the BPF verifier rejected the probe dispatcher: {verifier_reason(e.log, str(e))}"
             ) from e
 
+    def _load_walker(self) -> int:
+        """godi_walk with its bpf_loop step linked in (stages/capture/walkload.py);
+        returns its fd, closed with the program."""
+        lib = self._bcc.libbcc.lib
+        module = self.bpf.module
+        try:
+            fd = walkload.load(
+                self.bpf.dump_func(b"godi_walk"),
+                self.bpf.dump_func(b"godi_walk_step"),
+                lib.bpf_module_license(module),
+                lib.bpf_module_kern_version(module),
+                # A tail call target must have the attach type of the program calling it.
+                BPF_TRACE_UPROBE_MULTI if self.multi else -1,
+            )
+        except walkload.WalkerLoadError as e:
+            raise CaptureError(
+                f"the BPF verifier rejected the value walker: {verifier_reason(e.log, str(e))}"
+            ) from e
+        if self._walk_fd is not None:
+            os.close(self._walk_fd)
+        self._walk_fd = fd
+        return fd
+
     def _setup_tables(self) -> None:
-        # A tail call target must have the attach type of the program calling it.
-        walk = self._load("godi_walk", BPF_TRACE_UPROBE_MULTI if self.multi else -1)
-        self.bpf["godi_progs"][ct.c_int(0)] = ct.c_int(walk.fd)
+        self.bpf["godi_progs"][ct.c_int(0)] = ct.c_int(self._load_walker())
         table = self.bpf["godi_types"]
         for t in self.layout.types:
             leaf = table.Leaf()
@@ -585,6 +612,9 @@ class Loaded:
                 self._reader.close()
             self.detach()
             self.bpf.cleanup()
+            if self._walk_fd is not None:
+                os.close(self._walk_fd)
+                self._walk_fd = None
         except Exception as e:  # detaching must not hide the capture's result
             log.warning("detaching probes: %s", e)
 

@@ -60,8 +60,9 @@ MAX_SLOTS = 128
 references chains further entries (``SLOT_MORE``), up to ``MAX_ELEMENT_SLOTS``."""
 
 MAX_ELEMENT_SLOTS = 1024
-"""References followed per element, all entries of its chain together: about what
-the walker can follow in one event (GODI_STEPS_PER_ROUND times its rounds)."""
+"""References followed per element, all entries of its chain together (the walker
+has GODI_MAX_STEPS, 65,536, steps per event: an element of this many references
+takes a 64th of them)."""
 
 INLINE_ARRAY_OVER = 16
 """An array inside an element whose elements hold more references than this in all

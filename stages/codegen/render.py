@@ -85,10 +85,16 @@ int godi_sigtramp(struct pt_regs *ctx)
 	return godi_sigtramp_run(ctx);
 }
 
-/* The value walker, re-entered by tail call (see bpf/godi.h). */
+/* The value walker, tail-called once a probe's variables are placed, and its
+ * step, which bpf_loop calls (capture links the two, see bpf/godi.h). */
+int godi_walk_step(void *unused)
+{
+	return godi_walk_step_run();
+}
+
 int godi_walk(struct pt_regs *ctx)
 {
-	return godi_walk_round(ctx);
+	return godi_walk_run(ctx);
 }
 
 /* Each probe's code: where its variables are at its address. */

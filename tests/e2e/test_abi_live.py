@@ -143,8 +143,9 @@ def test_a_zero_size_argument_aligns_the_stack_arguments_after_it(run: Any) -> N
 
 
 def test_forty_maps_with_string_keys_in_one_event(run: Any) -> None:
-    """Each map's bucket or group is key-guarded: a walker round guards two now,
-    and the event holds all forty (past 33 it was cut: capture budget exhausted)."""
+    """Each map's bucket or group is key-guarded, one walker step each, and the
+    event holds all forty (when a guard took a round of its own, past 33 it was
+    cut: capture budget exhausted)."""
     said, by = run
     (s,) = by["manyMaps"]
     assert "evaluationErrors" not in s["debugger"]["snapshot"]
@@ -175,6 +176,41 @@ def test_an_argument_over_four_kib_on_the_stack(run: Any) -> None:
     ]
     assert got == want
     assert _args(s)["n"] == {"type": "int", "value": "7"}
+
+
+def test_a_value_several_times_the_old_walker_budget(run: Any) -> None:
+    """80 records of seven strings and a map each: about three times the steps and
+    the queued references and twice the bytes one event's walk had before bpf_loop
+    (1,320, 256, 32 KiB; on Go 1.27: 4,100 steps, 640, 75 KiB), captured whole;
+    "password" entries stay redacted. It was cut: capture budget exhausted."""
+    said, by = run
+    (s,) = by["bigGraph"]
+    assert "evaluationErrors" not in s["debugger"]["snapshot"]
+    want = json.loads(said["bigGraph"][0])
+    recs = _args(s)["recs"]
+    assert recs["size"] == str(len(want)) == "80"
+    got = []
+    for e in recs["elements"]:
+        f = e["fields"]
+        attrs = {}
+        for k, v in f["Attrs"]["entries"]:
+            if k["value"] == "password":
+                assert v == {"type": "string", "notCapturedReason": "redactedIdent"}
+                v = {"value": "redacted"}
+            attrs[k["value"]] = v["value"]
+        got.append(
+            {
+                "ID": int(f["ID"]["value"]),
+                "Name": f["Name"]["value"],
+                "Tags": [t["value"] for t in f["Tags"]["elements"]],
+                "Attrs": attrs,
+            }
+        )
+    for r in want:
+        if "password" in r["Attrs"]:
+            r["Attrs"]["password"] = "redacted"
+    assert got == want
+    assert sum("password" in r["Attrs"] for r in got) == 8
 
 
 def _reasons(value: Any) -> list[str]:

@@ -9,8 +9,9 @@ uint64 and a struct under redacted field names, a value of a redacted type), and
 values of a redacted type (an argument, slice elements), as an
 argument by value from registers and from the stack, behind a pointer, as slice
 and array elements, in interfaces, in a map's buckets, as return values and
-locals; and a slice whose zeroing outruns the BPF walker (left out of the event,
-never sent half zeroed). The dump's bytes must hold none of them; the snapshots show each as
+locals; and a slice of 2,560 redacted ranges, whose zeroing outruns the BPF walker
+when its steps are cut (fault injection): left out of the event, never sent half
+zeroed. The dump's bytes must hold none of them; the snapshots show each as
 ``redactedIdent`` (``redactedType``) and the plain values next to them as the
 program printed them. Dumps, IRs (and the IR
 cache) and snapshots are created mode 0600.
@@ -45,11 +46,8 @@ def _versions() -> list[str]:
     return sorted({versions[0], versions[-1]})  # bucket maps and swiss tables
 
 
-@pytest.fixture(scope="module", params=_versions())
-def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    binary = build_go(PROG, request.param)
-    out = tmp_path_factory.mktemp(f"secrets-{request.param}")
-    env = {**os.environ, "GODI_CACHE_DIR": str(out / "cache")}
+def _godi_run(binary: Path, out: Path, **extra: str) -> None:
+    env = {**os.environ, "GODI_CACHE_DIR": str(out / "cache"), **extra}
     for name in list(env):
         if name.startswith("DD_DYNAMIC_INSTRUMENTATION_"):
             del env[name]  # the default list only
@@ -69,6 +67,21 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     # What the program says it did: the captures below are of these calls.
     assert "login 29\nbatch 2\nmint 17 17\nkeep 35\n" in done.stdout, done.stdout
     assert "unlock true\nforge 11\nhold 13 13\nuse true\nhush 40\n" in done.stdout
+
+
+@pytest.fixture(scope="module", params=_versions())
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp(f"secrets-{request.param}")
+    _godi_run(build_go(PROG, request.param), out)
+    return out
+
+
+@pytest.fixture(scope="module", params=_versions())
+def cut(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same, the walker cut after 1,000 steps (fault injection): hush's slice
+    needs 2,560 steps of zeroing (40 elements of 64 redacted ranges)."""
+    out = tmp_path_factory.mktemp(f"secrets-cut-{request.param}")
+    _godi_run(build_go(PROG, request.param), out, GODI_FAULT_WALK_STEPS="1000")
     return out
 
 
@@ -107,15 +120,35 @@ def test_no_inline_secret_in_the_dump(run: Path) -> None:
         assert struct.pack("<Q", PLAIN_TAG | n) in dump, n
 
 
-def test_a_block_not_all_zeroed_is_left_out(run: Path) -> None:
-    """hush's slice needs more zeroing than the walker has steps: its block is left
-    out of the event (truncated), never sent with secrets in it (the dump test
-    above finds none of its words)."""
+def test_a_block_with_thousands_of_redacted_ranges_is_zeroed_whole(run: Path) -> None:
+    """hush's slice: 40 elements of 64 pairs, each pair's Hush redacted (2,560
+    ranges zeroed in BPF), each Ok shown."""
     snaps = json.loads((run / "run" / "snapshots.json").read_text())
+    (one,) = [s for s in snaps if s["debugger"]["snapshot"]["probe"]["id"] == "hush"]
+    assert "evaluationErrors" not in one["debugger"]["snapshot"]
+    all_ = one["debugger"]["snapshot"]["captures"]["entry"]["arguments"]["all"]
+    assert all_["size"] == "40"
+    assert len(all_["elements"]) == 40
+    for e in all_["elements"]:
+        pairs = e["fields"]["Pairs"]["elements"]
+        assert len(pairs) == 64
+        for p in pairs:
+            assert p["fields"]["Hush"] == {"type": "uint64", **REDACTED}
+            assert p["fields"]["Ok"] == {"type": "uint64", "value": "1"}
+
+
+def test_a_block_not_all_zeroed_is_left_out(cut: Path) -> None:
+    """With fewer walker steps than hush's slice needs to zero, its block is left
+    out of the event (truncated), never sent with secrets in it."""
+    dump = (cut / "run" / "events.dump").read_bytes()
+    assert SECRET_TAG not in dump
+    assert struct.pack("<Q", PIN) not in dump
+    snaps = json.loads((cut / "run" / "snapshots.json").read_text())
     (one,) = [s for s in snaps if s["debugger"]["snapshot"]["probe"]["id"] == "hush"]
     all_ = one["debugger"]["snapshot"]["captures"]["entry"]["arguments"]["all"]
     assert all_["size"] == "40"
     assert "elements" not in all_ or not all_["elements"], all_
+    assert one["debugger"]["snapshot"]["evaluationErrors"]
 
 
 def _vault(value: dict[str, Any], n: int) -> None:
