@@ -236,12 +236,28 @@ class DescriptorParser:
 _CHAN_PREFIX = {1: "<-chan ", 2: "chan<- "}
 
 
+def embedded_names(go_version: str) -> bool:
+    """Whether reflect.StructOf of Go ``go_version`` (``go1.22.10``) spells an
+    embedded field with its name before its type (``struct { T main.T }``), as up
+    to Go 1.22; from 1.23 the type alone (``struct { main.T }``)."""
+    parts = go_version.removeprefix("go").split(".")
+    try:
+        return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) < (1, 23)
+    except (IndexError, ValueError):
+        return False
+
+
 def go_string(
-    address: int, known: Callable[[int], str | None], parser: DescriptorParser, limit: int = 64
+    address: int,
+    known: Callable[[int], str | None],
+    parser: DescriptorParser,
+    named_embedded: bool = False,
+    limit: int = 64,
 ) -> str | None:
     """The name ``%T`` prints for the type at ``address``: ``known`` names the
     types it knows (the binary's), ``parser`` reads the others, which are spelled
-    from their parts as reflect spells them (``reflect.SliceOf`` & co.); None when
+    from their parts as reflect spells them (``reflect.SliceOf`` & co.; an embedded
+    field with its name too if ``named_embedded``: ``embedded_names``); None when
     some part is neither known nor readable, or more than ``limit`` descriptors
     deep."""
     name = known(address)
@@ -252,7 +268,7 @@ def go_string(
         return None
 
     def part(a: int) -> str | None:
-        return go_string(a, known, parser, limit - 1)
+        return go_string(a, known, parser, named_embedded, limit - 1)
 
     if d.kind in (KIND_POINTER, KIND_SLICE, KIND_ARRAY, KIND_CHAN):
         elem = part(d.elem)
@@ -276,7 +292,7 @@ def go_string(
             t = part(f.type)
             if t is None:
                 return None
-            text = (" " if f.embedded else f" {f.name} ") + t
+            text = (" " if f.embedded and not named_embedded else f" {f.name} ") + t
             if f.tag:
                 text += " " + go_quote(f.tag)
             parts.append(text)
