@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import struct
 
-from ..rtypes import (  # noqa: F401 (KIND_*: irgen.types reads them here)
+from ..rtypes import (
     _FUNC_COUNTS,
     _IMETHOD_SIZE,
     _KIND_MASK,
@@ -58,7 +58,21 @@ from .runtime_types import DescriptorRange
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Descriptor", "Descriptors", "FieldDesc"]
+__all__ = [
+    "KIND_ARRAY",
+    "KIND_CHAN",
+    "KIND_FUNC",
+    "KIND_INTERFACE",
+    "KIND_MAP",
+    "KIND_POINTER",
+    "KIND_SLICE",
+    "KIND_STRING",
+    "KIND_STRUCT",
+    "KIND_UNSAFE_POINTER",
+    "Descriptor",
+    "Descriptors",
+    "FieldDesc",
+]
 
 
 class Descriptors(DescriptorParser):
