@@ -115,6 +115,9 @@ struct godi_config {
 	__u32 key_max; /* longest redacted identifier (normalised); 0: none */
 	__u64 sig_wanted; /* address of runtime.sig.wanted[0]: SIGURG's bit set means the
 			   * program asked for it (signal.Notify); 0: do not check */
+	__u64 types_lo;   /* the binary's runtime type descriptors: [types_lo, types_hi) */
+	__u64 types_hi;
+	__u32 rtype_type; /* capture type of a heap descriptor (GODI_SLOT_RTYPE); 0: none */
 };
 
 struct godi_counter {
@@ -1015,14 +1018,38 @@ static __always_inline __u32 godi_buckets(struct godi_scratch *s, __u64 n)
 	return (__u32)(n < cap ? n : cap);
 }
 
-/* An interface's value: what its data word points at, by its dynamic type. */
+/* Whether `addr` is outside the binary's runtime type descriptors: a descriptor
+ * reflect made at run time (SliceOf, StructOf, ...), on the heap, which is copied
+ * for the decoder to build the type from (godi_iface, GODI_SLOT_RTYPE). */
+static __always_inline int godi_heap_rtype(__u64 addr)
+{
+	__u32 zero = 0;
+	struct godi_config *cfg = godi_config.lookup(&zero);
+	return cfg && addr && cfg->rtype_type && cfg->types_lo < cfg->types_hi &&
+	       (addr < cfg->types_lo || addr >= cfg->types_hi);
+}
+
+/* An interface's value: what its data word points at, by its dynamic type; a
+ * dynamic type the binary does not have is a descriptor on the heap: that is
+ * copied instead (one enqueue either way: the verifier walks each copy of it). */
 static __always_inline void godi_iface(struct godi_scratch *s, __u64 typ, __u64 data)
 {
-	if (!typ || !data || s->cur_depth + 1 > s->max_depth)
+	if (!typ || s->cur_depth + 1 > s->max_depth)
 		return;
 	__u32 *target = godi_rtypes.lookup(&typ);
-	if (target)
-		godi_enqueue(s, data, *target, 1, s->cur_depth + 1);
+	__u64 addr = data;
+	__u32 type = 0, n = 0;
+	if (target) {
+		type = *target;
+		n = 1;
+	} else if (godi_heap_rtype(typ)) {
+		__u32 zero = 0;
+		struct godi_config *cfg = godi_config.lookup(&zero);
+		addr = typ;
+		type = cfg ? cfg->rtype_type : 0;
+		n = 1;
+	}
+	godi_enqueue(s, addr, type, n, s->cur_depth + 1);
 }
 
 /* How a byte of a map key counts, filled by capture (stages/redaction.py,
@@ -1142,7 +1169,8 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 	 * and an array in it are scanned with the same end (in_event). */
 	__u32 kind = slot->kind;
 	__u32 width = kind == GODI_SLOT_STRING || kind == GODI_SLOT_SLICE ||
-				      kind == GODI_SLOT_EFACE || kind == GODI_SLOT_IFACE
+				      kind == GODI_SLOT_EFACE || kind == GODI_SLOT_IFACE ||
+				      kind == GODI_SLOT_RTYPE
 			      ? 16
 			      : 8;
 	if (kind == GODI_SLOT_ZERO || kind == GODI_SLOT_MORE || kind == GODI_SLOT_KEY_GUARD) {
@@ -1202,6 +1230,25 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 		break;
 	case GODI_SLOT_KEY_GUARD: /* applied by godi_guard_block */
 		break;
+	case GODI_SLOT_RTYPE: {
+		/* A word of a heap descriptor (or of one of its fields), followed if
+		 * the descriptor's kind (abi.Type.Kind_) has it there (`shift`). */
+		__u8 rkind = s->buf[(elem + 23) & GODI_BUF_MASK] & 31;
+		__u32 shift = slot->shift;
+		__u32 n = 1;
+		if (shift == GODI_RTYPE_FIELDS)
+			n = rkind == 25 ? (words[1] < GODI_RFIELDS_MAX ? (__u32)words[1]
+								   : GODI_RFIELDS_MAX)
+					: 0;
+		else if (!godi_heap_rtype(words[0]))
+			n = 0;
+		else if (shift == GODI_RTYPE_ELEM)
+			n = rkind == 17 || rkind == 18 || rkind == 21 || rkind == 22 || rkind == 23;
+		else if (shift == GODI_RTYPE_VALUE)
+			n = rkind == 21;
+		godi_enqueue(s, words[0], slot->target, n, s->cur_depth);
+		break;
+	}
 	case GODI_SLOT_INLINE: /* an array in the element, at most maxCollectionSize of it */
 		godi_enqueue_in_event(s, elem + slot->offset, slot->target,
 				      slot->aux < s->max_coll ? slot->aux : s->max_coll);

@@ -54,6 +54,18 @@ typedef uint64_t __u64;
 /* The element's further references: capture type `target`'s slots over the same
  * element (an element with more than GODI_MAX_SLOTS references). */
 #define GODI_SLOT_MORE 14
+/* A word of a runtime type descriptor reflect made on the heap (GODI_RTYPE_COPY
+ * bytes of it are copied), or of one of its struct fields, pointing at what the
+ * decoder needs to build the type from: copied as capture type `target` if the
+ * descriptor's kind has it there (`shift`: GODI_RTYPE_*), a descriptor only when
+ * outside the binary's. */
+#define GODI_SLOT_RTYPE 15
+#define GODI_RTYPE_ELEM 0   /* at 48: a pointer's, slice's, array's, chan's element; a map's key */
+#define GODI_RTYPE_VALUE 1  /* at 56: a map's value */
+#define GODI_RTYPE_FIELDS 2 /* at 56: a struct's fields (pointer, length), at most GODI_RFIELDS_MAX */
+#define GODI_RTYPE_ANY 3    /* a struct field's type (abi.StructField.Typ), whatever the kind */
+#define GODI_RTYPE_COPY 80
+#define GODI_RFIELDS_MAX 64
 #define GODI_KEY_REDACTED (1ULL << 63)
 /* Redacted bytes inline in an element (a field named like a secret, a value of a
  * redacted type): `shift` bytes (at most 256) at `offset`, zeroed in the copy

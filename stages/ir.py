@@ -489,6 +489,11 @@ class BinaryInfo(Struct, frozen=True, kw_only=True):
     stack_hi_offset: int = 8
     """Offset of ``stack.hi`` in ``runtime.g``: the top of the goroutine's stack."""
     sha256: str = ""
+    types_start: int = 0
+    types_end: int = 0
+    """Where the binary's runtime type descriptors are: ``[types_start, types_end)``
+    (``runtime.types``, ``runtime.etypes``); 0, 0 when unknown. A type word outside
+    points at a descriptor reflect made at run time, on the heap."""
 
 
 class ProbeIssue(Struct, frozen=True, kw_only=True):

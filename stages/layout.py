@@ -106,6 +106,30 @@ SLOT_MORE = 14
 """The element's further references: capture type ``target`` lists them (offsets
 from the element's start), scanned over the same element. Chains the slots of an
 element with more references than one entry holds (GODI_MAX_SLOTS)."""
+SLOT_RTYPE = 15
+"""A word of a runtime type descriptor reflect made on the heap (a block of role
+``rtype``, ``RTYPE_COPY`` bytes), or of one of its struct fields (role ``rfield``),
+pointing at what decode needs to build the type: copied as capture type ``target``
+if the descriptor's kind has it there (``shift``, one of ``RTYPE_*``); a
+descriptor only when outside the binary's (``types_start``, ``types_end``)."""
+RTYPE_ELEM = 0
+"""At 48: a pointer's, slice's, array's or chan's element, a map's key."""
+RTYPE_VALUE = 1
+"""At 56: a map's value."""
+RTYPE_FIELDS = 2
+"""At 56: a struct's fields (pointer, length), at most ``RFIELDS_MAX``."""
+RTYPE_ANY = 3
+"""A struct field's type (``abi.StructField.Typ``), whatever the kind."""
+RTYPE_COPY = 80
+"""Bytes copied of a heap descriptor: abi.Type and what its kind adds for a pointer,
+slice, array, chan, map (key and value) or struct (package, fields); a func's
+parameters past the first three are not in them (GODI_RTYPE_COPY)."""
+RFIELD_SIZE = 24
+"""abi.StructField: Name (a pointer to the name's bytes), Typ, Offset."""
+RNAME_COPY = 64
+"""Bytes copied of a field's name (abi.Name: flags, varint length, bytes, tag)."""
+RFIELDS_MAX = 64
+"""Fields copied of a heap struct descriptor (GODI_RFIELDS_MAX)."""
 KEY_REDACTED = 1 << 63
 """The mark a key guard sets in a redacted key's length (Go lengths never have it)."""
 KEY_READ = 64
@@ -283,6 +307,11 @@ class Layout(Struct, frozen=True, kw_only=True):
     """The redacted type names (and ``prefix*`` patterns) whose values' bytes the
     program zeroes (``codegen.redacted``); decode redacts them too, so that it never
     shows those zeros as values."""
+    types_start: int = 0
+    types_end: int = 0
+    """The binary's runtime type descriptors ``[types_start, types_end)`` (IR
+    ``BinaryInfo``): an interface's type word outside points at one reflect made at
+    run time, which the walker copies (``SLOT_RTYPE``); 0, 0: not copied."""
     binary_sha256: str = ""
     """The hash of the bytes of the binary the IR was made from: capture attaches
     only to a file with this content (``stages.capture.identity``); empty in a

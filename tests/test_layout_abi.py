@@ -29,6 +29,9 @@ int main(void) {
     printf("flags %d %d %d %d %d %d %d %d\n", GODI_EVENT_FLAG_TRUNCATED,
            GODI_EVENT_FLAG_STACK_TRUNCATED, GODI_BLOCK_FLAG_READ_FAILED, GODI_BLOCK_FLAG_SHORT,
            GODI_BLOCK_FLAG_PARTIAL, GODI_SLOT_POINTER, GODI_SLOT_STRING, GODI_SLOT_SLICE);
+    printf("rtypes %d %d %d %d %d %d %d\n", GODI_SLOT_RTYPE, GODI_RTYPE_ELEM,
+           GODI_RTYPE_VALUE, GODI_RTYPE_FIELDS, GODI_RTYPE_ANY, GODI_RTYPE_COPY,
+           GODI_RFIELDS_MAX);
     printf("godi_floats %zu\n", sizeof(struct godi_floats));
     F(godi_floats, status); F(godi_floats, mask); F(godi_floats, rip); F(godi_floats, expected);
     F(godi_floats, xmm);
@@ -79,6 +82,16 @@ def test_event_header_matches_python(tmp_path: Path) -> None:
         layout.SLOT_POINTER,
         layout.SLOT_STRING,
         layout.SLOT_SLICE,
+    ]
+    # Heap descriptors (GODI_SLOT_RTYPE): the slot, its words, the bytes copied.
+    assert list(map(int, out["rtypes"].split())) == [
+        layout.SLOT_RTYPE,
+        layout.RTYPE_ELEM,
+        layout.RTYPE_VALUE,
+        layout.RTYPE_FIELDS,
+        layout.RTYPE_ANY,
+        layout.RTYPE_COPY,
+        layout.RFIELDS_MAX,
     ]
     # A floats record: the event header, then FLOATS_RECORD_FORMAT.
     floats = struct.calcsize(layout.FLOATS_RECORD_FORMAT)

@@ -339,6 +339,12 @@ class Loaded:
         leaf.sig_wanted = self.floats.sig_wanted
         # Map keys longer than this (normalised) are never redacted (godi_key_redacted).
         leaf.key_max = self._key_guard()[1]
+        # Descriptors reflect made on the heap are copied (godi_rtype_ref).
+        rtype = next((t.index for t in self.layout.types if t.role == "rtype"), 0)
+        if rtype and self.layout.types_end > self.layout.types_start:
+            leaf.types_lo = self.layout.types_start
+            leaf.types_hi = self.layout.types_end
+            leaf.rtype_type = rtype
         if leaf.g_span > G_SPAN:
             raise CaptureError(
                 f"runtime.g: goid (+{goid}) and stack.hi (+{stack_hi}) are more than "

@@ -341,6 +341,9 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         detail = "; ".join(f"{i.probe_id}: {i.message}" for i in issues) or "no probes given"
         raise NoUsableProbeError(f"no probe can be installed: {detail}")
     runtime_types = [captypes.runtime_type(rt.address, rt.type) for rt in program.runtime_types]
+    heap_types = program.binary.types_end > program.binary.types_start
+    if heap_types:
+        captypes.heap_descriptors()
     table = captypes.table()
     layout = Layout(
         header=header(
@@ -362,6 +365,8 @@ def generate_c(program: Program, probeset: ProbeSet, *, ir_hash: str) -> Generat
         issues=issues,
         rates=rates,
         runtime_types=runtime_types,
+        types_start=program.binary.types_start if heap_types else 0,
+        types_end=program.binary.types_end if heap_types else 0,
         definitions=[p for p in probeset.probes if any(x.probe_id == p.id for x in layouts)],
         redacted_keys=sorted(current_redaction().identifiers),
         redacted_types=current_redaction().type_patterns(),

@@ -34,6 +34,13 @@ from ..ir import (
 )
 from ..layout import (
     BYTES_TYPE,
+    RFIELD_SIZE,
+    RNAME_COPY,
+    RTYPE_ANY,
+    RTYPE_COPY,
+    RTYPE_ELEM,
+    RTYPE_FIELDS,
+    RTYPE_VALUE,
     SLOT_ARRAY_LOG2,
     SLOT_ARRAY_MASK,
     SLOT_EFACE,
@@ -43,6 +50,7 @@ from ..layout import (
     SLOT_MORE,
     SLOT_POINTER,
     SLOT_REF,
+    SLOT_RTYPE,
     SLOT_SLICE,
     SLOT_STRING,
     SLOT_SWISS_DIR,
@@ -479,6 +487,39 @@ class CaptureTypes:
         else:
             target = self.index_of(type_id) if t.size > 0 else None
         return RuntimeTypeEntry(address=address, type=type_id, capture_type=target)
+
+    def heap_descriptors(self) -> int:
+        """The entries that copy runtime type descriptors reflect made on the heap
+        (``SLOT_RTYPE``): the descriptor (role ``rtype``), its struct fields
+        (``rfield``) and their names (``rname``); the descriptor's index."""
+        key: _Key = ("rtype", -1)
+        if key in self._index:
+            return self._index[key]
+        rtype = len(self._entries)
+        self._index[key] = rtype
+        self._entries.append(None)
+        name = self._raw("rname", -1, RNAME_COPY)
+        rfield = self._entry(
+            ("rfield", -1),
+            RFIELD_SIZE,
+            [],
+            extra=[
+                BpfSlot(offset=0, kind=SLOT_REF, target=name),
+                BpfSlot(offset=8, kind=SLOT_RTYPE, target=rtype, shift=RTYPE_ANY),
+            ],
+        )
+        self._entries[rtype] = BpfType(
+            index=rtype,
+            ir_type=None,
+            role="rtype",
+            size=RTYPE_COPY,
+            slots=[
+                BpfSlot(offset=48, kind=SLOT_RTYPE, target=rtype, shift=RTYPE_ELEM),
+                BpfSlot(offset=56, kind=SLOT_RTYPE, target=rtype, shift=RTYPE_VALUE),
+                BpfSlot(offset=56, kind=SLOT_RTYPE, target=rfield, shift=RTYPE_FIELDS),
+            ],
+        )
+        return rtype
 
     def table(self) -> list[BpfType]:
         """The finished table, in index order."""

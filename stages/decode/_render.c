@@ -372,6 +372,7 @@ static int renderer_traverse(Renderer *r, visitproc visit, void *arg)
 {
 	Py_VISIT(r->keep);
 	Py_VISIT(r->dynamic);
+	Py_VISIT(r->heap);
 	Py_VISIT(r->dyn_index);
 	for (Py_ssize_t i = 0; i < r->n; i++) {
 		Node *nd = node_at(r, i);
@@ -628,9 +629,9 @@ static PyObject *renderer_extend(Renderer *r, PyObject *specs)
 
 static int renderer_init(Renderer *r, PyObject *args, PyObject *kwds)
 {
-	PyObject *reasons, *dynamic = Py_None;
-	static char *kwlist[] = {"reasons", "dynamic", NULL};
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O", kwlist, &reasons, &dynamic))
+	PyObject *reasons, *dynamic = Py_None, *heap = Py_None;
+	static char *kwlist[] = {"reasons", "dynamic", "heap", NULL};
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO", kwlist, &reasons, &dynamic, &heap))
 		return -1;
 	if (r->keep) {
 		PyErr_SetString(PyExc_RuntimeError, "Renderer initialised twice");
@@ -641,6 +642,7 @@ static int renderer_init(Renderer *r, PyObject *args, PyObject *kwds)
 	if (!r->keep || !r->dyn_index)
 		return -1;
 	r->dynamic = Py_NewRef(dynamic);
+	r->heap = Py_NewRef(heap);
 	PyObject *fast = PySequence_Fast(reasons, "reasons are a sequence");
 	if (!fast)
 		return -1;

@@ -138,6 +138,8 @@ typedef struct {
 	PyObject *keep;    /* the bytes objects the nodes' texts point into */
 	PyObject *dynamic; /* descriptor -> None or (node, direct, capture types, text) */
 	PyObject *dyn_index; /* dict: descriptor -> index in dyns, or None */
+	PyObject *heap;    /* (descriptor, head, payload, blocks, deep) -> text or None:
+			    * heaptypes.HeapTypes.interface, for a type reflect made */
 	Dyn *dyns;
 	Py_ssize_t ndyns, capdyns;
 	Text *reasons;     /* ,"notCapturedReason":"..." of every reason */

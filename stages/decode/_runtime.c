@@ -195,6 +195,7 @@ void dyns_clear(Renderer *r)
 	r->dyns = NULL;
 	r->ndyns = r->capdyns = 0;
 	Py_CLEAR(r->dynamic);
+	Py_CLEAR(r->heap);
 	Py_CLEAR(r->dyn_index);
 }
 
@@ -375,6 +376,36 @@ done:
 	return rc;
 }
 
+/* An interface holding a value of a type reflect made on the heap: the text
+ * heaptypes.HeapTypes.interface makes of it (one parser, in Python) put; 1 put,
+ * 0 not such a type (or one it cannot name), -1 error. */
+static int render_heap_iface(Walk *w, const Node *nd, uint64_t descriptor, long long depth)
+{
+	Renderer *r = w->r;
+	if (!r->heap || r->heap == Py_None)
+		return 0;
+	int deep = depth >= w->max_depth || w->levels + 3 > GODI_MAX_LEVELS;
+	PyObject *blocks = w->blocks_obj ? Py_NewRef(w->blocks_obj) : PyDict_New();
+	PyObject *payload = w->payload.obj ? w->payload.obj : empty_bytes;
+	if (!blocks)
+		return -1;
+	PyObject *text = PyObject_CallFunction(r->heap, "Ks#OOO", (unsigned long long)descriptor,
+					       nd->head.s, nd->head.n, payload, blocks,
+					       deep ? Py_True : Py_False);
+	Py_DECREF(blocks);
+	if (!text)
+		return -1;
+	int rc = 0;
+	if (PyUnicode_Check(text))
+		rc = put_str(w, text) < 0 ? -1 : 1;
+	else if (text != Py_None) {
+		PyErr_SetString(PyExc_TypeError, "a heap type's text is not a str");
+		rc = -1;
+	}
+	Py_DECREF(text);
+	return rc;
+}
+
 /* runtime_values.compile_interface's render_interface */
 static int render_iface(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, long long depth)
 {
@@ -394,8 +425,13 @@ static int render_iface(Walk *w, const Node *nd, const Buf *b, Py_ssize_t off, l
 		if (word_at(w, itab->start + 8, &descriptor) < 0)
 			return -1;
 	}
-	Dyn dyn;
+	Dyn dyn = {0};
 	int found = dynamic_type(w->r, descriptor, &dyn);
+	if (found == 0) {
+		int made = render_heap_iface(w, nd, descriptor, depth);
+		if (made != 0)
+			return made < 0 ? -1 : 0;
+	}
 	if (found <= 0)
 		return found < 0 ? -1 : put_reason(w, nd, "missing type information");
 	if (depth >= w->max_depth || w->levels + dyn.levels > GODI_MAX_LEVELS)

@@ -105,7 +105,9 @@ class NativeRenderer:
     def __init__(self, values: ValueRenderer) -> None:
         self._values = values
         self._c = _render.Renderer(
-            reasons=[_text(r) for r in sorted(AFTER_ADDRESS)], dynamic=self._dynamic
+            reasons=[_text(r) for r in sorted(AFTER_ADDRESS)],
+            dynamic=self._dynamic,
+            heap=values.heap_types.interface,
         )
         self._nodes: dict[int, int] = {}
         self._constants: dict[str, int] = {}

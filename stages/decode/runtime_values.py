@@ -466,7 +466,10 @@ def compile_interface(r: ValueRenderer, name: str, t: InterfaceType) -> Render:
             descriptor = _U64.unpack_from(ctx.payload, itab[0] + 8)[0]
         dyn = r.runtime_type(descriptor)
         if dyn is None:
-            return missing
+            # a type reflect made on the heap (its fields, data and value: 3 levels)
+            deep = depth >= ctx.max_reference_depth or ctx.levels + 3 > MAX_LEVELS
+            made = r.heap_types.interface(descriptor, head, ctx.payload, ctx.blocks, deep)
+            return missing if made is None else made
         add = 2 + r.levels(dyn)  # fields, data, the value
         if depth >= ctx.max_reference_depth or ctx.levels + add > MAX_LEVELS:
             return too_deep

@@ -71,6 +71,7 @@ from . import jsontext, runtime_values
 from .events import Block, Blocks, EventData
 from .generated import Elements, Slot, Words, elements_renderer, struct_renderer
 from .gofmt import BASE_FORMATS
+from .heaptypes import HeapTypes
 from .jsontext import UNAVAILABLE, quote
 from .stacks import Symbolizer
 
@@ -291,6 +292,14 @@ class ValueRenderer:
                 )
             self._by_exact.setdefault(bpf.ir_type, []).append(bpf.index)
             self._by_resolved.setdefault(self.resolve(bpf.ir_type).id, []).append(bpf.index)
+        self.heap_types = HeapTypes(
+            layout.types_start,
+            layout.types_end,
+            self._roles,
+            self._described_name,
+            program.binary.go_version,
+        )
+        """Interfaces holding a value of a type reflect made on the heap."""
         for probe in layout.probes:
             for var in probe.variables:
                 self._check_type(var.type, f"probe {probe.probe_id} variable {var.name}")
@@ -469,6 +478,11 @@ class ValueRenderer:
     def runtime_type(self, descriptor: int) -> int | None:
         """The IR type whose runtime type descriptor is at ``descriptor``."""
         return self._runtime_types.get(descriptor)
+
+    def _described_name(self, descriptor: int) -> str | None:
+        """The name of the IR type of the binary's descriptor at ``descriptor``."""
+        type_id = self._runtime_types.get(descriptor)
+        return self.name(type_id) if type_id is not None else None
 
     def function_name(self, pc: int) -> str | None:
         """The name of the function whose code is at ``pc``."""

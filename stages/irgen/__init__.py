@@ -101,6 +101,8 @@ def generate_ir(
             dwarf_version=go_unit.version,
             goid_offset=goid_offset,
             stack_hi_offset=stack_hi_offset,
+            types_start=descriptors.base if descriptors is not None and descriptors.end else 0,
+            types_end=(descriptors.end or 0) if descriptors is not None else 0,
         )
         return Program(
             header=artifacts.header(

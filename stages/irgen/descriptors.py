@@ -22,93 +22,70 @@ from __future__ import annotations
 
 import logging
 import struct
-from dataclasses import dataclass, field
 
+from ..rtypes import (
+    _FUNC_COUNTS,
+    _IMETHOD_SIZE,
+    _KIND_MASK,
+    _KIND_SIZES,
+    _MAX_DESCRIPTORS,
+    _METHOD_SIZE,
+    _TFLAG,
+    _UNCOMMON_SIZE,
+    FIELD_SIZE,
+    FIELDS,
+    KIND,
+    KIND_ARRAY,
+    KIND_CHAN,
+    KIND_FUNC,
+    KIND_INTERFACE,
+    KIND_MAP,
+    KIND_POINTER,
+    KIND_SLICE,
+    KIND_STRING,
+    KIND_STRUCT,
+    KIND_UNSAFE_POINTER,
+    TFLAG_UNCOMMON,
+    TYPE_SIZE,
+    Bad,
+    Descriptor,
+    DescriptorParser,
+    FieldDesc,
+)
 from .dwarf import DwarfReader, member_offset
 from .elf import ElfImage
 from .runtime_types import DescriptorRange
 
 log = logging.getLogger(__name__)
 
-TYPE_SIZE = 48  # abi.Type
-_SIZE, _TFLAG, _KIND, _STR, _PTR_TO_THIS = 0, 20, 23, 40, 44
-_ELEM = 48  # PtrType, SliceType, ChanType, ArrayType .Elem; MapType .Key
-_ARRAY_LEN = 64
-_MAP_ELEM = 56
-_MAP_STORAGE = 64  # MapType.Bucket (Go <= 1.23), .Group (swiss tables)
-_FIELDS = 56  # StructType.Fields, InterfaceType.Methods (after a Name)
-_FUNC_COUNTS = 48  # FuncType.InCount, .OutCount
-FIELD_SIZE = 24  # abi.StructField: Name, Typ, Offset
-_UNCOMMON_SIZE = 16
-_METHOD_SIZE = 16
-_IMETHOD_SIZE = 8
-_KIND_MASK = 31
-TFLAG_UNCOMMON = 1
-TFLAG_EXTRA_STAR = 2
-TFLAG_NAMED = 4
-_NAME_TAG = 2
-_NAME_EMBEDDED = 8
-_MAX_DESCRIPTORS = 1 << 20
-
-KIND_ARRAY, KIND_CHAN, KIND_FUNC, KIND_INTERFACE, KIND_MAP = 17, 18, 19, 20, 21
-KIND_POINTER, KIND_SLICE, KIND_STRING, KIND_STRUCT, KIND_UNSAFE_POINTER = 22, 23, 24, 25, 26
-
-# Size of each kind's descriptor struct (where its UncommonType follows).
-_KIND_SIZES = {
-    KIND_ARRAY: 72,
-    KIND_CHAN: 64,
-    KIND_FUNC: 56,
-    KIND_INTERFACE: 80,
-    KIND_POINTER: 56,
-    KIND_SLICE: 56,
-    KIND_STRUCT: 80,
-}
+__all__ = [
+    "KIND_ARRAY",
+    "KIND_CHAN",
+    "KIND_FUNC",
+    "KIND_INTERFACE",
+    "KIND_MAP",
+    "KIND_POINTER",
+    "KIND_SLICE",
+    "KIND_STRING",
+    "KIND_STRUCT",
+    "KIND_UNSAFE_POINTER",
+    "Descriptor",
+    "Descriptors",
+    "FieldDesc",
+]
 
 
-@dataclass
-class FieldDesc:
-    name: str
-    type: int  # descriptor address
-    offset: int
-    embedded: bool
-    tag: str
-
-
-@dataclass
-class Descriptor:
-    """What irgen needs of one descriptor; addresses of the ones it refers to."""
-
-    address: int
-    kind: int
-    size: int
-    align: int
-    named: bool
-    name: str  # as Go spells it, with full package paths where known
-    ptr_to_this: int = 0
-    elem: int = 0  # pointer, slice, array, chan element; map value
-    key: int = 0
-    storage: int = 0  # a map's bucket or group type
-    count: int = 0  # array length
-    fields: list[FieldDesc] = field(default_factory=list)
-    pkg: str = ""  # a struct's package path (of its unexported fields)
-    params: list[int] = field(default_factory=list)  # a func's, then its results
-    results: int = 0
-    variadic: bool = False
-    chan_dir: int = 3  # a channel's: 1 receive, 2 send, 3 both
-    empty_interface: bool = False
-
-
-class Descriptors:
+class Descriptors(DescriptorParser):
     """Reads descriptors in ``[types, etypes)`` of the binary (read once)."""
 
     def __init__(self, image: ElfImage, reader: DwarfReader, descriptors: DescriptorRange) -> None:
+        super().__init__()
         self._image = image
         self._reader = reader
         self.base = descriptors.base
         end = descriptors.end if descriptors.end is not None else descriptors.base
         self.end = end
         self._data = image.read(self.base, end - self.base) if end > self.base else b""
-        self._cache: dict[int, Descriptor | None] = {}
         self._map_size = _struct_size(reader, "internal/abi.MapType") or _struct_size(
             reader, "internal/abi.SwissMapType"
         )
@@ -119,7 +96,7 @@ class Descriptors:
     def _u(self, fmt: str, address: int) -> int:
         at = address - self.base
         if at < 0 or at + struct.calcsize(fmt) > len(self._data):
-            raise _Bad(address)
+            raise Bad(address)
         return int(struct.unpack_from(fmt, self._data, at)[0])
 
     def _mem(self, fmt: str, address: int) -> int:
@@ -128,118 +105,8 @@ class Descriptors:
             return self._u(fmt, address)
         raw = self._image.read(address, struct.calcsize(fmt))
         if len(raw) != struct.calcsize(fmt):
-            raise _Bad(address)
+            raise Bad(address)
         return int(struct.unpack(fmt, raw)[0])
-
-    def get(self, address: int) -> Descriptor | None:
-        """The descriptor at ``address``; None if it is not one the binary holds."""
-        if address in self._cache:
-            return self._cache[address]
-        self._cache[address] = None  # a cycle reads the partial one as None
-        try:
-            d = self._read(address)
-        except _Bad as e:
-            log.debug("descriptor %#x unreadable at %#x", address, e.args[0])
-            d = None
-        self._cache[address] = d
-        return d
-
-    def _read(self, a: int) -> Descriptor | None:
-        if not self.holds(a):
-            return None
-        kind = self._u("<B", a + _KIND) & _KIND_MASK
-        tflag = self._u("<B", a + _TFLAG)
-        size = self._u("<Q", a + _SIZE)
-        align = self._u("<B", a + 21) or 1
-        name = self._name(self.base + self._u("<i", a + _STR))
-        if tflag & TFLAG_EXTRA_STAR and name.startswith("*"):
-            name = name[1:]
-        named = bool(tflag & TFLAG_NAMED)
-        if named and tflag & TFLAG_UNCOMMON:
-            pkg = self._uncommon_pkg(a, kind)
-            # A package name has no dot (its path may); go.shape's types are
-            # named with their path already.
-            if pkg and "." in name and not name.startswith(pkg + "."):
-                name = pkg + name[name.index(".") :]
-        ptt = self._u("<i", a + _PTR_TO_THIS)
-        d = Descriptor(
-            address=a,
-            kind=kind,
-            size=size,
-            align=align,
-            named=named,
-            name=name,
-            ptr_to_this=self.base + ptt if ptt > 0 else 0,
-        )
-        if kind in (KIND_POINTER, KIND_SLICE, KIND_CHAN, KIND_ARRAY):
-            d.elem = self._u("<Q", a + _ELEM)
-        if kind == KIND_CHAN:
-            d.chan_dir = self._u("<Q", a + _ELEM + 8)
-        if kind == KIND_ARRAY:
-            d.count = self._u("<Q", a + _ARRAY_LEN)
-        elif kind == KIND_MAP:
-            d.key, d.elem = self._u("<Q", a + _ELEM), self._u("<Q", a + _MAP_ELEM)
-            d.storage = self._u("<Q", a + _MAP_STORAGE)
-        elif kind == KIND_STRUCT:
-            pkg_name = self._u("<Q", a + _ELEM)
-            d.pkg = self._name(pkg_name) if pkg_name else ""
-            at, n = self._u("<Q", a + _FIELDS), self._u("<Q", a + _FIELDS + 8)
-            for i in range(min(n, 4096)):
-                f = at + i * FIELD_SIZE
-                fname, tag, embedded = self._field_name(self._mem("<Q", f))
-                d.fields.append(
-                    FieldDesc(
-                        name=fname,
-                        type=self._mem("<Q", f + 8),
-                        offset=self._mem("<Q", f + 16),
-                        embedded=embedded,
-                        tag=tag,
-                    )
-                )
-        elif kind == KIND_INTERFACE:
-            d.empty_interface = self._u("<Q", a + _FIELDS + 8) == 0
-        elif kind == KIND_FUNC:
-            ins = self._u("<H", a + _FUNC_COUNTS)
-            outs = self._u("<H", a + _FUNC_COUNTS + 2)
-            d.variadic = bool(outs & 0x8000)
-            d.results = outs & 0x7FFF
-            at = a + _KIND_SIZES[KIND_FUNC] + (_UNCOMMON_SIZE if tflag & TFLAG_UNCOMMON else 0)
-            d.params = [self._u("<Q", at + 8 * i) for i in range(min(ins + d.results, 512))]
-        return d
-
-    def _uncommon_pkg(self, a: int, kind: int) -> str:
-        size = self._map_size if kind == KIND_MAP else _KIND_SIZES.get(kind, TYPE_SIZE)
-        if not size:
-            return ""
-        off = self._u("<i", a + size)
-        return self._name(self.base + off) if off else ""
-
-    def _name_parts(self, address: int) -> tuple[int, str, str]:
-        flags = self._mem("<B", address)
-        n, at = self._varint(address + 1)
-        text = self._bytes(at, n)
-        tag = ""
-        if flags & _NAME_TAG:
-            m, tat = self._varint(at + n)
-            tag = self._bytes(tat, m)
-        return flags, text, tag
-
-    def _name(self, address: int) -> str:
-        return self._name_parts(address)[1]
-
-    def _field_name(self, address: int) -> tuple[str, str, bool]:
-        flags, text, tag = self._name_parts(address)
-        return text, tag, bool(flags & _NAME_EMBEDDED)
-
-    def _varint(self, address: int) -> tuple[int, int]:
-        value = shift = 0
-        for i in range(10):
-            b = self._mem("<B", address + i)
-            value |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                return value, address + i + 1
-        raise _Bad(address)
 
     def _bytes(self, address: int, n: int) -> str:
         at = address - self.base
@@ -248,7 +115,7 @@ class Descriptors:
         else:
             raw = self._image.read(address, n)
         if len(raw) != n:
-            raise _Bad(address)
+            raise Bad(address)
         return raw.decode("utf-8", "replace")
 
     # ------------------------------------------------------------ enumeration
@@ -278,7 +145,7 @@ class Descriptors:
         try:
             while at < end and len(out) < _MAX_DESCRIPTORS:
                 at = (at + 7) & ~7
-                kind = self._u("<B", at + _KIND) & _KIND_MASK
+                kind = self._u("<B", at + KIND) & _KIND_MASK
                 tflag = self._u("<B", at + _TFLAG)
                 base = self._map_size if kind == KIND_MAP else _KIND_SIZES.get(kind, TYPE_SIZE)
                 if not base or kind == 0 or kind > KIND_UNSAFE_POINTER:
@@ -290,22 +157,18 @@ class Descriptors:
                     outs = self._u("<H", at + _FUNC_COUNTS + 2) & 0x7FFF
                     add = 8 * (ins + outs)
                 elif kind == KIND_STRUCT:
-                    add = FIELD_SIZE * self._u("<Q", at + _FIELDS + 8)
+                    add = FIELD_SIZE * self._u("<Q", at + FIELDS + 8)
                 elif kind == KIND_INTERFACE:
-                    add = _IMETHOD_SIZE * self._u("<Q", at + _FIELDS + 8)
+                    add = _IMETHOD_SIZE * self._u("<Q", at + FIELDS + 8)
                 size = base
                 if tflag & TFLAG_UNCOMMON:
                     mcount = self._u("<H", at + base + 4)
                     size += _UNCOMMON_SIZE + _METHOD_SIZE * mcount
                 out.append(at)
                 at += size + add
-        except _Bad:
+        except Bad:
             log.debug("descriptor walk ran out of the types at %#x", at)
         return out
-
-
-class _Bad(Exception):
-    """A read outside what the binary holds."""
 
 
 def _struct_size(reader: DwarfReader, name: str) -> int | None:

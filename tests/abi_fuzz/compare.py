@@ -60,6 +60,11 @@ ALLOWED: list[tuple[str, str, Callable[[dict[str, Any], Place], bool]]] = [
         lambda view, place: place.in_regs and float_leaves_only(view),
     ),
     (
+        "a type reflect made at run time (its descriptor on the heap): named, value not shown",
+        "unimplemented",
+        lambda view, place: view.get("rt") is True,
+    ),
+    (
         "pointer-shaped type parameter (go.shape.*uint8): pointee type only in the dictionary",
         "missing type information",
         lambda view, place: place.shape and view["k"] == "ptr",

@@ -94,7 +94,64 @@ var sinkAny any
 
 //go:noinline
 func keep(x any) { sinkAny = x }
+
+// Values of types reflect makes at run time (SliceOf, ArrayOf, PointerTo,
+// StructOf, MapOf of x's type): on the heap, unless the binary has the type.
+func madeSlice(x any) any {
+	if x == nil {
+		return nil
+	}
+	s := reflect.MakeSlice(reflect.SliceOf(reflect.TypeOf(x)), 2, 2)
+	s.Index(1).Set(reflect.ValueOf(x))
+	return s.Interface()
+}
+
+func madeArray(x any) any {
+	if x == nil {
+		return nil
+	}
+	a := reflect.New(reflect.ArrayOf(2, reflect.TypeOf(x))).Elem()
+	a.Index(0).Set(reflect.ValueOf(x))
+	return a.Interface()
+}
+
+func madePtrPtr(x any) any {
+	if x == nil {
+		return nil
+	}
+	p := reflect.New(reflect.TypeOf(x))
+	p.Elem().Set(reflect.ValueOf(x))
+	q := reflect.New(p.Type())
+	q.Elem().Set(p)
+	return q.Interface()
+}
+
+func madeStruct(x any) any {
+	if x == nil {
+		return nil
+	}
+	t := reflect.StructOf([]reflect.StructField{
+		{Name: "X", Type: reflect.TypeOf(x), Tag: `k:"v"`},
+		{Name: "N", Type: reflect.TypeOf(int8(0))},
+	})
+	s := reflect.New(t).Elem()
+	s.Field(0).Set(reflect.ValueOf(x))
+	s.Field(1).SetInt(-3)
+	return s.Interface()
+}
+
+func madeMap(x any) any {
+	if x == nil {
+		return nil
+	}
+	m := reflect.MakeMap(reflect.MapOf(reflect.TypeOf(""), reflect.TypeOf(x)))
+	m.SetMapIndex(reflect.ValueOf("k"), reflect.ValueOf(x))
+	return m.Interface()
+}
 """
+
+MADE = ("madeSlice", "madeArray", "madePtrPtr", "madeStruct", "madeMap")
+"""PRELUDE's makers of values of types reflect makes at run time."""
 
 
 @dataclass
@@ -309,6 +366,10 @@ class Gen:
                 return "[0]int{}"
             if choice < 0.3:
                 return "any(any(MyInt(5)))"
+            if choice < 0.4:
+                made = rng.choice(MADE)
+                inner = self.typ(depth + 1)
+                return f"{made}({self.value(inner, depth + 1)})"
             inner = self.typ(depth + 1)
             return f"any({self.value(inner, depth + 1)})"
         raise AssertionError(k)
@@ -494,8 +555,8 @@ def program(funcs: list[Func]) -> str:
     """The main package calling every function of ``funcs`` twice."""
     parts = [
         "package main\n",
-        'import (\n\t"errors"\n\t"unsafe"\n)\n',
-        "var _ = errors.New\nvar _ unsafe.Pointer\n",
+        'import (\n\t"errors"\n\t"reflect"\n\t"unsafe"\n)\n',
+        "var _ = errors.New\nvar _ unsafe.Pointer\nvar _ = reflect.TypeOf\n",
         PRELUDE,
     ]
     parts += [f.decls for f in funcs]

@@ -24,6 +24,10 @@ type inner struct{ N int32 }
 //go:noinline
 func show(label string, v any) {
 	t := reflect.TypeOf(v)
+	if t.Kind() == reflect.Chan {
+		fmt.Printf("%s=%T|null\n", label, v)
+		return
+	}
 	if t.Kind() == reflect.Func {
 		name := runtime.FuncForPC(reflect.ValueOf(v).Pointer()).Name()
 		fmt.Printf("%s=%T|%s\n", label, v, name)
@@ -52,6 +56,25 @@ func main() {
 	pp.Elem().Set(reflect.ValueOf(&inner{N: 5}))
 	show("ptrptr", pp.Interface())
 
+	// Types only reflect makes, at run time, on the heap: none in the binary.
+	show("ptrOf", reflect.New(reflect.PointerTo(rt)).Interface()) // **onlyReflect
+	fields := []reflect.StructField{
+		{Name: "A", Type: reflect.TypeOf(0)},
+		{Name: "B", Type: reflect.TypeOf(""), Tag: `json:"b,omitempty" x:"\t"`},
+		{Name: "Inner", Type: reflect.TypeOf(inner{}), Anonymous: true},
+	}
+	st := reflect.StructOf(fields)
+	sv := reflect.New(st).Elem()
+	sv.Field(0).SetInt(4)
+	sv.Field(1).SetString("four")
+	show("structOf", sv.Interface())
+	show("sliceOfStruct", reflect.MakeSlice(reflect.SliceOf(st), 1, 1).Interface())
+	show("mapOf", reflect.MakeMap(reflect.MapOf(reflect.TypeOf(""), rt)).Interface())
+	show("arrayOf", reflect.New(reflect.ArrayOf(5, reflect.TypeOf(inner{}))).Elem().Interface())
+	show("arrayOfSlices", reflect.New(reflect.ArrayOf(2, reflect.SliceOf(st))).Elem().Interface())
+	show("nested", reflect.MakeMap(reflect.MapOf(reflect.TypeOf(int16(0)),
+		reflect.SliceOf(reflect.PointerTo(st)))).Interface())
+	show("chanOf", reflect.Zero(reflect.ChanOf(reflect.RecvDir, st)).Interface())
 	show("func", strings.ToUpper)
 	show("anon", struct {
 		X int
