@@ -31,6 +31,7 @@ from ..irgen.elf import open_elf
 from ..layout import Layout
 from .floats import FloatsMode, FloatsPlan, plan_floats
 from .identity import CheckedBinary, open_checked
+from .prefault import prefault, prefault_after_exec
 from .target import Target, attach_pid, find_executable, launch_gated
 
 if TYPE_CHECKING:
@@ -300,6 +301,10 @@ def _capture(
             on_ready(len(loaded.attached))
         if target is not None:
             target.release()
+            if target.launched is not None:
+                prefault_after_exec(target.pid, checked.attach_path)
+            else:
+                prefault(target.pid, checked.attach_path)
         reason = _run(loaded, writer, output, target, duration, max_events, interrupted)
         # Detached first, so that the last drain takes every event the
         # counters count: emitted = events in the dump + lost_records.

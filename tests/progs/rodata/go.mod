@@ -1,0 +1,3 @@
+module rodata
+
+go 1.21
