@@ -162,7 +162,7 @@ class Loaded:
         if separate:
             cflags.append("-DGODI_SEPARATE_PROBES")
         try:
-            return self._bcc.BPF(text=self._source, cflags=cflags)
+            return self._bcc.BPF(text=self._source.encode(), cflags=cflags)
         except Exception as e:
             raise CaptureError(f"BCC could not compile the generated program: {e}") from e
 
