@@ -301,15 +301,20 @@ def go_string(
         names = [part(p) for p in d.params]
         if any(n is None for n in names):
             return None
-        ins = [n for n in names[: len(names) - d.results] if n is not None]
-        outs = [n for n in names[len(names) - d.results :] if n is not None]
-        if d.variadic and ins and ins[-1].startswith("[]"):
-            ins[-1] = "..." + ins[-1][2:]
-        text = "func(" + ", ".join(ins) + ")"
-        if len(outs) == 1:
-            return text + " " + outs[0]
-        return text + (" (" + ", ".join(outs) + ")" if outs else "")
+        return func_spelling(d, [n for n in names if n is not None])
     return None
+
+
+def func_spelling(d: Descriptor, names: list[str]) -> str:
+    """``func(a, ...b) (c, d)``: the func type ``d`` from the names of its parameters
+    then results, as the linker and ``%T`` spell it."""
+    ins, outs = names[: len(names) - d.results], names[len(names) - d.results :]
+    if d.variadic and ins and ins[-1].startswith("[]"):
+        ins[-1] = "..." + ins[-1][2:]
+    text = "func(" + ", ".join(ins) + ")"
+    if len(outs) == 1:
+        return text + " " + outs[0]
+    return text + (" (" + ", ".join(outs) + ")" if outs else "")
 
 
 _ESCAPES = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}

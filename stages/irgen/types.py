@@ -34,6 +34,7 @@ from ..ir import (
     UnsafePointerType,
     UnsupportedType,
 )
+from ..rtypes import func_spelling
 from . import descriptors as desc
 from .descriptors import Descriptor, Descriptors
 from .dwarf import DwarfReader, Entry, member_offset
@@ -402,13 +403,7 @@ class TypeTable:
     ) -> str:
         """``func(a, ...b) (c, d)`` as the linker spells func types."""
         names = [self._descriptor_name(p, descriptors, described, depth + 1) for p in d.params]
-        ins, outs = names[: len(names) - d.results], names[len(names) - d.results :]
-        if d.variadic and ins and ins[-1].startswith("[]"):
-            ins[-1] = "..." + ins[-1][2:]
-        text = "func(" + ", ".join(ins) + ")"
-        if len(outs) == 1:
-            return text + " " + outs[0]
-        return text + (" (" + ", ".join(outs) + ")" if outs else "")
+        return func_spelling(d, names)
 
     def build_one(self, type_id: int) -> Type:
         """The type ``type_id`` (made by ``from_descriptor`` or converted now)."""
