@@ -5,10 +5,13 @@
  *   1. the probe's generated entry function assembles the captured variables
  *      into the event's root area (registers and stack slots, as DWARF says) and
  *      calls godi_start(), which fills the header and walks the frame pointers;
- *   2. godi_walk (a tail-called program) follows pointers, strings and slices
- *      breadth-first, driven by the capture type table godi_types that capture
- *      fills from layout.json: bpf_loop (Linux 5.17+) runs godi_walk_step, one
- *      step of the walk per call, until the walk is done or GODI_MAX_STEPS;
+ *   2. the walker follows pointers, strings and slices breadth-first, driven by
+ *      the capture type table godi_types that capture fills from layout.json:
+ *      bpf_loop (Linux 5.17+) runs godi_walk_step, one step of the walk per
+ *      call, until the walk is done or GODI_MAX_STEPS. The uprobe_multi
+ *      dispatcher is loaded sleepable (GODI_SLEEPABLE) and walks in place, so
+ *      that a read may fault a page in (godi_read_mem); per-probe programs
+ *      (kernels without uprobe_multi) tail-call the program godi_walk instead;
  *   3. godi_submit() copies the event to the ring buffer and counts it.
  * The per-CPU scratch area holds the event being built, the work queue and the
  * set of (address, type) pairs already copied, so each pointee is copied once.
@@ -56,7 +59,6 @@
 #ifndef GODI_STACK_WINDOW
 #define GODI_STACK_WINDOW 2048 /* bytes of goroutine stack copied for the walk; a power of two */
 #endif
-#define GODI_G_SPAN 256 /* bytes of runtime.g read at most: goid and stack.hi are in them */
 #ifndef GODI_MAX_REDACTED
 #define GODI_MAX_REDACTED 8192 /* spellings of redacted identifiers (their hashes) */
 #endif
@@ -89,6 +91,29 @@
 static long (*godi_read_user)(void *dst, __u32 size, const void *unsafe_ptr) =
 	(void *)BPF_FUNC_probe_read_user;
 
+#ifdef GODI_SLEEPABLE
+/* bpf_copy_from_user (sleepable programs only): a read that may fault the page
+ * in, as a debugger's read does. */
+static long (*godi_fault_user)(void *dst, __u32 size, const void *user_ptr) =
+	(void *)BPF_FUNC_copy_from_user;
+#endif
+
+/* A read of the program's memory by the walker. bpf_probe_read_user fails on a
+ * page the process has not touched yet (the helper cannot fault it in): a fresh
+ * heap span's first bytes, a literal in a page of .rodata nothing read. Compiled
+ * sleepable (GODI_SLEEPABLE: the uprobe_multi dispatcher), the walker then reads
+ * it again with bpf_copy_from_user, which faults it in as the program itself
+ * would: a page never written is mapped to the zero page, never changed. */
+static __always_inline long godi_read_mem(void *dst, __u32 size, const void *addr)
+{
+	long err = godi_read_user(dst, size, addr);
+#ifdef GODI_SLEEPABLE
+	if (err)
+		err = godi_fault_user(dst, size, addr);
+#endif
+	return err;
+}
+
 struct godi_slot {
 	__u32 offset;
 	__u16 kind;   /* GODI_SLOT_* */
@@ -109,8 +134,8 @@ struct godi_config {
 	__u32 target_tgid; /* 0: every process mapping the binary */
 	__u32 goid_offset; /* offset of goid in runtime.g */
 	__u32 stack_hi_offset; /* offset of stack.hi in runtime.g */
-	__u32 g_lo;   /* the span of runtime.g read: from the lower of the two... */
-	__u32 g_span; /* ...to the end of the higher; 0: do not read */
+	__u32 read_g; /* 0: do not read runtime.g */
+	__u32 unused;
 	__u32 floats; /* 1: signal captured hits for their vector registers */
 	__u32 key_max; /* longest redacted identifier (normalised); 0: none */
 	__u64 sig_wanted; /* address of runtime.sig.wanted[0]: SIGURG's bit set means the
@@ -198,6 +223,7 @@ struct godi_scratch {
 	__u32 zeroing;     /* 1: the block being scanned has redacted bytes not all zeroed */
 	__u32 zero_block;  /* offset in buf of its godi_block */
 	__u32 cur_end;     /* offset in buf past the current block's bytes (PARTIAL) */
+	struct pt_regs regs; /* the hit's registers, for the probe's code (godi_run) */
 	/* The work queue (struct godi_item) and the set of (address, type) pairs
 	 * already copied (struct godi_seen), as bytes: BCC makes a reader and a
 	 * writer for each element of an array of structs in a map's value, a second
@@ -329,20 +355,17 @@ static __always_inline void godi_inflight(__u32 slot, __s64 delta)
  * (counting why) when the hit is not captured. */
 static __always_inline void godi_release(struct godi_scratch *s);
 
-/* Read goid and stack.hi from the current g: one read of the span of runtime.g
- * that holds both (a read of user memory costs the same for 8 or 160 bytes), into
- * the BPF stack: the kernel's user-copy hardening (check_object_size) makes a read
- * into a map value cost 50-80 ns more. */
+/* Read goid and stack.hi from the current g, two reads into the BPF stack (the
+ * kernel's user-copy hardening, check_object_size, makes a read into a map value
+ * cost 50-80 ns more). Not one read of the span that holds both: the walker's
+ * step, which the dispatcher calls through bpf_loop, needs most of the 512 bytes
+ * of stack the two share. */
 static __always_inline int godi_goroutine(struct godi_config *cfg, __u64 g, __u64 *goid,
 					  __u64 *stack_hi)
 {
-	__u8 tmp[GODI_G_SPAN];
-	__u32 lo = cfg->g_lo;
-	__u32 span = cfg->g_span;
-	if (!g || !span || span > GODI_G_SPAN || godi_read_user(tmp, span & (GODI_G_SPAN * 2 - 1), (void *)(g + lo)))
+	if (!g || !cfg->read_g || godi_read_user(goid, 8, (void *)(g + cfg->goid_offset)) ||
+	    godi_read_user(stack_hi, 8, (void *)(g + cfg->stack_hi_offset)))
 		return -1;
-	__builtin_memcpy(goid, &tmp[(cfg->goid_offset - lo) & (GODI_G_SPAN - 1)], 8);
-	__builtin_memcpy(stack_hi, &tmp[(cfg->stack_hi_offset - lo) & (GODI_G_SPAN - 1)], 8);
 	return 0;
 }
 
@@ -632,6 +655,7 @@ static __always_inline __u32 godi_stack(struct pt_regs *ctx, struct godi_scratch
 }
 
 static __always_inline void godi_submit(struct pt_regs *ctx, struct godi_scratch *s);
+static __always_inline void godi_walk_here(struct pt_regs *ctx, struct godi_scratch *s);
 
 /* What the walker needs to know about a probe: data, filled by capture from
  * layout.json (per-probe code only places the variables in the root). */
@@ -827,12 +851,16 @@ static __always_inline int godi_start(struct pt_regs *ctx, struct godi_scratch *
 		godi_submit(ctx, s);
 		return 0;
 	}
+#ifdef GODI_SLEEPABLE
+	godi_walk_here(ctx, s);
+#else
 	godi_progs.call(ctx, GODI_PROG_WALK);
 	/* The tail call failed (not loaded): drop the event rather than emit half. */
 	struct godi_counter *c = godi_counter_of(s->probe);
 	if (c)
 		c->dropped++;
 	godi_release(s);
+#endif
 	return 0;
 }
 
@@ -943,7 +971,7 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 	}
 	__u32 len = (__u32)want & GODI_BUF_MASK;
 	__u32 data = (off + sizeof(struct godi_block)) & GODI_BUF_MASK;
-	if (godi_read_user(&s->buf[data], len, (void *)addr)) {
+	if (godi_read_mem(&s->buf[data], len, (void *)addr)) {
 		/* A heap page the program has never written is not mapped yet, and
 		 * the helper cannot fault it in: a map's last empty buckets can lie
 		 * there. Keep what lies before the first page boundary: the whole
@@ -951,7 +979,7 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 		__u32 head = 4096 - (__u32)(addr & 4095);
 		__u32 n = head / size;
 		if (head < len &&
-		    !godi_read_user(&s->buf[data], head & GODI_BUF_MASK, (void *)addr)) {
+		    !godi_read_mem(&s->buf[data], head & GODI_BUF_MASK, (void *)addr)) {
 			count = n;
 			len = head & GODI_BUF_MASK;
 			if (head > n * size)
@@ -1082,7 +1110,7 @@ static __always_inline int godi_key_redacted(struct godi_scratch *s, __u64 ptr, 
 	__u8 *key = &s->buf[GODI_TMP];
 	/* Bytes past the key are NUL, which does not count. */
 	__builtin_memset(key, 0, GODI_KEY_READ);
-	if (godi_read_user(key, n & (GODI_KEY_READ * 2 - 1), (void *)ptr))
+	if (godi_read_mem(key, n & (GODI_KEY_READ * 2 - 1), (void *)ptr))
 		return 1;
 	__u64 h = 0xcbf29ce484222325ULL;
 	__u64 kept = 0;
@@ -1272,7 +1300,7 @@ static __always_inline void godi_follow_slot(struct godi_scratch *s)
 		if (words[0]) {
 			/* The itab is copied for the decoder, and read now for its type. */
 			godi_enqueue(s, words[0], slot->target, 1, s->cur_depth);
-			godi_read_user(&typ, 8, (void *)(words[0] + 8));
+			godi_read_mem(&typ, 8, (void *)(words[0] + 8));
 		}
 		godi_iface(s, typ, words[1]);
 		break;
@@ -1367,15 +1395,22 @@ static __always_inline long godi_walk_step_run(void)
  * godi_walk_step, whose code the verifier checks once; the loop ends at the first
  * step that finds nothing to do, so a small value costs a few steps. Whatever is
  * left then (steps, queue or event size exhausted) makes the event truncated. */
+static __always_inline void godi_walk_here(struct pt_regs *ctx, struct godi_scratch *s)
+{
+	bpf_loop(GODI_MAX_STEPS, (void *)GODI_STEP_MARKER, NULL, 0);
+	godi_drop_unguarded(s);
+	godi_submit(ctx, s);
+}
+
+/* The tail-called walker (kernels without uprobe_multi links, whose per-probe
+ * programs are not sleepable). */
 static __always_inline int godi_walk_run(struct pt_regs *ctx)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct godi_scratch *s = godi_scratch.lookup(&cpu);
 	if (!s)
 		return 0;
-	bpf_loop(GODI_MAX_STEPS, (void *)GODI_STEP_MARKER, NULL, 0);
-	godi_drop_unguarded(s);
-	godi_submit(ctx, s);
+	godi_walk_here(ctx, s);
 	return 0;
 }
 

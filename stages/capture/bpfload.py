@@ -47,10 +47,6 @@ def wakeup_bytes(ncpus: int) -> int:
     return max(16 * 1024, RINGBUF_PAGES * 4096 // (4 * ncpus))
 
 
-G_SPAN = 256
-"""``GODI_G_SPAN`` of bpf/godi.h: how much of runtime.g one event reads."""
-
-
 def _bcc() -> Any:
     try:
         import bcc
@@ -111,6 +107,7 @@ class Loaded:
         self.floats = floats or FloatsPlan()
         self._sigtramp_fd: int | None = None
         self._walk_fd: int | None = None
+        self._dispatch_fd: int | None = None
         self._source = c_source
         self.rejected: dict[int, str] = {}
         self.attached: list[int] = []
@@ -128,7 +125,7 @@ class Loaded:
         self.multi = True
         self.bpf = self._compile(())
         try:
-            self._dispatch = self._load("godi_dispatch", BPF_TRACE_UPROBE_MULTI)
+            self._load_dispatch()
         except _LoadError as e:
             if "Invalid argument" in str(e) and "processed" not in e.log:
                 # The kernel does not know the uprobe_multi attach type.
@@ -161,6 +158,9 @@ class Loaded:
             cflags.append(f"-DGODI_MAX_STEPS={int(steps)}")
         if separate:
             cflags.append("-DGODI_SEPARATE_PROBES")
+        else:
+            # The dispatcher is loaded sleepable and walks in place (bpf/godi.h).
+            cflags.append("-DGODI_SLEEPABLE")
         try:
             return self._bcc.BPF(text=self._source.encode(), cflags=cflags)
         except Exception as e:
@@ -209,11 +209,33 @@ class Loaded:
             )
         self.bpf = self._compile(tuple(sorted(self.rejected)))
         try:
-            self._dispatch = self._load("godi_dispatch", BPF_TRACE_UPROBE_MULTI)
+            self._load_dispatch()
         except _LoadError as e:
             raise CaptureError(
                 f"the BPF verifier rejected the probe dispatcher: {verifier_reason(e.log, str(e))}"
             ) from e
+
+    def _load_dispatch(self) -> None:
+        """godi_dispatch, sleepable, with the walker's bpf_loop step linked in
+        (stages/capture/walkload.py): a value in a page the program has not
+        touched yet is read by faulting it in, as a debugger reads it."""
+        lib = self._bcc.libbcc.lib
+        module = self.bpf.module
+        try:
+            fd = walkload.load(
+                self.bpf.dump_func(b"godi_dispatch"),
+                self.bpf.dump_func(b"godi_walk_step"),
+                lib.bpf_module_license(module),
+                lib.bpf_module_kern_version(module),
+                BPF_TRACE_UPROBE_MULTI,
+                program=b"godi_dispatch",
+                sleepable=True,
+            )
+        except walkload.WalkerLoadError as e:
+            raise _LoadError(str(e), e.log) from e
+        if self._dispatch_fd is not None:
+            os.close(self._dispatch_fd)
+        self._dispatch_fd = fd
 
     def _load_walker(self) -> int:
         """godi_walk with its bpf_loop step linked in (stages/capture/walkload.py);
@@ -239,7 +261,9 @@ class Loaded:
         return fd
 
     def _setup_tables(self) -> None:
-        self.bpf["godi_progs"][ct.c_int(0)] = ct.c_int(self._load_walker())
+        if not self.multi:
+            # Per-probe programs tail-call the walker (the dispatcher walks in place).
+            self.bpf["godi_progs"][ct.c_int(0)] = ct.c_int(self._load_walker())
         table = self.bpf["godi_types"]
         for t in self.layout.types:
             leaf = table.Leaf()
@@ -332,9 +356,7 @@ class Loaded:
         goid, stack_hi = self.layout.goid_offset, self.layout.stack_hi_offset
         leaf.goid_offset = goid
         leaf.stack_hi_offset = stack_hi
-        # One read of runtime.g covers both fields (bpf/godi.h, godi_goroutine).
-        leaf.g_lo = min(goid, stack_hi)
-        leaf.g_span = max(goid, stack_hi) + 8 - leaf.g_lo
+        leaf.read_g = 1
         leaf.floats = int(self.floats.enabled)
         leaf.sig_wanted = self.floats.sig_wanted
         # Map keys longer than this (normalised) are never redacted (godi_key_redacted).
@@ -345,11 +367,6 @@ class Loaded:
             leaf.types_lo = self.layout.types_start
             leaf.types_hi = self.layout.types_end
             leaf.rtype_type = rtype
-        if leaf.g_span > G_SPAN:
-            raise CaptureError(
-                f"runtime.g: goid (+{goid}) and stack.hi (+{stack_hi}) are more than "
-                f"{G_SPAN} bytes apart; godi reads them in one go"
-            )
         table[ct.c_int(0)] = leaf
 
     # -- attaching --------------------------------------------------------------
@@ -456,7 +473,9 @@ class Loaded:
     def _link(self, key: tuple[int, str]) -> None:
         offs, cookies = self._groups[key]
         binary, pid = self._attach_to
-        self._links[key] = attach_uprobe_multi(self._dispatch.fd, binary, offs, cookies, pid)
+        if self._dispatch_fd is None:
+            raise CaptureError("the probe dispatcher is not loaded")
+        self._links[key] = attach_uprobe_multi(self._dispatch_fd, binary, offs, cookies, pid)
 
     def _unlink(self, key: tuple[int, str], wait: bool = True) -> None:
         """Close a link. The kernel takes the breakpoints out at once, then waits
@@ -618,9 +637,10 @@ class Loaded:
                 self._reader.close()
             self.detach()
             self.bpf.cleanup()
-            if self._walk_fd is not None:
-                os.close(self._walk_fd)
-                self._walk_fd = None
+            for fd in (self._walk_fd, self._dispatch_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._walk_fd = self._dispatch_fd = None
         except Exception as e:  # detaching must not hide the capture's result
             log.warning("detaching probes: %s", e)
 

@@ -13,6 +13,10 @@ in for reading still holds its current bytes, and the process's first write
 copies it as before. Executable mappings are left alone (probes read data, not
 code), and the total is bounded (``LIMIT``), so the cost is a fraction of the
 binary's data, read once.
+
+Only for kernels without uprobe_multi links, whose per-probe programs are not
+sleepable: the sleepable dispatcher faults such a page in when it reads it
+(bpf/godi.h, godi_read_mem).
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
-"""The value walker's program: godi_walk with bpf_loop's callback linked in.
+"""Programs that walk values: a program with bpf_loop's callback linked in.
 
-godi_walk (bpf/godi.h, godi_walk_run) walks a hit's values in one ``bpf_loop``
+The walker (bpf/godi.h, godi_walk_here) walks a hit's values in one ``bpf_loop``
 whose callback, godi_walk_step, does one step of the walk: the verifier checks
-the step's code once, and the walk may take up to GODI_MAX_STEPS steps. BCC
-0.26 compiles each program into its own section and drops the relocation of a
-reference to another function, so godi_walk passes a marker constant
-(GODI_STEP_MARKER) where the callback goes. This module appends the step's code
-to godi_walk's and turns the marker's 64-bit load into the load of a
-``BPF_PSEUDO_FUNC`` whose immediate is the step's distance in instructions, as
+the step's code once, and the walk may take up to GODI_MAX_STEPS steps. It runs
+in the uprobe_multi dispatcher godi_dispatch, loaded sleepable so that a read may
+fault a page in, or, on kernels without uprobe_multi, in the tail-called program
+godi_walk. BCC 0.26 compiles each program into its own section and drops the
+relocation of a reference to another function, so the walker passes a marker
+constant (GODI_STEP_MARKER) where the callback goes. This module appends the
+step's code to the program's and turns the marker's 64-bit load into the load of
+a ``BPF_PSEUDO_FUNC`` whose immediate is the step's distance in instructions, as
 libbpf does when it links a callback; then loads the result with ``bpf(2)``.
 """
 
@@ -24,6 +26,7 @@ STEP_MARKER = 0x9D1C0A1B5EE9F00D
 
 BPF_PROG_LOAD = 5
 BPF_PROG_TYPE_KPROBE = 2
+BPF_F_SLEEPABLE = 1 << 4
 _LD_IMM64 = 0x18  # BPF_LD | BPF_IMM | BPF_DW: two instruction slots
 _PSEUDO_FUNC = 4  # src_reg of a 64-bit load of a subprogram's address
 _SYS_BPF = 321  # x86-64
@@ -43,9 +46,10 @@ class WalkerLoadError(Exception):
 
 
 def link(walk: bytes, step: bytes) -> bytes:
-    """godi_walk's instructions followed by godi_walk_step's, the marker's load
-    turned into the load of the step's address. Exactly one such load must be in
-    godi_walk (anything else means the code is not what this module expects)."""
+    """The program's instructions (``walk``) followed by godi_walk_step's, each
+    load of the marker turned into the load of the step's address. There must be
+    one (clang may duplicate it along two paths; none means the code is not what
+    this module expects)."""
     if len(walk) % _INSN or len(step) % _INSN or not walk or not step:
         raise CaptureError("the walker's code is not whole BPF instructions")
     out = bytearray(walk + step)
@@ -68,10 +72,8 @@ def link(walk: bytes, step: bytes) -> bytes:
             struct.pack_into("<i", out, at + _INSN + 4, 0)
             found += 1
         i += 2
-    if found != 1:
-        raise CaptureError(
-            f"the walker's code has {found} loads of its step function's marker, not one"
-        )
+    if not found:
+        raise CaptureError("the walker's code has no load of its step function's marker")
     return bytes(out)
 
 
@@ -80,11 +82,13 @@ _BTF_INT, _BTF_PTR, _BTF_FUNC, _BTF_FUNC_PROTO = 1, 2, 12, 13
 _STATIC, _GLOBAL = 0, 1
 
 
-def btf() -> bytes:
-    """The BTF the kernel wants for a program with a callback: godi_walk
-    (``long (void *ctx)``, type 5) and the static godi_walk_step (``long (long
-    index, void *ctx)``, type 7)."""
-    names = b"\0long\0ctx\0index\0godi_walk\0godi_walk_step\0"
+def btf(program: bytes = b"godi_walk") -> bytes:
+    """The BTF the kernel wants for a program with a callback: the program
+    ``program`` (``long (void *ctx)``, type 5) and the static godi_walk_step (``long
+    (long index, void *ctx)``, type 6)."""
+    if not program.isascii() or not program.replace(b"_", b"").isalnum() or len(program) > 15:
+        raise CaptureError(f"not a program name: {program!r}")
+    names = b"\0long\0ctx\0index\0" + program + b"\0godi_walk_step\0"
 
     def name(text: bytes) -> int:
         return names.index(text + b"\0")
@@ -99,7 +103,7 @@ def btf() -> bytes:
             head(0, _BTF_FUNC_PROTO, 1, 1) + struct.pack("<II", name(b"ctx"), 2),  # 3: walk's
             head(0, _BTF_FUNC_PROTO, 2, 1)  # 4: step's
             + struct.pack("<IIII", name(b"index"), 1, name(b"ctx"), 2),
-            head(name(b"godi_walk"), _BTF_FUNC, _GLOBAL, 3),  # 5
+            head(name(program), _BTF_FUNC, _GLOBAL, 3),  # 5
             head(name(b"godi_walk_step"), _BTF_FUNC, _STATIC, 4),  # 6
         )
     )
@@ -129,6 +133,8 @@ def _prog_load(
     attach_type: int,
     btf_fd: int,
     step_at: int,
+    program: bytes,
+    flags: int,
     log_buf: ct.Array[ct.c_char] | None,
 ) -> int:
     code = ct.create_string_buffer(insns, len(insns))
@@ -152,8 +158,8 @@ def _prog_load(
         log_size,
         log_addr,
         kern_version,
-        0,
-        b"godi_walk",
+        flags,
+        program,
         0,
         max(attach_type, 0),
         btf_fd,
@@ -167,14 +173,34 @@ def _prog_load(
     return fd
 
 
-def load(walk: bytes, step: bytes, license: bytes, kern_version: int, attach_type: int) -> int:
-    """Link and load the walker as a kprobe program (``attach_type``: that of the
-    programs that tail-call it, -1 for none); returns its fd. On failure it is
-    loaded again with the verifier's log, for WalkerLoadError."""
+def load(
+    walk: bytes,
+    step: bytes,
+    license: bytes,
+    kern_version: int,
+    attach_type: int,
+    program: bytes = b"godi_walk",
+    sleepable: bool = False,
+) -> int:
+    """Link and load ``program`` (its code ``walk``) as a kprobe program
+    (``attach_type``: BPF_TRACE_UPROBE_MULTI for the dispatcher and the walker it
+    tail-calls on such kernels, -1 for none), ``sleepable`` or not; returns its
+    fd. On failure it is loaded again with the verifier's log, for
+    WalkerLoadError."""
     insns = link(walk, step)
-    btf_fd = _btf_load(btf())
+    btf_fd = _btf_load(btf(program))
+    flags = BPF_F_SLEEPABLE if sleepable else 0
     try:
-        args = (insns, license, kern_version, attach_type, btf_fd, len(walk) // _INSN)
+        args = (
+            insns,
+            license,
+            kern_version,
+            attach_type,
+            btf_fd,
+            len(walk) // _INSN,
+            program,
+            flags,
+        )
         fd = _prog_load(*args, None)
         if fd >= 0:
             return fd
@@ -185,4 +211,4 @@ def load(walk: bytes, step: bytes, license: bytes, kern_version: int, attach_typ
     finally:
         os.close(btf_fd)
     text = log_buf.value.decode(errors="replace")
-    raise WalkerLoadError(f"Failed to load BPF program b'godi_walk': {os.strerror(-fd)}", text)
+    raise WalkerLoadError(f"Failed to load BPF program {program!r}: {os.strerror(-fd)}", text)

@@ -85,8 +85,9 @@ int godi_sigtramp(struct pt_regs *ctx)
 	return godi_sigtramp_run(ctx);
 }
 
-/* The value walker, tail-called once a probe's variables are placed, and its
- * step, which bpf_loop calls (capture links the two, see bpf/godi.h). */
+/* The value walker's step, which bpf_loop calls (capture links it into the
+ * dispatcher, or into godi_walk, the walker per-probe programs tail-call; see
+ * bpf/godi.h). */
 int godi_walk_step(void *unused)
 {
 	return godi_walk_step_run();
@@ -106,15 +107,15 @@ static __always_inline int godi_run(struct pt_regs *ctx, __u32 probe)
 	struct godi_probe_info *info = godi_probes.lookup(&probe);
 	if (!info)
 		return 0;
-	/* The probes read registers from a copy: the verifier refuses reads through a
-	 * context pointer the compiler offset by a per-case amount. */
-	struct pt_regs regs;
-	__builtin_memcpy(&regs, ctx, sizeof(regs));
-	__u64 cfa = regs.sp + info->cfa_offset;
+	__u64 cfa = ctx->sp + info->cfa_offset;
 	struct godi_scratch *s = godi_begin(probe, info->kind, info->rate_slot, info->gated,
-					    info->decided, info->call_probe, cfa, regs.r14);
+					    info->decided, info->call_probe, cfa, ctx->r14);
 	if (!s)
 		return 0;
+	/* The probes read registers from a copy: the verifier refuses reads through a
+	 * context pointer the compiler offset by a per-case amount. The copy is in the
+	 * scratch area: the walker's step needs most of the 512 bytes of stack. */
+	__builtin_memcpy(&s->regs, ctx, sizeof(s->regs));
 	int met = 1;
 	switch (probe) {
 $cases
@@ -159,7 +160,7 @@ $statements
 CASE = Template(
     """#ifndef GODI_SKIP_$index
 	case $index:
-		met = $bpf_function(&regs, s, cfa);
+		met = $bpf_function(&s->regs, s, cfa);
 		break;
 #endif"""
 )
