@@ -223,7 +223,6 @@ struct godi_scratch {
 	__u32 zeroing;     /* 1: the block being scanned has redacted bytes not all zeroed */
 	__u32 zero_block;  /* offset in buf of its godi_block */
 	__u32 cur_end;     /* offset in buf past the current block's bytes (PARTIAL) */
-	struct pt_regs regs; /* the hit's registers, for the probe's code (godi_run) */
 	/* The work queue (struct godi_item) and the set of (address, type) pairs
 	 * already copied (struct godi_seen), as bytes: BCC makes a reader and a
 	 * writer for each element of an array of structs in a map's value, a second
@@ -1384,6 +1383,13 @@ static __always_inline long godi_step(struct godi_scratch *s)
  * as calls to these. */
 static __always_inline long godi_walk_step_run(void)
 {
+#ifdef GODI_STEP_STACK_PAD
+	/* Fault injection (tests): a step that takes this many bytes more stack. */
+	__u8 pad[GODI_STEP_STACK_PAD];
+	bpf_get_current_comm(pad, sizeof(pad)); /* writes all of it: it stays on the stack */
+	if (pad[GODI_STEP_STACK_PAD - 1] == 0x7f)
+		return 1;
+#endif
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct godi_scratch *s = godi_scratch.lookup(&cpu);
 	if (!s)

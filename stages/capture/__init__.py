@@ -301,11 +301,11 @@ def _capture(
             on_ready(len(loaded.attached))
         if target is not None:
             target.release()
-            # Per-probe programs cannot fault the binary's unread data pages in;
-            # the sleepable dispatcher does (bpf/godi.h, godi_read_mem).
-            if not loaded.multi and target.launched is not None:
+            # Programs that are not sleepable cannot fault the binary's unread
+            # data pages in; the sleepable dispatcher does (bpf/godi.h, godi_read_mem).
+            if not loaded.sleepable and target.launched is not None:
                 prefault_after_exec(target.pid, checked.attach_path)
-            elif not loaded.multi:
+            elif not loaded.sleepable:
                 prefault(target.pid, checked.attach_path)
         reason = _run(loaded, writer, output, target, duration, max_events, interrupted)
         # Detached first, so that the last drain takes every event the

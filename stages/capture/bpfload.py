@@ -123,6 +123,9 @@ class Loaded:
         self._closers: list[threading.Thread] = []
         self._reader: RingReader | None = None
         self.multi = True
+        self.sleepable = True
+        """The dispatcher is sleepable and walks in place (bpf/godi.h, godi_read_mem);
+        otherwise the walker is a tail-called program that cannot fault pages in."""
         self.bpf = self._compile(())
         try:
             self._load_dispatch()
@@ -130,9 +133,10 @@ class Loaded:
             if "Invalid argument" in str(e) and "processed" not in e.log:
                 # The kernel does not know the uprobe_multi attach type.
                 log.info("no uprobe_multi links: attaching one uprobe per probe")
-                self.multi = False
+                self.multi = self.sleepable = False
+                self.bpf.cleanup()
                 self.bpf = self._compile((), separate=True)
-            else:
+            elif not self._not_sleepable(e):
                 self._find_rejected()
         self._setup_tables()
 
@@ -156,9 +160,14 @@ class Loaded:
         steps = os.environ.get("GODI_FAULT_WALK_STEPS", "")
         if steps.isdigit() and 0 < int(steps) <= 1 << 23:
             cflags.append(f"-DGODI_MAX_STEPS={int(steps)}")
+        # Fault injection for the tests: the walker's step takes this many bytes
+        # more stack, as if it did not fit in the sleepable dispatcher's.
+        pad = os.environ.get("GODI_FAULT_STEP_STACK", "")
+        if pad.isdigit() and 0 < int(pad) <= 512:
+            cflags.append(f"-DGODI_STEP_STACK_PAD={int(pad)}")
         if separate:
             cflags.append("-DGODI_SEPARATE_PROBES")
-        else:
+        elif self.sleepable:
             # The dispatcher is loaded sleepable and walks in place (bpf/godi.h).
             cflags.append("-DGODI_SLEEPABLE")
         try:
@@ -211,14 +220,52 @@ class Loaded:
         try:
             self._load_dispatch()
         except _LoadError as e:
+            if self._not_sleepable(e):
+                return
             raise CaptureError(
                 f"the BPF verifier rejected the probe dispatcher: {verifier_reason(e.log, str(e))}"
             ) from e
 
+    def _not_sleepable(self, e: _LoadError) -> bool:
+        """When the sleepable dispatcher is refused for its stack (the walker's
+        step runs on top of the probes' frame, and the two share 512 bytes), load
+        a dispatcher that tail-calls the walker instead, which cannot fault pages
+        in. Returns whether that one loaded; False: ``e`` is another refusal."""
+        if not self.sleepable or "combined stack size" not in e.log:
+            return False
+        log.warning(
+            "the probes and the value walker do not fit in one sleepable program's "
+            "stack (%s): values in pages the program has not touched yet will be "
+            "unavailable",
+            verifier_reason(e.log, str(e)),
+        )
+        self.sleepable = False
+        skip = tuple(sorted(self.rejected))
+        self.bpf.cleanup()
+        self.bpf = self._compile(skip)
+        try:
+            self._load_dispatch()
+        except _LoadError as again:
+            if skip:  # probes are left out already: it is the dispatcher itself
+                raise CaptureError(
+                    "the BPF verifier rejected the probe dispatcher: "
+                    + verifier_reason(again.log, str(again))
+                ) from again
+            self._find_rejected()
+        return True
+
     def _load_dispatch(self) -> None:
         """godi_dispatch, sleepable, with the walker's bpf_loop step linked in
         (stages/capture/walkload.py): a value in a page the program has not
-        touched yet is read by faulting it in, as a debugger reads it."""
+        touched yet is read by faulting it in, as a debugger reads it. Not
+        ``sleepable``: as BCC loads it, tail-calling the walker."""
+        if not self.sleepable:
+            prog = self._load("godi_dispatch", BPF_TRACE_UPROBE_MULTI)
+            fd = os.dup(prog.fd)
+            if self._dispatch_fd is not None:
+                os.close(self._dispatch_fd)
+            self._dispatch_fd = fd
+            return
         lib = self._bcc.libbcc.lib
         module = self.bpf.module
         try:
@@ -261,8 +308,8 @@ class Loaded:
         return fd
 
     def _setup_tables(self) -> None:
-        if not self.multi:
-            # Per-probe programs tail-call the walker (the dispatcher walks in place).
+        if not self.sleepable:
+            # The programs tail-call the walker (the sleepable dispatcher walks in place).
             self.bpf["godi_progs"][ct.c_int(0)] = ct.c_int(self._load_walker())
         table = self.bpf["godi_types"]
         for t in self.layout.types:

@@ -14,9 +14,10 @@ copies it as before. Executable mappings are left alone (probes read data, not
 code), and the total is bounded (``LIMIT``), so the cost is a fraction of the
 binary's data, read once.
 
-Only for kernels without uprobe_multi links, whose per-probe programs are not
-sleepable: the sleepable dispatcher faults such a page in when it reads it
-(bpf/godi.h, godi_read_mem).
+Only when the programs are not sleepable (kernels without uprobe_multi links,
+or probes too big to share a sleepable program's stack with the walker): the
+sleepable dispatcher faults such a page in when it reads it (bpf/godi.h,
+godi_read_mem).
 """
 
 from __future__ import annotations

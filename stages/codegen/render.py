@@ -107,15 +107,15 @@ static __always_inline int godi_run(struct pt_regs *ctx, __u32 probe)
 	struct godi_probe_info *info = godi_probes.lookup(&probe);
 	if (!info)
 		return 0;
-	__u64 cfa = ctx->sp + info->cfa_offset;
+	/* The probes read registers from a copy: the verifier refuses reads through a
+	 * context pointer the compiler offset by a per-case amount. */
+	struct pt_regs regs;
+	__builtin_memcpy(&regs, ctx, sizeof(regs));
+	__u64 cfa = regs.sp + info->cfa_offset;
 	struct godi_scratch *s = godi_begin(probe, info->kind, info->rate_slot, info->gated,
-					    info->decided, info->call_probe, cfa, ctx->r14);
+					    info->decided, info->call_probe, cfa, regs.r14);
 	if (!s)
 		return 0;
-	/* The probes read registers from a copy: the verifier refuses reads through a
-	 * context pointer the compiler offset by a per-case amount. The copy is in the
-	 * scratch area: the walker's step needs most of the 512 bytes of stack. */
-	__builtin_memcpy(&s->regs, ctx, sizeof(s->regs));
 	int met = 1;
 	switch (probe) {
 $cases
@@ -160,7 +160,7 @@ $statements
 CASE = Template(
     """#ifndef GODI_SKIP_$index
 	case $index:
-		met = $bpf_function(&s->regs, s, cfa);
+		met = $bpf_function(&regs, s, cfa);
 		break;
 #endif"""
 )

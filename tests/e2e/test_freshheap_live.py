@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from gobuild import REPO, build_go, go_versions
-from godi_cli import godi
+from godi_cli import godi, godi_env
 
 PROG = REPO / "tests" / "progs" / "freshheap"
 
@@ -52,3 +52,30 @@ def test_value_wholly_in_an_untouched_page_is_its_zeros(captured: Any) -> None:
     assert q["type"] == "*main.Quad"
     assert "notCapturedReason" not in q, q
     assert [q["fields"][f]["value"] for f in "ABCD"] == want
+
+
+def test_without_the_sleepable_walker_only_what_was_read(tmp_path: Path) -> None:
+    """When the probes and the walker do not fit in one sleepable program's stack
+    (forced here: GODI_FAULT_STEP_STACK), capture says so and tail-calls the
+    walker, which cannot fault pages in: a slice is then cut at the first
+    untouched page (``truncated``), a value wholly in one is ``unavailable``, and
+    what is shown is still only what the program has."""
+    binary = build_go(PROG, go_versions()[-1])
+    result = godi_env(
+        {"GODI_FAULT_STEP_STACK": "200"},
+        *("run", "--probes", str(PROG / "probes.json"), "-o", str(tmp_path), "--", str(binary)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "do not fit in one sleepable program's stack" in result.stderr
+    printed = {r["func"]: r for r in map(json.loads, result.stdout.splitlines())}
+    snaps = {
+        s["debugger"]["snapshot"]["probe"]["id"]: s["debugger"]["snapshot"]["captures"]
+        for s in json.loads((tmp_path / "snapshots.json").read_text())
+    }
+    want = printed["inspectSlice"]["slice"]
+    s = snaps["slice"]["entry"]["arguments"]["s"]
+    got = [e["value"] for e in s["elements"]]
+    assert 8 <= len(got) < len(want) and got == want[: len(got)]
+    assert s["truncated"] is True
+    q = snaps["quad"]["entry"]["arguments"]["q"]
+    assert q.get("notCapturedReason") == "unavailable", q
