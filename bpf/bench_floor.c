@@ -13,7 +13,7 @@
  */
 #include <uapi/linux/ptrace.h>
 
-#define FLOOR_G_SPAN 160     /* bytes of runtime.g godi reads (stack.hi ... goid) */
+#define FLOOR_G_SPAN 160     /* runtime.g from stack.hi to goid, in one read (godi: two) */
 #define FLOOR_WINDOW 2048    /* bytes of goroutine stack godi copies at most */
 #define FLOOR_ENTRY_BYTES 120 /* a 3-scalar entry event with a 4-frame stack */
 #define FLOOR_RETURN_BYTES 72 /* its return event: one result */
