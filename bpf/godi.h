@@ -135,7 +135,6 @@ struct godi_config {
 	__u32 goid_offset; /* offset of goid in runtime.g */
 	__u32 stack_hi_offset; /* offset of stack.hi in runtime.g */
 	__u32 read_g; /* 0: do not read runtime.g */
-	__u32 unused;
 	__u32 floats; /* 1: signal captured hits for their vector registers */
 	__u32 key_max; /* longest redacted identifier (normalised); 0: none */
 	__u64 sig_wanted; /* address of runtime.sig.wanted[0]: SIGURG's bit set means the
@@ -971,9 +970,9 @@ static __always_inline void godi_copy_next(struct godi_scratch *s)
 	__u32 len = (__u32)want & GODI_BUF_MASK;
 	__u32 data = (off + sizeof(struct godi_block)) & GODI_BUF_MASK;
 	if (godi_read_mem(&s->buf[data], len, (void *)addr)) {
-		/* A heap page the program has never written is not mapped yet, and
-		 * the helper cannot fault it in: a map's last empty buckets can lie
-		 * there. Keep what lies before the first page boundary: the whole
+		/* A page that cannot be read (unmapped, PROT_NONE; or, not sleepable,
+		 * one the program never touched: a map's last empty buckets can lie
+		 * there). Keep what lies before the first page boundary: the whole
 		 * elements, then the head of the one across it (PARTIAL). */
 		__u32 head = 4096 - (__u32)(addr & 4095);
 		__u32 n = head / size;

@@ -136,7 +136,7 @@ class Loaded:
                 self.multi = self.sleepable = False
                 self.bpf.cleanup()
                 self.bpf = self._compile((), separate=True)
-            elif not self._not_sleepable(e):
+            elif not self._load_not_sleepable(e):
                 self._find_rejected()
         self._setup_tables()
 
@@ -220,13 +220,13 @@ class Loaded:
         try:
             self._load_dispatch()
         except _LoadError as e:
-            if self._not_sleepable(e):
+            if self._load_not_sleepable(e):
                 return
             raise CaptureError(
                 f"the BPF verifier rejected the probe dispatcher: {verifier_reason(e.log, str(e))}"
             ) from e
 
-    def _not_sleepable(self, e: _LoadError) -> bool:
+    def _load_not_sleepable(self, e: _LoadError) -> bool:
         """When the sleepable dispatcher is refused for its stack (the walker's
         step runs on top of the probes' frame, and the two share 512 bytes), load
         a dispatcher that tail-calls the walker instead, which cannot fault pages
@@ -255,50 +255,25 @@ class Loaded:
         return True
 
     def _load_dispatch(self) -> None:
-        """godi_dispatch, sleepable, with the walker's bpf_loop step linked in
-        (stages/capture/walkload.py): a value in a page the program has not
-        touched yet is read by faulting it in, as a debugger reads it. Not
-        ``sleepable``: as BCC loads it, tail-calling the walker."""
-        if not self.sleepable:
-            prog = self._load("godi_dispatch", BPF_TRACE_UPROBE_MULTI)
-            fd = os.dup(prog.fd)
-            if self._dispatch_fd is not None:
-                os.close(self._dispatch_fd)
-            self._dispatch_fd = fd
-            return
-        lib = self._bcc.libbcc.lib
-        module = self.bpf.module
-        try:
-            fd = walkload.load(
-                self.bpf.dump_func(b"godi_dispatch"),
-                self.bpf.dump_func(b"godi_walk_step"),
-                lib.bpf_module_license(module),
-                lib.bpf_module_kern_version(module),
-                BPF_TRACE_UPROBE_MULTI,
-                program=b"godi_dispatch",
-                sleepable=True,
-            )
-        except walkload.WalkerLoadError as e:
-            raise _LoadError(str(e), e.log) from e
+        """godi_dispatch: ``sleepable``, with the walker's bpf_loop step linked in,
+        so that a value in a page the program has not touched yet is read by
+        faulting it in, as a debugger reads it; else as BCC loads it,
+        tail-calling the walker."""
+        if self.sleepable:
+            fd = self._linked(b"godi_dispatch", BPF_TRACE_UPROBE_MULTI, sleepable=True)
+        else:
+            fd = os.dup(self._load("godi_dispatch", BPF_TRACE_UPROBE_MULTI).fd)
         if self._dispatch_fd is not None:
             os.close(self._dispatch_fd)
         self._dispatch_fd = fd
 
     def _load_walker(self) -> int:
-        """godi_walk with its bpf_loop step linked in (stages/capture/walkload.py);
-        returns its fd, closed with the program."""
-        lib = self._bcc.libbcc.lib
-        module = self.bpf.module
+        """godi_walk with its bpf_loop step linked in; returns its fd, closed with
+        the program."""
         try:
-            fd = walkload.load(
-                self.bpf.dump_func(b"godi_walk"),
-                self.bpf.dump_func(b"godi_walk_step"),
-                lib.bpf_module_license(module),
-                lib.bpf_module_kern_version(module),
-                # A tail call target must have the attach type of the program calling it.
-                BPF_TRACE_UPROBE_MULTI if self.multi else -1,
-            )
-        except walkload.WalkerLoadError as e:
+            # A tail call target must have the attach type of the program calling it.
+            fd = self._linked(b"godi_walk", BPF_TRACE_UPROBE_MULTI if self.multi else -1)
+        except _LoadError as e:
             raise CaptureError(
                 f"the BPF verifier rejected the value walker: {verifier_reason(e.log, str(e))}"
             ) from e
@@ -306,6 +281,24 @@ class Loaded:
             os.close(self._walk_fd)
         self._walk_fd = fd
         return fd
+
+    def _linked(self, program: bytes, attach_type: int, sleepable: bool = False) -> int:
+        """Load ``program`` with godi_walk_step linked in (stages/capture/walkload.py);
+        returns its fd."""
+        lib = self._bcc.libbcc.lib
+        module = self.bpf.module
+        try:
+            return walkload.load(
+                self.bpf.dump_func(program),
+                self.bpf.dump_func(b"godi_walk_step"),
+                lib.bpf_module_license(module),
+                lib.bpf_module_kern_version(module),
+                attach_type,
+                program=program,
+                sleepable=sleepable,
+            )
+        except walkload.WalkerLoadError as e:
+            raise _LoadError(str(e), e.log) from e
 
     def _setup_tables(self) -> None:
         if not self.sleepable:

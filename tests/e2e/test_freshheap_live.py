@@ -26,10 +26,15 @@ def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     out = tmp_path_factory.mktemp(f"freshheap-{request.param}")
     result = godi("run", "--probes", str(PROG / "probes.json"), "-o", str(out), "--", str(binary))
     assert result.returncode == 0, result.stderr
-    printed = {r["func"]: r for r in map(json.loads, result.stdout.splitlines())}
+    return _printed_and_captures(result.stdout, Path(out))
+
+
+def _printed_and_captures(stdout: str, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the program printed, by function; the snapshots' captures, by probe id."""
+    printed = {r["func"]: r for r in map(json.loads, stdout.splitlines())}
     snaps = {
         s["debugger"]["snapshot"]["probe"]["id"]: s["debugger"]["snapshot"]["captures"]
-        for s in json.loads((Path(out) / "snapshots.json").read_text())
+        for s in json.loads((out / "snapshots.json").read_text())
     }
     return printed, snaps
 
@@ -67,11 +72,7 @@ def test_without_the_sleepable_walker_only_what_was_read(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     assert "do not fit in one sleepable program's stack" in result.stderr
-    printed = {r["func"]: r for r in map(json.loads, result.stdout.splitlines())}
-    snaps = {
-        s["debugger"]["snapshot"]["probe"]["id"]: s["debugger"]["snapshot"]["captures"]
-        for s in json.loads((tmp_path / "snapshots.json").read_text())
-    }
+    printed, snaps = _printed_and_captures(result.stdout, tmp_path)
     want = printed["inspectSlice"]["slice"]
     s = snaps["slice"]["entry"]["arguments"]["s"]
     got = [e["value"] for e in s["elements"]]
